@@ -1,0 +1,3 @@
+// libuv for Swift: macros and variadics turned into functions. Only FleetRuntime imports this.
+#include <uv.h>
+#include <sys/resource.h>
