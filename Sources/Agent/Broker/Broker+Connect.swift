@@ -1,0 +1,150 @@
+import FleetCore
+import FleetProtocol
+import FleetRuntime
+
+extension Broker {
+    /// The first packet was not a valid CONNECT. A protocol level we do not speak is answered
+    /// with the refusal the client can read (MQTT 3.1.1 §3.1.2.2, MQTT 5 §3.1.2.2); anything else
+    /// is closed without an answer, as both specs require for a malformed CONNECT.
+    func rejectConnect(_ c: MQTTConnection, error: MQTTDecodeError) {
+        log.notice("refusing connection from \(c.stream.remoteAddress): \(error)")
+        if case .unsupportedProtocolVersion(let level) = error {
+            let asV5 = level > MQTTVersion.v5.rawValue
+            c.version = asV5 ? .v5 : .v311
+            c.send(.connack(ConnAckPacket(sessionPresent: false,
+                                          reasonCode: asV5 ? .unsupportedProtocolVersion : .v311UnacceptableProtocolVersion)))
+        }
+        c.close()
+    }
+
+    func handleConnect(_ p: ConnectPacket, on c: MQTTConnection) {
+        c.version = p.version
+        c.decoder.version = p.version
+        let v5 = p.version == .v5
+
+        func refuse(_ v5Code: ReasonCode, _ v311Code: ReasonCode, _ why: String) {
+            log.notice("refusing CONNECT from \(c.stream.remoteAddress) (\(p.clientId)): \(why)")
+            metrics.connectsRefused += 1
+            c.send(.connack(ConnAckPacket(sessionPresent: false, reasonCode: v5 ? v5Code : v311Code,
+                                          properties: c.reasonString(why))))
+            c.close()
+        }
+
+        if v5, p.properties.authenticationMethod != nil {
+            return refuse(.badAuthenticationMethod, .v311NotAuthorized, "enhanced authentication is not supported")
+        }
+        var clientId = p.clientId
+        var assigned: String?
+        if clientId.isEmpty {
+            if !v5 && !p.cleanStart {
+                return refuse(.clientIdentifierNotValid, .v311IdentifierRejected, "an empty client id needs clean session")
+            }
+            clientId = "fleetgate-" + SecureRandom.bytes(12).map { String($0, radix: 16).leftPadded(2) }.joined()
+            assigned = clientId
+        }
+        guard clientId.utf8.count <= limits.maxClientIdLength else {
+            return refuse(.clientIdentifierNotValid, .v311IdentifierRejected, "client id longer than \(limits.maxClientIdLength) bytes")
+        }
+        if let will = p.will, let problem = topicProblem(will.topic) {
+            return refuse(.topicNameInvalid, .v311NotAuthorized, "will topic: \(problem)")
+        }
+
+        // Session expiry: 3.1.1 clean session 0 keeps the session for the configured maximum.
+        let requestedExpiry: UInt32 = v5 ? (p.properties.sessionExpiryInterval ?? 0) : (p.cleanStart ? 0 : UInt32.max)
+        let expiry = min(requestedExpiry, limits.maxSessionExpiry)
+
+        // Take over a live connection with the same client id (MQTT §3.1.4 step 3).
+        let existing = sessions[clientId]
+        if let existing, let old = existing.connection {
+            metrics.takeovers += 1
+            if old.version == .v5 {
+                old.send(.disconnect(DisconnectPacket(reasonCode: .sessionTakenOver, properties: old.reasonString("another connection took the session"))))
+            }
+            existing.connection = nil
+            old.session = nil
+            old.close()
+            metrics.clientsConnected -= 1
+            endConnection(of: existing, cleanly: false)
+        }
+
+        let session: Session
+        var sessionPresent = false
+        if let resumable = sessions[clientId], !p.cleanStart {
+            session = resumable
+            sessionPresent = true
+        } else {
+            if let stale = sessions[clientId] { discard(stale) }
+            session = Session(clientId: clientId, expiryInterval: expiry, protocolVersion: p.version)
+            sessions[clientId] = session
+        }
+        // A delayed will of the previous connection is cancelled by this one (MQTT 5 §3.1.3.2.2).
+        session.willDueAt = nil
+        session.will = p.will
+        session.expiryInterval = expiry
+        session.protocolVersion = p.version
+        session.disconnectedAt = nil
+        session.connection = c
+        c.session = session
+        c.phase = .connected
+        metrics.clientsConnected += 1
+        metrics.connects += 1
+
+        // Keepalive: the client's, capped by ours; v5 is told the value it must use.
+        var keepAlive = p.keepAlive
+        var props = MQTTProperties()
+        if keepAlive > limits.maxKeepAlive || (v5 && keepAlive == 0) {
+            keepAlive = limits.maxKeepAlive
+            if v5 { props.serverKeepAlive = keepAlive }
+        }
+        c.keepAliveMs = UInt64(keepAlive) * 1000
+
+        if v5 {
+            c.sendWindow = min(Int(p.properties.receiveMaximum ?? UInt16.max), limits.maxInflightMessages)
+            c.clientMaxPacketSize = Int(p.properties.maximumPacketSize ?? UInt32.max)
+            c.requestProblemInformation = (p.properties.requestProblemInformation ?? 1) == 1
+            c.outboundAliasLimit = min(p.properties.topicAliasMaximum ?? 0, limits.outboundTopicAliasMaximum)
+            props.assignedClientIdentifier = assigned
+            if limits.receiveMaximum != UInt16.max { props.receiveMaximum = limits.receiveMaximum }
+            props.maximumPacketSize = UInt32(limits.maxPacketSize)
+            if limits.topicAliasMaximum > 0 { props.topicAliasMaximum = limits.topicAliasMaximum }
+            if requestedExpiry != expiry { props.sessionExpiryInterval = expiry }
+        } else {
+            c.sendWindow = limits.maxInflightMessages
+        }
+        c.send(.connack(ConnAckPacket(sessionPresent: sessionPresent, reasonCode: .success, properties: props)))
+        if session.isPersistent { store.markDirty(session) }
+        log.debug("\(clientId) connected from \(c.stream.remoteAddress) (MQTT \(p.version), session present \(sessionPresent))")
+
+        // Resume: re-send what was in flight (MQTT §4.4), then whatever queued while away.
+        let now = wallClock()
+        for i in session.inflight.indices {
+            let m = session.inflight[i]
+            if m.phase == .released {
+                c.send(.pubrel(PubAckPacket(packetId: m.packetId)))
+            } else if let bytes = c.encodePublish(m.message, packetId: m.packetId, dup: true,
+                                                  subscriptionIdentifiers: m.subscriptionIdentifiers, now: now) {
+                c.sendRaw(bytes)
+            }
+        }
+        pump(session, now: now)
+    }
+
+    func handleDisconnect(_ d: DisconnectPacket, session: Session, on c: MQTTConnection) {
+        if c.version == .v5, let newExpiry = d.properties.sessionExpiryInterval {
+            // MQTT 5 §3.14.2.2.2: a session that was to end now cannot be made to outlive us here.
+            if session.expiryInterval == 0 && newExpiry != 0 {
+                return c.protocolViolation(.protocolError, "session expiry set on DISCONNECT after connecting with 0")
+            }
+            session.expiryInterval = min(newExpiry, limits.maxSessionExpiry)
+        }
+        // Reason 0x04 asks for the will to be published; anything else is a clean end.
+        c.disconnectedCleanly = !(c.version == .v5 && d.reasonCode == .disconnectWithWill)
+        c.close()
+    }
+}
+
+extension String {
+    func leftPadded(_ width: Int) -> String {
+        count >= width ? self : String(repeating: "0", count: width - count) + self
+    }
+}

@@ -1,0 +1,69 @@
+import FleetCore
+import FleetProtocol
+
+extension Broker {
+    /// Once a second: connect and keepalive timeouts, due wills, expired sessions. One pass over
+    /// the connections instead of a timer per connection keeps an idle connection's memory small.
+    func sweep() {
+        let loopTime = loopNow
+        for c in connections.values {
+            switch c.phase {
+            case .awaitingConnect where loopTime >= c.acceptedAt + limits.connectTimeoutMs:
+                log.debug("no CONNECT from \(c.stream.remoteAddress) within \(limits.connectTimeoutMs) ms")
+                metrics.connectTimeouts += 1
+                c.close()
+            // MQTT §3.1.2.10: one and a half keepalive periods without a packet ends the connection.
+            case .connected where c.keepAliveMs > 0 && loopTime >= c.lastActivity + c.keepAliveMs * 3 / 2:
+                metrics.keepAliveTimeouts += 1
+                c.protocolViolation(.keepAliveTimeout, "keep alive timeout")
+            default:
+                break
+            }
+        }
+        let now = wallClock()
+        var expired: [Session] = []
+        for session in sessions.values where session.connection == nil {
+            if let due = session.willDueAt, now >= due { publishWill(of: session) }
+            if session.isExpired(now: now) { expired.append(session) }
+        }
+        for session in expired {
+            if session.will != nil { publishWill(of: session) }  // MQTT 5 §3.1.3.2.2: at the latest when the session ends
+            metrics.sessionsExpired += 1
+            discard(session)
+        }
+    }
+
+    /// Publishes the metrics on mosquitto's `$SYS/broker/...` names (retained, QoS 0).
+    func publishSys() {
+        let now = wallClock()
+        for (name, value) in metrics.sysTopics(sessions: sessions.count, retained: retained.count, subscriptions: subscriptionTable.count) {
+            var m = Message(topic: "$SYS/broker/" + name, payload: Array(value.utf8), qos: .atMostOnce, retain: true)
+            m.expiresAt = nil
+            retained[m.topic] = m  // not persisted: it is rebuilt each interval
+            routeSys(m, now: now)
+        }
+    }
+
+    private func routeSys(_ m: Message, now: UInt64) {
+        route(m)
+    }
+}
+
+extension Broker {
+    /// Ends every connection for a shutdown: MQTT 5 clients hear 0x8B (server shutting down).
+    /// Sessions stay as they are; persistent ones are marked disconnected and committed.
+    func shutDown() {
+        for c in connections.values {
+            if c.phase == .connected && c.version == .v5 {
+                c.send(.disconnect(DisconnectPacket(reasonCode: .serverShuttingDown)))
+            }
+            if let s = c.session {
+                s.connection = nil
+                s.disconnectedAt = wallClock()
+                if s.isPersistent { store.markDirty(s) }
+            }
+            c.session = nil
+            c.close()
+        }
+    }
+}

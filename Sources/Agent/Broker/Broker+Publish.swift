@@ -1,0 +1,256 @@
+import FleetCore
+import FleetProtocol
+
+extension Broker {
+    /// A topic name/filter over our limits, named; nil if it is fine. Syntax was checked by the codec.
+    func topicProblem(_ topic: String) -> String? {
+        let utf8 = topic.utf8
+        if utf8.count > limits.maxTopicLength { return "longer than \(limits.maxTopicLength) bytes" }
+        var levels = 1
+        for b in utf8 where b == UInt8(ascii: "/") {
+            levels += 1
+            if levels > limits.maxTopicLevels { return "more than \(limits.maxTopicLevels) levels" }
+        }
+        return nil
+    }
+
+    // MARK: Inbound PUBLISH
+
+    func handlePublish(_ incoming: PublishPacket, from session: Session, on c: MQTTConnection) {
+        var p = incoming
+        metrics.messagesReceived += 1
+        metrics.bytesReceived += UInt64(p.payload.count)
+
+        if c.version == .v5, let alias = p.properties.topicAlias {
+            guard alias >= 1 && alias <= limits.topicAliasMaximum else {
+                return c.protocolViolation(.topicAliasInvalid, "topic alias \(alias) outside 1...\(limits.topicAliasMaximum)")
+            }
+            if p.topic.isEmpty {
+                guard let topic = c.inboundAliases[alias] else {
+                    return c.protocolViolation(.protocolError, "topic alias \(alias) used before it was set")
+                }
+                p.topic = topic
+            } else {
+                c.inboundAliases[alias] = p.topic
+            }
+        }
+        if let problem = topicProblem(p.topic) {
+            return c.protocolViolation(.topicNameInvalid, "topic \(problem)")
+        }
+
+        switch p.qos {
+        case .atMostOnce:
+            accept(p, from: session)
+        case .atLeastOnce:
+            accept(p, from: session)
+            c.send(.puback(PubAckPacket(packetId: p.packetId ?? 0)))
+        case .exactlyOnce:
+            let id = p.packetId ?? 0
+            if !session.inboundQoS2.contains(id) {
+                guard session.inboundQoS2.count < Int(limits.receiveMaximum) else {
+                    return c.protocolViolation(.receiveMaximumExceeded, "more than \(limits.receiveMaximum) QoS 2 messages awaiting PUBREL")
+                }
+                session.inboundQoS2.insert(id)
+                if session.isPersistent { store.markDirty(session) }
+                accept(p, from: session)
+            }
+            // A re-sent PUBLISH (same id before PUBREL) is acknowledged again, not delivered twice.
+            c.send(.pubrec(PubAckPacket(packetId: id)))
+        }
+    }
+
+    /// Stores (if retained) and routes a message a client published.
+    private func accept(_ p: PublishPacket, from session: Session) {
+        let message = Message(publish: p, origin: session.clientId, now: wallClock())
+        if message.retain { storeRetained(message) }
+        route(message)
+    }
+
+    func storeRetained(_ message: Message) {
+        if message.payload.isEmpty {
+            if retained.removeValue(forKey: message.topic) != nil { store.deleteRetained(message.topic) }
+            return
+        }
+        guard retained[message.topic] != nil || retained.count < limits.maxRetainedMessages else {
+            metrics.retainedRefused += 1
+            return
+        }
+        var kept = message
+        kept.qos = message.qos
+        retained[message.topic] = kept
+        store.saveRetained(kept)
+    }
+
+    func handlePubRel(_ a: PubAckPacket, session: Session, on c: MQTTConnection) {
+        let known = session.inboundQoS2.remove(a.packetId) != nil
+        if known && session.isPersistent { store.markDirty(session) }
+        c.send(.pubcomp(PubAckPacket(packetId: a.packetId, reasonCode: known || c.version == .v311 ? .success : .packetIdentifierNotFound)))
+    }
+
+    // MARK: Acknowledgements of what we sent
+
+    func handlePubAck(_ a: PubAckPacket, session: Session, on c: MQTTConnection) {
+        guard let i = session.inflightIndex(packetId: a.packetId), session.inflight[i].phase == .published,
+              session.inflight[i].message.qos == .atLeastOnce else {
+            return  // MQTT 5 §4.3.2: an unknown id is ignored, not an error
+        }
+        complete(session, at: i, on: c)
+    }
+
+    func handlePubRec(_ a: PubAckPacket, session: Session, on c: MQTTConnection) {
+        guard let i = session.inflightIndex(packetId: a.packetId), session.inflight[i].message.qos == .exactlyOnce else {
+            if c.version == .v5 { c.send(.pubrel(PubAckPacket(packetId: a.packetId, reasonCode: .packetIdentifierNotFound))) }
+            else { c.send(.pubrel(PubAckPacket(packetId: a.packetId))) }
+            return
+        }
+        if a.reasonCode.isError {  // MQTT 5 §4.3.3: the receiver refused it; the exchange ends here
+            return complete(session, at: i, on: c)
+        }
+        session.inflight[i].phase = .released
+        if session.isPersistent { store.saveOutbound(session.inflight[i], of: session.clientId, bodyNeeded: false) }
+        c.send(.pubrel(PubAckPacket(packetId: a.packetId)))
+    }
+
+    func handlePubComp(_ a: PubAckPacket, session: Session, on c: MQTTConnection) {
+        guard let i = session.inflightIndex(packetId: a.packetId), session.inflight[i].phase == .released else { return }
+        complete(session, at: i, on: c)
+    }
+
+    private func complete(_ session: Session, at i: Int, on c: MQTTConnection) {
+        let done = session.inflight.remove(at: i)
+        if session.isPersistent { store.deleteOutbound(seq: done.seq, of: session.clientId) }
+        metrics.messagesAcknowledged += 1
+        pump(session, now: wallClock())
+    }
+
+    // MARK: Routing
+
+    /// Delivers a message to every matching subscription: once per session at the highest QoS of
+    /// its matching subscriptions with all their identifiers (MQTT 5 §3.3.4), and to one member of
+    /// each matching shared group.
+    func route(_ message: Message) {
+        routeGeneration &+= 1
+        let generation = routeGeneration
+        routeTargets.removeAll(keepingCapacity: true)
+        let origin = message.origin
+        subscriptionTable.forEachMatch(topic: message.topic) { session, options in
+            if options.noLocal && session.clientId == origin { return }
+            if session.routeGeneration == generation {
+                var t = routeTargets[session.routeSlot]
+                t.qos = max(t.qos, options.qos)
+                t.retainAsPublished = t.retainAsPublished || options.retainAsPublished
+                if let id = options.subscriptionIdentifier { t.subscriptionIdentifiers.append(id) }
+                routeTargets[session.routeSlot] = t
+            } else {
+                session.routeGeneration = generation
+                session.routeSlot = routeTargets.count
+                routeTargets.append(RouteTarget(session: session, qos: options.qos, retainAsPublished: options.retainAsPublished,
+                                                subscriptionIdentifiers: options.subscriptionIdentifier.map { [$0] } ?? []))
+            }
+        }
+        if sharedTable.count > 0 {
+            sharedTable.forEachMatch(topic: message.topic) { group, _ in
+                guard let (member, options) = pickMember(of: group, origin: origin) else { return }
+                routeTargets.append(RouteTarget(session: member, qos: options.qos, retainAsPublished: options.retainAsPublished,
+                                                subscriptionIdentifiers: options.subscriptionIdentifier.map { [$0] } ?? []))
+            }
+        }
+        if routeTargets.isEmpty { metrics.messagesUnrouted += 1; return }
+        let now = wallClock()
+        var shared = SharedEncoding()
+        for t in routeTargets {
+            var m = message
+            m.qos = min(message.qos, t.qos)
+            m.retain = t.retainAsPublished && message.retain
+            deliver(m, to: t.session, subscriptionIdentifiers: t.subscriptionIdentifiers, now: now, shared: &shared)
+        }
+        routeTargets.removeAll(keepingCapacity: true)
+    }
+
+    /// Round robin over the group, preferring members that are connected; an offline persistent
+    /// member gets the message queued only when nobody is online.
+    private func pickMember(of group: SharedGroup, origin: String?) -> (Session, SubscriptionOptions)? {
+        let n = group.members.count
+        guard n > 0 else { return nil }
+        var fallback: (Session, SubscriptionOptions)?
+        for step in 0..<n {
+            let i = (group.next + step) % n
+            let member = group.members[i]
+            guard let options = group.options[ObjectIdentifier(member)] else { continue }
+            if member.connection != nil {
+                group.next = (i + 1) % n
+                return (member, options)
+            }
+            if fallback == nil && member.isPersistent { fallback = (member, options) }
+        }
+        group.next = (group.next + 1) % n
+        return fallback
+    }
+
+    /// Hands one message to one session: QoS 0 straight to the socket if connected (dropped if its
+    /// write buffer is over the cap), QoS 1/2 into the in-flight window or the bounded queue.
+    func deliver(_ m: Message, to session: Session, subscriptionIdentifiers: [UInt32], now: UInt64, shared: inout SharedEncoding) {
+        if m.isExpired(now: now) { metrics.messagesExpired += 1; return }
+        if m.qos == .atMostOnce {
+            guard let c = session.connection, c.phase == .connected else { return }
+            guard c.stream.pendingWriteBytes < limits.maxPendingWriteBytes else { metrics.messagesDropped += 1; return }
+            // The common fan-out case (no alias, no identifiers) encodes once for all subscribers.
+            let plain = subscriptionIdentifiers.isEmpty && c.outboundAliasLimit == 0 && m.expiresAt == nil
+            if plain, let bytes = shared.bytes(for: c.version, retain: m.retain) {
+                if bytes.count <= c.clientMaxPacketSize { c.sendRaw(bytes); metrics.messagesSent += 1 } else { metrics.messagesDropped += 1 }
+                return
+            }
+            guard let bytes = c.encodePublish(m, packetId: 0, dup: false, subscriptionIdentifiers: subscriptionIdentifiers, now: now) else {
+                metrics.messagesDropped += 1; return
+            }
+            if plain { shared.store(bytes, for: c.version, retain: m.retain) }
+            c.sendRaw(bytes)
+            metrics.messagesSent += 1
+            return
+        }
+        if session.inflight.count + session.queue.count >= limits.maxInflightMessages + limits.maxQueuedMessages {
+            metrics.messagesDropped += 1  // overflow policy: the newest message is dropped
+            return
+        }
+        let out = OutboundMessage(seq: session.takeSeq(), message: m, subscriptionIdentifiers: subscriptionIdentifiers)
+        session.queue.append(out)
+        if session.isPersistent { store.saveOutbound(out, of: session.clientId, bodyNeeded: true) }
+        pump(session, now: now)
+    }
+
+    /// Moves queued messages into the in-flight window while the client has room (its Receive
+    /// Maximum) and its socket is not backed up.
+    func pump(_ session: Session, now: UInt64) {
+        guard let c = session.connection, c.phase == .connected else { return }
+        while session.inflight.count < c.sendWindow, c.stream.pendingWriteBytes < limits.maxPendingWriteBytes,
+              var next = session.queue.popFirst() {
+            if next.message.isExpired(now: now) {
+                metrics.messagesExpired += 1
+                if session.isPersistent { store.deleteOutbound(seq: next.seq, of: session.clientId) }
+                continue
+            }
+            next.packetId = session.allocatePacketId()
+            next.phase = .published
+            guard let bytes = c.encodePublish(next.message, packetId: next.packetId, dup: false,
+                                              subscriptionIdentifiers: next.subscriptionIdentifiers, now: now) else {
+                metrics.messagesDropped += 1  // larger than the client accepts: dropped as if delivered
+                if session.isPersistent { store.deleteOutbound(seq: next.seq, of: session.clientId) }
+                continue
+            }
+            session.inflight.append(next)
+            if session.isPersistent { store.saveOutbound(next, of: session.clientId, bodyNeeded: true) }
+            c.sendRaw(bytes)
+            metrics.messagesSent += 1
+        }
+    }
+}
+
+/// The QoS 0 PUBLISH bytes shared by every plain subscriber of one routed message, per protocol
+/// version and retain flag.
+struct SharedEncoding {
+    private var cache: [(MQTTVersion, Bool, [UInt8])] = []
+    func bytes(for version: MQTTVersion, retain: Bool) -> [UInt8]? {
+        cache.first { $0.0 == version && $0.1 == retain }?.2
+    }
+    mutating func store(_ bytes: [UInt8], for version: MQTTVersion, retain: Bool) { cache.append((version, retain, bytes)) }
+}

@@ -1,0 +1,124 @@
+import FleetCore
+import FleetProtocol
+
+extension Broker {
+    func handleSubscribe(_ s: SubscribePacket, session: Session, on c: MQTTConnection) {
+        let v5 = c.version == .v5
+        let identifier = s.properties.subscriptionIdentifiers.first
+        var codes: [ReasonCode] = []
+        var retainedToSend: [(filter: String, options: SubscriptionOptions)] = []
+        var refusals: [String] = []
+        for request in s.subscriptions {
+            let shared = MQTTTopic.parseShared(request.filter)
+            if shared != nil && request.noLocal {
+                // MQTT 5 §3.8.3.1: No Local on a shared subscription is a protocol error.
+                return c.protocolViolation(.protocolError, "no local on shared subscription \(request.filter)")
+            }
+            if let problem = topicProblem(request.filter) {
+                codes.append(v5 ? .topicFilterInvalid : .v311SubscribeFailure)
+                refusals.append("\(request.filter): \(problem)")
+                continue
+            }
+            if isDenied(request.filter) {
+                metrics.subscriptionsDenied += 1
+                codes.append(v5 ? .notAuthorized : .v311SubscribeFailure)
+                refusals.append("\(request.filter): not authorized")
+                continue
+            }
+            let isNew = session.subscriptions[request.filter] == nil
+            if isNew && session.subscriptions.count >= limits.maxSubscriptionsPerSession {
+                codes.append(v5 ? .quotaExceeded : .v311SubscribeFailure)
+                refusals.append("\(request.filter): more than \(limits.maxSubscriptionsPerSession) subscriptions")
+                continue
+            }
+            let options = SubscriptionOptions(request, identifier: identifier)
+            session.subscriptions[request.filter] = options
+            addToTables(filter: request.filter, options: options, session: session)
+            codes.append(ReasonCode(request.qos.rawValue))
+            // Retained messages: not for shared subscriptions (MQTT 5 §4.8.2); retain handling 1 only
+            // for a new subscription, 2 never.
+            if shared == nil && (options.retainHandling == 0 || (options.retainHandling == 1 && isNew)) {
+                retainedToSend.append((request.filter, options))
+            }
+        }
+        if session.isPersistent { store.markDirty(session) }
+        var props = MQTTProperties()
+        if !refusals.isEmpty { props = c.reasonString(refusals.joined(separator: "; ")) }
+        c.send(.suback(SubAckPacket(packetId: s.packetId, reasonCodes: codes, properties: props)))
+        let now = wallClock()
+        for (filter, options) in retainedToSend { sendRetained(matching: filter, options: options, to: session, now: now) }
+    }
+
+    func handleUnsubscribe(_ u: UnsubscribePacket, session: Session, on c: MQTTConnection) {
+        var codes: [ReasonCode] = []
+        for filter in u.filters {
+            if session.subscriptions.removeValue(forKey: filter) != nil {
+                removeFromTables(filter: filter, session: session)
+                codes.append(.success)
+            } else {
+                codes.append(.noSubscriptionExisted)
+            }
+        }
+        if session.isPersistent { store.markDirty(session) }
+        c.send(.unsuback(UnsubAckPacket(packetId: u.packetId, reasonCodes: c.version == .v5 ? codes : [])))
+    }
+
+    /// The configured deny rule refuses a filter that lies inside a denied subtree: every topic it
+    /// can match is also matched by a deny filter (so `forbidden/+` is refused under
+    /// `forbidden/#`, while `#` is not). What `#` may then receive is the policy engine's job.
+    func isDenied(_ filter: String) -> Bool {
+        let plain = MQTTTopic.parseShared(filter)?.filter ?? filter
+        return denySubscribe.contains { TopicMatch.matches(filter: $0, topic: plain) }
+    }
+
+    func addToTables(filter: String, options: SubscriptionOptions, session: Session) {
+        if let shared = MQTTTopic.parseShared(filter) {
+            let key = shared.group + "\u{0}" + shared.filter
+            let group: SharedGroup
+            if let g = sharedGroups[key] { group = g } else {
+                group = SharedGroup(name: shared.group, filter: shared.filter)
+                sharedGroups[key] = group
+                sharedTable.insert(filter: shared.filter, subscriber: group, entry: true)
+            }
+            if group.options.updateValue(options, forKey: ObjectIdentifier(session)) == nil { group.members.append(session) }
+        } else {
+            subscriptionTable.insert(filter: filter, subscriber: session, entry: options)
+        }
+    }
+
+    func removeFromTables(filter: String, session: Session) {
+        if let shared = MQTTTopic.parseShared(filter) {
+            let key = shared.group + "\u{0}" + shared.filter
+            guard let group = sharedGroups[key], group.options.removeValue(forKey: ObjectIdentifier(session)) != nil else { return }
+            group.members.removeAll { $0 === session }
+            if group.members.isEmpty {
+                sharedGroups[key] = nil
+                sharedTable.remove(filter: shared.filter, subscriber: group)
+            } else {
+                group.next %= group.members.count
+            }
+        } else {
+            subscriptionTable.remove(filter: filter, subscriber: session)
+        }
+    }
+
+    /// Retained messages for a new subscription, always with the retain flag set (MQTT 5 §3.3.1.3).
+    private func sendRetained(matching filter: String, options: SubscriptionOptions, to session: Session, now: UInt64) {
+        let ids = options.subscriptionIdentifier.map { [$0] } ?? []
+        func send(_ stored: Message) {
+            var shared = SharedEncoding()  // per message: the cache holds one message's bytes
+            var m = stored
+            m.qos = min(stored.qos, options.qos)
+            m.retain = true
+            deliver(m, to: session, subscriptionIdentifiers: ids, now: now, shared: &shared)
+        }
+        if !filter.contains("+") && !filter.contains("#") {
+            if let m = retained[filter] { send(m) }
+            return
+        }
+        // Wildcards scan the retained set; sorted so a device sees a stable order.
+        for topic in retained.keys.sorted() where TopicMatch.matches(filter: filter, topic: topic) {
+            if let m = retained[topic] { send(m) }
+        }
+    }
+}

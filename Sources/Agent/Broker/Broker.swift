@@ -1,0 +1,181 @@
+import FleetCore
+import FleetProtocol
+import FleetRuntime
+import Logging
+
+/// The MQTT broker of one gateway: sessions, the subscription table, retained messages and the
+/// routing between them. Packets arrive decoded from `MQTTConnection`; every durable change goes
+/// into `store`'s current batch, which `commit()` writes once per loop turn, before the loop
+/// flushes the turn's writes, so no acknowledgement leaves before its data is on disk.
+/// Loop-thread only: one loop owns one broker, no locks.
+final class Broker {
+    let limits: BrokerLimits
+    let denySubscribe: [String]
+    let log: Logger
+    let loop: EventLoop
+    let store: SessionStore
+    /// Wall-clock milliseconds since the epoch (expiry and persistence survive restarts).
+    let wallClock: () -> UInt64
+    var metrics = BrokerMetrics()
+
+    var sessions: [String: Session] = [:]
+    var connections: [ObjectIdentifier: MQTTConnection] = [:]
+    let subscriptionTable = SubscriptionTrie<Session, SubscriptionOptions>()
+    let sharedTable = SubscriptionTrie<SharedGroup, Bool>()
+    var sharedGroups: [String: SharedGroup] = [:]
+    var retained: [String: Message] = [:]
+
+    // Route scratch space, reused by every publish (no allocation per route once warm).
+    var routeGeneration: UInt64 = 0
+    var routeTargets: [RouteTarget] = []
+
+    var loopNow: UInt64 { loop.now }
+
+    init(limits: BrokerLimits, denySubscribe: [String], log: Logger, loop: EventLoop, store: SessionStore,
+         wallClock: @escaping () -> UInt64) {
+        self.limits = limits; self.denySubscribe = denySubscribe; self.log = log; self.loop = loop
+        self.store = store; self.wallClock = wallClock
+    }
+
+    /// Restores sessions, subscriptions and retained messages from the store.
+    func restore() throws {
+        let now = wallClock()
+        let loaded = try store.loadAll()
+        for state in loaded.sessions {
+            let session = Session(state: state)
+            if session.disconnectedAt == nil { session.disconnectedAt = now }  // it was connected when we stopped
+            if session.isExpired(now: now) { store.deleteSession(session.clientId); continue }
+            if session.will != nil && session.willDueAt == nil {
+                // The connection ended with our process: its will is due, after any delay.
+                session.willDueAt = now + UInt64(session.will?.properties.willDelayInterval ?? 0) * 1000
+            }
+            sessions[session.clientId] = session
+            for (filter, options) in session.subscriptions { addToTables(filter: filter, options: options, session: session) }
+            store.markDirty(session)
+        }
+        retained = loaded.retained
+        log.info("restored \(sessions.count) sessions, \(retained.count) retained messages")
+    }
+
+    // MARK: Connections
+
+    func accept(_ stream: TCPStream) {
+        let c = MQTTConnection(stream: stream, broker: self, now: loopNow)
+        connections[ObjectIdentifier(c)] = c
+        stream.handler = c
+        stream.startReading()
+        metrics.connectionsAccepted += 1
+    }
+
+    func connectionClosed(_ c: MQTTConnection) {
+        connections[ObjectIdentifier(c)] = nil
+        guard let session = c.session, session.connection === c else { return }
+        session.connection = nil
+        metrics.clientsConnected -= 1
+        endConnection(of: session, cleanly: c.disconnectedCleanly)
+    }
+
+    /// The session's connection is gone: publish or schedule the will, then keep or drop the session.
+    func endConnection(of session: Session, cleanly: Bool) {
+        let now = wallClock()
+        session.disconnectedAt = now
+        if cleanly { session.will = nil }
+        if let will = session.will {
+            let delay = UInt64(will.properties.willDelayInterval ?? 0) * 1000
+            let expiry = session.expiryInterval == UInt32.max ? UInt64.max : UInt64(session.expiryInterval) * 1000
+            if min(delay, expiry) == 0 {
+                publishWill(of: session)
+            } else {
+                session.willDueAt = now + min(delay, expiry)
+            }
+        }
+        if session.isPersistent {
+            store.markDirty(session)
+        } else {
+            discard(session)
+        }
+    }
+
+    func publishWill(of session: Session) {
+        guard let will = session.will else { return }
+        session.will = nil
+        session.willDueAt = nil
+        let p = PublishPacket(topic: will.topic, payload: will.payload, qos: will.qos, retain: will.retain, properties: will.properties)
+        let message = Message(publish: p, origin: session.clientId, now: wallClock())
+        metrics.willsPublished += 1
+        if message.retain { storeRetained(message) }
+        route(message)
+        if session.isPersistent { store.markDirty(session) }
+    }
+
+    /// Removes a session and everything it subscribed to, in memory and on disk.
+    func discard(_ session: Session) {
+        for (filter, _) in session.subscriptions { removeFromTables(filter: filter, session: session) }
+        session.subscriptions = [:]
+        session.inflight = []
+        session.queue.removeAll()
+        if sessions[session.clientId] === session { sessions[session.clientId] = nil }
+        store.deleteSession(session.clientId)
+    }
+
+    // MARK: Dispatch
+
+    func handle(_ packet: MQTTPacket, on c: MQTTConnection) {
+        guard c.phase == .connected, let session = c.session else {
+            if case .connect(let p) = packet { handleConnect(p, on: c) } else { c.close() }  // MQTT §3.1: CONNECT first
+            return
+        }
+        switch packet {
+        case .publish(let p): handlePublish(p, from: session, on: c)
+        case .puback(let a): handlePubAck(a, session: session, on: c)
+        case .pubrec(let a): handlePubRec(a, session: session, on: c)
+        case .pubrel(let a): handlePubRel(a, session: session, on: c)
+        case .pubcomp(let a): handlePubComp(a, session: session, on: c)
+        case .subscribe(let s): handleSubscribe(s, session: session, on: c)
+        case .unsubscribe(let u): handleUnsubscribe(u, session: session, on: c)
+        case .pingreq: c.send(.pingresp)
+        case .disconnect(let d): handleDisconnect(d, session: session, on: c)
+        case .connect: c.protocolViolation(.protocolError, "second CONNECT on one connection")
+        case .auth: c.protocolViolation(.protocolError, "AUTH without an authentication method")
+        case .connack, .suback, .unsuback, .pingresp: c.protocolViolation(.protocolError, "a packet only a server sends")
+        }
+    }
+
+    // MARK: Per-turn work
+
+    /// Writes the turn's batch. Runs before the loop flushes sockets, so acknowledgements written
+    /// during the turn leave only after their data is committed. If the commit fails, connections
+    /// that wrote during the turn are dropped without their acknowledgements: clients re-send, and
+    /// nothing acknowledged is lost.
+    func commit() {
+        guard store.hasPendingWrites else { return }
+        do {
+            try store.commit()
+        } catch {
+            metrics.commitFailures += 1
+            log.error("persistence commit failed: \(error); dropping unacknowledged connections")
+            for c in connections.values where c.stream.pendingWriteBytes > 0 { c.stream.closeNow() }
+        }
+    }
+}
+
+/// One session's merged delivery for the message being routed.
+struct RouteTarget {
+    let session: Session
+    var qos: QoS
+    var retainAsPublished: Bool
+    var subscriptionIdentifiers: [UInt32]
+}
+
+/// A `$share/{group}/{filter}` group: every message matching the filter goes to one member.
+final class SharedGroup: Hashable {
+    let name: String
+    let filter: String
+    var members: [Session] = []
+    var options: [ObjectIdentifier: SubscriptionOptions] = [:]
+    var next = 0
+
+    init(name: String, filter: String) { self.name = name; self.filter = filter }
+    static func == (a: SharedGroup, b: SharedGroup) -> Bool { a === b }
+    func hash(into h: inout Hasher) { h.combine(ObjectIdentifier(self)) }
+}

@@ -1,0 +1,160 @@
+import FleetCore
+import FleetProtocol
+import FleetRuntime
+
+/// One device socket speaking MQTT: framing, the per-connection protocol state (version, keepalive,
+/// topic aliases, flow-control windows) and the encoding of everything sent. What a packet *means*
+/// is the broker's business (`Broker+Connect`, `Broker+Publish`, `Broker+Subscribe`).
+/// Loop-thread only, like the stream it owns.
+final class MQTTConnection: StreamHandler {
+    enum Phase {
+        case awaitingConnect, connected
+        /// close() was called: nothing more is read or handled; the close callback is pending.
+        case closing
+        case closed
+    }
+
+    var isOpen: Bool { phase == .awaitingConnect || phase == .connected }
+
+    let stream: TCPStream
+    unowned let broker: Broker
+    var phase = Phase.awaitingConnect
+    var version = MQTTVersion.v311
+    var decoder: MQTTDecoder
+    /// Bytes of a packet that has not fully arrived; empty (no allocation) while idle.
+    private var partial: [UInt8] = []
+
+    var session: Session?
+    let acceptedAt: UInt64
+    var lastActivity: UInt64
+    var keepAliveMs: UInt64 = 0
+
+    // Negotiated in CONNECT (MQTT 5; 3.1.1 gets the defaults).
+    /// In-flight QoS 1/2 messages we may have towards the client (its Receive Maximum, capped).
+    var sendWindow = 100
+    /// Largest packet the client accepts; larger messages are dropped for it (MQTT 5 §3.1.2.11.4).
+    var clientMaxPacketSize = Int.max
+    var requestProblemInformation = true
+    var inboundAliases: [UInt16: String] = [:]
+    var outboundAliases: [String: UInt16] = [:]
+    var outboundAliasLimit: UInt16 = 0
+    /// A clean DISCONNECT discards the will (MQTT §3.14.4).
+    var disconnectedCleanly = false
+
+    init(stream: TCPStream, broker: Broker, now: UInt64) {
+        self.stream = stream
+        self.broker = broker
+        self.acceptedAt = now
+        self.lastActivity = now
+        self.decoder = MQTTDecoder(version: .v311, maximumPacketSize: broker.limits.maxPacketSize)
+    }
+
+    // MARK: StreamHandler
+
+    func streamReceived(_ stream: TCPStream, _ bytes: UnsafeRawBufferPointer) {
+        guard isOpen else { return }
+        lastActivity = broker.loopNow
+        if partial.isEmpty {
+            let used = consume(bytes)
+            if used < bytes.count && isOpen { partial.append(contentsOf: bytes[used...]) }
+        } else {
+            partial.append(contentsOf: bytes)
+            let used = partial.withUnsafeBytes { consume($0) }
+            if !isOpen { partial = [] }
+            else if used == partial.count { partial = [] }  // give the memory back while idle
+            else if used > 0 { partial.removeFirst(used) }
+        }
+    }
+
+    func streamClosed(_ stream: TCPStream, error: RuntimeError?) {
+        phase = .closed
+        partial = []
+        broker.connectionClosed(self)
+    }
+
+    /// Decodes and handles every whole packet at the front of `bytes`; returns the bytes used.
+    private func consume(_ bytes: UnsafeRawBufferPointer) -> Int {
+        var offset = 0
+        while isOpen && offset < bytes.count {
+            let rest = UnsafeRawBufferPointer(rebasing: bytes[offset...])
+            let decoded: (packet: MQTTPacket, consumed: Int)?
+            do {
+                decoded = try decoder.decode(rest)
+            } catch {
+                broker.metrics.malformedPackets += 1
+                if phase == .awaitingConnect {
+                    broker.rejectConnect(self, error: error)
+                } else {
+                    protocolViolation(error.reasonCode, "\(error)")
+                }
+                return bytes.count
+            }
+            guard let (packet, used) = decoded else { break }
+            offset += used
+            broker.handle(packet, on: self)
+        }
+        return offset
+    }
+
+    // MARK: Sending
+
+    func send(_ packet: MQTTPacket) {
+        guard isOpen else { return }
+        stream.write(MQTTEncoder.encode(packet, version: version))
+    }
+
+    func sendRaw(_ bytes: [UInt8]) {
+        guard isOpen else { return }
+        stream.write(bytes)
+    }
+
+    /// A reason string, only if the client did not ask us to leave them out (MQTT 5 §3.1.2.11.7).
+    func reasonString(_ text: String) -> MQTTProperties {
+        var p = MQTTProperties()
+        if version == .v5 && requestProblemInformation { p.reasonString = text }
+        return p
+    }
+
+    /// Builds the PUBLISH for one delivery, applying topic aliases and remaining expiry. Returns
+    /// nil when the packet would exceed the client's Maximum Packet Size (the message is then
+    /// dropped for this client, as MQTT 5 §3.1.2.11.4 requires).
+    func encodePublish(_ m: Message, packetId: UInt16, dup: Bool, subscriptionIdentifiers: [UInt32], now: UInt64) -> [UInt8]? {
+        var p = PublishPacket(topic: m.topic, payload: m.payload, qos: m.qos, retain: m.retain, dup: dup,
+                              packetId: m.qos == .atMostOnce ? nil : packetId)
+        if version == .v5 {
+            p.properties = m.properties
+            p.properties.messageExpiryInterval = m.remainingExpiry(now: now)
+            p.properties.subscriptionIdentifiers = subscriptionIdentifiers
+            if outboundAliasLimit > 0 {
+                if let alias = outboundAliases[m.topic] {
+                    p.properties.topicAlias = alias
+                    p.topic = ""
+                } else if outboundAliases.count < Int(outboundAliasLimit) {
+                    let alias = UInt16(outboundAliases.count + 1)
+                    outboundAliases[m.topic] = alias
+                    p.properties.topicAlias = alias
+                }
+            }
+        }
+        let bytes = MQTTEncoder.encode(.publish(p), version: version)
+        return bytes.count <= clientMaxPacketSize ? bytes : nil
+    }
+
+    /// Ends the connection for a protocol error: MQTT 5 gets a DISCONNECT with the reason first,
+    /// 3.1.1 has no way to say why and is just closed. The will is published (abnormal end).
+    func protocolViolation(_ reason: ReasonCode, _ message: String) {
+        guard isOpen else { return }
+        broker.log.notice("closing \(session?.clientId ?? stream.remoteAddress): \(message) (\(reason))")
+        if phase == .connected && version == .v5 {
+            send(.disconnect(DisconnectPacket(reasonCode: reason, properties: reasonString(message))))
+        }
+        close()
+    }
+
+    /// Closes after what is queued has been written (a DISCONNECT or CONNACK refusal arrives).
+    func close() {
+        guard isOpen else { return }
+        phase = .closing
+        stream.close()
+    }
+}

@@ -1,0 +1,112 @@
+import FleetCore
+import FleetProtocol
+
+/// A session at run time: the `SessionState` value plus what only exists while the broker runs
+/// (the connection, the queue as a ring, route bookkeeping). Loop-thread only.
+final class Session: Hashable {
+    let clientId: String
+    var expiryInterval: UInt32
+    var protocolVersion: MQTTVersion
+    var subscriptions: [String: SubscriptionOptions] = [:]
+    var will: Will?
+    var inboundQoS2: Set<UInt16> = []
+    var disconnectedAt: UInt64?
+    /// Wall-clock ms at which a delayed will is due (MQTT 5 will delay interval).
+    var willDueAt: UInt64?
+
+    weak var connection: MQTTConnection?
+
+    /// In-flight QoS 1/2 messages (phase published or released), in send order.
+    var inflight: [OutboundMessage] = []
+    /// Messages waiting for room in the in-flight window or for the client to come back.
+    var queue = OutboundQueue()
+    var nextSeq: Int64 = 1
+    private var nextPacketId: UInt16 = 1
+
+    /// Route bookkeeping: merges overlapping subscriptions without a hash map per publish.
+    var routeGeneration: UInt64 = 0
+    var routeSlot: Int = 0
+
+    init(clientId: String, expiryInterval: UInt32, protocolVersion: MQTTVersion) {
+        self.clientId = clientId; self.expiryInterval = expiryInterval; self.protocolVersion = protocolVersion
+    }
+
+    static func == (a: Session, b: Session) -> Bool { a === b }
+    func hash(into h: inout Hasher) { h.combine(ObjectIdentifier(self)) }
+
+    var isPersistent: Bool { expiryInterval > 0 }
+
+    func isExpired(now: UInt64) -> Bool {
+        guard let since = disconnectedAt, expiryInterval != UInt32.max else { return false }
+        return now >= since &+ UInt64(expiryInterval) * 1000
+    }
+
+    func takeSeq() -> Int64 { defer { nextSeq += 1 }; return nextSeq }
+
+    /// A packet id not used by any in-flight message (MQTT §2.2.1). The window is far below
+    /// 65,535, so the scan ends quickly.
+    func allocatePacketId() -> UInt16 {
+        while true {
+            let id = nextPacketId
+            nextPacketId = nextPacketId == UInt16.max ? 1 : nextPacketId + 1
+            if !inflight.contains(where: { $0.packetId == id }) { return id }
+        }
+    }
+
+    func inflightIndex(packetId: UInt16) -> Int? {
+        // Acks almost always arrive in send order, so the first element is the usual hit.
+        inflight.firstIndex { $0.packetId == packetId }
+    }
+
+    /// The session as a value (what persistence stores and a migration would move).
+    var state: SessionState {
+        var s = SessionState(clientId: clientId, expiryInterval: expiryInterval, protocolVersion: protocolVersion)
+        s.subscriptions = subscriptions
+        s.will = will
+        s.inboundQoS2 = inboundQoS2
+        s.disconnectedAt = disconnectedAt
+        s.nextSeq = nextSeq
+        s.nextPacketId = nextPacketId
+        s.outbound = inflight + queue.elements
+        return s
+    }
+
+    /// Rebuilds a session from its stored value; in-flight messages keep their packet ids so a
+    /// resumed client can match PUBACK/PUBREC/PUBCOMP to them.
+    convenience init(state s: SessionState) {
+        self.init(clientId: s.clientId, expiryInterval: s.expiryInterval, protocolVersion: s.protocolVersion)
+        subscriptions = s.subscriptions
+        will = s.will
+        inboundQoS2 = s.inboundQoS2
+        disconnectedAt = s.disconnectedAt
+        nextPacketId = s.nextPacketId == 0 ? 1 : s.nextPacketId
+        for m in s.outbound.sorted(by: { $0.seq < $1.seq }) {
+            if m.phase == .queued { queue.append(m) } else { inflight.append(m) }
+        }
+        nextSeq = max(s.nextSeq, (s.outbound.map(\.seq).max() ?? 0) + 1)
+    }
+}
+
+/// FIFO of outbound messages with O(1) removal from the front (a ring over an array), so draining
+/// a long offline queue does not move every element on each send.
+struct OutboundQueue {
+    private var storage: [OutboundMessage] = []
+    private var head = 0
+
+    var count: Int { storage.count - head }
+    var isEmpty: Bool { head == storage.count }
+    var elements: [OutboundMessage] { Array(storage[head...]) }
+
+    mutating func append(_ m: OutboundMessage) { storage.append(m) }
+
+    mutating func popFirst() -> OutboundMessage? {
+        guard head < storage.count else { return nil }
+        let m = storage[head]
+        head += 1
+        if head == storage.count { storage.removeAll(keepingCapacity: storage.count <= 64); head = 0 }
+        else if head >= 1024 && head * 2 >= storage.count { storage.removeFirst(head); head = 0 }
+        return m
+    }
+
+    mutating func removeAll() { storage.removeAll(); head = 0 }
+}

@@ -1,0 +1,45 @@
+/// Counters of the broker, published on `$SYS/broker/...` (mosquitto's names where one exists).
+struct BrokerMetrics {
+    var clientsConnected = 0
+    var connectionsAccepted: UInt64 = 0
+    var connects: UInt64 = 0
+    var connectsRefused: UInt64 = 0
+    var connectTimeouts: UInt64 = 0
+    var keepAliveTimeouts: UInt64 = 0
+    var takeovers: UInt64 = 0
+    var malformedPackets: UInt64 = 0
+    var messagesReceived: UInt64 = 0
+    var bytesReceived: UInt64 = 0
+    var messagesSent: UInt64 = 0
+    var messagesAcknowledged: UInt64 = 0
+    /// Messages dropped by a bound: per-session queue overflow, a stalled reader's write cap, or
+    /// a client's Maximum Packet Size.
+    var messagesDropped: UInt64 = 0
+    var messagesExpired: UInt64 = 0
+    var messagesUnrouted: UInt64 = 0
+    var willsPublished: UInt64 = 0
+    var retainedRefused: UInt64 = 0
+    var subscriptionsDenied: UInt64 = 0
+    var sessionsExpired: UInt64 = 0
+    var commitFailures: UInt64 = 0
+
+    func sysTopics(sessions: Int, retained: Int, subscriptions: Int) -> [(String, String)] {
+        [
+            ("version", "fleetgate-agent 0.1.0"),
+            ("clients/connected", "\(clientsConnected)"),
+            ("clients/total", "\(sessions)"),
+            ("messages/received", "\(messagesReceived)"),
+            ("messages/sent", "\(messagesSent)"),
+            ("publish/messages/dropped", "\(messagesDropped)"),
+            ("publish/messages/expired", "\(messagesExpired)"),
+            ("load/bytes/received", "\(bytesReceived)"),
+            ("retained messages/count", "\(retained)"),
+            ("subscriptions/count", "\(subscriptions)"),
+            ("connections/refused", "\(connectsRefused)"),
+            ("connections/malformed", "\(malformedPackets)"),
+            ("connections/keepalive_timeouts", "\(keepAliveTimeouts)"),
+            ("subscriptions/denied", "\(subscriptionsDenied)"),
+            ("store/commit_failures", "\(commitFailures)"),
+        ]
+    }
+}

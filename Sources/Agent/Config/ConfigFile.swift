@@ -1,0 +1,169 @@
+import FleetCore
+import FleetProtocol
+import Yams
+import Foundation
+
+/// Reads the agent's YAML config file. Unknown keys are errors, so a typo never silently falls back
+/// to a default; every error names the file, line and dotted key.
+public enum ConfigFile {
+    public static func load(path: String, into config: inout AgentConfig) throws(ConfigError) {
+        guard let text = readTextFile(path) else {
+            throw ConfigError(file: path, line: nil, key: "(file)", message: "cannot read the file")
+        }
+        try apply(yaml: text, file: path, to: &config)
+    }
+
+    public static func apply(yaml text: String, file: String, to config: inout AgentConfig) throws(ConfigError) {
+        let root: Node?
+        do { root = try Yams.compose(yaml: text) } catch let error as YamlError {
+            throw ConfigError(file: file, line: yamlErrorLine(error), key: "(syntax)", message: yamlProblem(error))
+        } catch {
+            throw ConfigError(file: file, line: nil, key: "(syntax)", message: "\(error)")
+        }
+        guard let root else { return }  // an empty file is a valid, empty config
+        let r = NodeReader(file: file)
+        for (key, value) in try r.mapping(root, key: "(top level)") {
+            switch key {
+            case "listeners":
+                config.listeners = try r.sequence(value, key: key).enumerated().map { (i, item) throws(ConfigError) in
+                    let k = "listeners[\(i)]"
+                    var address: ListenAddress?
+                    for (lk, lv) in try r.mapping(item, key: k) {
+                        switch lk {
+                        case "mqtt": address = try r.listenAddress(lv, key: "\(k).mqtt")
+                        default: throw r.unknown(lv, key: "\(k).\(lk)", known: ["mqtt"])
+                        }
+                    }
+                    guard let address else { throw r.error(item, key: k, "a listener needs 'mqtt: HOST:PORT'") }
+                    return address
+                }
+            case "data_dir": config.dataDir = try r.string(value, key: key)
+            case "log_level": config.logLevel = try r.choice(value, key: key, AgentConfig.LogLevel.self)
+            case "durability": config.durability = try r.choice(value, key: key, AgentConfig.Durability.self)
+            case "sys_interval": config.sysInterval = try r.integer(value, key: key, 0...86_400)
+            case "ready_file": config.readyFile = try r.string(value, key: key)
+            case "limits": try applyLimits(value, r, &config.limits)
+            case "policy":
+                for (pk, pv) in try r.mapping(value, key: key) {
+                    switch pk {
+                    case "deny_subscribe":
+                        config.denySubscribe = try r.sequence(pv, key: "policy.deny_subscribe").enumerated().map { (i, f) throws(ConfigError) in
+                            let filter = try r.string(f, key: "policy.deny_subscribe[\(i)]")
+                            guard MQTTTopic.isValidFilter(filter) else {
+                                throw r.error(f, key: "policy.deny_subscribe[\(i)]", "'\(filter)' is not a valid MQTT topic filter")
+                            }
+                            return filter
+                        }
+                    default: throw r.unknown(pv, key: "policy.\(pk)", known: ["deny_subscribe"])
+                    }
+                }
+            default:
+                throw r.unknown(value, key: key, known: ["listeners", "data_dir", "log_level", "durability", "sys_interval", "ready_file", "limits", "policy"])
+            }
+        }
+    }
+
+    private static func applyLimits(_ node: Node, _ r: NodeReader, _ limits: inout BrokerLimits) throws(ConfigError) {
+        for (k, v) in try r.mapping(node, key: "limits") {
+            let key = "limits.\(k)"
+            switch k {
+            case "max_packet_size": limits.maxPacketSize = try r.integer(v, key: key, 64...268_435_455)
+            case "max_keepalive": limits.maxKeepAlive = try r.integer(v, key: key, 1...65_535)
+            case "receive_maximum": limits.receiveMaximum = try r.integer(v, key: key, 1...65_535)
+            case "max_inflight_messages": limits.maxInflightMessages = try r.integer(v, key: key, 1...65_535)
+            case "max_queued_messages": limits.maxQueuedMessages = try r.integer(v, key: key, 0...10_000_000)
+            case "max_pending_write_bytes": limits.maxPendingWriteBytes = try r.integer(v, key: key, 4096...1_073_741_824)
+            case "topic_alias_maximum": limits.topicAliasMaximum = try r.integer(v, key: key, 0...65_535)
+            case "max_topic_length": limits.maxTopicLength = try r.integer(v, key: key, 1...65_535)
+            case "max_topic_levels": limits.maxTopicLevels = try r.integer(v, key: key, 1...1_024)
+            case "max_subscriptions_per_session": limits.maxSubscriptionsPerSession = try r.integer(v, key: key, 1...10_000_000)
+            case "max_client_id_length": limits.maxClientIdLength = try r.integer(v, key: key, 1...65_535)
+            case "connect_timeout_ms": limits.connectTimeoutMs = try r.integer(v, key: key, 100...600_000)
+            case "max_retained_messages": limits.maxRetainedMessages = try r.integer(v, key: key, 0...100_000_000)
+            case "max_session_expiry": limits.maxSessionExpiry = try r.integer(v, key: key, 0...UInt32.max)
+            default:
+                throw r.unknown(v, key: key, known: ["max_packet_size", "max_keepalive", "receive_maximum", "max_inflight_messages",
+                    "max_queued_messages", "max_pending_write_bytes", "topic_alias_maximum", "max_topic_length", "max_topic_levels",
+                    "max_subscriptions_per_session", "max_client_id_length", "connect_timeout_ms", "max_retained_messages", "max_session_expiry"])
+            }
+        }
+    }
+
+    private static func yamlErrorLine(_ e: YamlError) -> Int? {
+        switch e {
+        case .scanner(_, _, let mark, _), .parser(_, _, let mark, _), .composer(_, _, let mark, _): return mark.line
+        default: return nil
+        }
+    }
+
+    private static func yamlProblem(_ e: YamlError) -> String {
+        switch e {
+        case .scanner(_, let problem, _, _), .parser(_, let problem, _, _), .composer(_, let problem, _, _): return "YAML: \(problem)"
+        default: return "YAML: \(e)"
+        }
+    }
+}
+
+/// Typed access to YAML nodes, turning every mismatch into a ConfigError at the node's line.
+struct NodeReader {
+    let file: String
+
+    func error(_ node: Node, key: String, _ message: String) -> ConfigError {
+        ConfigError(file: file, line: node.mark?.line, key: key, message: message)
+    }
+
+    func unknown(_ node: Node, key: String, known: [String]) -> ConfigError {
+        error(node, key: key, "unknown key (known here: \(known.joined(separator: ", ")))")
+    }
+
+    func mapping(_ node: Node, key: String) throws(ConfigError) -> [(String, Node)] {
+        guard case .mapping(let m) = node else { throw error(node, key: key, "expected a mapping of key: value") }
+        var seen = Set<String>()
+        var out: [(String, Node)] = []
+        for (k, v) in m {
+            guard let name = k.scalar?.string else { throw error(k, key: key, "keys must be plain strings") }
+            guard seen.insert(name).inserted else { throw error(k, key: name, "key given twice") }
+            out.append((name, v))
+        }
+        return out
+    }
+
+    func sequence(_ node: Node, key: String) throws(ConfigError) -> [Node] {
+        guard case .sequence(let s) = node else { throw error(node, key: key, "expected a list") }
+        return Array(s)
+    }
+
+    func string(_ node: Node, key: String) throws(ConfigError) -> String {
+        guard let s = node.scalar?.string else { throw error(node, key: key, "expected a string") }
+        return s
+    }
+
+    func integer<T: FixedWidthInteger>(_ node: Node, key: String, _ range: ClosedRange<T>) throws(ConfigError) -> T {
+        guard let s = node.scalar?.string, let v = Int64(s) else { throw error(node, key: key, "expected a whole number") }
+        guard v >= Int64(range.lowerBound), v <= Int64(range.upperBound), let t = T(exactly: v) else {
+            throw error(node, key: key, "must be in \(range.lowerBound)...\(range.upperBound), got \(s)")
+        }
+        return t
+    }
+
+    func choice<E: RawRepresentable & CaseIterable>(_ node: Node, key: String, _ type: E.Type) throws(ConfigError) -> E where E.RawValue == String {
+        let s = try string(node, key: key)
+        guard let v = E(rawValue: s) else {
+            throw error(node, key: key, "expected one of \(E.allCases.map(\.rawValue).joined(separator: ", ")), got '\(s)'")
+        }
+        return v
+    }
+
+    func listenAddress(_ node: Node, key: String) throws(ConfigError) -> ListenAddress {
+        switch ListenAddress.parse(try string(node, key: key)) {
+        case .success(let a): return a
+        case .failure(let f): throw error(node, key: key, f.reason)
+        }
+    }
+}
+
+/// The whole file as UTF-8 text, or nil if it cannot be read.
+func readTextFile(_ path: String) -> String? {
+    guard let data = FileManager.default.contents(atPath: path) else { return nil }
+    return String(decoding: data, as: UTF8.self)
+}

@@ -1,0 +1,160 @@
+import FleetCore
+import FleetRuntime
+
+/// Durable sessions, in-flight/queued messages and retained messages in one SQLite file (WAL).
+///
+/// Changes are collected in a batch during a loop turn and written in one transaction by
+/// `commit()` (group commit): a QoS 1 message delivered to a persistent session costs one row
+/// insert and, when its PUBACK arrives in the same turn, nothing at all (the pair cancels out).
+/// Loop-thread only.
+final class SessionStore {
+    private let db: SQLiteDatabase
+    private var batch = Batch()
+
+    struct Loaded {
+        var sessions: [SessionState] = []
+        var retained: [String: Message] = [:]
+    }
+
+    /// Writes collected for the current turn, coalesced by key.
+    private struct Batch {
+        /// Sessions whose every stored row is deleted first (a clean start or an expired session).
+        var clearedSessions: Set<String> = []
+        /// Sessions whose header row is rewritten from memory at commit time.
+        var dirtySessions: [String: Session] = [:]
+        var outbound: [OutboundKey: OutboundWrite] = [:]
+        var retained: [String: Message?] = [:]
+        var isEmpty: Bool { clearedSessions.isEmpty && dirtySessions.isEmpty && outbound.isEmpty && retained.isEmpty }
+    }
+
+    private struct OutboundKey: Hashable { let clientId: String; let seq: Int64 }
+    private enum OutboundWrite {
+        /// The row does not exist yet on disk; a delete before commit cancels it entirely.
+        case insert([UInt8], packetId: UInt16, phase: UInt8)
+        case update([UInt8], packetId: UInt16, phase: UInt8)
+        case delete
+    }
+
+    init(path: String, synchronous: SQLiteDatabase.Synchronous) throws {
+        db = try SQLiteDatabase(path: path, synchronous: synchronous)
+        try db.execute("""
+            CREATE TABLE IF NOT EXISTS schema_version(version INTEGER NOT NULL);
+            CREATE TABLE IF NOT EXISTS sessions(
+                client_id TEXT PRIMARY KEY,
+                state BLOB NOT NULL) WITHOUT ROWID;
+            CREATE TABLE IF NOT EXISTS outbound(
+                client_id TEXT NOT NULL,
+                seq INTEGER NOT NULL,
+                packet_id INTEGER NOT NULL,
+                phase INTEGER NOT NULL,
+                message BLOB NOT NULL,
+                PRIMARY KEY(client_id, seq)) WITHOUT ROWID;
+            CREATE TABLE IF NOT EXISTS retained(
+                topic TEXT PRIMARY KEY,
+                message BLOB NOT NULL) WITHOUT ROWID;
+            """)
+        var version: Int64?
+        try db.query("SELECT version FROM schema_version", []) { version = $0.int64(0) }
+        if version == nil { try db.run("INSERT INTO schema_version(version) VALUES(1)", []) }
+        else if version != 1 { throw SessionCodecError("database schema \(version!) is newer than this agent understands (1)") }
+    }
+
+    var hasPendingWrites: Bool { !batch.isEmpty }
+
+    // MARK: Recording changes (cheap; nothing touches the disk until commit)
+
+    func markDirty(_ session: Session) { batch.dirtySessions[session.clientId] = session }
+
+    func deleteSession(_ clientId: String) {
+        batch.clearedSessions.insert(clientId)
+        batch.dirtySessions[clientId] = nil
+        for key in batch.outbound.keys where key.clientId == clientId { batch.outbound[key] = nil }
+    }
+
+    func saveOutbound(_ m: OutboundMessage, of clientId: String, bodyNeeded: Bool) {
+        let key = OutboundKey(clientId: clientId, seq: m.seq)
+        let blob = m.serialized(includingBody: bodyNeeded)
+        switch batch.outbound[key] {
+        case .insert?: batch.outbound[key] = .insert(blob, packetId: m.packetId, phase: m.phase.rawValue)
+        default: batch.outbound[key] = batch.outbound[key] == nil && isNewRow(key) ? .insert(blob, packetId: m.packetId, phase: m.phase.rawValue)
+                                                                                 : .update(blob, packetId: m.packetId, phase: m.phase.rawValue)
+        }
+    }
+
+    func deleteOutbound(seq: Int64, of clientId: String) {
+        let key = OutboundKey(clientId: clientId, seq: seq)
+        if case .insert? = batch.outbound[key] { batch.outbound[key] = nil } else { batch.outbound[key] = .delete }
+    }
+
+    func saveRetained(_ m: Message) { batch.retained[m.topic] = .some(m) }
+    func deleteRetained(_ topic: String) { batch.retained[topic] = .some(nil) }
+
+    /// Sequence numbers at or above this have never been committed, so their first write is an
+    /// insert that a same-turn delete can cancel. Tracked per client as the highest seq written.
+    private var committedHighSeq: [String: Int64] = [:]
+    private func isNewRow(_ key: OutboundKey) -> Bool { key.seq > committedHighSeq[key.clientId, default: 0] }
+
+    // MARK: Commit
+
+    func commit() throws {
+        guard !batch.isEmpty else { return }
+        let b = batch
+        batch = Batch()
+        try db.transaction {
+            for clientId in b.clearedSessions {
+                try db.run("DELETE FROM sessions WHERE client_id = ?", [.text(clientId)])
+                try db.run("DELETE FROM outbound WHERE client_id = ?", [.text(clientId)])
+                committedHighSeq[clientId] = nil
+            }
+            for (clientId, session) in b.dirtySessions {
+                try db.run("INSERT OR REPLACE INTO sessions(client_id, state) VALUES(?, ?)",
+                           [.text(clientId), .blob(session.state.serializedHeader())])
+            }
+            for (key, write) in b.outbound {
+                switch write {
+                case .insert(let blob, let packetId, let phase), .update(let blob, let packetId, let phase):
+                    try db.run("INSERT OR REPLACE INTO outbound(client_id, seq, packet_id, phase, message) VALUES(?, ?, ?, ?, ?)",
+                               [.text(key.clientId), .integer(key.seq), .integer(Int64(packetId)), .integer(Int64(phase)), .blob(blob)])
+                    committedHighSeq[key.clientId] = max(committedHighSeq[key.clientId, default: 0], key.seq)
+                case .delete:
+                    try db.run("DELETE FROM outbound WHERE client_id = ? AND seq = ?", [.text(key.clientId), .integer(key.seq)])
+                }
+            }
+            for (topic, message) in b.retained {
+                if let message {
+                    try db.run("INSERT OR REPLACE INTO retained(topic, message) VALUES(?, ?)", [.text(topic), .blob(message.serialized())])
+                } else {
+                    try db.run("DELETE FROM retained WHERE topic = ?", [.text(topic)])
+                }
+            }
+        }
+    }
+
+    // MARK: Startup
+
+    func loadAll() throws -> Loaded {
+        var loaded = Loaded()
+        var byClient: [String: Int] = [:]
+        try db.query("SELECT client_id, state FROM sessions", []) { row in
+            let state = try SessionState(serialized: row.blob(1))
+            byClient[state.clientId] = loaded.sessions.count
+            loaded.sessions.append(state)
+        }
+        try db.query("SELECT client_id, seq, packet_id, phase, message FROM outbound ORDER BY client_id, seq", []) { row in
+            guard let clientId = row.text(0), let i = byClient[clientId] else { return }
+            var m = try OutboundMessage(serialized: row.blob(4))
+            m.seq = row.int64(1)
+            m.packetId = UInt16(truncatingIfNeeded: row.int64(2))
+            m.phase = OutboundMessage.Phase(rawValue: UInt8(truncatingIfNeeded: row.int64(3))) ?? .queued
+            loaded.sessions[i].outbound.append(m)
+            committedHighSeq[clientId] = max(committedHighSeq[clientId, default: 0], m.seq)
+        }
+        try db.query("SELECT topic, message FROM retained", []) { row in
+            let m = try Message(serialized: row.blob(1))
+            loaded.retained[m.topic] = m
+        }
+        return loaded
+    }
+
+    func close() { db.close() }
+}

@@ -1,0 +1,93 @@
+import ArgumentParser
+import Foundation
+import FleetAgent
+import Logging
+
+@main
+struct AgentCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "fleetgate-agent",
+        abstract: "Fleetgate gateway agent: an MQTT 3.1.1/5.0 broker with durable sessions.",
+        discussion: """
+            Settings come from the defaults, then the YAML file given with --config, then these flags.
+            A bad config file is reported with its file, line and key, and the agent exits with status 78.
+            """)
+
+    @Option(name: .customLong("listen"), help: ArgumentHelp("MQTT over TCP on HOST:PORT (repeatable; IPv6 as [::1]:1883; port 0 lets the OS choose).", valueName: "HOST:PORT"))
+    var listen: [String] = []
+
+    @Option(name: .customLong("data-dir"), help: ArgumentHelp("Directory for the SQLite database (default ./data).", valueName: "DIR"))
+    var dataDir: String?
+
+    @Option(name: .customLong("config"), help: ArgumentHelp("YAML config file (see README: listeners, data_dir, limits, policy, ...).", valueName: "FILE"))
+    var configFile: String?
+
+    @Option(name: .customLong("log-level"), help: "trace, debug, info, notice, warning, error or critical (default info).")
+    var logLevel: String?
+
+    @Option(name: .customLong("ready-file"), help: ArgumentHelp("Once listening, write {\"pid\":…, \"mqtt\":[\"HOST:PORT\",…]} here (for scripts and tests).", valueName: "FILE"))
+    var readyFile: String?
+
+    @Option(name: .customLong("max-keepalive"), help: ArgumentHelp("Largest keepalive granted to clients, in seconds (default 60).", valueName: "SECONDS"))
+    var maxKeepAlive: UInt16?
+
+    @Option(name: .customLong("durability"), help: "normal (survives an agent crash) or full (fsync every group commit; survives power loss).")
+    var durability: String?
+
+    func run() throws {
+        var config = AgentConfig()
+        do {
+            if let configFile { try ConfigFile.load(path: configFile, into: &config) }
+            try applyFlags(to: &config)
+        } catch let error as ConfigError {
+            printError("fleetgate-agent: config error: \(error)")
+            throw ExitCode(78)  // EX_CONFIG
+        }
+        LoggingSystem.bootstrap { label in
+            var handler = StreamLogHandler.standardError(label: label)
+            handler.logLevel = Logger.Level(rawValue: config.logLevel.rawValue) ?? .info
+            return handler
+        }
+        let logger = Logger(label: "fleetgate-agent")
+        do {
+            let agent = try Agent(config: config, logger: logger)
+            try agent.run()
+        } catch {
+            logger.critical("cannot start: \(error)")
+            throw ExitCode.failure
+        }
+    }
+
+    private func applyFlags(to config: inout AgentConfig) throws(ConfigError) {
+        if !listen.isEmpty {
+            config.listeners = try listen.map { (text) throws(ConfigError) in
+                switch ListenAddress.parse(text) {
+                case .success(let a): return a
+                case .failure(let f): throw ConfigError(file: nil, line: nil, key: "--listen", message: "'\(text)': \(f.reason)")
+                }
+            }
+        }
+        if let dataDir { config.dataDir = dataDir }
+        if let readyFile { config.readyFile = readyFile }
+        if let logLevel {
+            guard let level = AgentConfig.LogLevel(rawValue: logLevel) else {
+                throw ConfigError(file: nil, line: nil, key: "--log-level", message: "expected one of \(AgentConfig.LogLevel.allCases.map(\.rawValue).joined(separator: ", "))")
+            }
+            config.logLevel = level
+        }
+        if let maxKeepAlive {
+            guard maxKeepAlive > 0 else { throw ConfigError(file: nil, line: nil, key: "--max-keepalive", message: "must be at least 1") }
+            config.limits.maxKeepAlive = maxKeepAlive
+        }
+        if let durability {
+            guard let d = AgentConfig.Durability(rawValue: durability) else {
+                throw ConfigError(file: nil, line: nil, key: "--durability", message: "expected normal or full")
+            }
+            config.durability = d
+        }
+    }
+}
+
+func printError(_ text: String) {
+    FileHandle.standardError.write(Data((text + "\n").utf8))
+}
