@@ -1,3 +1,20 @@
 // libuv for Swift: macros and variadics turned into functions. Only FleetRuntime imports this.
 #include <uv.h>
 #include <sys/resource.h>
+
+// RLIMIT_NOFILE is an enum of type __rlimit_resource in glibc, awkward from Swift.
+// Raises the soft limit to the hard limit (capped for RLIM_INFINITY); returns the soft limit now
+// in effect, or -1 if it cannot be read.
+static inline long shim_raise_nofile_limit(void) {
+    struct rlimit limit;
+    if (getrlimit(RLIMIT_NOFILE, &limit) != 0) return -1;
+    rlim_t target = limit.rlim_max;
+    if (target == RLIM_INFINITY) target = 1048576;
+    if (limit.rlim_cur < target) {
+        struct rlimit raised = limit;
+        raised.rlim_cur = target;
+        if (setrlimit(RLIMIT_NOFILE, &raised) != 0) return (long)limit.rlim_cur;
+        return (long)target;
+    }
+    return (long)limit.rlim_cur;
+}

@@ -1,0 +1,234 @@
+internal import CLibUV
+internal import Glibc
+
+/// Owns one `uv_loop_t` and runs it.
+///
+/// **Loop-thread only (not Sendable).** Create it, run it, register hooks and create handles on one
+/// thread; other threads reach the loop only through a ``LoopMailbox``.
+///
+/// Per iteration (libuv order): timers, pending callbacks, **before-sleep** (the hooks, then the
+/// flush of every stream written to since the last flush), poll for I/O (read callbacks), check,
+/// close callbacks. Writes made in read or timer callbacks are therefore flushed before the loop
+/// blocks again.
+public final class EventLoop {
+    /// The libuv loop; malloc'ed, freed by `shutdown()`. `loop.data` points (unretained) at `self`.
+    let loop: UnsafeMutablePointer<uv_loop_t>
+    /// Runs the before-sleep hooks and the write flush. `data == nil`: not a user handle.
+    private let prepare: UnsafeMutablePointer<uv_prepare_t>
+    /// Started only when a flush had to stop early, so the poll does not block with dirty streams.
+    private let idle: UnsafeMutablePointer<uv_idle_t>
+    private var prepareReferenced = false
+    private var idleActive = false
+    private var isShutDown = false
+
+    /// The one read buffer shared by every stream of this loop (libuv reads into it, the stream
+    /// handler sees it during `streamReceived`, the next read reuses it).
+    let readBuffer: UnsafeMutablePointer<CChar>
+    static let readBufferSize = 64 * 1024
+
+    private var hooks: [() -> Void] = []
+    /// Streams with queued bytes (or a pending graceful close) since the last flush.
+    private var dirtyStreams: [TCPStream] = []
+    /// The batch being flushed; swapped with `dirtyStreams` so neither array reallocates.
+    private var flushingStreams: [TCPStream] = []
+    /// A flush repeats while callbacks it triggers (onDrained) queue more bytes, at most this often.
+    static let maxFlushRounds = 16
+
+    /// Counters for benchmarks and tests (monotonic since init).
+    public private(set) var statistics = LoopStatistics()
+
+    public init() throws(RuntimeError) {
+        loop = allocateUV(uv_loop_t.self)
+        let rc = uv_loop_init(loop)
+        if rc < 0 {
+            free(loop)
+            throw RuntimeError(call: "uv_loop_init", code: rc)
+        }
+        prepare = allocateUV(uv_prepare_t.self)
+        idle = allocateUV(uv_idle_t.self)
+        readBuffer = UnsafeMutablePointer<CChar>.allocate(capacity: Self.readBufferSize)
+        // uv_prepare_init / uv_idle_init cannot fail on Unix (they only link the handle in).
+        uv_prepare_init(loop, prepare)
+        uv_idle_init(loop, idle)
+        loop.pointee.data = Unmanaged.passUnretained(self).toOpaque()
+        uv_prepare_start(prepare) { prepare in
+            eventLoop(of: prepare!.pointee.loop).beforeSleep()
+        }
+        // The prepare handle runs every iteration but keeps the loop alive only while a flush is owed.
+        uv_unref(uvHandle(prepare))
+    }
+
+    deinit {
+        if !isShutDown { shutdown() }
+    }
+
+    /// The loop's cached clock (`uv_now`), in milliseconds.
+    public var now: UInt64 { uv_now(loop) }
+
+    /// Runs the loop (`UV_RUN_DEFAULT`) until `stop()` or until no referenced handle or request is alive.
+    public func run() {
+        uv_run(loop, UV_RUN_DEFAULT)
+    }
+
+    /// One iteration; with `nowait` it does not block for I/O. Returns whether anything is still alive.
+    /// Note: when nothing is alive the iteration does not run at all (libuv), hooks included.
+    @discardableResult
+    public func runOnce(nowait: Bool) -> Bool {
+        uv_run(loop, nowait ? UV_RUN_NOWAIT : UV_RUN_ONCE) != 0
+    }
+
+    /// Makes `run()` return after the current iteration.
+    public func stop() {
+        uv_stop(loop)
+    }
+
+    /// Hooks run in registration order once per loop iteration, just before the loop blocks for I/O
+    /// (uv_prepare: after all I/O callbacks and timers of the iteration — redis' beforeSleep). After
+    /// the hooks, the loop flushes every stream that was written to during the iteration (see
+    /// ``TCPStream/write(_:)-([UInt8])``). Hooks may write to streams. Loop-thread only; hooks do not
+    /// keep the loop alive and cannot be removed (check a flag inside the hook instead).
+    public func addBeforeSleepHook(_ body: @escaping () -> Void) {
+        hooks.append(body)
+    }
+
+    /// Handles that are alive and not closing, excluding the loop's own internal handles (`uv_walk`).
+    public var aliveHandleCount: Int {
+        if isShutDown { return 0 }
+        return userHandles().count
+    }
+
+    /// Closes every handle (streams are closed at once, queued bytes dropped), runs the loop until
+    /// the close callbacks ran (so every `streamClosed` is delivered), closes and frees the loop.
+    /// Returns the number of handles that were still alive (not closing) before closing: 0 in a
+    /// clean test. Call it on the loop thread, outside `run()`. Idempotent (later calls return 0).
+    @discardableResult
+    public func shutdown() -> Int {
+        if isShutDown { return 0 }
+        let open = userHandles()
+        for handle in open { closeForShutdown(handle) }
+        closeLoopHandle(uvHandle(prepare))
+        closeLoopHandle(uvHandle(idle))
+        dirtyStreams.removeAll()
+        flushingStreams.removeAll()
+        hooks.removeAll()
+        // Runs the close callbacks (and cancelled write callbacks). Bounded: each round also closes
+        // whatever those callbacks may have opened.
+        uv_run(loop, UV_RUN_DEFAULT)
+        var rc = uv_loop_close(loop)
+        var rounds = 0
+        while rc == UV_EBUSY.rawValue && rounds < 100 {
+            rounds += 1
+            for handle in allHandles() where uv_is_closing(handle) == 0 { closeForShutdown(handle) }
+            uv_run(loop, UV_RUN_DEFAULT)
+            rc = uv_loop_close(loop)
+        }
+        dirtyStreams.removeAll()
+        if rc == 0 {
+            free(loop)
+        }
+        // else: something never finished closing; leaking the loop is safer than freeing it.
+        readBuffer.deallocate()
+        isShutDown = true
+        return open.count
+    }
+
+    // MARK: - Internals
+
+    private func allHandles() -> [UnsafeMutablePointer<uv_handle_t>] {
+        var handles: [UnsafeMutablePointer<uv_handle_t>] = []
+        withUnsafeMutablePointer(to: &handles) { list in
+            uv_walk(loop, { handle, arg in
+                guard let handle, let arg else { return }
+                arg.assumingMemoryBound(to: [UnsafeMutablePointer<uv_handle_t>].self).pointee.append(handle)
+            }, list)
+        }
+        return handles
+    }
+
+    private func userHandles() -> [UnsafeMutablePointer<uv_handle_t>] {
+        let own = [UnsafeMutableRawPointer(prepare), UnsafeMutableRawPointer(idle)]
+        return allHandles().filter { handle in
+            uv_is_closing(handle) == 0 && !own.contains(UnsafeMutableRawPointer(handle))
+        }
+    }
+
+    private func closeForShutdown(_ handle: UnsafeMutablePointer<uv_handle_t>) {
+        if let data = handle.pointee.data,
+           let owner = Unmanaged<AnyObject>.fromOpaque(data).takeUnretainedValue() as? LoopHandleOwner {
+            owner.closeForShutdown()
+        }
+        if uv_is_closing(handle) == 0 { closeLoopHandle(handle) }
+    }
+
+    /// Called by a stream whose queue went from clean to dirty. Keeps the loop alive until flushed.
+    func markDirty(_ stream: TCPStream) {
+        dirtyStreams.append(stream)
+        if !prepareReferenced {
+            prepareReferenced = true
+            uv_ref(uvHandle(prepare))
+        }
+    }
+
+    /// The uv_prepare callback: hooks, then the write flush.
+    private func beforeSleep() {
+        statistics.iterations &+= 1
+        for hook in hooks { hook() }
+        flushDirtyStreams()
+    }
+
+    /// Flushes every dirty stream. Stream callbacks run during the flush (onDrained, closes) may
+    /// dirty streams again; those are flushed in further rounds, bounded by `maxFlushRounds`. If
+    /// streams are still dirty after that, the idle handle makes the poll non-blocking so the next
+    /// iteration flushes them.
+    func flushDirtyStreams() {
+        var rounds = 0
+        while !dirtyStreams.isEmpty && rounds < Self.maxFlushRounds {
+            rounds += 1
+            swap(&dirtyStreams, &flushingStreams)
+            for stream in flushingStreams { stream.flush() }
+            flushingStreams.removeAll(keepingCapacity: true)
+        }
+        if dirtyStreams.isEmpty {
+            if prepareReferenced {
+                prepareReferenced = false
+                uv_unref(uvHandle(prepare))
+            }
+            if idleActive {
+                idleActive = false
+                uv_idle_stop(idle)
+            }
+        } else if !idleActive {
+            idleActive = true
+            uv_idle_start(idle) { _ in }
+        }
+    }
+
+    func noteTryWrite(bytes: Int) {
+        statistics.tryWrites &+= 1
+        statistics.bytesWritten &+= UInt64(bytes)
+    }
+
+    func noteQueuedWrite() { statistics.queuedWrites &+= 1 }
+
+    func noteWriteCompleted(bytes: Int) { statistics.bytesWritten &+= UInt64(bytes) }
+
+    func noteRead(bytes: Int) {
+        statistics.reads &+= 1
+        statistics.bytesRead &+= UInt64(bytes)
+    }
+}
+
+/// Counters kept by an ``EventLoop`` (for benchmarks, metrics and tests).
+public struct LoopStatistics: Sendable, Equatable {
+    /// Before-sleep phases run (one per loop iteration that ran).
+    public var iterations: UInt64 = 0
+    /// `uv_try_write` calls made by flushes (one per dirty stream per flush).
+    public var tryWrites: UInt64 = 0
+    /// `uv_write` requests issued for bytes `uv_try_write` could not take.
+    public var queuedWrites: UInt64 = 0
+    /// Bytes confirmed written to sockets.
+    public var bytesWritten: UInt64 = 0
+    /// Read callbacks with data, and their bytes.
+    public var reads: UInt64 = 0
+    public var bytesRead: UInt64 = 0
+}

@@ -1,0 +1,135 @@
+internal import CLibUV
+internal import Glibc
+
+// The write/flush contract:
+// - write() only copies into the stream's queue and puts the stream in the loop's dirty list.
+// - Once per iteration, after the before-sleep hooks, the loop calls flush() on every dirty stream:
+//   one uv_try_write of everything queued; whatever the kernel did not take is handed, with its
+//   buffer (no copy), to one uv_write that frees the buffer in its callback.
+// - At most one uv_write is in flight per stream; bytes queued meanwhile wait for its callback,
+//   which re-dirties the stream, so they are coalesced into the next flush.
+
+extension TCPStream {
+    /// Queues bytes. They are NOT written immediately: the stream is marked dirty and the loop
+    /// writes all queued bytes of all dirty streams once per iteration after the before-sleep
+    /// hooks (coalescing many small packets into one uv_try_write, the rest via uv_write with the
+    /// buffer kept alive until its callback). Ignored once the stream is closing (`isClosed`).
+    public func write(_ bytes: [UInt8]) {
+        bytes.withUnsafeBytes { write($0) }
+    }
+
+    /// Copies the bytes into the queue; see ``write(_:)-([UInt8])``.
+    public func write(_ bytes: UnsafeRawBufferPointer) {
+        guard state == .open, let source = bytes.baseAddress, bytes.count > 0 else { return }
+        let needed = queuedCount + bytes.count
+        if needed > queueCapacity { growQueue(to: needed) }
+        (queue! + queuedCount).copyMemory(from: source, byteCount: bytes.count)
+        queuedCount = needed
+        // With a write in flight, its callback re-dirties the stream.
+        if !isDirty && inFlightBytes == 0 {
+            isDirty = true
+            eventLoop.markDirty(self)
+        }
+    }
+
+    /// Bytes queued or in flight in uv_write but not yet confirmed written — the broker caps this per client.
+    public var pendingWriteBytes: Int { queuedCount + inFlightBytes }
+
+    /// Smallest queue allocation; then capacity doubles.
+    static let minimumQueueCapacity = 512
+
+    func growQueue(to needed: Int) {
+        let capacity = max(needed, queueCapacity * 2, Self.minimumQueueCapacity)
+        guard let grown = realloc(queue, capacity) else { fatalError("FleetRuntime: out of memory for a write queue of \(capacity) bytes") }
+        queue = grown
+        queueCapacity = capacity
+    }
+
+    func releaseQueue() {
+        free(queue)
+        queue = nil
+        queuedCount = 0
+        queueCapacity = 0
+    }
+
+    /// Called by the loop's before-sleep flush.
+    func flush() {
+        isDirty = false
+        guard state != .closed else { return }
+        if queuedCount > 0 && inFlightBytes == 0 {
+            let loop = eventLoop
+            var buffer = uv_buf_init(queue!.assumingMemoryBound(to: CChar.self), UInt32(queuedCount))
+            let written = uv_try_write(uvStream(tcp), &buffer, 1)
+            loop.noteTryWrite(bytes: Int(max(written, 0)))
+            if written == queuedCount {
+                releaseQueue()
+            } else if written >= 0 || written == UV_EAGAIN.rawValue {
+                if !startWrite(skipping: Int(max(written, 0))) { return }
+            } else {
+                fail(RuntimeError(call: "uv_try_write", code: written))
+                return
+            }
+            if pendingWriteBytes == 0 { didDrain() }
+        } else if state == .draining && pendingWriteBytes == 0 {
+            closeHandle()
+        }
+    }
+
+    /// Hands the queue (minus the first `skip` bytes, already written) to one uv_write. The write
+    /// request owns the buffer from here on. Returns false if the stream failed.
+    private func startWrite(skipping skip: Int) -> Bool {
+        let request = allocateUV(uv_write_t.self)
+        let remaining = queuedCount - skip
+        request.pointee.data = queue                // the whole allocation, freed in the callback
+        var rest = uv_buf_init((queue! + skip).assumingMemoryBound(to: CChar.self), UInt32(remaining))
+        queue = nil
+        queuedCount = 0
+        queueCapacity = 0
+        let rc = uv_write(request, uvStream(tcp), &rest, 1) { request, status in
+            guard let request else { return }
+            free(request.pointee.data)
+            // The handle (and its retained owner) outlives its requests: libuv cancels them
+            // (UV_ECANCELED) before the close callback runs.
+            let owner = Unmanaged<TCPStream>.fromOpaque(request.pointee.handle!.pointee.data!).takeUnretainedValue()
+            free(request)
+            owner.writeCompleted(status)
+        }
+        if rc < 0 {
+            free(request.pointee.data)
+            free(request)
+            fail(RuntimeError(call: "uv_write", code: rc))
+            return false
+        }
+        inFlightBytes = remaining
+        eventLoop.noteQueuedWrite()
+        return true
+    }
+
+    private func writeCompleted(_ status: Int32) {
+        let bytes = inFlightBytes
+        inFlightBytes = 0
+        guard state != .closed else { return }
+        if status < 0 {
+            fail(RuntimeError(call: "uv_write", code: status))
+            return
+        }
+        eventLoop.noteWriteCompleted(bytes: bytes)
+        if queuedCount > 0 {
+            if !isDirty {
+                isDirty = true
+                eventLoop.markDirty(self)
+            }
+            return
+        }
+        didDrain()
+    }
+
+    /// Nothing pending any more: finish a graceful close, or tell the owner.
+    private func didDrain() {
+        if state == .draining {
+            closeHandle()
+        } else if let onDrained {
+            onDrained()
+        }
+    }
+}

@@ -1,0 +1,146 @@
+internal import CLibUV
+internal import Glibc
+
+/// Receives the events of one ``TCPStream``. Called on the loop thread only.
+public protocol StreamHandler: AnyObject {
+    /// Bytes are valid only during the call (they live in ONE read buffer shared by the whole loop:
+    /// no per-connection read buffer). Copy what must outlive the call (e.g. a partial packet).
+    func streamReceived(_ stream: TCPStream, _ bytes: UnsafeRawBufferPointer)
+    /// Called exactly once, after the handle is closed for any reason (peer EOF, error, close()).
+    /// error is nil for a clean EOF or local close.
+    func streamClosed(_ stream: TCPStream, error: RuntimeError?)
+}
+
+/// One TCP connection (accepted by a ``TCPServer`` or made by ``connect(loop:host:port:_:)``).
+///
+/// **Loop-thread only (not Sendable).** Ownership: the libuv handle retains the stream from
+/// creation until its close callback, so a stream stays alive (and open) while nobody else holds
+/// it; after `streamClosed` the stream drops its `handler` and `onDrained`, which breaks the usual
+/// handler <-> stream cycle.
+///
+/// Memory while idle: the `uv_tcp_t` (malloc'ed) and this object; reads go to the loop's shared
+/// buffer, and the write queue is allocated only while bytes are pending.
+public final class TCPStream {
+    /// Strong; cleared by the stream after `streamClosed`.
+    public var handler: StreamHandler?
+    /// "127.0.0.1:5555" or "[::1]:5555" ("?" if the peer address could not be read).
+    public let remoteAddress: String
+    /// Called on the loop when `pendingWriteBytes` drops to 0 after having been > 0 (not while
+    /// closing). It may write again.
+    public var onDrained: (() -> Void)?
+
+    enum State: UInt8 {
+        case open
+        /// close() was called: no more writes or reads; uv_close once the queued bytes are written.
+        case draining
+        /// uv_close was called; the handle memory may already be gone.
+        case closed
+    }
+
+    /// malloc'ed; freed by the close callback (never by this object).
+    let tcp: UnsafeMutablePointer<uv_tcp_t>
+    var state = State.open
+    var isReading = false
+    /// In the loop's dirty list (will be flushed before the loop blocks).
+    var isDirty = false
+    /// Queued bytes not yet handed to the kernel: a malloc'ed buffer, nil while nothing is queued.
+    var queue: UnsafeMutableRawPointer?
+    var queuedCount = 0
+    var queueCapacity = 0
+    /// Bytes handed to one outstanding uv_write (at most one per stream), not yet confirmed.
+    var inFlightBytes = 0
+    /// The first error that closed the stream; given to `streamClosed`.
+    var closeError: RuntimeError?
+
+    /// Takes ownership of an initialised `uv_tcp_t` and retains `self` in its `data`.
+    init(tcp: UnsafeMutablePointer<uv_tcp_t>, remoteAddress: String) {
+        self.tcp = tcp
+        self.remoteAddress = remoteAddress
+        retainOwner(self, in: tcp)
+    }
+
+    var eventLoop: EventLoop { FleetRuntime.eventLoop(of: tcp.pointee.loop) }
+
+    /// True as soon as closing began (close(), closeNow(), EOF, error): writes are then ignored.
+    public var isClosed: Bool { state != .open }
+
+    /// Starts delivering bytes to `handler.streamReceived`. A read error closes the stream
+    /// (`streamClosed` with the error); peer EOF closes it gracefully (error nil).
+    public func startReading() {
+        guard state == .open, !isReading else { return }
+        let rc = uv_read_start(uvStream(tcp), { handle, _, buf in
+            let loop = FleetRuntime.eventLoop(of: handle!.pointee.loop)
+            buf!.pointee = uv_buf_init(loop.readBuffer, UInt32(EventLoop.readBufferSize))
+        }, { stream, nread, buf in
+            let owner = Unmanaged<TCPStream>.fromOpaque(stream!.pointee.data!).takeUnretainedValue()
+            owner.didRead(nread, buf?.pointee.base)
+        })
+        if rc < 0 {
+            fail(RuntimeError(call: "uv_read_start", code: rc))
+        } else {
+            isReading = true
+        }
+    }
+
+    /// Stops delivering bytes (the kernel buffers them; TCP flow control pushes back on the peer).
+    public func stopReading() {
+        guard isReading, state != .closed else { return }
+        uv_read_stop(uvStream(tcp))
+        isReading = false
+    }
+
+    /// Graceful: write what is queued, then close. A peer that never reads keeps a draining
+    /// stream open; use `closeNow()` after a timeout.
+    public func close() {
+        guard state == .open else { return }
+        stopReading()
+        state = .draining
+        if pendingWriteBytes == 0 { closeHandle() }
+        // else: the stream is dirty (flush) or has a write in flight (writeCompleted); both close
+        // it once nothing is pending.
+    }
+
+    /// Drops queued bytes and closes now (in-flight writes are cancelled).
+    public func closeNow() {
+        guard state != .closed else { return }
+        closeHandle()
+    }
+
+    func didRead(_ nread: Int, _ base: UnsafeMutablePointer<CChar>?) {
+        if nread > 0 {
+            eventLoop.noteRead(bytes: nread)
+            handler?.streamReceived(self, UnsafeRawBufferPointer(start: base, count: nread))
+        } else if nread == Int(UV_EOF.rawValue) {
+            close()
+        } else if nread < 0 {
+            fail(RuntimeError(call: "uv_read", code: Int32(truncatingIfNeeded: nread)))
+        }
+        // nread == 0: EAGAIN, nothing to do.
+    }
+
+    /// Closes now because of an error; the first error is reported to `streamClosed`.
+    func fail(_ error: RuntimeError) {
+        guard state != .closed else { return }
+        if closeError == nil { closeError = error }
+        closeHandle()
+    }
+
+    func closeHandle() {
+        state = .closed
+        isReading = false
+        releaseQueue()
+        closeLoopHandle(uvHandle(tcp))
+    }
+}
+
+extension TCPStream: LoopHandleOwner {
+    func handleDidClose() {
+        releaseQueue()
+        handler?.streamClosed(self, error: closeError)
+        handler = nil
+        onDrained = nil
+        closeError = nil
+    }
+
+    func closeForShutdown() { closeNow() }
+}
