@@ -27,10 +27,7 @@ extension Message {
     }
 
     public init(serialized bytes: [UInt8]) throws(SessionCodecError) {
-        self = try bytes.withUnsafeBytes { (raw) throws(SessionCodecError) -> Message in
-            var r = ByteReader(raw)
-            return try Message.read(from: &r, length: raw.count)
-        }
+        self = try reading(bytes) { (r) throws(SessionCodecError) in try Message.read(from: &r, length: r.remaining) }
     }
 
     static func read(from r: inout ByteReader, length: Int) throws(SessionCodecError) -> Message {
@@ -68,10 +65,7 @@ extension OutboundMessage {
     }
 
     public init(serialized bytes: [UInt8]) throws(SessionCodecError) {
-        self = try bytes.withUnsafeBytes { (raw) throws(SessionCodecError) -> OutboundMessage in
-            var r = ByteReader(raw)
-            return try OutboundMessage.read(from: &r, length: raw.count)
-        }
+        self = try reading(bytes) { (r) throws(SessionCodecError) in try OutboundMessage.read(from: &r, length: r.remaining) }
     }
 
     static func read(from r: inout ByteReader, length: Int) throws(SessionCodecError) -> OutboundMessage {
@@ -132,8 +126,7 @@ extension SessionState {
     }
 
     public init(serialized bytes: [UInt8]) throws(SessionCodecError) {
-        self = try bytes.withUnsafeBytes { (raw) throws(SessionCodecError) -> SessionState in
-            var r = ByteReader(raw)
+        self = try reading(bytes) { (r) throws(SessionCodecError) -> SessionState in
             guard try r.u8("session format") == 1 else { throw SessionCodecError("session format is not known") }
             let clientId = try r.string("client id")
             guard let version = MQTTVersion(rawValue: try r.u8("protocol version")) else { throw SessionCodecError("unknown protocol version") }
@@ -165,6 +158,15 @@ extension SessionState {
             return s
         }
     }
+}
+
+/// Runs a typed-throwing read over the bytes (withUnsafeBytes itself only rethrows `any Error`).
+private func reading<T>(_ bytes: [UInt8], _ body: (inout ByteReader) throws(SessionCodecError) -> T) throws(SessionCodecError) -> T {
+    let result: Result<T, SessionCodecError> = bytes.withUnsafeBytes { raw in
+        var r = ByteReader(raw)
+        do throws(SessionCodecError) { return .success(try body(&r)) } catch { return .failure(error) }
+    }
+    return try result.get()
 }
 
 extension ByteWriter {
