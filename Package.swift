@@ -50,6 +50,6 @@ let package = Package(
         .testTarget(name: "FleetProtocolTests", dependencies: ["FleetProtocol"]),
         .testTarget(name: "FleetCoreTests", dependencies: ["FleetCore"]),
         .testTarget(name: "FleetRuntimeTests", dependencies: ["FleetRuntime"]),
-        .testTarget(name: "FleetAgentTests", dependencies: ["FleetAgent"]),
+        .testTarget(name: "FleetAgentTests", dependencies: ["FleetAgent", "FleetCore", "FleetProtocol", "FleetRuntime"]),
     ]
 )

@@ -1,0 +1,57 @@
+# Fleetgate: the two commands of the README are `make run` and `make test`.
+# Both install what is missing (as root on Debian), build, and go.
+
+SHELL := /bin/bash
+APT_BUILD := libuv1-dev libssl-dev libsqlite3-dev pkg-config
+APT_TEST  := mosquitto mosquitto-clients openssl
+VENV      := .venv
+PYTHON    ?= python3
+SWIFT_BUILD_FLAGS ?=
+FUZZ_SECONDS ?= 60
+
+.PHONY: run test build release deps test-deps venv unit interop fuzz bench clean
+
+## run: install missing packages, build release, start one agent (MQTT on 1883, data in ./data)
+run: deps release
+	mkdir -p data
+	exec ./.build/release/fleetgate-agent --listen 0.0.0.0:1883 --data-dir ./data $(RUN_FLAGS)
+
+## test: install missing packages and the Python venv, build, run every test
+test: test-deps venv build
+	@echo "== Swift unit and runtime tests"
+	swift test $(SWIFT_BUILD_FLAGS) 2>&1 | tee .build/swift-test.log; exit $${PIPESTATUS[0]}
+	@echo "== Interop tests: the built agent against paho-mqtt, aiomqtt and mosquitto clients"
+	FLEETGATE_AGENT=$(CURDIR)/.build/debug/fleetgate-agent $(VENV)/bin/pytest -q -p no:cacheprovider Tests/interop
+
+build:
+	swift build $(SWIFT_BUILD_FLAGS)
+
+release: deps
+	swift build -c release --product fleetgate-agent
+
+deps:
+	@missing=$$(for p in $(APT_BUILD); do dpkg -s $$p >/dev/null 2>&1 || echo $$p; done); \
+	if [ -n "$$missing" ]; then echo "installing: $$missing"; apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing; fi
+
+test-deps: deps
+	@missing=$$(for p in $(APT_TEST); do dpkg -s $$p >/dev/null 2>&1 || echo $$p; done); \
+	if [ -n "$$missing" ]; then echo "installing: $$missing"; apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing; fi
+
+venv: $(VENV)/.installed
+$(VENV)/.installed: Tests/interop/requirements.txt
+	$(PYTHON) -m venv $(VENV)
+	$(VENV)/bin/pip install -q --disable-pip-version-check -r Tests/interop/requirements.txt
+	touch $@
+
+## fuzz: libFuzzer on the MQTT decoder for FUZZ_SECONDS (default 60)
+fuzz:
+	swift build --scratch-path .build-fuzz -c debug -Xswiftc -sanitize=fuzzer,address -Xswiftc -DFUZZING --product fleetgate-fuzz-mqtt
+	mkdir -p fuzz-corpus/mqtt
+	./.build-fuzz/debug/fleetgate-fuzz-mqtt -max_total_time=$(FUZZ_SECONDS) -print_final_stats=1 fuzz-corpus/mqtt Tests/FleetProtocolTests/FuzzSeeds
+
+## bench: release build, every scenario against Fleetgate, mosquitto and nats-server; writes BENCHMARKS.md
+bench:
+	bash bench/run.sh
+
+clean:
+	rm -rf .build .build-fuzz $(VENV)

@@ -1,0 +1,122 @@
+import Foundation
+import Testing
+import FleetCore
+import FleetProtocol
+import FleetRuntime
+@testable import FleetAgent
+
+/// The store against a real SQLite file in a temporary directory.
+@Suite struct SessionStoreTests {
+    let dir: String
+
+    init() throws {
+        dir = NSTemporaryDirectory() + "fleetgate-store-\(UUID().uuidString)"
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+    }
+
+    private func open() throws -> SessionStore { try SessionStore(path: dir + "/fleetgate.db", synchronous: .normal) }
+
+    private func message(_ n: Int, qos: QoS = .atLeastOnce) -> Message {
+        Message(topic: "t/\(n)", payload: Array("payload \(n)".utf8), qos: qos, retain: false, origin: "pub")
+    }
+
+    @Test func sessionsMessagesAndRetainedSurviveReopen() throws {
+        let store = try open()
+        let s = Session(clientId: "dev-1", expiryInterval: 3600, protocolVersion: .v5)
+        s.subscriptions["a/+"] = SubscriptionOptions(qos: .exactlyOnce, noLocal: true, subscriptionIdentifier: 9)
+        s.will = Will(topic: "will/dev-1", payload: [1, 2], qos: .atLeastOnce, retain: true)
+        s.inboundQoS2 = [7, 8]
+        store.markDirty(s)
+        for n in 1...3 { store.saveOutbound(OutboundMessage(seq: Int64(n), message: message(n)), of: "dev-1", bodyNeeded: true) }
+        store.saveRetained(Message(topic: "r/1", payload: [42], qos: .atLeastOnce, retain: true))
+        try store.commit()
+        store.close()
+
+        let loaded = try open().loadAll()
+        #expect(loaded.sessions.count == 1)
+        let state = try #require(loaded.sessions.first)
+        #expect(state.clientId == "dev-1")
+        #expect(state.expiryInterval == 3600)
+        #expect(state.subscriptions == s.subscriptions)
+        #expect(state.will == s.will)
+        #expect(state.inboundQoS2 == [7, 8])
+        #expect(state.outbound.map(\.seq) == [1, 2, 3])
+        #expect(state.outbound.map(\.message) == [message(1), message(2), message(3)])
+        #expect(loaded.retained["r/1"]?.payload == [42])
+    }
+
+    @Test func insertAndDeleteInOneTurnNeverReachTheDisk() throws {
+        let store = try open()
+        store.saveOutbound(OutboundMessage(seq: 1, message: message(1)), of: "c", bodyNeeded: true)
+        store.deleteOutbound(seq: 1, of: "c")
+        #expect(!store.hasPendingWrites)
+    }
+
+    @Test func committedRowIsDeletedLater() throws {
+        let store = try open()
+        store.saveOutbound(OutboundMessage(seq: 1, message: message(1)), of: "c", bodyNeeded: true)
+        try store.commit()
+        store.deleteOutbound(seq: 1, of: "c")
+        #expect(store.hasPendingWrites)
+        try store.commit()
+        store.close()
+        #expect(try open().loadAll().sessions.isEmpty)
+    }
+
+    @Test func phaseAndPacketIdUpdatesArePersisted() throws {
+        let store = try open()
+        let s = Session(clientId: "c", expiryInterval: 60, protocolVersion: .v311)
+        store.markDirty(s)
+        var m = OutboundMessage(seq: 1, message: message(1, qos: .exactlyOnce))
+        store.saveOutbound(m, of: "c", bodyNeeded: true)
+        try store.commit()
+        m.packetId = 77
+        m.phase = .released
+        store.saveOutbound(m, of: "c", bodyNeeded: false)
+        try store.commit()
+        store.close()
+        let out = try #require(try open().loadAll().sessions.first?.outbound.first)
+        #expect(out.packetId == 77)
+        #expect(out.phase == .released)
+    }
+
+    @Test func deletingASessionDropsItsRowsAndEarlierBatchedWrites() throws {
+        let store = try open()
+        let s = Session(clientId: "c", expiryInterval: 60, protocolVersion: .v5)
+        store.markDirty(s)
+        store.saveOutbound(OutboundMessage(seq: 1, message: message(1)), of: "c", bodyNeeded: true)
+        try store.commit()
+        store.saveOutbound(OutboundMessage(seq: 2, message: message(2)), of: "c", bodyNeeded: true)
+        store.deleteSession("c")
+        // A new incarnation in the same turn keeps its own writes.
+        let fresh = Session(clientId: "c", expiryInterval: 60, protocolVersion: .v5)
+        store.markDirty(fresh)
+        store.saveOutbound(OutboundMessage(seq: 1, message: message(10)), of: "c", bodyNeeded: true)
+        try store.commit()
+        store.close()
+        let sessions = try open().loadAll().sessions
+        #expect(sessions.count == 1)
+        #expect(sessions.first?.outbound.map(\.message) == [message(10)])
+    }
+
+    @Test func retainedDeleteRemovesTheRow() throws {
+        let store = try open()
+        store.saveRetained(Message(topic: "r", payload: [1], qos: .atMostOnce, retain: true))
+        try store.commit()
+        store.deleteRetained("r")
+        try store.commit()
+        store.close()
+        #expect(try open().loadAll().retained.isEmpty)
+    }
+
+    @Test func corruptSessionRowIsReportedNotIgnored() throws {
+        let store = try open()
+        store.markDirty(Session(clientId: "c", expiryInterval: 60, protocolVersion: .v5))
+        try store.commit()
+        store.close()
+        let db = try FleetRuntime.SQLiteDatabase(path: dir + "/fleetgate.db")
+        try db.run("UPDATE sessions SET state = ?", [.blob([1, 0])])
+        db.close()
+        #expect(throws: SessionCodecError.self) { _ = try open().loadAll() }
+    }
+}
