@@ -92,6 +92,7 @@ public enum ConfigFile {
     private static func yamlErrorLine(_ e: YamlError) -> Int? {
         switch e {
         case .scanner(_, _, let mark, _), .parser(_, _, let mark, _), .composer(_, _, let mark, _): return mark.line
+        case .duplicatedKeysInMapping(_, let context): return context.mark.line
         default: return nil
         }
     }
@@ -99,6 +100,7 @@ public enum ConfigFile {
     private static func yamlProblem(_ e: YamlError) -> String {
         switch e {
         case .scanner(_, let problem, _, _), .parser(_, let problem, _, _), .composer(_, let problem, _, _): return "YAML: \(problem)"
+        case .duplicatedKeysInMapping(let keys, _): return "duplicated key(s) \(keys.joined(separator: ", "))"
         default: return "YAML: \(e)"
         }
     }
