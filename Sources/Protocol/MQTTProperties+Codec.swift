@@ -36,33 +36,38 @@ enum PropertyContext: CustomStringConvertible {
     case connect, will, connack, publish, pubAck, subscribe, suback, unsubscribe, unsuback, disconnect, auth
 
     private static func mask(_ ids: PropertyID...) -> UInt64 { ids.reduce(0) { $0 | $1.bit } }
+    private static let connectMask = mask(
+        .sessionExpiryInterval, .authenticationMethod, .authenticationData, .requestProblemInformation,
+        .requestResponseInformation, .receiveMaximum, .topicAliasMaximum, .userProperty, .maximumPacketSize)
+    private static let willMask = mask(
+        .payloadFormatIndicator, .messageExpiryInterval, .contentType, .responseTopic, .correlationData,
+        .willDelayInterval, .userProperty)
+    private static let connackMask = mask(
+        .sessionExpiryInterval, .assignedClientIdentifier, .serverKeepAlive, .authenticationMethod,
+        .authenticationData, .responseInformation, .serverReference, .reasonString, .receiveMaximum,
+        .topicAliasMaximum, .maximumQoS, .retainAvailable, .userProperty, .maximumPacketSize,
+        .wildcardSubscriptionAvailable, .subscriptionIdentifierAvailable, .sharedSubscriptionAvailable)
+    private static let publishMask = mask(
+        .payloadFormatIndicator, .messageExpiryInterval, .contentType, .responseTopic, .correlationData,
+        .subscriptionIdentifier, .topicAlias, .userProperty)
+    private static let pubAckMask = mask(.reasonString, .userProperty)
+    private static let subscribeMask = mask(.subscriptionIdentifier, .userProperty)
+    private static let unsubscribeMask = mask(.userProperty)
+    private static let disconnectMask = mask(.sessionExpiryInterval, .serverReference, .reasonString, .userProperty)
+    private static let authMask = mask(.authenticationMethod, .authenticationData, .reasonString, .userProperty)
 
+    /// Bit `id` set when property `id` may appear here.
     var allowed: UInt64 {
         switch self {
-        case .connect:
-            Self.mask(.sessionExpiryInterval, .authenticationMethod, .authenticationData, .requestProblemInformation,
-                      .requestResponseInformation, .receiveMaximum, .topicAliasMaximum, .userProperty, .maximumPacketSize)
-        case .will:
-            Self.mask(.payloadFormatIndicator, .messageExpiryInterval, .contentType, .responseTopic, .correlationData,
-                      .willDelayInterval, .userProperty)
-        case .connack:
-            Self.mask(.sessionExpiryInterval, .assignedClientIdentifier, .serverKeepAlive, .authenticationMethod,
-                      .authenticationData, .responseInformation, .serverReference, .reasonString, .receiveMaximum,
-                      .topicAliasMaximum, .maximumQoS, .retainAvailable, .userProperty, .maximumPacketSize,
-                      .wildcardSubscriptionAvailable, .subscriptionIdentifierAvailable, .sharedSubscriptionAvailable)
-        case .publish:
-            Self.mask(.payloadFormatIndicator, .messageExpiryInterval, .contentType, .responseTopic, .correlationData,
-                      .subscriptionIdentifier, .topicAlias, .userProperty)
-        case .pubAck, .suback, .unsuback:
-            Self.mask(.reasonString, .userProperty)
-        case .subscribe:
-            Self.mask(.subscriptionIdentifier, .userProperty)
-        case .unsubscribe:
-            Self.mask(.userProperty)
-        case .disconnect:
-            Self.mask(.sessionExpiryInterval, .serverReference, .reasonString, .userProperty)
-        case .auth:
-            Self.mask(.authenticationMethod, .authenticationData, .reasonString, .userProperty)
+        case .connect: Self.connectMask
+        case .will: Self.willMask
+        case .connack: Self.connackMask
+        case .publish: Self.publishMask
+        case .pubAck, .suback, .unsuback: Self.pubAckMask
+        case .subscribe: Self.subscribeMask
+        case .unsubscribe: Self.unsubscribeMask
+        case .disconnect: Self.disconnectMask
+        case .auth: Self.authMask
         }
     }
 

@@ -1,0 +1,58 @@
+#if !FUZZING
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+import FleetProtocol
+
+/// Normal builds: a corpus replayer. `fleetgate-fuzz-mqtt FILE...` runs the fuzz oracle on each
+/// file (a crash reproduces a finding); `--write-seeds DIR` writes a seed corpus of valid packets.
+@main
+struct Replayer {
+    static func main() {
+        var args = Array(CommandLine.arguments.dropFirst())
+        if args.first == "--write-seeds" {
+            guard args.count == 2 else { fail("usage: fleetgate-fuzz-mqtt --write-seeds DIR") }
+            writeSeeds(to: args[1])
+            return
+        }
+        if args.first == "--" { args.removeFirst() }
+        for path in args {
+            guard let bytes = readFile(path) else { fail("cannot read \(path)") }
+            bytes.withUnsafeBytes { FuzzOracle.check($0) }
+        }
+        print("replayed \(args.count) input(s)")
+    }
+
+    static func fail(_ message: String) -> Never {
+        let line = Array((message + "\n").utf8)
+        _ = line.withUnsafeBytes { write(2, $0.baseAddress, $0.count) }
+        exit(2)
+    }
+
+    static func readFile(_ path: String) -> [UInt8]? {
+        guard let f = fopen(path, "rb") else { return nil }
+        defer { fclose(f) }
+        var out: [UInt8] = []
+        var chunk = [UInt8](repeating: 0, count: 65_536)
+        while true {  // bounded by the file size
+            let n = chunk.withUnsafeMutableBytes { fread($0.baseAddress, 1, $0.count, f) }
+            if n <= 0 { break }
+            out += chunk[..<n]
+        }
+        return ferror(f) == 0 ? out : nil
+    }
+
+    static func writeSeeds(to dir: String) {
+        for (i, (packet, version)) in SeedPackets.all.enumerated() {
+            let bytes = MQTTEncoder.encode(packet, version: version)
+            let path = "\(dir)/seed-\(i)-\(version.rawValue)"
+            guard let f = fopen(path, "wb") else { fail("cannot write \(path)") }
+            _ = bytes.withUnsafeBytes { fwrite($0.baseAddress, 1, $0.count, f) }
+            fclose(f)
+        }
+        print("wrote \(SeedPackets.all.count) seeds to \(dir)")
+    }
+}
+#endif
