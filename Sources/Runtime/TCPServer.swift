@@ -36,11 +36,12 @@ public final class TCPServer {
             try uvCheck("uv_tcp_bind", withUnsafeBytes(of: &address) { raw in
                 uv_tcp_bind(tcp, raw.baseAddress!.assumingMemoryBound(to: sockaddr.self), 0)
             })
-            bound = try SocketAddress.of(tcp, peer: false)
+            // libuv defers EADDRINUSE from bind(2) to uv_listen, so listen before reading the name.
             try uvCheck("uv_listen", uv_listen(uvStream(tcp), backlog) { server, status in
                 let owner = Unmanaged<TCPServer>.fromOpaque(server!.pointee.data!).takeUnretainedValue()
                 owner.accept(status)
             })
+            bound = try SocketAddress.of(tcp, peer: false)
         } catch {
             closeLoopHandle(uvHandle(tcp))
             throw error
