@@ -15,6 +15,7 @@ public final class SignalWatcher {
     public let signal: Int32
 
     public init(loop: EventLoop, signal: Int32, _ body: @escaping () -> Void) throws(RuntimeError) {
+        try loop.checkUsable("uv_signal_init")
         let handle = allocateUV(uv_signal_t.self)
         let initialised = uv_signal_init(loop.loop, handle)
         if initialised < 0 {

@@ -22,6 +22,7 @@ public final class TCPServer {
     /// SO_REUSEADDR (libuv sets it on every TCP bind on Unix); backlog default 4096.
     public init(loop: EventLoop, host: String, port: UInt16, backlog: Int32 = 4096,
                 onAccept: @escaping (TCPStream) -> Void) throws(RuntimeError) {
+        try loop.checkUsable("uv_tcp_init")
         var address = try SocketAddress.parse(host: host, port: port)
         let tcp = allocateUV(uv_tcp_t.self)
         let initialised = uv_tcp_init(loop.loop, tcp)
