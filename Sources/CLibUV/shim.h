@@ -18,3 +18,7 @@ static inline long shim_raise_nofile_limit(void) {
     }
     return (long)limit.rlim_cur;
 }
+
+// For footprint checks: bytes malloc really reserved for a block (glibc).
+#include <malloc.h>
+static inline size_t shim_malloc_usable_size(void *p) { return malloc_usable_size(p); }

@@ -19,7 +19,7 @@ public final class EventLoop {
     private let idle: UnsafeMutablePointer<uv_idle_t>
     private var prepareReferenced = false
     private var idleActive = false
-    private var isShutDown = false
+    private(set) var isShutDown = false
 
     /// The one read buffer shared by every stream of this loop (libuv reads into it, the stream
     /// handler sees it during `streamReceived`, the next read reuses it).
@@ -133,6 +133,11 @@ public final class EventLoop {
     }
 
     // MARK: - Internals
+
+    /// Handle constructors call this first: after `shutdown()` the uv_loop_t memory is gone.
+    func checkUsable(_ call: String) throws(RuntimeError) {
+        if isShutDown { throw RuntimeError(call: call, code: UV_EINVAL.rawValue) }
+    }
 
     private func allHandles() -> [UnsafeMutablePointer<uv_handle_t>] {
         var handles: [UnsafeMutablePointer<uv_handle_t>] = []

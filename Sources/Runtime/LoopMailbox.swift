@@ -21,6 +21,7 @@ public final class LoopMailbox: Sendable {
 
     /// Created on the loop thread.
     public init(loop: EventLoop) throws(RuntimeError) {
+        try loop.checkUsable("uv_async_init")
         let handle = allocateUV(uv_async_t.self)
         let rc = uv_async_init(loop.loop, handle) { handle in
             let owner = Unmanaged<LoopMailbox>.fromOpaque(handle!.pointee.data!).takeUnretainedValue()

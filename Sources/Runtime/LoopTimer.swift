@@ -6,25 +6,26 @@ internal import Glibc
 /// The handle is created on the first `start` (an unused timer costs nothing) and retains the
 /// timer until `close()` (or `EventLoop.shutdown()`); a running timer keeps the loop alive.
 public final class LoopTimer {
-    private let loop: UnsafeMutablePointer<uv_loop_t>
+    /// Strong: the uv_loop_t must outlive the timer's handle, and `start` checks it is not shut down.
+    private let eventLoop: EventLoop
     private var timer: UnsafeMutablePointer<uv_timer_t>?
     private var body: (() -> Void)?
     private var isClosed = false
 
     public init(loop: EventLoop) {
-        self.loop = loop.loop
+        self.eventLoop = loop
     }
 
     /// (Re)starts the timer, replacing the body. `repeatEveryMilliseconds` 0 = one-shot.
-    /// Ignored after `close()`.
+    /// Ignored after `close()` or after the loop was shut down.
     public func start(afterMilliseconds: UInt64, repeatEveryMilliseconds: UInt64 = 0, _ body: @escaping () -> Void) {
-        guard !isClosed else { return }
+        guard !isClosed, !eventLoop.isShutDown else { return }
         let timer: UnsafeMutablePointer<uv_timer_t>
         if let existing = self.timer {
             timer = existing
         } else {
             timer = allocateUV(uv_timer_t.self)
-            uv_timer_init(loop, timer)          // cannot fail on Unix
+            uv_timer_init(eventLoop.loop, timer)          // cannot fail on Unix
             retainOwner(self, in: timer)
             self.timer = timer
         }

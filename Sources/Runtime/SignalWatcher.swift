@@ -5,6 +5,9 @@ internal import Glibc
 ///
 /// The body runs on the loop thread (not in signal context). The watcher keeps the loop alive
 /// until `close()`; closing the last watcher of a signal restores its default disposition.
+/// libuv installs a process-wide handler: the signal must be unblocked in at least one thread
+/// (a process-directed `kill` reaches any such thread; `raise` only the calling one). Swift
+/// Testing's and Swift concurrency's worker threads block signals.
 public final class SignalWatcher {
     private let handle: UnsafeMutablePointer<uv_signal_t>
     private var body: (() -> Void)?
@@ -12,6 +15,7 @@ public final class SignalWatcher {
     public let signal: Int32
 
     public init(loop: EventLoop, signal: Int32, _ body: @escaping () -> Void) throws(RuntimeError) {
+        try loop.checkUsable("uv_signal_init")
         let handle = allocateUV(uv_signal_t.self)
         let initialised = uv_signal_init(loop.loop, handle)
         if initialised < 0 {

@@ -22,6 +22,7 @@ public final class TCPServer {
     /// SO_REUSEADDR (libuv sets it on every TCP bind on Unix); backlog default 4096.
     public init(loop: EventLoop, host: String, port: UInt16, backlog: Int32 = 4096,
                 onAccept: @escaping (TCPStream) -> Void) throws(RuntimeError) {
+        try loop.checkUsable("uv_tcp_init")
         var address = try SocketAddress.parse(host: host, port: port)
         let tcp = allocateUV(uv_tcp_t.self)
         let initialised = uv_tcp_init(loop.loop, tcp)
@@ -36,11 +37,12 @@ public final class TCPServer {
             try uvCheck("uv_tcp_bind", withUnsafeBytes(of: &address) { raw in
                 uv_tcp_bind(tcp, raw.baseAddress!.assumingMemoryBound(to: sockaddr.self), 0)
             })
-            bound = try SocketAddress.of(tcp, peer: false)
+            // libuv defers EADDRINUSE from bind(2) to uv_listen, so listen before reading the name.
             try uvCheck("uv_listen", uv_listen(uvStream(tcp), backlog) { server, status in
                 let owner = Unmanaged<TCPServer>.fromOpaque(server!.pointee.data!).takeUnretainedValue()
                 owner.accept(status)
             })
+            bound = try SocketAddress.of(tcp, peer: false)
         } catch {
             closeLoopHandle(uvHandle(tcp))
             throw error

@@ -13,6 +13,7 @@ extension TCPStream {
     /// TCP_NODELAY set; a failed stream is already closed). Loop-thread only.
     public static func connect(loop: EventLoop, host: String, port: UInt16,
                                _ completion: @escaping (Result<TCPStream, RuntimeError>) -> Void) throws(RuntimeError) {
+        try loop.checkUsable("uv_tcp_init")
         var address = try SocketAddress.parse(host: host, port: port)
         let tcp = allocateUV(uv_tcp_t.self)
         let initialised = uv_tcp_init(loop.loop, tcp)

@@ -133,6 +133,17 @@ public final class TCPStream {
     }
 }
 
+extension TCPStream {
+    /// Heap bytes this stream holds right now (handle, object, write queue; not the address
+    /// string, which is inline for IPv4). For footprint tests.
+    var heapFootprintBytes: Int {
+        var bytes = shim_malloc_usable_size(Unmanaged.passUnretained(self).toOpaque())
+        if state != .closed { bytes += shim_malloc_usable_size(tcp) }
+        if let queue { bytes += shim_malloc_usable_size(queue) }
+        return bytes
+    }
+}
+
 extension TCPStream: LoopHandleOwner {
     func handleDidClose() {
         releaseQueue()
