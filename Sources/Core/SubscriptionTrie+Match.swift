@@ -74,7 +74,7 @@ extension SubscriptionTrie {
                 if wildcardsAllowed, let plus = node.plus { push(plus, end + 1, &top) }
                 if !node.children.isEmpty {
                     let level = UnsafeRawBufferPointer(rebasing: topic[start..<end])
-                    guard let child = node.child(level, byteHash(level, seed: seed)) else { continue }
+                    guard let child = node.child(level, LevelKey(level, seed: seed)) else { continue }
                     push(child, end + 1, &top)
                 }
             }

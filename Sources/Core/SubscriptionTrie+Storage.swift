@@ -14,12 +14,6 @@
 /// collision costs only a byte comparison.
 @inlinable
 func byteHash(_ bytes: UnsafeRawBufferPointer, seed: UInt64) -> UInt64 {
-    @inline(__always) func mix(_ x: UInt64) -> UInt64 {
-        var z = x
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
     let n = bytes.count
     var h = seed ^ (UInt64(truncatingIfNeeded: n) &* 0x9E37_79B9_7F4A_7C15)
     var i = 0
@@ -40,6 +34,50 @@ func byteHash(_ bytes: UnsafeRawBufferPointer, seed: UInt64) -> UInt64 {
         h = mix(h)
     }
     return h == 0 ? 1 : h
+}
+
+/// The SplitMix64 finalizer.
+@inlinable @inline(__always)
+func mix(_ x: UInt64) -> UInt64 {
+    var z = x
+    z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+    z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+    return z ^ (z >> 31)
+}
+
+/// One topic level prepared for lookup: its hash and, for levels of up to 16 bytes (nearly all),
+/// its bytes as two zero-padded words, so comparing with a node's level reads only the node.
+@usableFromInline
+struct LevelKey {
+    @usableFromInline let count: Int
+    @usableFromInline let w0: UInt64
+    @usableFromInline let w1: UInt64
+    @usableFromInline let hash: UInt64
+
+    @inlinable
+    init(_ bytes: UnsafeRawBufferPointer, seed: UInt64) {
+        let n = bytes.count
+        count = n
+        guard n <= 16 else {
+            w0 = 0
+            w1 = 0
+            hash = byteHash(bytes, seed: seed)
+            return
+        }
+        var a: UInt64 = 0
+        var b: UInt64 = 0
+        if n >= 8 {
+            a = bytes.loadUnaligned(as: UInt64.self)
+            // Bytes 8..<n: load the last 8 bytes and shift out the ones already in `a`.
+            if n > 8 { b = bytes.loadUnaligned(fromByteOffset: n - 8, as: UInt64.self) >> UInt64((16 - n) * 8) }
+        } else {
+            for i in 0..<n { a |= UInt64(bytes[i]) << UInt64(i * 8) }
+        }
+        w0 = a
+        w1 = b
+        let h = mix(mix(seed ^ a ^ (UInt64(truncatingIfNeeded: n) &* 0x9E37_79B9_7F4A_7C15)) ^ b)
+        hash = h == 0 ? 1 : h
+    }
 }
 
 /// Byte equality, a word at a time (levels are short; no C memcmp in this module).
@@ -238,26 +276,63 @@ final class SubscriberList<Subscriber: Hashable, Entry> {
 /// ending here (`terminal`) and of the filter `<path>/#` (`hash`).
 @usableFromInline
 final class TrieNode<Subscriber: Hashable, Entry> {
-    /// The level this node hangs under in its parent's `children` (empty for `+` and the root).
-    @usableFromInline let level: [UInt8]
+    /// The level this node hangs under in its parent's `children` (empty for `+` and the root):
+    /// inline words up to 16 bytes, else `longLevel`.
+    @usableFromInline let levelCount: Int
+    @usableFromInline let levelW0: UInt64
+    @usableFromInline let levelW1: UInt64
     @usableFromInline let levelHash: UInt64
+    @usableFromInline let longLevel: [UInt8]
     @usableFromInline @exclusivity(unchecked) var children = SlotTable<TrieNode>()
     @usableFromInline @exclusivity(unchecked) var plus: TrieNode?
     @usableFromInline @exclusivity(unchecked) var terminal: SubscriberList<Subscriber, Entry>?
     @usableFromInline @exclusivity(unchecked) var hash: SubscriberList<Subscriber, Entry>?
 
+    /// The root or a `+` node.
     @inlinable
-    init(level: [UInt8] = [], levelHash: UInt64 = 0) {
-        self.level = level
-        self.levelHash = levelHash
+    init() {
+        levelCount = 0
+        levelW0 = 0
+        levelW1 = 0
+        levelHash = 0
+        longLevel = []
+    }
+
+    /// A literal child for `level`.
+    @inlinable
+    init(level: UnsafeRawBufferPointer, key: LevelKey) {
+        levelCount = key.count
+        levelW0 = key.w0
+        levelW1 = key.w1
+        levelHash = key.hash
+        longLevel = key.count > 16 ? Array(level) : []
+    }
+
+    /// The level's bytes (for snapshots).
+    @inlinable
+    var level: [UInt8] {
+        if levelCount > 16 { return longLevel }
+        var bytes: [UInt8] = []
+        bytes.reserveCapacity(levelCount)
+        for i in 0..<levelCount {
+            let word: UInt64 = i < 8 ? levelW0 : levelW1
+            bytes.append(UInt8(truncatingIfNeeded: word >> UInt64((i % 8) * 8)))
+        }
+        return bytes
+    }
+
+    @inlinable
+    func hasLevel(_ key: LevelKey, _ level: UnsafeRawBufferPointer) -> Bool {
+        key.count == levelCount && key.w0 == levelW0 && key.w1 == levelW1
+            && (levelCount <= 16 || longLevel.withUnsafeBytes { bytesEqual($0, level) })
     }
 
     @inlinable
     var isEmpty: Bool { children.isEmpty && plus == nil && terminal == nil && hash == nil }
 
-    /// The literal child for `level`, whose hash is `levelHash`.
+    /// The literal child for `level`, prepared as `key`.
     @inlinable
-    func child(_ level: UnsafeRawBufferPointer, _ levelHash: UInt64) -> TrieNode? {
-        children.find(levelHash) { node in node.level.withUnsafeBytes { bytesEqual($0, level) } }
+    func child(_ level: UnsafeRawBufferPointer, _ key: LevelKey) -> TrieNode? {
+        children.find(key.hash) { node in node.hasLevel(key, level) }
     }
 }

@@ -184,12 +184,12 @@ public final class SubscriptionTrie<Subscriber: Hashable, Entry> {
                     node = created
                 }
             } else {
-                let hash = byteHash(level, seed: seed)
-                if let child = node.child(level, hash) {
+                let key = LevelKey(level, seed: seed)
+                if let child = node.child(level, key) {
                     node = child
                 } else {
-                    let created = Node(level: Array(level), levelHash: hash)
-                    node.children.insert(hash, created)
+                    let created = Node(level: level, key: key)
+                    node.children.insert(key.hash, created)
                     nodes += 1
                     node = created
                 }
@@ -220,7 +220,7 @@ public final class SubscriptionTrie<Subscriber: Hashable, Entry> {
             } else if Self.isLevel(level, "+") {
                 node = current.plus
             } else {
-                node = current.child(level, byteHash(level, seed: seed))
+                node = current.child(level, LevelKey(level, seed: seed))
             }
         }
         return isHash ? node?.hash : node?.terminal
@@ -238,7 +238,7 @@ public final class SubscriptionTrie<Subscriber: Hashable, Entry> {
                 node = current.plus
                 path.append(current)
             } else {
-                node = current.child(level, byteHash(level, seed: seed))
+                node = current.child(level, LevelKey(level, seed: seed))
                 path.append(current)
             }
         }
