@@ -14,7 +14,7 @@ extension SubscriptionTrie {
         var topic = topic
         topic.withUTF8 { bytes in
             let raw = UnsafeRawBufferPointer(bytes)
-            if !exact.isEmpty, let list = exact[.borrowed(raw)] { list.forEach(body) }
+            if !exact.isEmpty, let list = exactList(raw, byteHash(raw, seed: seed)) { list.forEach(body) }
             if wildcardFilters != 0 {
                 _ = walk(topic: raw) { list in
                     list.forEach(body)
@@ -30,7 +30,7 @@ extension SubscriptionTrie {
         var topic = topic
         return topic.withUTF8 { bytes in
             let raw = UnsafeRawBufferPointer(bytes)
-            if !exact.isEmpty, exact[.borrowed(raw)] != nil { return true }  // lists are never empty
+            if !exact.isEmpty, exactList(raw, byteHash(raw, seed: seed)) != nil { return true }  // lists are never empty
             if wildcardFilters == 0 { return false }
             return !walk(topic: raw) { _ in false }
         }
@@ -49,14 +49,20 @@ extension SubscriptionTrie {
         let root = self.root
         // A pending entry is a node and the byte offset of the next level to match (n + 1 once
         // every level is consumed). Pending entries have distinct depths, so at most levels + 1.
-        return withUnsafeTemporaryAllocation(of: (Unmanaged<Node>, Int).self, capacity: levels + 2) { stack in
-            stack[0] = (Unmanaged.passUnretained(root), 0)
-            var top = 1
+        // Entries are two Ints (unretained node address, offset), which keeps the buffer a
+        // trivial type. Nodes stay alive: the table is not mutated while walking.
+        return withUnsafeTemporaryAllocation(of: Int.self, capacity: 2 * (levels + 2)) { stack in
+            @inline(__always) func push(_ node: Node, _ start: Int, _ top: inout Int) {
+                stack[top] = Int(bitPattern: Unmanaged.passUnretained(node).toOpaque())
+                stack[top + 1] = start
+                top += 2
+            }
+            var top = 0
+            push(root, 0, &top)
             while top > 0 {
-                top -= 1
-                let (reference, start) = stack[top]
-                // Nodes stay alive: the table is not mutated while walking.
-                let node = reference.takeUnretainedValue()
+                top -= 2
+                let start = stack[top + 1]
+                let node = Unmanaged<Node>.fromOpaque(UnsafeRawPointer(bitPattern: stack[top])!).takeUnretainedValue()
                 let wildcardsAllowed = !(dollar && start == 0)  // offset 0 is only the root's
                 if wildcardsAllowed, let hash = node.hash, !visit(hash) { return false }  // '#' also matches the parent
                 if start > n {
@@ -65,14 +71,11 @@ extension SubscriptionTrie {
                 }
                 var end = start
                 while end < n && topic[end] != slash { end += 1 }
-                if wildcardsAllowed, let plus = node.plus {
-                    stack[top] = (Unmanaged.passUnretained(plus), end + 1)
-                    top += 1
-                }
-                if !node.children.isEmpty,
-                   let child = node.children[.borrowed(UnsafeRawBufferPointer(rebasing: topic[start..<end]))] {
-                    stack[top] = (Unmanaged.passUnretained(child), end + 1)
-                    top += 1
+                if wildcardsAllowed, let plus = node.plus { push(plus, end + 1, &top) }
+                if !node.children.isEmpty {
+                    let level = UnsafeRawBufferPointer(rebasing: topic[start..<end])
+                    guard let child = node.child(level, LevelKey(level, seed: seed)) else { continue }
+                    push(child, end + 1, &top)
                 }
             }
             return true

@@ -9,8 +9,10 @@ public final class SubscriptionTrie<Subscriber: Hashable, Entry> {
     @usableFromInline typealias Node = TrieNode<Subscriber, Entry>
     @usableFromInline typealias List = SubscriberList<Subscriber, Entry>
 
-    /// Filters without wildcards, keyed by their bytes.
-    @usableFromInline var exact: [LevelKey: List] = [:]
+    /// Filters without wildcards, by the hash of their bytes.
+    @usableFromInline var exact = SlotTable<List>()
+    /// Seed of the byte hash, random per table.
+    @usableFromInline let seed = UInt64.random(in: .min ... .max)
     /// Root of the wildcard trie; never pruned.
     @usableFromInline let root = Node()
     /// Distinct filters stored in the trie (filters with a wildcard).
@@ -34,8 +36,8 @@ public final class SubscriptionTrie<Subscriber: Hashable, Entry> {
         // overflow the stack (filters like "+/+/+/..." with thousands of levels are valid).
         var stack: [Node] = [root]
         while let node = stack.popLast() {
-            stack.append(contentsOf: node.children.values)
-            node.children = [:]
+            node.children.forEach { stack.append($0) }
+            node.children = SlotTable()
             if let plus = node.plus { stack.append(plus); node.plus = nil }
         }
     }
@@ -58,11 +60,12 @@ public final class SubscriptionTrie<Subscriber: Hashable, Entry> {
             let raw = UnsafeRawBufferPointer(bytes)
             let list: List
             if !Self.hasWildcard(raw) {
-                if let existing = exact[.borrowed(raw)] {
+                let hash = byteHash(raw, seed: seed)
+                if let existing = exactList(raw, hash) {
                     list = existing
                 } else {
-                    list = List()
-                    exact[LevelKey(copying: raw)] = list
+                    list = List(filter: Array(raw))
+                    exact.insert(hash, list)
                 }
             } else {
                 list = trieList(for: raw)
@@ -82,8 +85,9 @@ public final class SubscriptionTrie<Subscriber: Hashable, Entry> {
         let old: Entry? = filter.withUTF8 { bytes in
             let raw = UnsafeRawBufferPointer(bytes)
             if !Self.hasWildcard(raw) {
-                guard let list = exact[.borrowed(raw)], let old = list.remove(subscriber) else { return nil }
-                if list.count == 0 { exact[.borrowed(raw)] = nil }
+                let hash = byteHash(raw, seed: seed)
+                guard let list = exactList(raw, hash), let old = list.remove(subscriber) else { return nil }
+                if list.count == 0 { exact.remove(hash, list) }
                 return old
             }
             return trieRemove(filter: raw, subscriber: subscriber)
@@ -100,7 +104,7 @@ public final class SubscriptionTrie<Subscriber: Hashable, Entry> {
         var filter = filter
         return filter.withUTF8 { bytes in
             let raw = UnsafeRawBufferPointer(bytes)
-            if !Self.hasWildcard(raw) { return exact[.borrowed(raw)]?.entry(for: subscriber) }
+            if !Self.hasWildcard(raw) { return exactList(raw, byteHash(raw, seed: seed))?.entry(for: subscriber) }
             return trieList(existingFor: raw)?.entry(for: subscriber)
         }
     }
@@ -109,8 +113,8 @@ public final class SubscriptionTrie<Subscriber: Hashable, Entry> {
     public func forEach(_ body: (String, Subscriber, Entry) -> Void) {
         visiting += 1
         defer { visiting -= 1 }
-        for (key, list) in exact {
-            let filter = key.string
+        exact.forEach { list in
+            let filter = String(decoding: list.filter, as: UTF8.self)
             list.forEach { body(filter, $0, $1) }
         }
         var stack: [(Node, String)] = [(root, "")]
@@ -125,11 +129,19 @@ public final class SubscriptionTrie<Subscriber: Hashable, Entry> {
                 terminal.forEach { body(path, $0, $1) }
             }
             if let plus = node.plus { stack.append((plus, prefix + "+")) }
-            for (key, child) in node.children { stack.append((child, prefix + key.string)) }
+            node.children.forEach { child in
+                stack.append((child, prefix + String(decoding: child.level, as: UTF8.self)))
+            }
         }
     }
 
-    // MARK: Trie internals
+    // MARK: Internals
+
+    /// The exact-map list of `filter`, whose byte hash is `hash`.
+    @inlinable
+    func exactList(_ filter: UnsafeRawBufferPointer, _ hash: UInt64) -> List? {
+        exact.find(hash) { list in list.filter.withUnsafeBytes { bytesEqual($0, filter) } }
+    }
 
     @inlinable
     static func hasWildcard(_ bytes: UnsafeRawBufferPointer) -> Bool {
@@ -171,13 +183,16 @@ public final class SubscriptionTrie<Subscriber: Hashable, Entry> {
                     nodes += 1
                     node = created
                 }
-            } else if let child = node.children[.borrowed(level)] {
-                node = child
             } else {
-                let created = Node()
-                node.children[LevelKey(copying: level)] = created
-                nodes += 1
-                node = created
+                let key = LevelKey(level, seed: seed)
+                if let child = node.child(level, key) {
+                    node = child
+                } else {
+                    let created = Node(level: level, key: key)
+                    node.children.insert(key.hash, created)
+                    nodes += 1
+                    node = created
+                }
             }
         }
         if isHash {
@@ -205,20 +220,14 @@ public final class SubscriptionTrie<Subscriber: Hashable, Entry> {
             } else if Self.isLevel(level, "+") {
                 node = current.plus
             } else {
-                node = current.children[.borrowed(level)]
+                node = current.child(level, LevelKey(level, seed: seed))
             }
         }
         return isHash ? node?.hash : node?.terminal
     }
 
-    /// How a node hangs from its parent, for pruning.
-    enum Edge {
-        case plus
-        case literal(LevelKey)  // owned copy, so it outlives the borrowed filter
-    }
-
     func trieRemove(filter: UnsafeRawBufferPointer, subscriber: Subscriber) -> Entry? {
-        var path: [(parent: Node, edge: Edge)] = []
+        var path: [Node] = []  // parents of `node`
         var node: Node? = root
         var isHash = false
         Self.forEachLevel(filter) { level in
@@ -227,10 +236,10 @@ public final class SubscriptionTrie<Subscriber: Hashable, Entry> {
                 isHash = true
             } else if Self.isLevel(level, "+") {
                 node = current.plus
-                path.append((current, .plus))
+                path.append(current)
             } else {
-                node = current.children[.borrowed(level)]
-                if node != nil { path.append((current, .literal(LevelKey(copying: level)))) }
+                node = current.child(level, LevelKey(level, seed: seed))
+                path.append(current)
             }
         }
         guard let target = node, let list = isHash ? target.hash : target.terminal,
@@ -240,10 +249,11 @@ public final class SubscriptionTrie<Subscriber: Hashable, Entry> {
             wildcardFilters -= 1
             // Prune empty nodes bottom-up.
             var current = target
-            while current.isEmpty, let (parent, edge) = path.popLast() {
-                switch edge {
-                case .plus: parent.plus = nil
-                case .literal(let key): parent.children[key] = nil
+            while current.isEmpty, let parent = path.popLast() {
+                if parent.plus === current {
+                    parent.plus = nil
+                } else {
+                    parent.children.remove(current.levelHash, current)
                 }
                 nodes -= 1
                 current = parent

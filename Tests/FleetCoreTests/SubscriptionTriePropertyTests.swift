@@ -16,8 +16,13 @@ struct SubscriptionTriePropertyTests {
         }
     }
 
-    /// Levels, including an empty one, '$' levels and two canonically equivalent spellings.
-    static let alphabet = ["a", "b", "", "$SYS", "$", "x$", "caf\u{E9}", "cafe\u{301}", "longer-level-name-over-16"]
+    /// Levels, including an empty one, '$' levels, two canonically equivalent spellings and
+    /// lengths around the 8- and 16-byte word boundaries of the level comparison.
+    static let alphabet = [
+        "a", "b", "", "$SYS", "$", "x$", "caf\u{E9}", "cafe\u{301}",
+        "1234567", "12345678", "123456789", "1234567890123456", "123456789012345X", "12345678901234567",
+        "longer-level-name-over-16", "longer-level-name-over-17",
+    ]
 
     static func randomTopic(_ rng: inout SeededGenerator) -> String {
         let n = Int.random(in: 1...4, using: &rng)
