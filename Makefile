@@ -45,9 +45,11 @@ $(VENV)/.installed: Tests/interop/requirements.txt
 
 ## fuzz: libFuzzer on the MQTT decoder for FUZZ_SECONDS (default 60)
 fuzz:
-	swift build --scratch-path .build-fuzz -c debug -Xswiftc -sanitize=fuzzer,address -Xswiftc -DFUZZING --product fleetgate-fuzz-mqtt
+	swift build --product fleetgate-fuzz-mqtt
 	mkdir -p fuzz-corpus/mqtt
-	./.build-fuzz/debug/fleetgate-fuzz-mqtt -max_total_time=$(FUZZ_SECONDS) -print_final_stats=1 fuzz-corpus/mqtt Tests/FleetProtocolTests/FuzzSeeds
+	./.build/debug/fleetgate-fuzz-mqtt --write-seeds fuzz-corpus/mqtt
+	swift build --scratch-path .build-fuzz -c debug -Xswiftc -sanitize=fuzzer,address -Xswiftc -DFUZZING --product fleetgate-fuzz-mqtt
+	./.build-fuzz/debug/fleetgate-fuzz-mqtt -max_total_time=$(FUZZ_SECONDS) -max_len=4096 -timeout=10 -print_final_stats=1 fuzz-corpus/mqtt
 
 ## bench: release build, every scenario against Fleetgate, mosquitto and nats-server; writes BENCHMARKS.md
 bench:

@@ -25,7 +25,9 @@ public struct BrokerLimits: Sendable, Equatable {
     /// Topic aliases we accept from a client (v5 CONNACK Topic Alias Maximum).
     public var topicAliasMaximum: UInt16 = 64
     /// Topic aliases we use towards a client at most, whatever larger number the client allows.
-    public var outboundTopicAliasMaximum: UInt16 = 64
+    /// Off by default: mosquitto never sends aliases, and clients that announce a Topic Alias
+    /// Maximum without resolving aliases (paho-mqtt for Python 2.x) would see empty topics.
+    public var outboundTopicAliasMaximum: UInt16 = 0
     /// Topic name/filter length in UTF-8 bytes (the protocol allows 65,535).
     public var maxTopicLength: Int = 65_535
     /// Levels in a topic name or filter: bounds trie depth and matching cost per publish.

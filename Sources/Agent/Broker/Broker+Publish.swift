@@ -208,7 +208,8 @@ extension Broker {
             metrics.messagesSent += 1
             return
         }
-        if session.inflight.count + session.queue.count >= limits.maxInflightMessages + limits.maxQueuedMessages {
+        // The in-flight window is bounded by the client's Receive Maximum; this bounds the rest.
+        if session.queue.count >= limits.maxQueuedMessages && !(session.connection != nil && session.inflight.count < (session.connection?.sendWindow ?? 0)) {
             metrics.messagesDropped += 1  // overflow policy: the newest message is dropped
             return
         }

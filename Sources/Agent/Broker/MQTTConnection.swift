@@ -75,6 +75,14 @@ final class MQTTConnection: StreamHandler {
     /// Decodes and handles every whole packet at the front of `bytes`; returns the bytes used.
     private func consume(_ bytes: UnsafeRawBufferPointer) -> Int {
         var offset = 0
+        // MQTT §3.1: the first packet is CONNECT. Say so at the first byte, not after waiting for
+        // a "packet" that an HTTP request or TLS hello will never complete.
+        if phase == .awaitingConnect, let first = bytes.first, first != 0x10 {
+            broker.metrics.malformedPackets += 1
+            broker.log.notice("closing \(stream.remoteAddress): first packet is not CONNECT (byte 0x\(String(first, radix: 16)))")
+            close()
+            return bytes.count
+        }
         while isOpen && offset < bytes.count {
             let rest = UnsafeRawBufferPointer(rebasing: bytes[offset...])
             let decoded: (packet: MQTTPacket, consumed: Int)?

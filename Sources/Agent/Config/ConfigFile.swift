@@ -74,6 +74,7 @@ public enum ConfigFile {
             case "max_queued_messages": limits.maxQueuedMessages = try r.integer(v, key: key, 0...10_000_000)
             case "max_pending_write_bytes": limits.maxPendingWriteBytes = try r.integer(v, key: key, 4096...1_073_741_824)
             case "topic_alias_maximum": limits.topicAliasMaximum = try r.integer(v, key: key, 0...65_535)
+            case "outbound_topic_alias_maximum": limits.outboundTopicAliasMaximum = try r.integer(v, key: key, 0...65_535)
             case "max_topic_length": limits.maxTopicLength = try r.integer(v, key: key, 1...65_535)
             case "max_topic_levels": limits.maxTopicLevels = try r.integer(v, key: key, 1...1_024)
             case "max_subscriptions_per_session": limits.maxSubscriptionsPerSession = try r.integer(v, key: key, 1...10_000_000)
@@ -83,7 +84,7 @@ public enum ConfigFile {
             case "max_session_expiry": limits.maxSessionExpiry = try r.integer(v, key: key, 0...UInt32.max)
             default:
                 throw r.unknown(v, key: key, known: ["max_packet_size", "max_keepalive", "receive_maximum", "max_inflight_messages",
-                    "max_queued_messages", "max_pending_write_bytes", "topic_alias_maximum", "max_topic_length", "max_topic_levels",
+                    "max_queued_messages", "max_pending_write_bytes", "topic_alias_maximum", "outbound_topic_alias_maximum", "max_topic_length", "max_topic_levels",
                     "max_subscriptions_per_session", "max_client_id_length", "connect_timeout_ms", "max_retained_messages", "max_session_expiry"])
             }
         }
