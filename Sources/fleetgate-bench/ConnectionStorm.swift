@@ -32,19 +32,8 @@ final class ConnectionStorm: Engine {
         let brokerCPU0 = probe?.cpuSeconds()
         let ownCPU0 = ownCPUSeconds()
         let t0 = monotonicNanos()
-        let deadline = t0 + UInt64(plan.seconds * 1e9)
-        var next = 0
-        var timedOut = false
-        while true {
-            while next < connections.count && pendingConnects < plan.concurrency {
-                startConnect(connections[next])
-                next += 1
-            }
-            if next == connections.count && pendingConnects == 0 { break }
-            let now = monotonicNanos()
-            if now >= deadline { timedOut = true; break }
-            loop.poll(timeoutNanos: min(deadline - now, 10_000_000)) { handleEvent(token: $0, events: $1) }
-        }
+        let timedOut = !connectAll(connections, concurrency: plan.concurrency,
+                                   timeoutNanos: UInt64(plan.seconds * 1e9))
         let connectEnd = establishedCount > 0 ? lastEstablishedAt : monotonicNanos()
         let connectSeconds = Double(connectEnd - t0) / 1e9
         let ownCPU = ownCPUSeconds() - ownCPU0

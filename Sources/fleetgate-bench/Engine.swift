@@ -271,6 +271,24 @@ class Engine {
         }
     }
 
+    /// Connects `list` with at most `concurrency` handshakes (TCP + CONNECT/CONNACK + SUBACKs) in
+    /// progress, so the broker's listen backlog never overflows into SYN retransmits.
+    /// Returns false if `timeoutNanos` elapse first.
+    func connectAll(_ list: [Connection], concurrency: Int, timeoutNanos: UInt64) -> Bool {
+        let deadline = monotonicNanos() + timeoutNanos
+        var next = 0
+        while true {
+            while next < list.count && pendingConnects < concurrency {
+                startConnect(list[next])
+                next += 1
+            }
+            if next == list.count && pendingConnects == 0 { return true }
+            let now = monotonicNanos()
+            if now >= deadline { return false }
+            loop.poll(timeoutNanos: min(deadline - now, 10_000_000)) { handleEvent(token: $0, events: $1) }
+        }
+    }
+
     /// Runs the loop until `done()` or `timeoutNanos` elapse; returns false on timeout.
     func runUntil(timeoutNanos: UInt64, _ done: () -> Bool) -> Bool {
         let deadline = monotonicNanos() + timeoutNanos

@@ -227,11 +227,9 @@ final class PubSubRun: Engine {
     func run() -> JSON {
         raiseFileLimit()
         let setupStart = monotonicNanos()
-        for c in subscriberConnections { startConnect(c) }
-        let subsReady = runUntil(timeoutNanos: UInt64(plan.connectSeconds * 1e9)) { pendingConnects == 0 }
+        let subsReady = connectAll(subscriberConnections, concurrency: 200, timeoutNanos: UInt64(plan.connectSeconds * 1e9))
         let subscribeSeconds = Double(monotonicNanos() - setupStart) / 1e9
-        for c in publisherConnections { startConnect(c) }
-        let pubsReady = runUntil(timeoutNanos: UInt64(plan.connectSeconds * 1e9)) { pendingConnects == 0 }
+        let pubsReady = connectAll(publisherConnections, concurrency: 200, timeoutNanos: UInt64(plan.connectSeconds * 1e9))
         let setupSeconds = Double(monotonicNanos() - setupStart) / 1e9
         let allReady = subsReady && pubsReady && connections.allSatisfy(\.established)
         if !allReady {
