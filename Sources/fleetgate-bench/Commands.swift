@@ -44,7 +44,7 @@ struct FlowOptions: ParsableArguments {
     @Option(help: "Seconds of publishing (upper bound).")
     var seconds: Double?
 
-    @Option(help: "Seconds to wait for outstanding deliveries and PUBACKs after publishing ends.")
+    @Option(help: "After publishing ends, wait for deliveries and PUBACKs until this many seconds pass without progress (at most 10 times as long).")
     var drain: Double = 2
 
     @Option(help: "Payload bytes (at least 24: publisher id, sequence number, timestamp).")

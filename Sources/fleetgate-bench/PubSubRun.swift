@@ -258,7 +258,10 @@ final class PubSubRun: Engine {
             }
             if publishEnd != 0 {
                 if tracker.unique + writtenOff >= expectedDeliveries && allAcked { break }
-                if now >= publishEnd + UInt64(plan.drainSeconds * 1e9) {
+                // Drain while deliveries or acks keep arriving; stop after `drainSeconds` without
+                // progress, and in any case after 10 drain periods.
+                let idleFor = now - max(lastProgressAt, publishEnd)
+                if idleFor >= UInt64(plan.drainSeconds * 1e9) || now >= publishEnd + UInt64(plan.drainSeconds * 10e9) {
                     stoppedBy += "+drain-timeout"
                     break
                 }
