@@ -75,6 +75,8 @@ PLACEHOLDERS = [("cross-gateway", "needs the coordinator (issue #4)")]
 
 
 def get(d, dotted):
+    if isinstance(d, dict) and dotted in d:  # summaries store dotted keys flat
+        return d[dotted]
     for k in dotted.split("."):
         if not isinstance(d, dict) or k not in d:
             return None
@@ -489,7 +491,15 @@ def main():
     ap.add_argument("--only", help="comma-separated scenario names")
     ap.add_argument("--brokers", default="fleetgate,mosquitto,nats")
     ap.add_argument("--markdown", default=os.path.join(ROOT, "BENCHMARKS.md"))
+    ap.add_argument("--render", metavar="JSON", help="only rewrite the markdown from a results file")
     args = ap.parse_args()
+    if args.render:
+        with open(args.render) as f:
+            saved = json.load(f)
+        named = {"fleetgate": Fleetgate, "mosquitto": Mosquitto, "nats": Nats}
+        brokers = [named[n]() for n in saved["meta"]["versions"]]
+        write_markdown(args.markdown, saved["meta"], saved["summary"], brokers, saved["meta"]["skipped"])
+        return
     rounds = args.rounds or (1 if args.quick else 3)
     scenarios = [s for s in SCENARIOS if not args.only or s["name"] in args.only.split(",")]
     if not os.path.exists(GEN):
