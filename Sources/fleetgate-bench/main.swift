@@ -1,1 +1,1 @@
-print("bench")
+FleetgateBench.main()

@@ -1,0 +1,561 @@
+#!/usr/bin/env python3
+"""Fleetgate benchmark harness (issue #5): runs each scenario against Fleetgate and the reference
+peers (mosquitto, nats-server) alternately, a fresh broker process per run, and writes
+BENCHMARKS.md and bench/results/latest.json. Plain Python 3 standard library.
+
+    python3 bench/run.py [--quick] [--rounds N] [--only fan-in-qos0,latency] [--brokers mosquitto,nats]
+
+BENCH_QUICK=1 in the environment is the same as --quick (1 round, smaller counts).
+"""
+import argparse
+import datetime
+import json
+import os
+import platform
+import resource
+import shutil
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+GEN = os.path.join(ROOT, ".build", "release", "fleetgate-bench")
+AGENT = os.path.join(ROOT, ".build", "release", "fleetgate-agent")
+RESULTS = os.path.join(ROOT, "bench", "results")
+FD_LIMIT = 20000
+
+# ---------------------------------------------------------------------------------------------
+# Scenarios: (name, generator arguments, full-mode extra args, quick-mode extra args, headline
+# metric, higher is better, description). Every run is bounded in count and in seconds.
+
+SCENARIOS = [
+    dict(name="fan-in-qos0", args=["fan-in", "--qos", "0"],
+         full=["--count", "2000000", "--seconds", "5"], quick=["--count", "300000", "--seconds", "1.5"],
+         metric="delivery_rate", unit="msg/s", higher=True,
+         what="4 publishers -> 1 subscriber, 64 B, QoS 0"),
+    dict(name="fan-in-qos1", args=["fan-in", "--qos", "1"],
+         full=["--count", "1000000", "--seconds", "5"], quick=["--count", "100000", "--seconds", "1.5"],
+         metric="delivery_rate", unit="msg/s", higher=True,
+         what="4 publishers -> 1 subscriber, 64 B, QoS 1 (64 in flight per publisher)"),
+    dict(name="fan-out-100", args=["fan-out", "--subscribers", "100"],
+         full=["--count", "50000", "--seconds", "5"], quick=["--count", "5000", "--seconds", "1.5"],
+         metric="delivery_rate", unit="deliveries/s", higher=True,
+         what="1 publisher -> 100 subscribers, QoS 0"),
+    dict(name="fan-out-1000", args=["fan-out", "--subscribers", "1000"],
+         full=["--count", "5000", "--seconds", "5"], quick=["--count", "500", "--seconds", "1.5"],
+         metric="delivery_rate", unit="deliveries/s", higher=True,
+         what="1 publisher -> 1,000 subscribers, QoS 0"),
+    dict(name="latency", args=["latency", "--rate", "10000"],
+         full=["--count", "50000", "--seconds", "6"], quick=["--count", "15000", "--seconds", "2"],
+         metric="latency_us.p99", unit="us", higher=False,
+         what="10,000 msg/s, 1 -> 1, QoS 0"),
+    dict(name="wildcard-100000", args=["wildcard", "--subscriptions", "100000", "--clients", "1000"],
+         full=["--count", "1000000", "--seconds", "5"], quick=["--count", "100000", "--seconds", "1.5"],
+         metric="msg_rate", unit="publishes/s", higher=True,
+         what="100,000 mixed +/# filters over 1,000 clients; half the publishes match one, half none"),
+    dict(name="wildcard-100", args=["wildcard", "--subscriptions", "100", "--clients", "1000"],
+         full=["--count", "1000000", "--seconds", "5"], quick=["--count", "100000", "--seconds", "1.5"],
+         metric="msg_rate", unit="publishes/s", higher=True,
+         what="same, 100 filters (1,000 clients connected)"),
+    dict(name="connections", args=["connections", "--source-addresses", "8"],
+         full=["--count", "19000", "--seconds", "60"], quick=["--count", "2000", "--seconds", "20"],
+         metric="rss_per_connection_bytes", unit="B/conn", higher=False,
+         what="idle connections (keepalive 300 s), 200 handshakes at a time, 8 source addresses"),
+    dict(name="durability", args=["durability"],
+         full=["--count", "500000", "--seconds", "5"], quick=["--count", "50000", "--seconds", "1.5"],
+         metric="delivery_rate", unit="msg/s", higher=True, persistent=True,
+         what="QoS 1 to a clean-session-0 subscriber, broker persistence on"),
+]
+
+PLACEHOLDERS = [("cross-gateway", "needs the coordinator (issue #4)")]
+
+
+def get(d, dotted):
+    if isinstance(d, dict) and dotted in d:  # summaries store dotted keys flat
+        return d[dotted]
+    for k in dotted.split("."):
+        if not isinstance(d, dict) or k not in d:
+            return None
+        d = d[k]
+    return d
+
+
+# ---------------------------------------------------------------------------------------------
+# Brokers. Each start() returns (pid, "127.0.0.1:port", stop-callable) or raises Unavailable.
+
+class Unavailable(Exception):
+    pass
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def raise_fd_limit():
+    resource.setrlimit(resource.RLIMIT_NOFILE, (FD_LIMIT, FD_LIMIT))
+
+
+def wait_port(port, proc, seconds=15):
+    deadline = time.time() + seconds
+    while time.time() < deadline:
+        if proc.poll() is not None:
+            return False
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.2):
+                return True
+        except OSError:
+            time.sleep(0.05)
+    return False
+
+
+def stop_process(proc):
+    if proc.poll() is None:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+class Broker:
+    name = "?"
+    unavailable = None  # reason string when the broker cannot run at all
+
+    def version(self):
+        return "?"
+
+    def spawn(self, argv, tmp):
+        log = open(os.path.join(tmp, "broker.log"), "wb")
+        return subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                                preexec_fn=raise_fd_limit, cwd=tmp)
+
+    def log_tail(self, tmp):
+        try:
+            with open(os.path.join(tmp, "broker.log"), "rb") as f:
+                return f.read()[-600:].decode(errors="replace").strip()
+        except OSError:
+            return ""
+
+
+class Fleetgate(Broker):
+    name = "fleetgate"
+
+    def __init__(self):
+        if not os.path.exists(AGENT):
+            self.unavailable = "fleetgate-agent not built"
+
+    def version(self):
+        try:
+            rev = subprocess.run(["git", "-C", ROOT, "rev-parse", "--short", "HEAD"], capture_output=True,
+                                 text=True, timeout=5).stdout.strip()
+        except Exception:
+            rev = "?"
+        return f"fleetgate-agent (git {rev}, release)"
+
+    def start(self, scenario, tmp):
+        data = os.path.join(tmp, "data")
+        os.makedirs(data)
+        ready = os.path.join(tmp, "ready.json")
+        config = os.path.join(tmp, "agent.yaml")
+        with open(config, "w") as f:
+            f.write("limits:\n  max_queued_messages: 1000000\n  max_packet_size: 1048576\n")
+        proc = self.spawn([AGENT, "--listen", "127.0.0.1:0", "--data-dir", data, "--ready-file", ready,
+                           "--log-level", "warning", "--config", config], tmp)
+        deadline = time.time() + 15
+        while time.time() < deadline:
+            if os.path.exists(ready):
+                try:
+                    with open(ready) as f:
+                        info = json.load(f)
+                    return proc, info["mqtt"][0]
+                except (ValueError, KeyError, IndexError):
+                    pass  # written but not complete yet
+            if proc.poll() is not None:
+                raise Unavailable("fleetgate-agent not built (exited with status %s without writing %s)%s"
+                                  % (proc.returncode, "ready.json", tail_note(self.log_tail(tmp))))
+            time.sleep(0.05)
+        stop_process(proc)
+        raise Unavailable("fleetgate-agent did not write ready.json within 15 s" + tail_note(self.log_tail(tmp)))
+
+
+class Mosquitto(Broker):
+    name = "mosquitto"
+
+    def __init__(self):
+        self.binary = shutil.which("mosquitto") or "/usr/sbin/mosquitto"
+        if not os.path.exists(self.binary):
+            self.unavailable = "mosquitto not installed"
+
+    def version(self):
+        try:
+            out = subprocess.run([self.binary, "-h"], capture_output=True, text=True, timeout=5).stdout
+            return out.splitlines()[0].strip()
+        except Exception:
+            return "mosquitto ?"
+
+    def start(self, scenario, tmp):
+        port = free_port()
+        conf = os.path.join(tmp, "mosquitto.conf")
+        lines = [f"listener {port} 127.0.0.1", "allow_anonymous true", "max_queued_messages 1000000",
+                 "max_connections -1", "connection_messages false", "log_dest stderr",
+                 "log_type error", "log_type warning"]
+        if scenario.get("persistent"):
+            # mosquitto writes its database only at autosave_interval and at exit, not per message.
+            lines += ["persistence true", f"persistence_location {tmp}/"]
+        else:
+            lines += ["persistence false"]
+        with open(conf, "w") as f:
+            f.write("\n".join(lines) + "\n")
+        proc = self.spawn([self.binary, "-c", conf], tmp)
+        if not wait_port(port, proc):
+            stop_process(proc)
+            raise Unavailable("mosquitto did not start" + tail_note(self.log_tail(tmp)))
+        return proc, f"127.0.0.1:{port}"
+
+
+class Nats(Broker):
+    name = "nats"
+
+    def __init__(self):
+        self.binary = shutil.which("nats-server")
+        if not self.binary:
+            self.unavailable = "nats-server not installed"
+
+    def version(self):
+        try:
+            return subprocess.run([self.binary, "--version"], capture_output=True, text=True,
+                                  timeout=5).stdout.strip()
+        except Exception:
+            return "nats-server ?"
+
+    def start(self, scenario, tmp):
+        port = free_port()
+        conf = os.path.join(tmp, "nats.conf")
+        # The MQTT listener needs a server_name and JetStream (sessions, QoS 1 and retained messages
+        # live in JetStream streams); the NATS client port is not used by the benchmark.
+        with open(conf, "w") as f:
+            f.write("server_name: fgbench\nlisten: 127.0.0.1:-1\nmax_payload: 1MB\n"
+                    f"jetstream {{ store_dir: \"{tmp}/js\" }}\n"
+                    f"mqtt {{ listen: 127.0.0.1:{port} }}\n")
+        proc = self.spawn([self.binary, "-c", conf], tmp)
+        if not wait_port(port, proc):
+            stop_process(proc)
+            raise Unavailable("nats-server did not start" + tail_note(self.log_tail(tmp)))
+        return proc, f"127.0.0.1:{port}"
+
+
+def tail_note(text):
+    return (": " + text.splitlines()[-1][:200]) if text else ""
+
+
+# ---------------------------------------------------------------------------------------------
+
+def loadavg():
+    try:
+        with open("/proc/loadavg") as f:
+            return float(f.read().split()[0])
+    except OSError:
+        return None
+
+
+def run_one(broker, scenario, quick, log):
+    tmp = tempfile.mkdtemp(prefix=f"fgbench-{broker.name}-")
+    proc = None
+    try:
+        proc, endpoint = broker.start(scenario, tmp)
+        time.sleep(0.2)
+        argv = [GEN] + scenario["args"] + (scenario["quick"] if quick else scenario["full"]) + [
+            "--broker", endpoint, "--label", broker.name, "--broker-pid", str(proc.pid)]
+        seconds = float(argv[argv.index("--seconds") + 1])
+        load = loadavg()
+        t = time.time()
+        out = subprocess.run(argv, capture_output=True, text=True, timeout=seconds + 120,
+                             preexec_fn=raise_fd_limit)
+        if out.returncode != 0 or not out.stdout.strip():
+            return dict(scenario=scenario["name"], broker=broker.name, ok=False,
+                        errors=[f"generator exit {out.returncode}: {out.stderr.strip()[-300:]}"])
+        result = json.loads(out.stdout.strip().splitlines()[-1])
+        result["scenario"] = scenario["name"]
+        result["loadavg_before"] = load
+        result["wall_s"] = round(time.time() - t, 3)
+        if proc.poll() is not None:
+            result["ok"] = False
+            result.setdefault("errors", []).append(f"broker exited with status {proc.returncode}"
+                                                   + tail_note(broker.log_tail(tmp)))
+        return result
+    except Unavailable:
+        raise
+    except subprocess.TimeoutExpired:
+        return dict(scenario=scenario["name"], broker=broker.name, ok=False, errors=["generator timed out"])
+    finally:
+        if proc is not None:
+            stop_process(proc)
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def machine():
+    model, cores, mem = "?", os.cpu_count(), "?"
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    model = line.split(":", 1)[1].strip()
+                    break
+        with open("/proc/meminfo") as f:
+            for line in f:
+                if line.startswith("MemTotal"):
+                    mem = "%.1f GiB" % (int(line.split()[1]) / 1024 / 1024)
+                    break
+    except OSError:
+        pass
+    return dict(cpu=model, cores=cores, memory=mem, kernel=platform.release(), os=platform.platform())
+
+
+# ---------------------------------------------------------------------------------------------
+# Summaries
+
+def median_of(results, key):
+    values = [get(r, key) for r in results if get(r, key) is not None]
+    return statistics.median(values) if values else None
+
+
+def summarize(all_results, brokers):
+    summary = {}
+    for sc in SCENARIOS:
+        per = {}
+        for b in brokers:
+            runs = [r for r in all_results if r.get("scenario") == sc["name"] and r.get("broker") == b.name]
+            if not runs:
+                continue
+            keys = [sc["metric"], "delivery_rate", "msg_rate", "latency_us.p50", "latency_us.p99",
+                    "latency_us.p999", "gen_cpu_pct", "broker_cpu_pct", "connect_rate",
+                    "rss_per_connection_bytes", "subscriptions_per_s"]
+            med = {k: median_of(runs, k) for k in keys}
+            med["runs"] = len(runs)
+            med["ok_runs"] = sum(1 for r in runs if r.get("ok"))
+            for k in ("loss", "dups", "reorders", "misrouted"):
+                med[k + "_total"] = sum(r.get(k, 0) or 0 for r in runs)
+            med["errors"] = sorted({e for r in runs for e in r.get("errors", [])})[:4]
+            per[b.name] = med
+        summary[sc["name"]] = per
+    return summary
+
+
+def ratio(a, b, higher):
+    if a is None or b in (None, 0) or a == 0:
+        return None
+    return a / b if higher else b / a  # > 1 means Fleetgate is better
+
+
+def fmt(v, unit=""):
+    if v is None:
+        return "—"
+    if abs(v) >= 1000:
+        return f"{v:,.0f}"
+    if abs(v) >= 10:
+        return f"{v:.1f}"
+    return f"{v:.2f}"
+
+
+def targets(summary):
+    """Issue #5 targets, evaluated only where Fleetgate has results."""
+    lines = []
+    fg = lambda s, k: get(summary.get(s, {}).get("fleetgate", {}), k)
+    peer = lambda s, b, k: get(summary.get(s, {}).get(b, {}), k)
+    if not any("fleetgate" in v for v in summary.values()):
+        return ["Not evaluated: no Fleetgate results in this run."]
+    for s in ("fan-in-qos0", "fan-in-qos1", "fan-out-100", "fan-out-1000"):
+        f, m, n = fg(s, "delivery_rate"), peer(s, "mosquitto", "delivery_rate"), peer(s, "nats", "delivery_rate")
+        if f is None:
+            continue
+        r = f / m if m else None
+        ok = (r is not None and r >= 3) and (n is None or f > n)
+        lines.append(f"- {s}: Fleetgate/mosquitto = {fmt(r)}x (target >= 3x)"
+                     + (f", Fleetgate/nats = {fmt(f / n)}x (target > 1x)" if n else "")
+                     + (" — met" if ok else " — **missed**"))
+    for s in ("fan-in-qos1", "durability"):
+        if "fleetgate" in summary.get(s, {}):
+            d = summary[s]["fleetgate"]
+            ok = d["loss_total"] == 0 and d["dups_total"] == 0
+            lines.append(f"- {s}: loss {d['loss_total']}, dups {d['dups_total']} over all rounds (target 0)"
+                         + (" — met" if ok else " — **missed**"))
+    for q in ("p99", "p999"):
+        f, m = fg("latency", "latency_us." + q), peer("latency", "mosquitto", "latency_us." + q)
+        if f is not None and m is not None:
+            lines.append(f"- latency {q} at 10k msg/s: Fleetgate {fmt(f)} us vs mosquitto {fmt(m)} us"
+                         + (" — met" if f <= m else f" — **missed** by {fmt(f - m)} us ({fmt(f / m)}x)"))
+    rss = fg("connections", "rss_per_connection_bytes")
+    if rss is not None:
+        lines.append(f"- RSS per idle connection: {fmt(rss)} B (target < 2048 B)"
+                     + (" — met" if rss < 2048 else f" — **missed** by {fmt(rss - 2048)} B"))
+    big, small = fg("wildcard-100000", "msg_rate"), fg("wildcard-100", "msg_rate")
+    if big and small:
+        slow = small / big
+        lines.append(f"- wildcard: 100 subscriptions run {fmt(slow)}x faster than 100,000 (target <= 2x)"
+                     + (" — met" if slow <= 2 else " — **missed**"))
+    lines.append("")
+    lines.append("Where a target is missed, `bench/profile.sh` shows where the time goes "
+                 "(docs/PROFILE.md records the reading).")
+    return lines
+
+
+def write_markdown(path, meta, summary, brokers, skipped):
+    names = [b.name for b in brokers]
+    L = ["# Fleetgate benchmarks", "",
+         f"Generated by `{meta['command']}` on {meta['date']} ({meta['rounds']} round(s), "
+         f"{'quick' if meta['quick'] else 'full'} mode). Every scenario runs against each broker in turn "
+         "(A B C A B C ...), a fresh broker process per run; figures are medians over the rounds.", "",
+         "## Machine", "",
+         f"- CPU: {meta['machine']['cpu']}, {meta['machine']['cores']} cores (shared by the broker and the "
+         "load generator)",
+         f"- Memory: {meta['machine']['memory']}; kernel {meta['machine']['kernel']}",
+         f"- Load average before runs: min {fmt(meta['load_min'])}, max {fmt(meta['load_max'])} "
+         "(other work on the machine skews results when it is well above 0)", "",
+         "## Brokers", ""]
+    for b in brokers:
+        L.append(f"- {b.name}: {meta['versions'].get(b.name, '?')}")
+    for name, reason in skipped.items():
+        L.append(f"- {name}: **unavailable** — {reason}")
+    L += ["", "## Results (medians)", "",
+          "| Scenario | Metric | " + " | ".join(names + [n for n in skipped]) + " | " +
+          " | ".join(f"Fleetgate/{n}" for n in names if n != "fleetgate") + " |",
+          "|---|---|" + "---:|" * (len(names) + len(skipped)) + "---:|" * len([n for n in names if n != "fleetgate"])]
+    for sc in SCENARIOS:
+        per = summary.get(sc["name"], {})
+        metrics = [(sc["metric"], sc["unit"], sc["higher"])]
+        if sc["name"] == "latency":
+            metrics = [("latency_us.p50", "p50 us", False), ("latency_us.p99", "p99 us", False),
+                       ("latency_us.p999", "p99.9 us", False)]
+        if sc["name"] == "connections":
+            metrics = [("rss_per_connection_bytes", "RSS B/conn", False), ("connect_rate", "connects/s", True)]
+        for key, unit, higher in metrics:
+            cells = []
+            for n in names:
+                v = get(per.get(n, {}), key)
+                bad = per.get(n) and per[n]["ok_runs"] < per[n]["runs"]
+                cells.append(fmt(v) + (" (!)" if bad else ""))
+            cells += ["n/a" for _ in skipped]
+            f = get(per.get("fleetgate", {}), key)
+            ratios = [fmt(ratio(f, get(per.get(n, {}), key), higher)) for n in names if n != "fleetgate"]
+            L.append(f"| {sc['name']} | {unit} | " + " | ".join(cells) + " | " + " | ".join(ratios) + " |")
+    for name, why in PLACEHOLDERS:
+        L.append(f"| {name} | — | " + " | ".join(["—"] * (len(names) + len(skipped))) + " | "
+                 + " | ".join(["—"] * len([n for n in names if n != "fleetgate"])) + f" |  {why}")
+    L += ["", "Ratios are Fleetgate/peer with > 1 meaning Fleetgate is better (for latency and memory the "
+          "inverse of the raw ratio). (!) marks a median that includes a run with errors or unfinished setup.",
+          "", "## Correctness and CPU", "",
+          "Generator CPU is its own getrusage time; broker CPU is utime+stime from /proc/<pid>/stat over "
+          "the same window; both in % of one core (2 cores = 200 %).", "",
+          "| Scenario | Broker | loss | dups | reorders | misrouted | gen CPU % | broker CPU % | errors |",
+          "|---|---|---:|---:|---:|---:|---:|---:|---|"]
+    for sc in SCENARIOS:
+        for n in names:
+            d = summary.get(sc["name"], {}).get(n)
+            if not d:
+                continue
+            L.append(f"| {sc['name']} | {n} | {d['loss_total']} | {d['dups_total']} | {d['reorders_total']} | "
+                     f"{d['misrouted_total']} | {fmt(d['gen_cpu_pct'])} | {fmt(d['broker_cpu_pct'])} | "
+                     + ("; ".join(d["errors"])[:160].replace("|", "/") or "") + " |")
+    L += ["", "## Scenarios", ""]
+    for sc in SCENARIOS:
+        L.append(f"- **{sc['name']}**: {sc['what']}; `fleetgate-bench {' '.join(sc['args'])} "
+                 f"{' '.join(sc['quick'] if meta['quick'] else sc['full'])}`")
+    L += ["- **cross-gateway**: needs the coordinator (issue #4); not implemented.", "",
+          "## Notes", "",
+          "- Durability: mosquitto runs with `persistence true` but writes its database only periodically "
+          "(autosave_interval) and at exit, so its figure is not for per-message durability; Fleetgate "
+          "commits to SQLite before PUBACK. nats-server keeps MQTT QoS 1 sessions in JetStream (file store).",
+          "- mosquitto config: `max_queued_messages 1000000`, `connection_messages false`, log errors and "
+          "warnings only, `persistence false` except for durability; Nagle left on (its default).",
+          "- Throughput scenarios keep at most 65,536 deliveries outstanding end to end (the generator's "
+          "window), so their latency columns in latest.json measure queueing at saturation, not idle latency.",
+          "- Loss at QoS 0 is real loss (the broker dropped or never delivered within the 2 s drain).",
+          "", "## Targets (issue #5)", ""]
+    L += targets(summary)
+    L.append("")
+    with open(path, "w") as f:
+        f.write("\n".join(L))
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--quick", action="store_true", default=os.environ.get("BENCH_QUICK") == "1")
+    ap.add_argument("--rounds", type=int)
+    ap.add_argument("--only", help="comma-separated scenario names")
+    ap.add_argument("--brokers", default="fleetgate,mosquitto,nats")
+    ap.add_argument("--markdown", default=os.path.join(ROOT, "BENCHMARKS.md"))
+    ap.add_argument("--render", metavar="JSON", help="only rewrite the markdown from a results file")
+    args = ap.parse_args()
+    if args.render:
+        with open(args.render) as f:
+            saved = json.load(f)
+        named = {"fleetgate": Fleetgate, "mosquitto": Mosquitto, "nats": Nats}
+        brokers = [named[n]() for n in saved["meta"]["versions"]]
+        write_markdown(args.markdown, saved["meta"], saved["summary"], brokers, saved["meta"]["skipped"])
+        return
+    rounds = args.rounds or (1 if args.quick else 3)
+    scenarios = [s for s in SCENARIOS if not args.only or s["name"] in args.only.split(",")]
+    if not os.path.exists(GEN):
+        sys.exit(f"{GEN} missing: swift build -c release --product fleetgate-bench")
+
+    all_brokers = {"fleetgate": Fleetgate, "mosquitto": Mosquitto, "nats": Nats}
+    brokers, skipped = [], {}
+    for name in args.brokers.split(","):
+        b = all_brokers[name]()
+        if b.unavailable is None:
+            # One probe start so a broker that cannot run is reported once, not per run.
+            tmp = tempfile.mkdtemp(prefix=f"fgbench-probe-{name}-")
+            try:
+                proc, _ = b.start({}, tmp)
+                stop_process(proc)
+            except Unavailable as e:
+                b.unavailable = str(e)
+            finally:
+                shutil.rmtree(tmp, ignore_errors=True)
+        if b.unavailable:
+            print(f"skipping {name}: {b.unavailable}", flush=True)
+            skipped[name] = b.unavailable
+        else:
+            brokers.append(b)
+
+    meta = dict(command="make bench" + (" BENCH_QUICK=1" if args.quick else ""),
+                date=datetime.datetime.now().astimezone().isoformat(timespec="seconds"),
+                quick=args.quick, rounds=rounds, machine=machine(),
+                versions={b.name: b.version() for b in brokers}, skipped=skipped)
+    results = []
+    started = time.time()
+    for sc in scenarios:
+        for rnd in range(rounds):
+            for b in brokers:
+                try:
+                    r = run_one(b, sc, args.quick, None)
+                except Unavailable as e:
+                    r = dict(scenario=sc["name"], broker=b.name, ok=False, errors=[str(e)])
+                r["round"] = rnd + 1
+                results.append(r)
+                v = get(r, sc["metric"])
+                print(f"[{time.time() - started:6.1f}s] {sc['name']:<16} {b.name:<10} round {rnd + 1}: "
+                      f"{fmt(v)} {sc['unit']}  loss={r.get('loss', '-')} dups={r.get('dups', '-')} "
+                      f"gen_cpu={fmt(r.get('gen_cpu_pct'))}% broker_cpu={fmt(r.get('broker_cpu_pct'))}%"
+                      + ("" if r.get("ok") else f"  ERR {r.get('errors')}"), flush=True)
+    loads = [r["loadavg_before"] for r in results if r.get("loadavg_before") is not None]
+    meta["load_min"] = min(loads) if loads else None
+    meta["load_max"] = max(loads) if loads else None
+    meta["elapsed_s"] = round(time.time() - started, 1)
+    summary = summarize(results, brokers)
+    os.makedirs(RESULTS, exist_ok=True)
+    with open(os.path.join(RESULTS, "latest.json"), "w") as f:
+        json.dump(dict(meta=meta, summary=summary, runs=results), f, indent=1)
+    write_markdown(args.markdown, meta, summary, brokers, skipped)
+    print(f"wrote {args.markdown} and {os.path.join(RESULTS, 'latest.json')} in {meta['elapsed_s']} s")
+
+
+if __name__ == "__main__":
+    main()

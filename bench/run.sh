@@ -1,0 +1,23 @@
+#!/usr/bin/env bash
+# `make bench`: install the reference peers, build release binaries, run bench/run.py.
+# BENCH_QUICK=1 for a smoke run (1 round, smaller counts). Extra arguments go to run.py.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+missing=()
+command -v mosquitto >/dev/null 2>&1 || [ -x /usr/sbin/mosquitto ] || missing+=(mosquitto)
+command -v nats-server >/dev/null 2>&1 || missing+=(nats-server)
+if [ ${#missing[@]} -gt 0 ]; then
+    echo "installing ${missing[*]}"
+    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" \
+        || echo "warning: could not install ${missing[*]}; those peers will be reported unavailable"
+fi
+
+swift build -c release --product fleetgate-bench
+# The agent is optional for the harness: a failed build is reported as "fleetgate-agent not built".
+if ! swift build -c release --product fleetgate-agent; then
+    echo "fleetgate-agent build failed; Fleetgate will be skipped"
+    rm -f .build/release/fleetgate-agent
+fi
+
+exec python3 bench/run.py "$@"
