@@ -22,6 +22,8 @@ struct BrokerMetrics {
     var subscriptionsDenied: UInt64 = 0
     var sessionsExpired: UInt64 = 0
     var commitFailures: UInt64 = 0
+    var publishersThrottled: UInt64 = 0
+    var slowConsumers: UInt64 = 0
 
     func sysTopics(sessions: Int, retained: Int, subscriptions: Int) -> [(String, String)] {
         [
@@ -40,6 +42,8 @@ struct BrokerMetrics {
             ("connections/keepalive_timeouts", "\(keepAliveTimeouts)"),
             ("subscriptions/denied", "\(subscriptionsDenied)"),
             ("store/commit_failures", "\(commitFailures)"),
+            ("publish/throttled", "\(publishersThrottled)"),
+            ("clients/slow_consumers", "\(slowConsumers)"),
         ]
     }
 }

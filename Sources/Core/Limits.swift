@@ -22,6 +22,13 @@ public struct BrokerLimits: Sendable, Equatable {
     /// client are dropped (counted) and QoS 1/2 wait in the session queue: a reader that stalls
     /// cannot grow our memory without bound.
     public var maxPendingWriteBytes: Int = 1_048_576
+    /// Past this many pending bytes (or half the session queue) a subscriber is congested: the
+    /// publisher feeding it stops being read until it drains (backpressure instead of loss).
+    public var congestionWriteBytes: Int = 262_144
+    /// A subscriber congested for longer than this is a slow consumer: it no longer holds
+    /// publishers back, and what does not fit under maxPendingWriteBytes is dropped for it (counted),
+    /// so one stalled reader cannot stop traffic for everybody else.
+    public var slowConsumerMs: UInt64 = 2_000
     /// Topic aliases we accept from a client (v5 CONNACK Topic Alias Maximum).
     public var topicAliasMaximum: UInt16 = 64
     /// Topic aliases we use towards a client at most, whatever larger number the client allows.

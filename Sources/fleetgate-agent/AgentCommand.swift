@@ -35,14 +35,15 @@ struct AgentCommand: ParsableCommand {
     var durability: String?
 
     func run() throws {
-        var config = AgentConfig()
-        do {
-            if let configFile { try ConfigFile.load(path: configFile, into: &config) }
-            try applyFlags(to: &config)
-        } catch let error as ConfigError {
+        var loaded = AgentConfig()
+        do throws(ConfigError) {
+            if let configFile { try ConfigFile.load(path: configFile, into: &loaded) }
+            try applyFlags(to: &loaded)
+        } catch {
             printError("fleetgate-agent: config error: \(error)")
             throw ExitCode(78)  // EX_CONFIG
         }
+        let config = loaded
         LoggingSystem.bootstrap { label in
             var handler = StreamLogHandler.standardError(label: label)
             handler.logLevel = Logger.Level(rawValue: config.logLevel.rawValue) ?? .info

@@ -116,7 +116,7 @@ extension Broker {
         log.debug("\(clientId) connected from \(c.stream.remoteAddress) (MQTT \(p.version), session present \(sessionPresent))")
 
         // Resume: re-send what was in flight (MQTT §4.4), then whatever queued while away.
-        let now = wallClock()
+        let now = self.now
         for i in session.inflight.indices {
             let m = session.inflight[i]
             if m.phase == .released {

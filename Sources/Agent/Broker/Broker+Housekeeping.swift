@@ -7,20 +7,26 @@ extension Broker {
     func sweep() {
         let loopTime = loopNow
         for c in connections.values {
+            // A subscriber congested past the grace period becomes a slow consumer and lets go.
+            if let since = c.congestedSince, loopTime >= since + limits.slowConsumerMs, !c.heldPublishers.isEmpty {
+                metrics.slowConsumers += 1
+                releaseHeldPublishers(of: c)
+            }
             switch c.phase {
             case .awaitingConnect where loopTime >= c.acceptedAt + limits.connectTimeoutMs:
                 log.debug("no CONNECT from \(c.stream.remoteAddress) within \(limits.connectTimeoutMs) ms")
                 metrics.connectTimeouts += 1
                 c.close()
             // MQTT §3.1.2.10: one and a half keepalive periods without a packet ends the connection.
-            case .connected where c.keepAliveMs > 0 && loopTime >= c.lastActivity + c.keepAliveMs * 3 / 2:
+            // A publisher we stopped reading is not silent: skip it until it is resumed.
+            case .connected where c.keepAliveMs > 0 && !c.isThrottled && loopTime >= c.lastActivity + c.keepAliveMs * 3 / 2:
                 metrics.keepAliveTimeouts += 1
                 c.protocolViolation(.keepAliveTimeout, "keep alive timeout")
             default:
                 break
             }
         }
-        let now = wallClock()
+        let now = self.now
         var expired: [Session] = []
         for session in sessions.values where session.connection == nil {
             if let due = session.willDueAt, now >= due { publishWill(of: session) }
@@ -35,7 +41,7 @@ extension Broker {
 
     /// Publishes the metrics on mosquitto's `$SYS/broker/...` names (retained, QoS 0).
     func publishSys() {
-        let now = wallClock()
+        let now = self.now
         for (name, value) in metrics.sysTopics(sessions: sessions.count, retained: retained.count, subscriptions: subscriptionTable.count) {
             var m = Message(topic: "$SYS/broker/" + name, payload: Array(value.utf8), qos: .atMostOnce, retain: true)
             m.expiresAt = nil
@@ -59,7 +65,7 @@ extension Broker {
             }
             if let s = c.session {
                 s.connection = nil
-                s.disconnectedAt = wallClock()
+                s.disconnectedAt = now
                 if s.isPersistent { store.markDirty(s) }
             }
             c.session = nil

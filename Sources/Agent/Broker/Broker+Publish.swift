@@ -61,7 +61,7 @@ extension Broker {
 
     /// Stores (if retained) and routes a message a client published.
     private func accept(_ p: PublishPacket, from session: Session) {
-        let message = Message(publish: p, origin: session.clientId, now: wallClock())
+        let message = Message(publish: p, origin: session.clientId, now: now)
         if message.retain { storeRetained(message) }
         route(message)
     }
@@ -120,7 +120,8 @@ extension Broker {
         let done = session.inflight.remove(at: i)
         if session.isPersistent { store.deleteOutbound(seq: done.seq, of: session.clientId) }
         metrics.messagesAcknowledged += 1
-        pump(session, now: wallClock())
+        pump(session, now: now)
+        if c.congestedSince != nil { relieve(c) }
     }
 
     // MARK: Routing
@@ -156,7 +157,7 @@ extension Broker {
             }
         }
         if routeTargets.isEmpty { metrics.messagesUnrouted += 1; return }
-        let now = wallClock()
+        let now = self.now
         var shared = SharedEncoding()
         for t in routeTargets {
             var m = message
@@ -198,6 +199,7 @@ extension Broker {
             let plain = subscriptionIdentifiers.isEmpty && c.outboundAliasLimit == 0 && m.expiresAt == nil
             if plain, let bytes = shared.bytes(for: c.version, retain: m.retain) {
                 if bytes.count <= c.clientMaxPacketSize { c.sendRaw(bytes); metrics.messagesSent += 1 } else { metrics.messagesDropped += 1 }
+                applyBackpressure(towards: c)
                 return
             }
             guard let bytes = c.encodePublish(m, packetId: 0, dup: false, subscriptionIdentifiers: subscriptionIdentifiers, now: now) else {
@@ -206,6 +208,7 @@ extension Broker {
             if plain { shared.store(bytes, for: c.version, retain: m.retain) }
             c.sendRaw(bytes)
             metrics.messagesSent += 1
+            applyBackpressure(towards: c)
             return
         }
         // The in-flight window is bounded by the client's Receive Maximum; this bounds the rest.
@@ -217,6 +220,7 @@ extension Broker {
         session.queue.append(out)
         if session.isPersistent { store.saveOutbound(out, of: session.clientId, bodyNeeded: true) }
         pump(session, now: now)
+        if let c = session.connection { applyBackpressure(towards: c) }
     }
 
     /// Moves queued messages into the in-flight window while the client has room (its Receive

@@ -45,7 +45,7 @@ extension Broker {
         var props = MQTTProperties()
         if !refusals.isEmpty { props = c.reasonString(refusals.joined(separator: "; ")) }
         c.send(.suback(SubAckPacket(packetId: s.packetId, reasonCodes: codes, properties: props)))
-        let now = wallClock()
+        let now = self.now
         for (filter, options) in retainedToSend { sendRetained(matching: filter, options: options, to: session, now: now) }
     }
 

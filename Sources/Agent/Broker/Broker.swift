@@ -30,16 +30,26 @@ final class Broker {
     var routeTargets: [RouteTarget] = []
 
     var loopNow: UInt64 { loop.now }
+    /// The connection whose bytes are being handled now: the one to pause if a delivery congests.
+    var currentPublisher: MQTTConnection?
+    /// Wall clock derived from the loop's cached monotonic time: one clock_gettime per loop turn
+    /// instead of one per message. Drift against the real clock over a run is irrelevant for
+    /// expiry intervals counted in seconds.
+    private(set) var wallOffset: UInt64 = 0
 
     init(limits: BrokerLimits, denySubscribe: [String], log: Logger, loop: EventLoop, store: SessionStore,
          wallClock: @escaping () -> UInt64) {
         self.limits = limits; self.denySubscribe = denySubscribe; self.log = log; self.loop = loop
         self.store = store; self.wallClock = wallClock
+        self.wallOffset = wallClock() &- loop.now
     }
+
+    /// Wall-clock milliseconds at the loop's current time (see `wallOffset`).
+    var now: UInt64 { wallOffset &+ loop.now }
 
     /// Restores sessions, subscriptions and retained messages from the store.
     func restore() throws {
-        let now = wallClock()
+        let now = self.now
         let loaded = try store.loadAll()
         for state in loaded.sessions {
             let session = Session(state: state)
@@ -69,6 +79,7 @@ final class Broker {
 
     func connectionClosed(_ c: MQTTConnection) {
         connections[ObjectIdentifier(c)] = nil
+        defer { c.session = nil }  // breaks the session <-> connection cycle
         guard let session = c.session, session.connection === c else { return }
         session.connection = nil
         metrics.clientsConnected -= 1
@@ -77,7 +88,7 @@ final class Broker {
 
     /// The session's connection is gone: publish or schedule the will, then keep or drop the session.
     func endConnection(of session: Session, cleanly: Bool) {
-        let now = wallClock()
+        let now = self.now
         session.disconnectedAt = now
         if cleanly { session.will = nil }
         if let will = session.will {
@@ -101,7 +112,7 @@ final class Broker {
         session.will = nil
         session.willDueAt = nil
         let p = PublishPacket(topic: will.topic, payload: will.payload, qos: will.qos, retain: will.retain, properties: will.properties)
-        let message = Message(publish: p, origin: session.clientId, now: wallClock())
+        let message = Message(publish: p, origin: session.clientId, now: now)
         metrics.willsPublished += 1
         if message.retain { storeRetained(message) }
         route(message)

@@ -41,6 +41,16 @@ final class MQTTConnection: StreamHandler {
     /// A clean DISCONNECT discards the will (MQTT §3.14.4).
     var disconnectedCleanly = false
 
+    // Backpressure (Broker+Backpressure.swift).
+    /// Reading is paused because a subscriber this client feeds is congested.
+    var isThrottled = false
+    /// Since when this client, as a subscriber, has been congested (loop ms); nil when it is not.
+    var congestedSince: UInt64?
+    /// Publishers paused on our account, resumed when we drain.
+    var heldPublishers: [MQTTConnection] = []
+    /// How many congested subscribers hold this publisher.
+    var holdCount = 0
+
     init(stream: TCPStream, broker: Broker, now: UInt64) {
         self.stream = stream
         self.broker = broker
@@ -54,6 +64,8 @@ final class MQTTConnection: StreamHandler {
     func streamReceived(_ stream: TCPStream, _ bytes: UnsafeRawBufferPointer) {
         guard isOpen else { return }
         lastActivity = broker.loopNow
+        broker.currentPublisher = self
+        defer { broker.currentPublisher = nil }
         if partial.isEmpty {
             let used = consume(bytes)
             if used < bytes.count && isOpen { partial.append(contentsOf: bytes[used...]) }
@@ -69,6 +81,7 @@ final class MQTTConnection: StreamHandler {
     func streamClosed(_ stream: TCPStream, error: RuntimeError?) {
         phase = .closed
         partial = []
+        broker.releaseHeldPublishers(of: self)
         broker.connectionClosed(self)
     }
 

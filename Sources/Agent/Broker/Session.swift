@@ -14,7 +14,9 @@ final class Session: Hashable {
     /// Wall-clock ms at which a delayed will is due (MQTT 5 will delay interval).
     var willDueAt: UInt64?
 
-    weak var connection: MQTTConnection?
+    /// Strong on purpose (a weak load per delivery showed in profiles); cleared when the
+    /// connection closes, which breaks the cycle with `MQTTConnection.session`.
+    var connection: MQTTConnection?
 
     /// In-flight QoS 1/2 messages (phase published or released), in send order.
     var inflight: [OutboundMessage] = []
