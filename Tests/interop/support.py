@@ -18,11 +18,18 @@ V311, V5 = 4, 5
 PROTOS = [pytest.param(V311, id="v311"), pytest.param(V5, id="v5")]
 
 
+def fleetgate_only_marks(reason: str) -> list:
+    """Marks for behaviour only Fleetgate promises (usable as a module's pytestmark)."""
+    return [pytest.mark.fleetgate_only,
+            pytest.mark.skipif(PEER == "mosquitto", reason=f"fleetgate-only: {reason}")]
+
+
 def fleetgate_only(reason: str):
-    """Behaviour only Fleetgate promises; skipped against mosquitto with the reason shown."""
+    """Decorator form of fleetgate_only_marks: skipped against mosquitto with the reason shown."""
     def deco(f):
-        f = pytest.mark.fleetgate_only(f)
-        return pytest.mark.skipif(PEER == "mosquitto", reason=f"fleetgate-only: {reason}")(f)
+        for mark in fleetgate_only_marks(reason):
+            f = mark(f)
+        return f
     return deco
 
 
@@ -197,4 +204,4 @@ class Paho:
 
 
 __all__ = ["PEER", "PROTOS", "V311", "V5", "Paho", "PacketTypes", "Properties",
-           "SubscribeOptions", "fleetgate_only", "mosquitto_xfail", "props", "uid", "wait_until"]
+           "SubscribeOptions", "fleetgate_only", "fleetgate_only_marks", "mosquitto_xfail", "props", "uid", "wait_until"]
