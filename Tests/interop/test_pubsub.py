@@ -2,8 +2,10 @@
 command-line and asyncio clients devices actually ship with."""
 
 import asyncio
+import queue
 import shutil
 import subprocess
+import threading
 import time
 
 import pytest
@@ -86,23 +88,29 @@ def test_mosquitto_pub_to_mosquitto_sub(broker, proto, qos):
     """The Debian command-line clients round trip through the broker."""
     topic = f"cli/{uid()}"
     base = ["-h", broker.host, "-p", str(broker.port), *_mosq_version_flag(proto)]
-    sub = subprocess.Popen(["mosquitto_sub", *base, "-t", topic, "-q", str(qos), "-C", "1", "-d",
-                            "-F", "PAYLOAD:%p"],
+    sub = subprocess.Popen(["stdbuf", "-oL", "mosquitto_sub", *base, "-t", topic, "-q", str(qos),
+                            "-C", "1", "-d", "-F", "PAYLOAD:%p"],
                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    lines = queue.Queue()
+    reader = threading.Thread(target=lambda: [lines.put(x) for x in sub.stdout], daemon=True)
+    reader.start()
+    seen = []
+
+    def read_until(marker, timeout):
+        deadline = time.monotonic() + timeout
+        while not any(marker in x for x in seen):
+            try:
+                seen.append(lines.get(timeout=max(0.01, deadline - time.monotonic())))
+            except queue.Empty:
+                raise AssertionError(f"mosquitto_sub never printed {marker!r}: {seen}") from None
+
     try:
-        lines = []
-        deadline = time.monotonic() + 5
-        # -d prints the SUBACK, which is the only readiness signal mosquitto_sub gives.
-        for line in sub.stdout:
-            lines.append(line)
-            if "SUBACK" in line or time.monotonic() > deadline:
-                break
-        assert any("SUBACK" in x for x in lines), lines
+        # -d prints the SUBACK, the only readiness signal mosquitto_sub gives.
+        read_until("SUBACK", 5)
         subprocess.run(["mosquitto_pub", *base, "-t", topic, "-q", str(qos), "-m", "hello cli"],
                        check=True, timeout=5)
-        out, _ = sub.communicate(timeout=5)
-        assert "PAYLOAD:hello cli" in out, out
-        assert sub.returncode == 0
+        read_until("PAYLOAD:hello cli", 5)
+        assert sub.wait(5) == 0
     finally:
         if sub.poll() is None:
             sub.kill()
