@@ -1,0 +1,126 @@
+"""Item 11: slow consumers, per-session queue bound and the $SYS metrics that report it."""
+
+import socket
+import time
+
+import pytest
+
+import mqttraw as m
+from support import PEER, V5, V311, uid, wait_until
+
+
+def _rss_kib(pid: int) -> int:
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+    raise AssertionError("no VmRSS")
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("sub_qos", [0, 1])
+def test_slow_consumer_does_not_grow_broker_or_stall_others(broker, raw, paho, sub_qos):
+    """A subscriber that never reads while 20 MB are published: the broker stays up, its RSS
+    stays bounded (< 128 MiB growth), and a healthy QoS 1 subscriber gets every message. The
+    publisher goes in batches of 50 and waits for the healthy subscriber to have them: a PUBACK
+    only means the broker has the message, and bursts beyond in-flight window + queue bound
+    (max_queued_messages) are legitimately dropped even for fast subscribers."""
+    topic = f"slow/{uid()}"
+    stuck = m.RawClient(broker.port, proto=V311)
+    stuck.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    stuck.connect(uid())
+    stuck.subscribe([(topic, sub_qos)])
+    healthy = paho(proto=V5)
+    healthy.connect()
+    healthy.subscribe(topic, qos=1)
+    pub = raw(V311)
+    pub.connect(uid())
+    rss0 = _rss_kib(broker.proc.pid)
+    payload = b"p" * 4096
+    n, batch = 5_000, 50
+    for i in range(n):
+        pub.publish(topic, payload, qos=1, mid=(i % 65535) + 1, timeout=10)
+        if i % batch == batch - 1:
+            healthy.wait_messages(i + 1, timeout=10)
+    assert len(healthy.messages) == n
+    growth_mib = (_rss_kib(broker.proc.pid) - rss0) / 1024
+    assert broker.alive()
+    assert growth_mib < 128, f"broker RSS grew {growth_mib:.0f} MiB for one stuck subscriber"
+    stuck.close()
+    # and it still serves
+    c = raw(V5)
+    c.connect(uid())
+
+
+def _sys_value(paho_client, topic, timeout=5.0):
+    msgs = paho_client.wait_messages(1, timeout=timeout, topic=topic)
+    return int(float(msgs[-1].payload))
+
+
+def test_offline_queue_bound_drops_newest_and_counts_drops(broker, raw, paho):
+    """max_queued_messages=100 for an offline persistent session: publishing 150 QoS 1 messages
+    keeps the oldest ones (overflow drops the newest), and
+    $SYS/broker/publish/messages/dropped increases by the number dropped."""
+    limit = broker.config.max_queued_messages
+    dropped_topic = "$SYS/broker/publish/messages/dropped"
+    sysmon = paho(proto=V311)
+    sysmon.connect()
+    sysmon.subscribe(dropped_topic, qos=0)
+    before = _sys_value(sysmon, dropped_topic) if PEER != "mosquitto" else 0
+    cid, topic = uid(), f"bound/{uid()}"
+    s = raw(V311)
+    s.connect(cid, clean=False)
+    s.subscribe([(topic, 1)])
+    s.disconnect()
+    pub = raw(V311)
+    pub.connect(uid())
+    total = limit + 50
+    for i in range(total):
+        pub.publish(topic, f"{i}".encode(), qos=1, mid=i + 1)
+    s2 = raw(V311)
+    assert s2.connect(cid, clean=False).session_present
+    got = []
+    try:
+        while True:
+            p = s2.expect(m.PUBLISH, timeout=1.0)
+            s2.ack(p)
+            got.append(int(p.payload))
+    except TimeoutError:
+        pass
+    # Oldest kept, newest dropped: what arrives is a prefix. mosquitto keeps its in-flight window
+    # (max_inflight_messages=20) on top of the queue; Fleetgate's bound is exact.
+    kept = len(got)
+    assert got == list(range(kept)), got
+    if PEER == "mosquitto":
+        assert limit <= kept <= limit + broker.config.receive_maximum, kept
+    else:
+        assert kept == limit, kept
+    want = before + (total - kept)
+    wait_until(lambda: any(int(float(x.payload)) >= want for x in sysmon.messages
+                           if x.topic == dropped_topic), timeout=5,
+               what=f"{dropped_topic} >= {want}")
+
+
+def test_sys_metrics_published_with_mosquitto_names(broker, paho, raw):
+    """$SYS metrics appear every sys_interval (1 s) under the mosquitto-compatible names, as
+    numbers that move: connected clients and message counters."""
+    names = ["$SYS/broker/clients/connected", "$SYS/broker/messages/received",
+             "$SYS/broker/messages/sent", "$SYS/broker/publish/messages/dropped"]
+    mon = paho(proto=V5)
+    mon.connect()
+    mon.subscribe("$SYS/#", qos=0)
+    extra = [raw(V311) for _ in range(3)]
+    for c in extra:
+        c.connect(uid())
+    for i in range(5):
+        extra[0].publish("sys/x", b"x", qos=1, mid=i + 1)
+
+    def latest(name):
+        vals = [x.payload for x in mon.messages if x.topic == name]
+        return int(float(vals[-1])) if vals else None
+
+    wait_until(lambda: all(latest(n) is not None for n in names[:3]), timeout=5,
+               what="$SYS metrics")
+    wait_until(lambda: (latest(names[0]) or 0) >= 4, timeout=5, what="clients/connected >= 4")
+    wait_until(lambda: (latest(names[1]) or 0) >= 5, timeout=5, what="messages/received >= 5")
+    assert latest(names[2]) >= 0
