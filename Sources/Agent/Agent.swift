@@ -43,8 +43,9 @@ public final class Agent {
         // Group commit, then the loop flushes sockets: acknowledgements never precede their data.
         loop.addBeforeSleepHook { [broker] in broker.commit() }
 
+        // 250 ms: keepalive is enforced within a quarter second of 1.5x the interval.
         let sweep = LoopTimer(loop: loop)
-        sweep.start(afterMilliseconds: 1000, repeatEveryMilliseconds: 1000) { [broker] in broker.sweep() }
+        sweep.start(afterMilliseconds: 250, repeatEveryMilliseconds: 250) { [broker] in broker.sweep() }
         timers.append(sweep)
         if config.sysInterval > 0 {
             let sys = LoopTimer(loop: loop)

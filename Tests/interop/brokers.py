@@ -38,6 +38,8 @@ class BrokerConfig:
     topic_alias_maximum: int = 10
     deny_subscribe: list = field(default_factory=lambda: ["forbidden/#"])
     sys_interval: int = 1
+    # Fleetgate only: topic aliases the broker uses towards clients (off by default)
+    outbound_topic_alias_maximum: int = 0
     # mosquitto only: raise its fd limit (used by the 10k-connection test)
     nofile: int | None = None
 
@@ -50,6 +52,7 @@ class BrokerConfig:
             f"  max_packet_size: {self.max_packet_size}\n"
             f"  max_queued_messages: {self.max_queued_messages}\n"
             f"  topic_alias_maximum: {self.topic_alias_maximum}\n"
+            f"  outbound_topic_alias_maximum: {self.outbound_topic_alias_maximum}\n"
             "policy:\n"
             f"  deny_subscribe: [{deny}]\n"
             f"sys_interval: {self.sys_interval}\n"

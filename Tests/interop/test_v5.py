@@ -69,6 +69,27 @@ def test_server_to_client_aliases_resolve_to_the_right_topic(paho, raw):
     assert resolved == sent
 
 
+@fleetgate_only("mosquitto never sends topic aliases to clients")
+@pytest.mark.broker_config(outbound_topic_alias_maximum=2)
+def test_server_assigns_aliases_when_enabled(paho, raw):
+    """With outbound aliases on, the first PUBLISH of a topic sets an alias (topic + alias), later
+    ones use it with an empty topic, and a third topic beyond the client's maximum goes in full."""
+    topics = [f"ta/{uid()}/{i}" for i in range(3)]
+    sub = _v5(raw, props=[(m.TOPIC_ALIAS_MAXIMUM, 2)])
+    sub.subscribe([(t, 1) for t in topics])
+    pub = paho(proto=V5)
+    pub.connect()
+    for t in topics + topics:
+        pub.publish(t, b"x", qos=1)
+    got = []
+    for _ in range(6):
+        p = sub.expect(m.PUBLISH)
+        sub.ack(p)
+        got.append((p.topic, p.prop(m.TOPIC_ALIAS)))
+    t0, t1, t2 = (t.encode() for t in topics)
+    assert got == [(t0, 1), (t1, 2), (t2, None), (b"", 1), (b"", 2), (t2, None)], got
+
+
 def test_server_sends_no_alias_to_client_that_allows_none(raw, paho):
     topic = f"ta/{uid()}"
     sub = _v5(raw)  # no Topic Alias Maximum -> 0 (MQTT-3.3.2-9)
@@ -387,8 +408,13 @@ def test_packet_just_under_server_limit_accepted(raw, paho, broker):
     topic = f"mps/{uid()}"
     sub = _v5_sub(paho, topic)
     c = _v5(raw)
-    overhead = len(m.publish(topic, b"", qos=1, mid=1, proto=V5))
-    payload = b"y" * (broker.config.max_packet_size - overhead)
+    # The remaining-length varint grows with the payload, so size the payload from a packet of
+    # about the final size rather than from an empty one.
+    limit = broker.config.max_packet_size
+    payload = b"y" * (limit - len(m.publish(topic, b"", qos=1, mid=1, proto=V5)))
+    while len(m.publish(topic, payload, qos=1, mid=1, proto=V5)) > limit:
+        payload = payload[:-1]
+    assert len(m.publish(topic, payload, qos=1, mid=1, proto=V5)) == limit
     c.publish(topic, payload, qos=1)
     (msg,) = sub.wait_messages(1, timeout=10)
     assert len(msg.payload) == len(payload)

@@ -2,7 +2,7 @@ import FleetCore
 import FleetProtocol
 
 extension Broker {
-    /// Once a second: connect and keepalive timeouts, due wills, expired sessions. One pass over
+    /// Four times a second: connect and keepalive timeouts, due wills, expired sessions. One pass over
     /// the connections instead of a timer per connection keeps an idle connection's memory small.
     func sweep() {
         let loopTime = loopNow
