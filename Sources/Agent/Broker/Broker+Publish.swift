@@ -43,7 +43,7 @@ extension Broker {
             accept(p, from: session)
         case .atLeastOnce:
             accept(p, from: session)
-            c.send(.puback(PubAckPacket(packetId: p.packetId ?? 0)))
+            c.sendAck(type: .puback, packetId: p.packetId ?? 0)
         case .exactlyOnce:
             let id = p.packetId ?? 0
             if !session.inboundQoS2.contains(id) {
@@ -55,7 +55,7 @@ extension Broker {
                 accept(p, from: session)
             }
             // A re-sent PUBLISH (same id before PUBREL) is acknowledged again, not delivered twice.
-            c.send(.pubrec(PubAckPacket(packetId: id)))
+            c.sendAck(type: .pubrec, packetId: id)
         }
     }
 
@@ -108,7 +108,7 @@ extension Broker {
         }
         session.inflight[i].phase = .released
         if session.isPersistent { store.saveOutbound(session.inflight[i], of: session.clientId, bodyNeeded: false) }
-        c.send(.pubrel(PubAckPacket(packetId: a.packetId)))
+        c.sendAck(type: .pubrel, packetId: a.packetId)
     }
 
     func handlePubComp(_ a: PubAckPacket, session: Session, on c: MQTTConnection) {
@@ -117,7 +117,7 @@ extension Broker {
     }
 
     private func complete(_ session: Session, at i: Int, on c: MQTTConnection) {
-        let done = session.inflight.remove(at: i)
+        let done = session.removeInflight(at: i)
         if session.isPersistent { store.deleteOutbound(seq: done.seq, of: session.clientId) }
         metrics.messagesAcknowledged += 1
         pump(session, now: now)
@@ -242,7 +242,7 @@ extension Broker {
                 if session.isPersistent { store.deleteOutbound(seq: next.seq, of: session.clientId) }
                 continue
             }
-            session.inflight.append(next)
+            session.addInflight(next)
             if session.isPersistent { store.saveOutbound(next, of: session.clientId, bodyNeeded: true) }
             c.sendRaw(bytes)
             metrics.messagesSent += 1
@@ -251,11 +251,25 @@ extension Broker {
 }
 
 /// The QoS 0 PUBLISH bytes shared by every plain subscriber of one routed message, per protocol
-/// version and retain flag.
+/// version and retain flag. Four fixed slots: no allocation per routed message.
 struct SharedEncoding {
-    private var cache: [(MQTTVersion, Bool, [UInt8])] = []
+    private var v311: [UInt8]?, v311Retained: [UInt8]?, v5: [UInt8]?, v5Retained: [UInt8]?
+
     func bytes(for version: MQTTVersion, retain: Bool) -> [UInt8]? {
-        cache.first { $0.0 == version && $0.1 == retain }?.2
+        switch (version, retain) {
+        case (.v311, false): v311
+        case (.v311, true): v311Retained
+        case (.v5, false): v5
+        case (.v5, true): v5Retained
+        }
     }
-    mutating func store(_ bytes: [UInt8], for version: MQTTVersion, retain: Bool) { cache.append((version, retain, bytes)) }
+
+    mutating func store(_ bytes: [UInt8], for version: MQTTVersion, retain: Bool) {
+        switch (version, retain) {
+        case (.v311, false): v311 = bytes
+        case (.v311, true): v311Retained = bytes
+        case (.v5, false): v5 = bytes
+        case (.v5, true): v5Retained = bytes
+        }
+    }
 }

@@ -124,6 +124,15 @@ final class MQTTConnection: StreamHandler {
         stream.write(MQTTEncoder.encode(packet, version: version))
     }
 
+    /// A successful PUBACK/PUBREC/PUBREL/PUBCOMP without properties: the same 4 bytes in both
+    /// versions (MQTT 5 §3.4.2.1 allows omitting reason 0x00), written without a heap allocation.
+    func sendAck(type: MQTTPacketType, packetId: UInt16) {
+        guard isOpen else { return }
+        let flags: UInt8 = type == .pubrel ? 0x02 : 0x00
+        var packet: (UInt8, UInt8, UInt8, UInt8) = (type.rawValue << 4 | flags, 2, UInt8(packetId >> 8), UInt8(packetId & 0xFF))
+        withUnsafeBytes(of: &packet) { stream.write($0) }
+    }
+
     func sendRaw(_ bytes: [UInt8]) {
         guard isOpen else { return }
         stream.write(bytes)

@@ -19,7 +19,11 @@ final class Session: Hashable {
     var connection: MQTTConnection?
 
     /// In-flight QoS 1/2 messages (phase published or released), in send order.
-    var inflight: [OutboundMessage] = []
+    var inflight: [OutboundMessage] = [] {
+        didSet { if inflight.isEmpty { inflightIds.removeAll() } }
+    }
+    /// Packet ids of `inflight`, so allocating one is O(1) rather than a scan of the window.
+    private(set) var inflightIds: Set<UInt16> = []
     /// Messages waiting for room in the in-flight window or for the client to come back.
     var queue = OutboundQueue()
     var nextSeq: Int64 = 1
@@ -51,8 +55,20 @@ final class Session: Hashable {
         while true {
             let id = nextPacketId
             nextPacketId = nextPacketId == UInt16.max ? 1 : nextPacketId + 1
-            if !inflight.contains(where: { $0.packetId == id }) { return id }
+            if !inflightIds.contains(id) { return id }
         }
+    }
+
+    func addInflight(_ m: OutboundMessage) {
+        inflight.append(m)
+        inflightIds.insert(m.packetId)
+    }
+
+    @discardableResult
+    func removeInflight(at i: Int) -> OutboundMessage {
+        let m = inflight.remove(at: i)
+        inflightIds.remove(m.packetId)
+        return m
     }
 
     func inflightIndex(packetId: UInt16) -> Int? {
@@ -83,7 +99,7 @@ final class Session: Hashable {
         disconnectedAt = s.disconnectedAt
         nextPacketId = s.nextPacketId == 0 ? 1 : s.nextPacketId
         for m in s.outbound.sorted(by: { $0.seq < $1.seq }) {
-            if m.phase == .queued { queue.append(m) } else { inflight.append(m) }
+            if m.phase == .queued { queue.append(m) } else { addInflight(m) }
         }
         nextSeq = max(s.nextSeq, (s.outbound.map(\.seq).max() ?? 0) + 1)
     }
