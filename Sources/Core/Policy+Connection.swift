@@ -73,36 +73,37 @@ public final class ConnectionPolicy {
 /// Publish or receive checks for one action: allow and deny filters in one trie, the effect as the
 /// "subscriber", so one walk sees both.
 struct PolicyTopicCheck {
+    typealias Trie = SubscriptionTrie<PolicyEffect, Void>
+
     enum Mode {
-        /// No filter can change the answer.
+        /// No filter can change the answer (no trie allocated: memory per connection counts).
         case constant(Bool)
         /// Default deny, allow filters only: yes iff some filter matches (first match ends the walk).
-        case anyMatchAllows
+        case anyMatchAllows(Trie)
         /// Default allow, deny filters only: no iff some filter matches.
-        case anyMatchDenies
+        case anyMatchDenies(Trie)
         /// Default deny, allow and deny filters: a full walk; deny wins, then allow, else no.
-        case full
+        case full(Trie)
     }
 
     let mode: Mode
-    let trie = SubscriptionTrie<PolicyEffect, Void>()
 
     init(_ filters: (allow: [String], deny: [String]), defaultAllows: Bool) {
+        func trie(allow: [String], deny: [String]) -> Trie {
+            let trie = Trie()
+            for f in allow { trie.insert(filter: f, subscriber: .allow, entry: ()) }
+            for f in deny { trie.insert(filter: f, subscriber: .deny, entry: ()) }
+            return trie
+        }
         if defaultAllows {
             // Allow filters only confirm the default.
-            mode = filters.deny.isEmpty ? .constant(true) : .anyMatchDenies
+            mode = filters.deny.isEmpty ? .constant(true) : .anyMatchDenies(trie(allow: [], deny: filters.deny))
         } else if filters.allow.isEmpty {
             mode = .constant(false)  // deny filters only confirm the default
+        } else if filters.deny.isEmpty {
+            mode = .anyMatchAllows(trie(allow: filters.allow, deny: []))
         } else {
-            mode = filters.deny.isEmpty ? .anyMatchAllows : .full
-        }
-        switch mode {
-        case .constant: break
-        case .anyMatchDenies:
-            for f in filters.deny { trie.insert(filter: f, subscriber: .deny, entry: ()) }
-        case .anyMatchAllows, .full:
-            for f in filters.allow { trie.insert(filter: f, subscriber: .allow, entry: ()) }
-            for f in filters.deny { trie.insert(filter: f, subscriber: .deny, entry: ()) }
+            mode = .full(trie(allow: filters.allow, deny: filters.deny))
         }
     }
 
@@ -116,11 +117,11 @@ struct PolicyTopicCheck {
         switch mode {
         case .constant(let answer):
             return answer
-        case .anyMatchAllows:
+        case .anyMatchAllows(let trie):
             return trie.hasMatch(topic: topic)
-        case .anyMatchDenies:
+        case .anyMatchDenies(let trie):
             return !trie.hasMatch(topic: topic)
-        case .full:
+        case .full(let trie):
             var allowed = false, denied = false
             trie.forEachMatch(topic: topic) { effect, _ in
                 if effect == .deny { denied = true } else { allowed = true }

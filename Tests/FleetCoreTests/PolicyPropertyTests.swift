@@ -126,7 +126,7 @@ struct PolicyPropertyTests {
     func agreesWithReference(seed: UInt64) {
         var rng = SeededGenerator(state: seed)
         var checked = 0, allowedCount = 0
-        for _ in 0..<300 {
+        for _ in 0..<150 {
             let set = Self.randomSet(&rng)
             let identity = ClientIdentity(
                 clientId: Self.values.randomElement(using: &rng)! ?? "c",

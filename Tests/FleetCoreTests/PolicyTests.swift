@@ -248,12 +248,12 @@ struct PolicyTests {
         let levels = ["a", "b", "$x", "f"]
         var topics: [String] = []
         var frontier = [""]
-        for _ in 1...5 {
+        for _ in 1...4 {
             frontier = frontier.flatMap { prefix in levels.map { prefix.isEmpty ? $0 : prefix + "/" + $0 } }
             topics += frontier
         }
         func randomFilter() -> String {
-            let n = Int.random(in: 1...4, using: &rng)
+            let n = Int.random(in: 1...3, using: &rng)
             return (0..<n).map { i in
                 let pool = i == n - 1 ? ["a", "b", "$x", "+", "#"] : ["a", "b", "$x", "+"]
                 return pool.randomElement(using: &rng)!
