@@ -86,7 +86,7 @@ public enum FleetFrame: Hashable, Sendable {
         }
     }
 
-    /// Bulk frames go behind control frames in the writer (docs/PROTOCOL.md §7).
+    /// Bulk frames go behind control frames in the writer (docs/PROTOCOL.md §8).
     public var isBulk: Bool {
         if case .unknown(_, let flags, _) = self { return flags & FleetFrameFlags.bulk != 0 }
         return kind.isBulk

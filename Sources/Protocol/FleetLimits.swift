@@ -34,7 +34,7 @@ public enum FleetLimits {
     /// the added/removed lists of a delta. Larger tables are split over several parts.
     public static let maxFiltersPerFrame = 4_096
     /// Filter bytes per snapshot part when a table is split (`InterestSnapshot.parts`): interest
-    /// frames are control frames and stay small, so one never holds the connection for long.
+    /// frames are control frames and stay small, so one never holds the connection for long (docs/PROTOCOL.md §8).
     public static let snapshotPartBytes = 65_536
     /// Individually acknowledged sequences in one DELIVERY_ACK.
     public static let maxSelectiveAcks = 1_024
