@@ -1,14 +1,15 @@
 // # fleetgate-fuzz-mqtt
 //
-// libFuzzer target for the MQTT codec (`FleetProtocol`). Oracle (`FuzzOracle.swift`): decode every
-// packet in the input with a 3.1.1 and a 5.0 decoder; nothing may trap, and every decoded packet
-// must re-encode to bytes that decode to the same packet.
+// libFuzzer target for the MQTT codec and the agent-coordinator frame codec (`FleetProtocol`).
+// The first input byte picks the codec (even: MQTT, odd: fleet frames). Oracle (`FuzzOracle.swift`):
+// decode every packet in the rest of the input (MQTT: with a 3.1.1 and a 5.0 decoder) or every
+// frame; nothing may trap, and everything decoded must re-encode to bytes that decode to the same value.
 //
 // Normal build (`swift build`): a corpus replayer, so the target links and findings reproduce
 // without the sanitizer toolchain:
 //
 //     .build/debug/fleetgate-fuzz-mqtt crash-<hash> ...      # replay inputs (traps on a finding)
-//     .build/debug/fleetgate-fuzz-mqtt --write-seeds DIR      # seed corpus: one packet per type and version
+//     .build/debug/fleetgate-fuzz-mqtt --write-seeds DIR      # seed corpus: one packet per type and version, one frame per kind
 //
 // `make fuzz` (bounded; the corpus lives in the git-ignored `fuzz-corpus/`):
 //

@@ -1,10 +1,45 @@
 import FleetProtocol
 
-/// The property the fuzzer checks on every input: decoding never traps, and any packet that
-/// decodes (with either version) re-encodes to bytes that decode to the same packet.
-/// Every packet in the input is tried, so inputs can chain several.
+/// The property the fuzzer checks on every input: decoding never traps, and any packet or frame
+/// that decodes re-encodes to bytes that decode to the same value. Every packet or frame in the
+/// input is tried, so inputs can chain several.
+///
+/// The first byte selects the codec: even = MQTT (both versions), odd = fleet frames
+/// (docs/PROTOCOL.md); the rest is the stream. Seeds are written with that byte in front.
 enum FuzzOracle {
-    static func check(_ data: UnsafeRawBufferPointer) {
+    static let mqttSelector: UInt8 = 0x00
+    static let fleetSelector: UInt8 = 0x01
+
+    static func check(_ input: UnsafeRawBufferPointer) {
+        guard let selector = input.first else { return }
+        let data = UnsafeRawBufferPointer(rebasing: input[1...])
+        if selector & 1 == 0 { checkMQTT(data) } else { checkFleet(data) }
+    }
+
+    static func checkFleet(_ data: UnsafeRawBufferPointer) {
+        let decoder = FleetFrameDecoder()
+        var offset = 0
+        while offset < data.count {  // bounded: every decoded frame consumes >= 7 bytes
+            let rest = UnsafeRawBufferPointer(rebasing: data[offset...])
+            guard let result = try? decoder.decode(rest) else { break }
+            guard result.consumed >= FleetLimits.headerBytes, result.consumed <= rest.count else {
+                fatalError("consumed \(result.consumed) of \(rest.count) bytes")
+            }
+            offset += result.consumed
+            let bytes = FleetFrameEncoder.encode(result.frame)
+            let again: (frame: FleetFrame, consumed: Int)?
+            do {
+                again = try decoder.decode(bytes)
+            } catch {
+                fatalError("re-encoded \(result.frame) does not decode: \(error)")
+            }
+            guard let again, again.frame == result.frame, again.consumed == bytes.count else {
+                fatalError("round trip changed \(result.frame) into \(String(describing: again))")
+            }
+        }
+    }
+
+    static func checkMQTT(_ data: UnsafeRawBufferPointer) {
         for version in [MQTTVersion.v311, .v5] {
             let decoder = MQTTDecoder(version: version)
             var offset = 0

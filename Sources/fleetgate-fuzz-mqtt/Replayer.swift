@@ -44,15 +44,22 @@ struct Replayer {
         return ferror(f) == 0 ? out : nil
     }
 
+    /// Each seed starts with the selector byte of its codec (`FuzzOracle`).
     static func writeSeeds(to dir: String) {
         for (i, (packet, version)) in SeedPackets.all.enumerated() {
-            let bytes = MQTTEncoder.encode(packet, version: version)
-            let path = "\(dir)/seed-\(i)-\(version.rawValue)"
-            guard let f = fopen(path, "wb") else { fail("cannot write \(path)") }
-            _ = bytes.withUnsafeBytes { fwrite($0.baseAddress, 1, $0.count, f) }
-            fclose(f)
+            let bytes = [FuzzOracle.mqttSelector] + MQTTEncoder.encode(packet, version: version)
+            writeSeed(bytes, to: "\(dir)/seed-\(i)-\(version.rawValue)")
         }
-        print("wrote \(SeedPackets.all.count) seeds to \(dir)")
+        for (i, frame) in SeedFrames.all.enumerated() {
+            writeSeed([FuzzOracle.fleetSelector] + FleetFrameEncoder.encode(frame), to: "\(dir)/seed-fleet-\(i)")
+        }
+        print("wrote \(SeedPackets.all.count + SeedFrames.all.count) seeds to \(dir)")
+    }
+
+    static func writeSeed(_ bytes: [UInt8], to path: String) {
+        guard let f = fopen(path, "wb") else { fail("cannot write \(path)") }
+        _ = bytes.withUnsafeBytes { fwrite($0.baseAddress, 1, $0.count, f) }
+        fclose(f)
     }
 }
 #endif

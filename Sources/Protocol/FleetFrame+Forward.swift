@@ -1,0 +1,69 @@
+// FORWARD and DELIVERY_ACK (docs/PROTOCOL.md §5.9, §5.10).
+
+extension FleetFrame.Forward {
+    /// Bits of the FORWARD flags byte: 0-1 QoS, 2 retain, 3-7 reserved.
+    static let qosMask: UInt8 = 0x03
+    static let retainFlag: UInt8 = 0x04
+
+    static func decode(_ r: inout FleetBodyReader) throws(FleetFrameError) -> Self {
+        let origin = try r.string("origin gateway id", 1...FleetLimits.maxIdentifierBytes)
+        let sequence = try r.u64("sequence")
+        let flags = try r.u8("flags")
+        guard flags & ~(qosMask | retainFlag) == 0 else { throw .malformed("FORWARD: reserved flags 0x\(String(flags, radix: 16))") }
+        guard let qos = QoS(rawValue: flags & qosMask) else { throw .malformed("FORWARD: QoS 3") }
+        let topic = try r.string("topic", 1...ProtocolLimits.maxStringBytes)
+        guard MQTTTopic.isValidName(topic) else { throw .invalidTopic("FORWARD: \"\(topic)\" is not a topic name") }
+        let properties: MQTTProperties
+        do { properties = try MQTTProperties.decode(from: &r.r, in: .publish) } catch { throw .invalidProperties(error) }
+        // Per-connection PUBLISH properties have no meaning across gateways.
+        guard properties.topicAlias == nil, properties.subscriptionIdentifiers.isEmpty else {
+            throw .malformed("FORWARD: topic alias or subscription identifier in the properties")
+        }
+        guard properties.userProperties.count <= FleetLimits.maxUserProperties else {
+            throw .limitExceeded("FORWARD: \(properties.userProperties.count) user properties, limit \(FleetLimits.maxUserProperties)")
+        }
+        return Self(originGatewayId: origin, sequence: sequence, topic: topic, qos: qos, retain: flags & retainFlag != 0,
+                    properties: properties, payload: r.rest())
+    }
+
+    func encode(into w: inout ByteWriter) {
+        w.writeString(originGatewayId, limit: FleetLimits.maxIdentifierBytes)
+        w.writeU64(sequence)
+        w.writeU8(qos.rawValue | (retain ? Self.retainFlag : 0))
+        w.writeString(topic)
+        precondition(properties.userProperties.count <= FleetLimits.maxUserProperties, "too many user properties")
+        var p = properties
+        p.topicAlias = nil
+        p.subscriptionIdentifiers = []
+        p.encode(into: &w, in: .publish)
+        w.writeBytes(payload)
+    }
+}
+
+extension FleetFrame.DeliveryAck {
+    static func decode(_ r: inout FleetBodyReader) throws(FleetFrameError) -> Self {
+        let origin = try r.string("origin gateway id", 1...FleetLimits.maxIdentifierBytes)
+        let upTo = try r.u64("up-to sequence")
+        let n = try r.count("selective sequences", limit: FleetLimits.maxSelectiveAcks, minimumElementBytes: 8)
+        var sequences: [UInt64] = []
+        sequences.reserveCapacity(n)
+        var previous = upTo
+        for _ in 0..<n {
+            let s = try r.u64("selective sequence")
+            guard s > previous else {
+                throw .malformed("DELIVERY_ACK: selective sequence \(s) not above \(previous)")
+            }
+            sequences.append(s)
+            previous = s
+        }
+        try r.expectEnd()
+        return Self(originGatewayId: origin, upToSequence: upTo, sequences: sequences)
+    }
+
+    func encode(into w: inout ByteWriter) {
+        w.writeString(originGatewayId, limit: FleetLimits.maxIdentifierBytes)
+        w.writeU64(upToSequence)
+        w.writeCount(sequences.count, limit: FleetLimits.maxSelectiveAcks)
+        for s in sequences { w.writeU64(s) }
+    }
+}

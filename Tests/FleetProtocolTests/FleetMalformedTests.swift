@@ -1,0 +1,209 @@
+import Testing
+@testable import FleetProtocol
+
+func fleetDecodeError(_ bytes: [UInt8], limit: Int = FleetLimits.defaultMaximumFrameSize) -> FleetFrameError? {
+    do {
+        _ = try FleetFrameDecoder(maximumFrameSize: limit).decode(bytes)
+        return nil
+    } catch {
+        return error
+    }
+}
+
+/// A frame with `kind` and `body`, the header typed here, not by the encoder.
+func rawFrame(_ kind: UInt16, flags: UInt8 = 0, _ body: [UInt8]) -> [UInt8] {
+    let n = body.count
+    return [UInt8(kind >> 8), UInt8(kind & 0xFF), flags,
+            UInt8(n >> 24 & 0xFF), UInt8(n >> 16 & 0xFF), UInt8(n >> 8 & 0xFF), UInt8(n & 0xFF)] + body
+}
+
+extension FleetFrameError {
+    var kind: String {
+        switch self {
+        case .frameTooLarge: "frameTooLarge"
+        case .unknownKind: "unknownKind"
+        case .reservedFlags: "reservedFlags"
+        case .limitExceeded: "limitExceeded"
+        case .malformed: "malformed"
+        case .invalidUTF8: "invalidUTF8"
+        case .invalidTopic: "invalidTopic"
+        case .invalidProperties: "invalidProperties"
+        }
+    }
+}
+
+@Suite("Fleet frames: malformed input, one case per rule of docs/PROTOCOL.md")
+struct FleetMalformedTests {
+    @Test("oversize is thrown from the 7-byte header alone")
+    func oversizeFromHeader() {
+        let header: [UInt8] = [0x00, 0x20, 0x02, 0x00, 0x10, 0x00, 0x00]  // FORWARD, body 1 MiB
+        #expect(fleetDecodeError(header, limit: 65_536) == .frameTooLarge(size: 7 + 1_048_576, limit: 65_536))
+        #expect(fleetDecodeError(Array(header.prefix(6)), limit: 65_536) == nil)  // not known yet
+        let maxLength: [UInt8] = [0x00, 0x04, 0x00, 0xFF, 0xFF, 0xFF, 0xFF]
+        #expect(fleetDecodeError(maxLength)?.kind == "frameTooLarge")
+        // Exactly at the limit is fine.
+        let hb = FleetGolden.heartbeat.bytes
+        #expect(fleetDecodeError(hb, limit: hb.count) == nil)
+        #expect(fleetDecodeError(hb, limit: hb.count - 1) == .frameTooLarge(size: hb.count, limit: hb.count - 1))
+    }
+
+    @Test("unknown kind: without IGNORABLE an error from the header, with it skipped")
+    func unknownKinds() throws {
+        #expect(fleetDecodeError([0x01, 0x00, 0x00, 0x00, 0x00, 0x00, 0x05]) == .unknownKind(0x0100))
+        #expect(fleetDecodeError([0x00, 0x00, 0x02, 0x00, 0x00, 0x00, 0x00]) == .unknownKind(0))
+        let skipped = try #require(try FleetFrameDecoder().decode(rawFrame(0x0100, flags: 0x01, [1, 2, 3]) + [0xFF]))
+        #expect(skipped.frame == .unknown(kind: 0x0100, flags: 0x01, body: [1, 2, 3]))
+        #expect(skipped.consumed == 10)
+        // An ignorable unknown frame still has to fit.
+        #expect(fleetDecodeError(rawFrame(0x0100, flags: 0x01, Array(repeating: 0, count: 100)), limit: 50)?.kind == "frameTooLarge")
+    }
+
+    @Test("reserved header flag bits", arguments: [0x04, 0x08, 0x80, 0xFC] as [UInt8])
+    func reservedHeaderFlags(_ bit: UInt8) {
+        var bytes = FleetGolden.heartbeat.bytes
+        bytes[2] |= bit
+        #expect(fleetDecodeError(bytes) == .reservedFlags(kind: 4, flags: bit))
+    }
+
+    @Test("a length that cuts a field short is malformed; one that leaves bytes over is trailing bytes",
+          arguments: FleetGolden.all.filter { $0.frame.kind.isKnown && $0.frame.kind != .forward })
+    func badLength(_ v: FleetGoldenVector) {
+        let body = Array(v.bytes[7...])
+        // Body one byte short (with the length saying so): a truncated field.
+        let short = rawFrame(v.frame.kind.rawValue, Array(body.dropLast()))
+        #expect(fleetDecodeError(short)?.kind == "malformed", "\(v)")
+        // One byte more inside the frame.
+        let long = rawFrame(v.frame.kind.rawValue, body + [0x00])
+        let e = fleetDecodeError(long)
+        #expect(e?.kind == "malformed", "\(v): \(String(describing: e))")
+    }
+
+    @Test("FORWARD: the payload is the rest, so a longer body is a longer payload; a cut header field is malformed")
+    func forwardLengths() throws {
+        let body = Array(FleetGolden.forward.bytes[7...])
+        let longer = try #require(try FleetFrameDecoder().decode(rawFrame(0x0020, body + [0x21])))
+        guard case .forward(let f) = longer.frame else { Issue.record("not a FORWARD"); return }
+        #expect(f.payload == a("hi!"))
+        #expect(fleetDecodeError(rawFrame(0x0020, Array(body.prefix(10))))?.kind == "malformed")
+        #expect(fleetDecodeError(rawFrame(0x0020, Array(body.prefix(18))))?.kind == "invalidProperties")  // no property length
+    }
+
+    @Test("truncated inside every field: every shorter length with the same bytes fails, none traps",
+          arguments: FleetGolden.all.filter { $0.frame.kind.isKnown && $0.frame.kind != .forward })
+    func truncatedEverywhere(_ v: FleetGoldenVector) {
+        let body = Array(v.bytes[7...])
+        for n in 0..<body.count {
+            #expect(fleetDecodeError(rawFrame(v.frame.kind.rawValue, Array(body.prefix(n)))) != nil, "\(v) cut at \(n)")
+        }
+    }
+
+    @Test("bad UTF-8 and U+0000 in strings")
+    func badUTF8() {
+        // HEARTBEAT has no strings; use ERROR's message and HELLO's gateway id.
+        let overlong = rawFrame(0x0003, [0x00, 0x01, 0x00, 0x00, 0x00, 0x02, 0xC0, 0xAF])
+        #expect(fleetDecodeError(overlong)?.kind == "invalidUTF8")
+        let nul = rawFrame(0x0003, [0x00, 0x01, 0x00, 0x00, 0x00, 0x01, 0x00])
+        #expect(fleetDecodeError(nul)?.kind == "invalidUTF8")
+        var hello = FleetGolden.hello.bytes
+        hello[17] = 0xFF  // inside "gw-1"
+        #expect(fleetDecodeError(hello)?.kind == "invalidUTF8")
+    }
+
+    @Test("list counts over the limit are refused before anything is allocated")
+    func listCounts() {
+        // Labels: count 33 > 32, with no label bytes following at all.
+        var hello = Array(FleetGolden.helloMinimal.bytes[7...])
+        hello[22] = 0x00; hello[23] = 0x21
+        #expect(fleetDecodeError(rawFrame(0x0001, hello))?.kind == "limitExceeded")
+        // Filters: 0xFFFF.
+        let snapshot: [UInt8] = Array(repeating: 0, count: 16) + [0x01, 0xFF, 0xFF]
+        #expect(fleetDecodeError(rawFrame(0x0010, snapshot))?.kind == "limitExceeded")
+        // Top talkers: 101.
+        let load: [UInt8] = Array(repeating: 0, count: 36) + [0x00, 0x65]
+        #expect(fleetDecodeError(rawFrame(0x0005, load))?.kind == "limitExceeded")
+        // Selective acks: 1025.
+        let ack: [UInt8] = [0x00, 0x01] + a("g") + Array(repeating: 0, count: 8) + [0x04, 0x01]
+        #expect(fleetDecodeError(rawFrame(0x0021, ack))?.kind == "limitExceeded")
+        // Within the limit but more than the body can hold: malformed, still before allocating.
+        let ack2: [UInt8] = [0x00, 0x01] + a("g") + Array(repeating: 0, count: 8) + [0x04, 0x00]
+        #expect(fleetDecodeError(rawFrame(0x0021, ack2))?.kind == "malformed")
+    }
+
+    @Test("string lengths outside their range")
+    func stringLimits() {
+        // Empty gateway id.
+        var hello = FleetGolden.helloMinimal.bytes
+        hello[15] = 0x00; hello[16] = 0x00
+        #expect(fleetDecodeError(hello)?.kind == "limitExceeded")
+        // Coordinator id of 129 bytes.
+        let ack: [UInt8] = FleetFrame.magic + [0x00, 0x01] + Array(repeating: 0, count: 7) + [1, 0, 0, 0x13, 0x88,
+                                                              0x00, 0x11, 0x00, 0x00, 0x00, 0x81] + Array(repeating: 0x61, count: 129)
+        #expect(fleetDecodeError(rawFrame(0x0002, ack))?.kind == "limitExceeded")
+        // ERROR message of 1025 bytes.
+        let err: [UInt8] = [0x00, 0x01, 0x00, 0x00, 0x04, 0x01] + Array(repeating: 0x61, count: 1025)
+        #expect(fleetDecodeError(rawFrame(0x0003, err))?.kind == "limitExceeded")
+    }
+
+    @Test("values out of range")
+    func outOfRange() {
+        var hello = FleetGolden.hello.bytes
+        hello[7] = 0x47  // bad magic
+        #expect(fleetDecodeError(hello)?.kind == "malformed")
+        var versions = FleetGolden.hello.bytes
+        versions[12] = 0x02  // min version 2 > max 1
+        #expect(fleetDecodeError(versions)?.kind == "malformed")
+        var heartbeat0 = FleetGolden.helloAck.bytes
+        heartbeat0[23] = 0; heartbeat0[24] = 0  // heartbeat interval 0
+        #expect(fleetDecodeError(heartbeat0)?.kind == "malformed")
+        var snapshotFlags = FleetGolden.interestSnapshot.bytes
+        snapshotFlags[23] = 0x03
+        #expect(fleetDecodeError(snapshotFlags)?.kind == "malformed")
+        var form = FleetGolden.remoteInterestDelta.bytes
+        form[7] = 0x02
+        #expect(fleetDecodeError(form)?.kind == "malformed")
+        var qos3 = FleetGolden.forward.bytes
+        qos3[21] = 0x03
+        #expect(fleetDecodeError(qos3)?.kind == "malformed")
+        var forwardReserved = FleetGolden.forward.bytes
+        forwardReserved[21] = 0x08
+        #expect(fleetDecodeError(forwardReserved)?.kind == "malformed")
+        var acks = FleetGolden.deliveryAck.bytes
+        acks[38] = 0x28  // second selective = 40, not above 42
+        #expect(fleetDecodeError(acks)?.kind == "malformed")
+    }
+
+    @Test("topics, filters and properties")
+    func topicsAndProperties() {
+        var wildcardTopic = FleetGolden.forward.bytes
+        wildcardTopic[24] = UInt8(ascii: "#")
+        #expect(fleetDecodeError(wildcardTopic)?.kind == "invalidTopic")
+        var badFilter = FleetGolden.interestDelta.bytes
+        badFilter[27] = UInt8(ascii: "#")  // "#/1"
+        #expect(fleetDecodeError(badFilter)?.kind == "invalidTopic")
+        let shared = rawFrame(0x0011, Array(repeating: 0, count: 16) + [0x00, 0x01, 0x00, 0x09] + a("$share/g/") + [0x00, 0x00])
+        #expect(fleetDecodeError(shared)?.kind == "invalidTopic")
+        let sharedFull = rawFrame(0x0011, Array(repeating: 0, count: 16) + [0x00, 0x01, 0x00, 0x0A] + a("$share/g/a") + [0x00, 0x00])
+        #expect(fleetDecodeError(sharedFull)?.kind == "invalidTopic")
+        // A topic alias (0x23) in the FORWARD properties.
+        let alias = rawFrame(0x0020, [0x00, 0x01] + a("g") + Array(repeating: 0, count: 8) + [0x00, 0x00, 0x01] + a("t")
+                             + [0x03, 0x23, 0x00, 0x01])
+        #expect(fleetDecodeError(alias)?.kind == "malformed")
+        // A CONNECT-only property (session expiry 0x11) is the MQTT codec's error.
+        let connectOnly = rawFrame(0x0020, [0x00, 0x01] + a("g") + Array(repeating: 0, count: 8) + [0x00, 0x00, 0x01] + a("t")
+                                   + [0x05, 0x11, 0x00, 0x00, 0x00, 0x01])
+        #expect(fleetDecodeError(connectOnly)?.kind == "invalidProperties")
+        // A property length past the end of the body.
+        let past = rawFrame(0x0020, [0x00, 0x01] + a("g") + Array(repeating: 0, count: 8) + [0x00, 0x00, 0x01] + a("t") + [0x09])
+        #expect(fleetDecodeError(past)?.kind == "invalidProperties")
+    }
+
+    @Test("user properties over the limit")
+    func userPropertyLimit() {
+        var props: [UInt8] = []
+        for _ in 0...FleetLimits.maxUserProperties { props += [0x26, 0x00, 0x00, 0x00, 0x00] }  // 129 empty pairs
+        let n = props.count  // 645: a 2-byte variable byte integer
+        let body = [0x00, 0x01] + a("g") + Array(repeating: 0, count: 8) + [0x00, 0x00, 0x01] + a("t")
+                 + [UInt8(n & 0x7F) | 0x80, UInt8(n >> 7)] + props
+        #expect(fleetDecodeError(rawFrame(0x0020, body))?.kind == "limitExceeded")
+    }
+}
