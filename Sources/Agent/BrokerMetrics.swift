@@ -24,6 +24,7 @@ struct BrokerMetrics {
     var commitFailures: UInt64 = 0
     var publishersThrottled: UInt64 = 0
     var slowConsumers: UInt64 = 0
+    var messagesForwardedIn: UInt64 = 0
 
     func sysTopics(sessions: Int, retained: Int, subscriptions: Int) -> [(String, String)] {
         [
@@ -44,6 +45,7 @@ struct BrokerMetrics {
             ("store/commit_failures", "\(commitFailures)"),
             ("publish/throttled", "\(publishersThrottled)"),
             ("clients/slow_consumers", "\(slowConsumers)"),
+            ("fabric/messages/received", "\(messagesForwardedIn)"),
         ]
     }
 }

@@ -64,6 +64,7 @@ extension Broker {
         let message = Message(publish: p, origin: session.clientId, now: now)
         if message.retain { storeRetained(message) }
         route(message)
+        fabric?.localMessagePublished(message)
     }
 
     func storeRetained(_ message: Message) {

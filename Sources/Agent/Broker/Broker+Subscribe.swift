@@ -80,9 +80,12 @@ extension Broker {
                 sharedGroups[key] = group
                 sharedTable.insert(filter: shared.filter, subscriber: group, entry: true)
             }
-            if group.options.updateValue(options, forKey: ObjectIdentifier(session)) == nil { group.members.append(session) }
+            if group.options.updateValue(options, forKey: ObjectIdentifier(session)) == nil {
+                group.members.append(session)
+                countInterest(shared.filter, by: 1)
+            }
         } else {
-            subscriptionTable.insert(filter: filter, subscriber: session, entry: options)
+            if subscriptionTable.insert(filter: filter, subscriber: session, entry: options) == nil { countInterest(filter, by: 1) }
         }
     }
 
@@ -97,9 +100,19 @@ extension Broker {
             } else {
                 group.next %= group.members.count
             }
+            countInterest(shared.filter, by: -1)
         } else {
-            subscriptionTable.remove(filter: filter, subscriber: session)
+            if subscriptionTable.remove(filter: filter, subscriber: session) != nil { countInterest(filter, by: -1) }
         }
+    }
+
+    /// Local subscribers per plain filter; the fabric hears when a count leaves or returns to 0.
+    private func countInterest(_ filter: String, by delta: Int) {
+        let before = interestCounts[filter, default: 0]
+        let after = before + delta
+        interestCounts[filter] = after == 0 ? nil : after
+        if before == 0 && after > 0 { fabric?.interestChanged(filter: filter, added: true) }
+        if before > 0 && after == 0 { fabric?.interestChanged(filter: filter, added: false) }
     }
 
     /// Retained messages for a new subscription, always with the retain flag set (MQTT 5 §3.3.1.3).

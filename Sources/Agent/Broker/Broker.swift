@@ -24,6 +24,10 @@ final class Broker {
     let sharedTable = SubscriptionTrie<SharedGroup, Bool>()
     var sharedGroups: [String: SharedGroup] = [:]
     var retained: [String: Message] = [:]
+    /// The coordinator link, when the agent is part of a fabric.
+    weak var fabric: FabricLink?
+    /// Local subscriptions per plain filter (shared ones counted under their filter).
+    var interestCounts: [String: Int] = [:]
 
     // Route scratch space, reused by every publish (no allocation per route once warm).
     var routeGeneration: UInt64 = 0
@@ -116,6 +120,7 @@ final class Broker {
         metrics.willsPublished += 1
         if message.retain { storeRetained(message) }
         route(message)
+        fabric?.localMessagePublished(message)
         if session.isPersistent { store.markDirty(session) }
     }
 
