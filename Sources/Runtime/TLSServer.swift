@@ -28,30 +28,24 @@ public final class TLSServer {
                 onAccept: @escaping (any ByteStream) -> Void) throws(RuntimeError) {
         self.context = context
         self.onAccept = onAccept
-        // The listener's accept closure holds this server (strongly, like TCPServer's closure is
-        // held by its handle) until the listener closes.
-        final class Target { weak var server: TLSServer?; var strong: TLSServer? }
+        // The listener's accept closure holds this server until the listener's handle closes (as a
+        // TCPServer's closure is held by its handle): close() or EventLoop.shutdown() end the cycle.
+        final class Target { var server: TLSServer? }
         let target = Target()
         let listener = try TCPServer(loop: loop, host: host, port: port, backlog: backlog) { transport in
-            target.strong?.accepted(transport)
+            target.server?.accepted(transport)
         }
         self.listener = listener
         self.localPort = listener.localPort
         self.localAddress = listener.localAddress
-        target.strong = self
-        listenerTarget = { target.strong = nil }
+        target.server = self
     }
-
-    /// Breaks the listener -> server reference when the server closes.
-    private var listenerTarget: (() -> Void)?
 
     /// Stops listening. Handshakes in progress finish; accepted streams are not affected.
     public func close() {
         guard let listener else { return }
         self.listener = nil
         listener.close()
-        listenerTarget?()
-        listenerTarget = nil
     }
 
     private func accepted(_ transport: TCPStream) {

@@ -284,6 +284,7 @@ public final class TLSStream: ByteStream {
         guard phase == .open else { return }
         if let ssl {
             encryptQueued()
+            guard phase == .open else { return }        // encrypting failed: already closing
             ERR_clear_error()
             SSL_shutdown(ssl)
             drainOutput()

@@ -53,8 +53,6 @@ struct TLSServerTests {
         var configuration = serverConfiguration()
         configuration.handshakeTimeoutMs = 20
         let (server, accepted) = try makeTLSServer(loop, context: TLSContext(configuration))
-        let tcpServer = try TCPServer(loop: loop, host: "127.0.0.1", port: 0) { _ in }   // only for connectClient's shape
-        tcpServer.close()
         final class Slot { var stream: TCPStream?; let recorder = Recorder() }
         let slot = Slot()
         try TCPStream.connect(loop: loop, host: "127.0.0.1", port: server.localPort) { result in

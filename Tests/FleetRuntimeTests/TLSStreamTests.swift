@@ -76,6 +76,27 @@ struct TLSStreamTests {
         #expect(loop.shutdown() == 0)
     }
 
+    @Test("TLS 1.3: data sent right behind the client's Finished reaches the handler after onAccept's startReading")
+    func dataWithFinished() throws {
+        try #require(fixture.generated)
+        let loop = try EventLoop()
+        let (server, accepted) = try makeTLSServer(loop, context: TLSContext(serverConfiguration()), echo: false)
+        let payload = pattern(3_000, seed: 5)
+        final class Slot { var stream: (any ByteStream)? }
+        let slot = Slot()
+        try TLSStream.connect(loop: loop, host: "127.0.0.1", port: server.localPort,
+                              context: clientContext(maximumVersion: .tls13), serverName: "localhost") { result in
+            slot.stream = try? result.get()
+            slot.stream?.write(payload)          // flushed together with the Finished
+        }
+        #expect(spin(loop) { accepted.recorders.first?.received.count == payload.count })
+        #expect(accepted.recorders.first?.received == payload)
+        slot.stream?.close()
+        server.close()
+        #expect(spin(loop) { accepted.recorders.first?.closedCount == 1 })
+        #expect(loop.shutdown() == 0)
+    }
+
     @Test("ALPN: the first client-offered protocol we accept; none accepted or offered -> no ALPN",
           arguments: [
             (["mqtt"], "mqtt"),
