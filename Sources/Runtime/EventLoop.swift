@@ -17,6 +17,9 @@ public final class EventLoop {
     private let prepare: UnsafeMutablePointer<uv_prepare_t>
     /// Started only when a flush had to stop early, so the poll does not block with dirty streams.
     private let idle: UnsafeMutablePointer<uv_idle_t>
+    /// Runs the `runSoon` jobs in the idle phase of the next iteration (before the hooks).
+    private let soonIdle: UnsafeMutablePointer<uv_idle_t>
+    private var soonJobs: [() -> Void] = []
     private var prepareReferenced = false
     private var idleActive = false
     private(set) var isShutDown = false
@@ -28,9 +31,9 @@ public final class EventLoop {
 
     private var hooks: [() -> Void] = []
     /// Streams with queued bytes (or a pending graceful close) since the last flush.
-    private var dirtyStreams: [TCPStream] = []
+    private var dirtyStreams: [any LoopFlushable] = []
     /// The batch being flushed; swapped with `dirtyStreams` so neither array reallocates.
-    private var flushingStreams: [TCPStream] = []
+    private var flushingStreams: [any LoopFlushable] = []
     /// A flush repeats while callbacks it triggers (onDrained) queue more bytes, at most this often.
     static let maxFlushRounds = 16
 
@@ -46,10 +49,12 @@ public final class EventLoop {
         }
         prepare = allocateUV(uv_prepare_t.self)
         idle = allocateUV(uv_idle_t.self)
+        soonIdle = allocateUV(uv_idle_t.self)
         readBuffer = UnsafeMutablePointer<CChar>.allocate(capacity: Self.readBufferSize)
         // uv_prepare_init / uv_idle_init cannot fail on Unix (they only link the handle in).
         uv_prepare_init(loop, prepare)
         uv_idle_init(loop, idle)
+        uv_idle_init(loop, soonIdle)
         loop.pointee.data = Unmanaged.passUnretained(self).toOpaque()
         uv_prepare_start(prepare) { prepare in
             eventLoop(of: prepare!.pointee.loop).beforeSleep()
@@ -108,6 +113,8 @@ public final class EventLoop {
         for handle in open { closeForShutdown(handle) }
         closeLoopHandle(uvHandle(prepare))
         closeLoopHandle(uvHandle(idle))
+        closeLoopHandle(uvHandle(soonIdle))
+        soonJobs.removeAll()
         dirtyStreams.removeAll()
         flushingStreams.removeAll()
         hooks.removeAll()
@@ -151,7 +158,7 @@ public final class EventLoop {
     }
 
     private func userHandles() -> [UnsafeMutablePointer<uv_handle_t>] {
-        let own = [UnsafeMutableRawPointer(prepare), UnsafeMutableRawPointer(idle)]
+        let own = [UnsafeMutableRawPointer(prepare), UnsafeMutableRawPointer(idle), UnsafeMutableRawPointer(soonIdle)]
         return allHandles().filter { handle in
             uv_is_closing(handle) == 0 && !own.contains(UnsafeMutableRawPointer(handle))
         }
@@ -166,12 +173,33 @@ public final class EventLoop {
     }
 
     /// Called by a stream whose queue went from clean to dirty. Keeps the loop alive until flushed.
-    func markDirty(_ stream: TCPStream) {
+    func markDirty(_ stream: any LoopFlushable) {
         dirtyStreams.append(stream)
         if !prepareReferenced {
             prepareReferenced = true
             uv_ref(uvHandle(prepare))
         }
+    }
+
+    /// Runs `body` on this loop in the idle phase of the next iteration: after this iteration's
+    /// I/O callbacks, before the next before-sleep hooks (so writes it makes are still flushed
+    /// after the hooks). While jobs are queued the poll does not block. Dropped by `shutdown()`.
+    /// Used by TLS streams to deliver input that arrived while the user was not reading.
+    func runSoon(_ body: @escaping () -> Void) {
+        guard !isShutDown else { return }
+        soonJobs.append(body)
+        if soonJobs.count == 1 {
+            uv_idle_start(soonIdle) { idle in
+                eventLoop(of: idle!.pointee.loop).runSoonJobs()
+            }
+        }
+    }
+
+    private func runSoonJobs() {
+        let jobs = soonJobs
+        soonJobs = []
+        uv_idle_stop(soonIdle)
+        for job in jobs { job() }
     }
 
     /// The uv_prepare callback: hooks, then the write flush.

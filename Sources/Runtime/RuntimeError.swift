@@ -20,6 +20,13 @@ public struct RuntimeError: Error, CustomStringConvertible, Sendable {
         self.message = String(cString: uv_strerror(code < 0 ? code : -code))
     }
 
+    /// For failures that are not a C return code alone (TLS): `message` says what happened.
+    init(call: String, code: Int32, message: String) {
+        self.call = call
+        self.code = code
+        self.message = message
+    }
+
     /// The libuv error name, e.g. `"EADDRINUSE"`.
     public var name: String { String(cString: uv_err_name(code < 0 ? code : -code)) }
 

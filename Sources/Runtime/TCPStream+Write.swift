@@ -9,7 +9,7 @@ internal import Glibc
 // - At most one uv_write is in flight per stream; bytes queued meanwhile wait for its callback,
 //   which re-dirties the stream, so they are coalesced into the next flush.
 
-extension TCPStream {
+extension TCPStream: LoopFlushable {
     /// Queues bytes. They are NOT written immediately: the stream is marked dirty and the loop
     /// writes all queued bytes of all dirty streams once per iteration after the before-sleep
     /// hooks (coalescing many small packets into one uv_try_write, the rest via uv_write with the
@@ -25,6 +25,25 @@ extension TCPStream {
         if needed > queueCapacity { growQueue(to: needed) }
         (queue! + queuedCount).copyMemory(from: source, byteCount: bytes.count)
         queuedCount = needed
+        markQueued()
+    }
+
+    /// Queues up to `count` bytes produced straight into the queue by `fill` (which returns how
+    /// many it wrote): TLS moves ciphertext from its memory BIO without an intermediate copy.
+    func write(reserving count: Int, _ fill: (UnsafeMutableRawPointer) -> Int) {
+        guard state == .open, count > 0 else { return }
+        let needed = queuedCount + count
+        if needed > queueCapacity { growQueue(to: needed) }
+        let filled = fill(queue! + queuedCount)
+        guard filled > 0 else {
+            if queuedCount == 0 { releaseQueue() }
+            return
+        }
+        queuedCount += min(filled, count)
+        markQueued()
+    }
+
+    private func markQueued() {
         // With a write in flight, its callback re-dirties the stream.
         if !isDirty && inFlightBytes == 0 {
             isDirty = true

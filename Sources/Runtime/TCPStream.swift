@@ -1,16 +1,6 @@
 internal import CLibUV
 internal import Glibc
 
-/// Receives the events of one ``TCPStream``. Called on the loop thread only.
-public protocol StreamHandler: AnyObject {
-    /// Bytes are valid only during the call (they live in ONE read buffer shared by the whole loop:
-    /// no per-connection read buffer). Copy what must outlive the call (e.g. a partial packet).
-    func streamReceived(_ stream: TCPStream, _ bytes: UnsafeRawBufferPointer)
-    /// Called exactly once, after the handle is closed for any reason (peer EOF, error, close()).
-    /// error is nil for a clean EOF or local close.
-    func streamClosed(_ stream: TCPStream, error: RuntimeError?)
-}
-
 /// One TCP connection (accepted by a ``TCPServer`` or made by ``connect(loop:host:port:_:)``).
 ///
 /// **Loop-thread only (not Sendable).** Ownership: the libuv handle retains the stream from
@@ -20,7 +10,7 @@ public protocol StreamHandler: AnyObject {
 ///
 /// Memory while idle: the `uv_tcp_t` (malloc'ed) and this object; reads go to the loop's shared
 /// buffer, and the write queue is allocated only while bytes are pending.
-public final class TCPStream {
+public final class TCPStream: ByteStream {
     /// Strong; cleared by the stream after `streamClosed`.
     public var handler: StreamHandler?
     /// "127.0.0.1:5555" or "[::1]:5555" ("?" if the peer address could not be read).
@@ -63,6 +53,9 @@ public final class TCPStream {
 
     /// True as soon as closing began (close(), closeNow(), EOF, error): writes are then ignored.
     public var isClosed: Bool { state != .open }
+
+    /// Plain TCP: always nil.
+    public var tls: TLSSessionInfo? { nil }
 
     /// Starts delivering bytes to `handler.streamReceived`. A read error closes the stream
     /// (`streamClosed` with the error); peer EOF closes it gracefully (error nil).

@@ -35,13 +35,13 @@ final class Recorder: StreamHandler {
 
     init(echo: Bool = false) { self.echo = echo }
 
-    func streamReceived(_ stream: TCPStream, _ bytes: UnsafeRawBufferPointer) {
+    func streamReceived(_ stream: any ByteStream, _ bytes: UnsafeRawBufferPointer) {
         reads += 1
         received.append(contentsOf: bytes)
         if echo { stream.write(bytes) }
     }
 
-    func streamClosed(_ stream: TCPStream, error: RuntimeError?) {
+    func streamClosed(_ stream: any ByteStream, error: RuntimeError?) {
         closedCount += 1
         closeError = error
     }

@@ -1,0 +1,74 @@
+internal import COpenSSL
+internal import Glibc
+
+// The write/flush contract is TCP's (TCPStream+Write.swift), one layer up:
+// - write() copies plaintext into the stream's queue and puts the stream in the loop's dirty list.
+// - The loop's before-sleep flush (after the hooks) encrypts the whole queue in as few SSL_write
+//   calls as possible (one per `maxEncryptChunk`), moves the ciphertext into the TCP write queue,
+//   which dirties the TCP stream; the same flush (next round) writes it to the socket.
+
+extension TLSStream: LoopFlushable {
+    /// Plaintext per SSL_write at flush time (4 records): bounds the write BIO's buffer.
+    static let maxEncryptChunk = 64 * 1024
+
+    /// Queues plaintext; see the contract above. Ignored once the stream is closing.
+    public func write(_ bytes: [UInt8]) {
+        bytes.withUnsafeBytes { write($0) }
+    }
+
+    public func write(_ bytes: UnsafeRawBufferPointer) {
+        guard phase == .open, !transport.isClosed, let source = bytes.baseAddress, bytes.count > 0 else { return }
+        let needed = plaintextCount + bytes.count
+        if needed > plaintextCapacity {
+            let capacity = max(needed, plaintextCapacity * 2, TCPStream.minimumQueueCapacity)
+            guard let grown = realloc(plaintext, capacity) else {
+                fatalError("FleetRuntime: out of memory for a TLS write queue of \(capacity) bytes")
+            }
+            plaintext = grown
+            plaintextCapacity = capacity
+        }
+        (plaintext! + plaintextCount).copyMemory(from: source, byteCount: bytes.count)
+        plaintextCount = needed
+        if !isDirty {
+            isDirty = true
+            eventLoop.markDirty(self)
+        }
+    }
+
+    /// Called by the loop's before-sleep flush.
+    func flush() {
+        isDirty = false
+        guard phase == .open, ssl != nil else { return }
+        encryptQueued()
+        drainOutput()
+        releaseIdleBuffers()
+    }
+
+    /// SSL_write of the queued plaintext into the write BIO, chunk by chunk, each drained into the
+    /// TCP queue; then the plaintext queue is freed. A memory BIO never blocks, so SSL_write takes
+    /// each chunk whole.
+    func encryptQueued() {
+        guard let ssl, plaintextCount > 0 else { return }
+        var offset = 0
+        ERR_clear_error()
+        while offset < plaintextCount {
+            let chunk = min(plaintextCount - offset, Self.maxEncryptChunk)
+            var written = 0
+            if SSL_write_ex(ssl, plaintext! + offset, chunk, &written) != 1 || written == 0 {
+                releasePlaintext()
+                fail(reason: Self.failureReason(ssl, fallback: "SSL_write failed"))
+                return
+            }
+            offset += written
+            drainOutput()
+        }
+        releasePlaintext()
+    }
+
+    func releasePlaintext() {
+        free(plaintext)
+        plaintext = nil
+        plaintextCount = 0
+        plaintextCapacity = 0
+    }
+}
