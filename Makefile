@@ -14,7 +14,7 @@ FUZZ_SECONDS ?= 60
 ## run: install missing packages, build release, start one agent (MQTT on 1883, data in ./data)
 run: deps release
 	mkdir -p data
-	exec ./.build/release/fleetgate-agent --listen 0.0.0.0:1883 --data-dir ./data $(RUN_FLAGS)
+	exec ./.build/release/fleetgate-agent --listen 0.0.0.0:1883 --data-dir ./data --allow-anonymous $(RUN_FLAGS)
 
 ## test: install missing packages and the Python venv, build, run every test
 test: test-deps venv build

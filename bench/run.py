@@ -165,7 +165,7 @@ class Fleetgate(Broker):
         ready = os.path.join(tmp, "ready.json")
         config = os.path.join(tmp, "agent.yaml")
         with open(config, "w") as f:
-            f.write("limits:\n  max_queued_messages: 1000000\n  max_packet_size: 1048576\n")
+            f.write("limits:\n  max_queued_messages: 1000000\n  max_packet_size: 1048576\nauth:\n  allow_anonymous: true\n")
         proc = self.spawn([AGENT, "--listen", "127.0.0.1:0", "--data-dir", data, "--ready-file", ready,
                            "--log-level", "warning", "--config", config], tmp)
         deadline = time.time() + 15

@@ -14,6 +14,9 @@ public final class Agent {
     private let store: SessionStore
     private let broker: Broker
     private var servers: [TCPServer] = []
+    private var tlsServers: [TLSServer] = []
+    private var tlsContext: TLSContext?
+    private let security: SecurityState
     private var timers: [LoopTimer] = []
     private var signals: [SignalWatcher] = []
     private var stopping = false
@@ -27,7 +30,16 @@ public final class Agent {
         loop = try EventLoop()
         store = try SessionStore(path: config.dataDir + "/fleetgate.db",
                                  synchronous: config.durability == .full ? .full : .normal)
-        broker = Broker(limits: config.limits, denySubscribe: config.denySubscribe, log: logger, loop: loop, store: store,
+        do { security = try SecurityState(auth: config.auth, policies: config.policies) } catch {
+            throw ConfigError(file: error.file, line: error.line, key: "auth.password_file", message: error.message)
+        }
+        if !config.tlsListeners.isEmpty {
+            guard let settings = config.tls else {
+                throw ConfigError(file: nil, line: nil, key: "tls", message: "mqtts listeners need tls.cert and tls.key (--tls-cert, --tls-key)")
+            }
+            tlsContext = try TLSContext(settings.runtimeConfiguration)
+        }
+        broker = Broker(limits: config.limits, denySubscribe: config.denySubscribe, security: security, log: logger, loop: loop, store: store,
                         wallClock: { UInt64(Date().timeIntervalSince1970 * 1000) })
         try broker.restore()
     }
@@ -39,6 +51,23 @@ public final class Agent {
             let server = try TCPServer(loop: loop, host: address.host, port: address.port) { broker.accept($0) }
             servers.append(server)
             log.info("MQTT listening on \(server.localAddress)")
+        }
+        if let tlsContext {
+            for address in config.tlsListeners {
+                let broker = self.broker
+                let server = try TLSServer(loop: loop, host: address.host, port: address.port, context: tlsContext) { stream in
+                    if let info = stream.tls {
+                        broker.log.debug("TLS \(info.protocolVersion) \(info.cipher) from \(stream.remoteAddress), SNI \(info.serverName ?? "-"), ALPN \(info.alpn ?? "-"), client \(info.peerCertificate?.subjectCommonName ?? "-")")
+                    }
+                    broker.accept(stream)
+                }
+                server.onHandshakeFailure = { [log] address, reason in
+                    broker.metrics.tlsHandshakeFailures += 1
+                    log.notice("TLS handshake with \(address) failed: \(reason)")
+                }
+                tlsServers.append(server)
+                log.info("MQTT over TLS listening on \(server.localAddress)")
+            }
         }
         // Group commit, then the loop flushes sockets: acknowledgements never precede their data.
         loop.addBeforeSleepHook { [broker] in broker.commit() }
@@ -56,6 +85,7 @@ public final class Agent {
         for signal in [SIGTERM, SIGINT] {
             signals.append(try SignalWatcher(loop: loop, signal: signal) { [unowned self] in self.stop() })
         }
+        signals.append(try SignalWatcher(loop: loop, signal: SIGHUP) { [unowned self] in self.reload() })
         try writeReadyFile()
         loop.run()
         store.close()
@@ -68,6 +98,7 @@ public final class Agent {
         stopping = true
         log.info("shutting down")
         for s in servers { s.close() }
+        for s in tlsServers { s.close() }
         for t in timers { t.close() }
         for s in signals { s.close() }
         broker.shutDown()
@@ -75,10 +106,24 @@ public final class Agent {
         loop.stop()
     }
 
+    /// SIGHUP: new certificate and key for new handshakes (established connections keep theirs),
+    /// and the password file again. A failed reload keeps what was in force and says why.
+    private func reload() {
+        if let tlsContext {
+            do { try tlsContext.reload(); log.info("TLS certificate and key reloaded") } catch {
+                log.error("TLS reload failed, keeping the previous certificate: \(error)")
+            }
+        }
+        do { try security.reload(); if config.auth.passwordFile != nil { log.info("password file reloaded") } } catch {
+            log.error("password file reload failed, keeping the previous one: \(error)")
+        }
+    }
+
     private func writeReadyFile() throws {
         guard let path = config.readyFile else { return }
         let mqtt = servers.map { "\"\($0.localAddress)\"" }.joined(separator: ", ")
-        let json = "{\"pid\": \(getpid()), \"mqtt\": [\(mqtt)]}\n"
+        let mqtts = tlsServers.map { "\"\($0.localAddress)\"" }.joined(separator: ", ")
+        let json = "{\"pid\": \(getpid()), \"mqtt\": [\(mqtt)], \"mqtts\": [\(mqtts)]}\n"
         let tmp = path + ".tmp"
         try json.write(toFile: tmp, atomically: false, encoding: .utf8)
         guard rename(tmp, path) == 0 else { throw ConfigError(file: nil, line: nil, key: "ready_file", message: "cannot write \(path)") }

@@ -25,6 +25,8 @@ struct BrokerMetrics {
     var publishersThrottled: UInt64 = 0
     var slowConsumers: UInt64 = 0
     var messagesForwardedIn: UInt64 = 0
+    var authorizationDenials: UInt64 = 0
+    var tlsHandshakeFailures: UInt64 = 0
 
     func sysTopics(sessions: Int, retained: Int, subscriptions: Int) -> [(String, String)] {
         [
@@ -46,6 +48,8 @@ struct BrokerMetrics {
             ("publish/throttled", "\(publishersThrottled)"),
             ("clients/slow_consumers", "\(slowConsumers)"),
             ("fabric/messages/received", "\(messagesForwardedIn)"),
+            ("security/denied", "\(authorizationDenials)"),
+            ("security/tls_handshake_failures", "\(tlsHandshakeFailures)"),
         ]
     }
 }

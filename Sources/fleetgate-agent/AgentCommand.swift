@@ -4,6 +4,18 @@ import FleetAgent
 import Logging
 
 @main
+enum Main {
+    /// `fleetgate-agent passwd ...` manages the password file; everything else runs the agent.
+    static func main() {
+        let arguments = Array(CommandLine.arguments.dropFirst())
+        if arguments.first == "passwd" {
+            PasswdCommand.main(Array(arguments.dropFirst()))
+        } else {
+            AgentCommand.main(arguments)
+        }
+    }
+}
+
 struct AgentCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "fleetgate-agent",
@@ -11,6 +23,11 @@ struct AgentCommand: ParsableCommand {
         discussion: """
             Settings come from the defaults, then the YAML file given with --config, then these flags.
             A bad config file is reported with its file, line and key, and the agent exits with status 78.
+            Anonymous clients are refused unless --allow-anonymous (or auth.allow_anonymous) is given.
+            SIGHUP reloads the TLS certificate and key and the password file without dropping connections.
+
+            Manage the password file with:  fleetgate-agent passwd FILE add USER  (password read from stdin)
+                                             fleetgate-agent passwd FILE remove USER
             """)
 
     @Option(name: .customLong("listen"), help: ArgumentHelp("MQTT over TCP on HOST:PORT (repeatable; IPv6 as [::1]:1883; port 0 lets the OS choose).", valueName: "HOST:PORT"))
@@ -33,6 +50,27 @@ struct AgentCommand: ParsableCommand {
 
     @Option(name: .customLong("durability"), help: "normal (survives an agent crash) or full (fsync every group commit; survives power loss).")
     var durability: String?
+
+    @Option(name: .customLong("listen-tls"), help: ArgumentHelp("MQTT over TLS on HOST:PORT (repeatable); needs --tls-cert and --tls-key.", valueName: "HOST:PORT"))
+    var listenTLS: [String] = []
+
+    @Option(name: .customLong("tls-cert"), help: ArgumentHelp("Server certificate chain (PEM).", valueName: "FILE"))
+    var tlsCert: String?
+
+    @Option(name: .customLong("tls-key"), help: ArgumentHelp("Server private key (PEM).", valueName: "FILE"))
+    var tlsKey: String?
+
+    @Option(name: .customLong("tls-ca"), help: ArgumentHelp("CA bundle that client certificates must chain to.", valueName: "FILE"))
+    var tlsCA: String?
+
+    @Option(name: .customLong("tls-client-auth"), help: "none (server authentication only), optional, or required (mutual TLS).")
+    var tlsClientAuth: String?
+
+    @Flag(name: .customLong("allow-anonymous"), help: "Accept clients without credentials (development profile).")
+    var allowAnonymous = false
+
+    @Option(name: .customLong("password-file"), help: ArgumentHelp("user:hash lines written by 'fleetgate-agent passwd'.", valueName: "FILE"))
+    var passwordFile: String?
 
     func run() throws {
         var loaded = AgentConfig()
@@ -80,6 +118,35 @@ struct AgentCommand: ParsableCommand {
             guard maxKeepAlive > 0 else { throw ConfigError(file: nil, line: nil, key: "--max-keepalive", message: "must be at least 1") }
             config.limits.maxKeepAlive = maxKeepAlive
         }
+        if !listenTLS.isEmpty {
+            config.tlsListeners = try listenTLS.map { (text) throws(ConfigError) in
+                switch ListenAddress.parse(text) {
+                case .success(let a): return a
+                case .failure(let f): throw ConfigError(file: nil, line: nil, key: "--listen-tls", message: "'\(text)': \(f.reason)")
+                }
+            }
+        }
+        if tlsCert != nil || tlsKey != nil || tlsCA != nil || tlsClientAuth != nil {
+            var tls = config.tls ?? TLSSettings(certificateFile: "", keyFile: "")
+            if let tlsCert { tls.certificateFile = tlsCert }
+            if let tlsKey { tls.keyFile = tlsKey }
+            if let tlsCA { tls.caFile = tlsCA }
+            if let tlsClientAuth {
+                guard let mode = TLSSettings.ClientAuth(rawValue: tlsClientAuth) else {
+                    throw ConfigError(file: nil, line: nil, key: "--tls-client-auth", message: "expected none, optional or required")
+                }
+                tls.clientAuth = mode
+            }
+            guard !tls.certificateFile.isEmpty, !tls.keyFile.isEmpty else {
+                throw ConfigError(file: nil, line: nil, key: "--tls-cert", message: "TLS needs both --tls-cert and --tls-key")
+            }
+            if tls.clientAuth != .none && tls.caFile == nil {
+                throw ConfigError(file: nil, line: nil, key: "--tls-ca", message: "client authentication needs a CA file")
+            }
+            config.tls = tls
+        }
+        if allowAnonymous { config.auth.allowAnonymous = true }
+        if let passwordFile { config.auth.passwordFile = passwordFile }
         if let durability {
             guard let d = AgentConfig.Durability(rawValue: durability) else {
                 throw ConfigError(file: nil, line: nil, key: "--durability", message: "expected normal or full")

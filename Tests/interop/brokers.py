@@ -56,6 +56,9 @@ class BrokerConfig:
             "policy:\n"
             f"  deny_subscribe: [{deny}]\n"
             f"sys_interval: {self.sys_interval}\n"
+            # anonymous access is off by default; this suite tests the protocol, not authentication
+            "auth:\n"
+            "  allow_anonymous: true\n"
         )
 
     def mosquitto_conf(self, port: int, tmp: Path) -> str:

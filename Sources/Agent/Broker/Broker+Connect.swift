@@ -23,11 +23,7 @@ extension Broker {
         let v5 = p.version == .v5
 
         func refuse(_ v5Code: ReasonCode, _ v311Code: ReasonCode, _ why: String) {
-            log.notice("refusing CONNECT from \(c.stream.remoteAddress) (\(p.clientId)): \(why)")
-            metrics.connectsRefused += 1
-            c.send(.connack(ConnAckPacket(sessionPresent: false, reasonCode: v5 ? v5Code : v311Code,
-                                          properties: c.reasonString(why))))
-            c.close()
+            refuseConnect(p, on: c, v5Code, v311Code, why)
         }
 
         if v5, p.properties.authenticationMethod != nil {
@@ -49,6 +45,29 @@ extension Broker {
             return refuse(.topicNameInvalid, .v311NotAuthorized, "will topic: \(problem)")
         }
 
+        // Authentication may take a worker thread (PBKDF2); the connection waits in
+        // `.authenticating`, holding any packets pipelined behind CONNECT.
+        authenticate(p, clientId: clientId, on: c) { [unowned self] outcome in
+            switch outcome {
+            case .accepted(let identity):
+                completeConnect(p, clientId: clientId, assigned: assigned, identity: identity, on: c)
+            case .refused(let v5Code, let v311Code, let why):
+                refuse(v5Code, v311Code, why)
+            }
+        }
+    }
+
+    func refuseConnect(_ p: ConnectPacket, on c: MQTTConnection, _ v5Code: ReasonCode, _ v311Code: ReasonCode, _ why: String) {
+        log.notice("refusing CONNECT from \(c.stream.remoteAddress) (\(p.clientId)): \(why)")
+        metrics.connectsRefused += 1
+        c.send(.connack(ConnAckPacket(sessionPresent: false, reasonCode: p.version == .v5 ? v5Code : v311Code,
+                                      properties: c.reasonString(why))))
+        c.close()
+    }
+
+    /// Everything after authentication: takeover, session, CONNACK, resumption.
+    private func completeConnect(_ p: ConnectPacket, clientId: String, assigned: String?, identity: ClientIdentity, on c: MQTTConnection) {
+        let v5 = p.version == .v5
         // Session expiry: 3.1.1 clean session 0 keeps the session for the configured maximum.
         let requestedExpiry: UInt32 = v5 ? (p.properties.sessionExpiryInterval ?? 0) : (p.cleanStart ? 0 : UInt32.max)
         let expiry = min(requestedExpiry, limits.maxSessionExpiry)
@@ -86,6 +105,9 @@ extension Broker {
         session.connection = c
         c.session = session
         c.phase = .connected
+        c.identity = identity
+        c.policy = security.policy(for: identity)
+        session.policy = c.policy
         metrics.clientsConnected += 1
         metrics.connects += 1
 

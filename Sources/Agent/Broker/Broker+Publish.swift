@@ -37,6 +37,9 @@ extension Broker {
         if let problem = topicProblem(p.topic) {
             return c.protocolViolation(.topicNameInvalid, "topic \(problem)")
         }
+        if let policy = c.policy, !policy.mayPublish(p.topic) {
+            return refusePublish(p, from: session, on: c)
+        }
 
         switch p.qos {
         case .atMostOnce:
@@ -55,6 +58,24 @@ extension Broker {
                 accept(p, from: session)
             }
             // A re-sent PUBLISH (same id before PUBREL) is acknowledged again, not delivered twice.
+            c.sendAck(type: .pubrec, packetId: id)
+        }
+    }
+
+    /// A publish the policy refuses: QoS 0 is dropped silently; MQTT 5 acknowledges QoS 1/2 with
+    /// 0x87; 3.1.1 cannot say no, so it acknowledges and drops (as mosquitto does), which also
+    /// stops the client re-sending forever.
+    private func refusePublish(_ p: PublishPacket, from session: Session, on c: MQTTConnection) {
+        logDenial(c, "publish", p.topic)
+        guard let id = p.packetId, p.qos != .atMostOnce else { return }
+        if c.version == .v5 {
+            let props = c.reasonString("not authorized to publish to \(p.topic)")
+            c.send(p.qos == .atLeastOnce ? .puback(PubAckPacket(packetId: id, reasonCode: .notAuthorized, properties: props))
+                                         : .pubrec(PubAckPacket(packetId: id, reasonCode: .notAuthorized, properties: props)))
+        } else if p.qos == .atLeastOnce {
+            c.sendAck(type: .puback, packetId: id)
+        } else {
+            session.inboundQoS2.insert(id)  // completes with PUBREL/PUBCOMP like an accepted one
             c.sendAck(type: .pubrec, packetId: id)
         }
     }
@@ -193,6 +214,10 @@ extension Broker {
     /// write buffer is over the cap), QoS 1/2 into the in-flight window or the bounded queue.
     func deliver(_ m: Message, to session: Session, subscriptionIdentifiers: [UInt32], now: UInt64, shared: inout SharedEncoding) {
         if m.isExpired(now: now) { metrics.messagesExpired += 1; return }
+        if let policy = session.policy, !policy.mayReceive(m.topic) {
+            if let c = session.connection { logDenial(c, "receive", m.topic) } else { metrics.authorizationDenials += 1 }
+            return
+        }
         if m.qos == .atMostOnce {
             guard let c = session.connection, c.phase == .connected else { return }
             guard c.stream.pendingWriteBytes < limits.maxPendingWriteBytes else { metrics.messagesDropped += 1; return }
@@ -230,7 +255,8 @@ extension Broker {
         guard let c = session.connection, c.phase == .connected else { return }
         while session.inflight.count < c.sendWindow, c.stream.pendingWriteBytes < limits.maxPendingWriteBytes,
               var next = session.queue.popFirst() {
-            if next.message.isExpired(now: now) {
+            // Queued before this connection's rules were known (restored after a restart).
+            if next.message.isExpired(now: now) || !(session.policy?.mayReceive(next.message.topic) ?? true) {
                 metrics.messagesExpired += 1
                 if session.isPersistent { store.deleteOutbound(seq: next.seq, of: session.clientId) }
                 continue

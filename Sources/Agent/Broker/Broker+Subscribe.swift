@@ -19,7 +19,8 @@ extension Broker {
                 refusals.append("\(request.filter): \(problem)")
                 continue
             }
-            if isDenied(request.filter) {
+            if isDenied(request.filter) || !(c.policy?.maySubscribe(request.filter) ?? true) {
+                logDenial(c, "subscribe", request.filter)
                 metrics.subscriptionsDenied += 1
                 codes.append(v5 ? .notAuthorized : .v311SubscribeFailure)
                 refusals.append("\(request.filter): not authorized")

@@ -14,6 +14,7 @@ final class Broker {
     let log: Logger
     let loop: EventLoop
     let store: SessionStore
+    let security: SecurityState
     /// Wall-clock milliseconds since the epoch (expiry and persistence survive restarts).
     let wallClock: () -> UInt64
     var metrics = BrokerMetrics()
@@ -41,9 +42,9 @@ final class Broker {
     /// expiry intervals counted in seconds.
     private(set) var wallOffset: UInt64 = 0
 
-    init(limits: BrokerLimits, denySubscribe: [String], log: Logger, loop: EventLoop, store: SessionStore,
-         wallClock: @escaping () -> UInt64) {
-        self.limits = limits; self.denySubscribe = denySubscribe; self.log = log; self.loop = loop
+    init(limits: BrokerLimits, denySubscribe: [String], security: SecurityState, log: Logger, loop: EventLoop,
+         store: SessionStore, wallClock: @escaping () -> UInt64) {
+        self.limits = limits; self.denySubscribe = denySubscribe; self.security = security; self.log = log; self.loop = loop
         self.store = store; self.wallClock = wallClock
         self.wallOffset = wallClock() &- loop.now
     }
@@ -73,7 +74,7 @@ final class Broker {
 
     // MARK: Connections
 
-    func accept(_ stream: TCPStream) {
+    func accept(_ stream: any ByteStream) {
         let c = MQTTConnection(stream: stream, broker: self, now: loopNow)
         connections[ObjectIdentifier(c)] = c
         stream.handler = c

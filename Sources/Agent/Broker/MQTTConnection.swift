@@ -8,15 +8,25 @@ import FleetRuntime
 /// Loop-thread only, like the stream it owns.
 final class MQTTConnection: StreamHandler {
     enum Phase {
-        case awaitingConnect, connected
+        case awaitingConnect
+        /// CONNECT is being authenticated off the loop; later bytes wait in `partial`.
+        case authenticating
+        case connected
         /// close() was called: nothing more is read or handled; the close callback is pending.
         case closing
         case closed
     }
 
-    var isOpen: Bool { phase == .awaitingConnect || phase == .connected }
+    var isOpen: Bool { phase == .awaitingConnect || phase == .connected || phase == .authenticating }
+    /// Whether packets are handled now (not while authenticating, not once closing).
+    private var isProcessing: Bool { phase == .awaitingConnect || phase == .connected }
 
-    let stream: TCPStream
+    var identity: ClientIdentity?
+    /// This connection's authorization rules; nil when unrestricted.
+    var policy: ConnectionPolicy?
+    var lastDenialLog: UInt64 = 0
+
+    let stream: any ByteStream
     unowned let broker: Broker
     var phase = Phase.awaitingConnect
     var version = MQTTVersion.v311
@@ -51,7 +61,7 @@ final class MQTTConnection: StreamHandler {
     /// How many congested subscribers hold this publisher.
     var holdCount = 0
 
-    init(stream: TCPStream, broker: Broker, now: UInt64) {
+    init(stream: any ByteStream, broker: Broker, now: UInt64) {
         self.stream = stream
         self.broker = broker
         self.acceptedAt = now
@@ -61,11 +71,17 @@ final class MQTTConnection: StreamHandler {
 
     // MARK: StreamHandler
 
-    func streamReceived(_ stream: TCPStream, _ bytes: UnsafeRawBufferPointer) {
+    func streamReceived(_ stream: any ByteStream, _ bytes: UnsafeRawBufferPointer) {
         guard isOpen else { return }
         lastActivity = broker.loopNow
         broker.currentPublisher = self
         defer { broker.currentPublisher = nil }
+        if phase == .authenticating {
+            // Bounded: a client may pipeline a little behind CONNECT, not flood us while we hash.
+            guard partial.count + bytes.count <= broker.limits.maxPacketSize else { return close() }
+            partial.append(contentsOf: bytes)
+            return
+        }
         if partial.isEmpty {
             let used = consume(bytes)
             if used < bytes.count && isOpen { partial.append(contentsOf: bytes[used...]) }
@@ -78,7 +94,7 @@ final class MQTTConnection: StreamHandler {
         }
     }
 
-    func streamClosed(_ stream: TCPStream, error: RuntimeError?) {
+    func streamClosed(_ stream: any ByteStream, error: RuntimeError?) {
         phase = .closed
         partial = []
         broker.releaseHeldPublishers(of: self)
@@ -96,7 +112,7 @@ final class MQTTConnection: StreamHandler {
             close()
             return bytes.count
         }
-        while isOpen && offset < bytes.count {
+        while isProcessing && offset < bytes.count {
             let rest = UnsafeRawBufferPointer(rebasing: bytes[offset...])
             let decoded: (packet: MQTTPacket, consumed: Int)?
             do {
@@ -115,6 +131,13 @@ final class MQTTConnection: StreamHandler {
             broker.handle(packet, on: self)
         }
         return offset
+    }
+
+    /// Handles what arrived while CONNECT was being authenticated.
+    func processPendingBytes() {
+        guard isProcessing, !partial.isEmpty else { return }
+        let used = partial.withUnsafeBytes { consume($0) }
+        if !isOpen || used == partial.count { partial = [] } else if used > 0 { partial.removeFirst(used) }
     }
 
     // MARK: Sending

@@ -17,6 +17,8 @@ final class Session: Hashable {
     /// Strong on purpose (a weak load per delivery showed in profiles); cleared when the
     /// connection closes, which breaks the cycle with `MQTTConnection.session`.
     var connection: MQTTConnection?
+    /// Authorization of the latest connection, for deliveries while offline; nil = unrestricted.
+    var policy: ConnectionPolicy?
 
     /// In-flight QoS 1/2 messages (phase published or released), in send order.
     var inflight: [OutboundMessage] = [] {

@@ -23,6 +23,12 @@ public struct AgentConfig: Sendable, Equatable {
     public var durability: Durability = .normal
     /// Written (atomically) with the pid and the bound addresses once every listener is up.
     public var readyFile: String?
+    /// MQTT over TLS listeners; they need `tls`.
+    public var tlsListeners: [ListenAddress] = []
+    public var tls: TLSSettings?
+    public var auth = AuthSettings()
+    /// Authorization rules; nil lets every authenticated client do anything.
+    public var policies: PolicySet?
 
     public init() {}
 }

@@ -25,17 +25,19 @@ public enum ConfigFile {
         for (key, value) in try r.mapping(root, key: "(top level)") {
             switch key {
             case "listeners":
-                config.listeners = try r.sequence(value, key: key).enumerated().map { (i, item) throws(ConfigError) in
+                config.listeners = []
+                config.tlsListeners = []
+                for (i, item) in try r.sequence(value, key: key).enumerated() {
                     let k = "listeners[\(i)]"
-                    var address: ListenAddress?
-                    for (lk, lv) in try r.mapping(item, key: k) {
-                        switch lk {
-                        case "mqtt": address = try r.listenAddress(lv, key: "\(k).mqtt")
-                        default: throw r.unknown(lv, key: "\(k).\(lk)", known: ["mqtt"])
-                        }
+                    let fields = try r.mapping(item, key: k)
+                    guard fields.count == 1, let (lk, lv) = fields.first else {
+                        throw r.error(item, key: k, "a listener is one of 'mqtt: HOST:PORT' or 'mqtts: HOST:PORT'")
                     }
-                    guard let address else { throw r.error(item, key: k, "a listener needs 'mqtt: HOST:PORT'") }
-                    return address
+                    switch lk {
+                    case "mqtt": config.listeners.append(try r.listenAddress(lv, key: "\(k).mqtt"))
+                    case "mqtts": config.tlsListeners.append(try r.listenAddress(lv, key: "\(k).mqtts"))
+                    default: throw r.unknown(lv, key: "\(k).\(lk)", known: ["mqtt", "mqtts"])
+                    }
                 }
             case "data_dir": config.dataDir = try r.string(value, key: key)
             case "log_level": config.logLevel = try r.choice(value, key: key, AgentConfig.LogLevel.self)
@@ -43,6 +45,9 @@ public enum ConfigFile {
             case "sys_interval": config.sysInterval = try r.integer(value, key: key, 0...86_400)
             case "ready_file": config.readyFile = try r.string(value, key: key)
             case "limits": try applyLimits(value, r, &config.limits)
+            case "tls": config.tls = try SecurityConfigFile.tls(value, r)
+            case "auth": config.auth = try SecurityConfigFile.auth(value, r)
+            case "policies": config.policies = try SecurityConfigFile.policies(value, r)
             case "policy":
                 for (pk, pv) in try r.mapping(value, key: key) {
                     switch pk {
@@ -58,7 +63,7 @@ public enum ConfigFile {
                     }
                 }
             default:
-                throw r.unknown(value, key: key, known: ["listeners", "data_dir", "log_level", "durability", "sys_interval", "ready_file", "limits", "policy"])
+                throw r.unknown(value, key: key, known: ["listeners", "data_dir", "log_level", "durability", "sys_interval", "ready_file", "limits", "policy", "tls", "auth", "policies"])
             }
         }
     }
@@ -147,6 +152,18 @@ struct NodeReader {
             throw error(node, key: key, "must be in \(range.lowerBound)...\(range.upperBound), got \(s)")
         }
         return t
+    }
+
+    func bool(_ node: Node, key: String) throws(ConfigError) -> Bool {
+        switch node.scalar?.string {
+        case "true", "yes", "on": return true
+        case "false", "no", "off": return false
+        default: throw error(node, key: key, "expected true or false")
+        }
+    }
+
+    func strings(_ node: Node, key: String) throws(ConfigError) -> [String] {
+        try sequence(node, key: key).enumerated().map { (i, n) throws(ConfigError) in try string(n, key: "\(key)[\(i)]") }
     }
 
     func choice<E: RawRepresentable & CaseIterable>(_ node: Node, key: String, _ type: E.Type) throws(ConfigError) -> E where E.RawValue == String {

@@ -1,0 +1,91 @@
+import FleetCore
+import FleetProtocol
+import FleetRuntime
+
+/// The result of authenticating a CONNECT.
+enum AuthOutcome {
+    case accepted(ClientIdentity)
+    /// Refused with the MQTT 5 and 3.1.1 codes and a reason for the log and reason string.
+    case refused(ReasonCode, ReasonCode, String)
+}
+
+/// Authentication and authorization settings of a running broker; `reload` swaps the password
+/// file on SIGHUP. Loop-thread only.
+final class SecurityState {
+    let auth: AuthSettings
+    let policies: PolicySet?
+    private(set) var passwords: PasswordFile?
+
+    init(auth: AuthSettings, policies: PolicySet?) throws(PasswordFileError) {
+        self.auth = auth
+        self.policies = policies
+        if let path = auth.passwordFile { passwords = try PasswordFile.load(path: path) }
+    }
+
+    /// Re-reads the password file; on error the old one stays in force.
+    func reload() throws(PasswordFileError) {
+        if let path = auth.passwordFile { passwords = try PasswordFile.load(path: path) }
+    }
+
+    /// The compiled rules for one connection; nil when nothing is restricted (the broker then
+    /// skips every check on the hot path).
+    func policy(for identity: ClientIdentity) -> ConnectionPolicy? {
+        guard let policies else { return nil }
+        let p = ConnectionPolicy(policies: policies, identity: identity)
+        return p.isUnrestricted ? nil : p
+    }
+
+    /// The device identity a certificate carries, from the configured field.
+    func identity(of certificate: PeerCertificate) -> String? {
+        switch auth.identityField {
+        case .cn: certificate.subjectCommonName
+        case .san_dns: certificate.dnsNames.first
+        case .san_uri: certificate.uris.first
+        case .san_email: certificate.emails.first
+        }
+    }
+}
+
+extension Broker {
+    /// Decides who the client is: its verified certificate (mutual TLS), else username and password
+    /// against the password file (on a worker thread: PBKDF2 costs tens of milliseconds), else
+    /// anonymous if allowed. Calls `completion` on the loop thread, possibly before returning.
+    func authenticate(_ p: ConnectPacket, clientId: String, on c: MQTTConnection, completion: @escaping (AuthOutcome) -> Void) {
+        let badCredentials = AuthOutcome.refused(.badUserNameOrPassword, .v311BadUserNameOrPassword, "bad user name or password")
+        if let certificate = c.stream.tls?.peerCertificate {
+            guard let name = security.identity(of: certificate) else {
+                return completion(.refused(.notAuthorized, .v311NotAuthorized, "the certificate has no \(security.auth.identityField.rawValue)"))
+            }
+            if security.auth.clientIdMustMatchIdentity && clientId != name {
+                return completion(.refused(.clientIdentifierNotValid, .v311IdentifierRejected,
+                                           "client id must equal the certificate identity"))
+            }
+            return completion(.accepted(ClientIdentity(clientId: clientId, username: p.username, certificateCN: name)))
+        }
+        if let username = p.username, let passwords = security.passwords {
+            guard let password = p.password else { return completion(badCredentials) }
+            c.phase = .authenticating
+            loop.runBlocking({ passwords.verify(username: username, password: password) }) { [weak c] ok in
+                guard let c, c.phase == .authenticating else { return }  // closed meanwhile
+                c.phase = .awaitingConnect
+                completion(ok ? .accepted(ClientIdentity(clientId: clientId, username: username)) : badCredentials)
+                c.processPendingBytes()
+            }
+            return
+        }
+        if p.username != nil && security.auth.passwordFile != nil { return completion(badCredentials) }
+        guard security.auth.allowAnonymous else {
+            return completion(.refused(.notAuthorized, .v311NotAuthorized, "anonymous access is off"))
+        }
+        completion(.accepted(ClientIdentity(clientId: clientId, username: p.username)))
+    }
+
+    /// Logs a refusal at most once per client per minute; the metric counts every one.
+    func logDenial(_ c: MQTTConnection, _ action: String, _ topic: String) {
+        metrics.authorizationDenials += 1
+        let now = loopNow
+        guard now >= c.lastDenialLog + 60_000 || c.lastDenialLog == 0 else { return }
+        c.lastDenialLog = now
+        log.notice("denied \(action) on '\(topic)' for \(c.session?.clientId ?? "?") (\(c.identity?.username ?? c.identity?.certificateCN ?? "anonymous"))")
+    }
+}
