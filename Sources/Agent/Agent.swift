@@ -17,6 +17,7 @@ public final class Agent {
     private var tlsServers: [TLSServer] = []
     private var tlsContext: TLSContext?
     private let security: SecurityState
+    private let policyStore: PolicyStore
     private var timers: [LoopTimer] = []
     private var signals: [SignalWatcher] = []
     private var stopping = false
@@ -33,6 +34,8 @@ public final class Agent {
         do { security = try SecurityState(auth: config.auth, policies: config.policies) } catch {
             throw ConfigError(file: error.file, line: error.line, key: "auth.password_file", message: error.message)
         }
+        policyStore = try PolicyStore(path: config.dataDir + "/fleetgate.db")
+        security.replacePolicies(try Agent.effectivePolicies(config: config.policies, store: policyStore))
         if !config.tlsListeners.isEmpty {
             guard let settings = config.tls else {
                 throw ConfigError(file: nil, line: nil, key: "tls", message: "mqtts listeners need tls.cert and tls.key (--tls-cert, --tls-key)")
@@ -89,6 +92,7 @@ public final class Agent {
         try writeReadyFile()
         loop.run()
         store.close()
+        policyStore.close()
         log.info("stopped")
     }
 
@@ -117,6 +121,21 @@ public final class Agent {
         do { try security.reload(); if config.auth.passwordFile != nil { log.info("password file reloaded") } } catch {
             log.error("password file reload failed, keeping the previous one: \(error)")
         }
+        do {
+            security.replacePolicies(try Agent.effectivePolicies(config: config.policies, store: policyStore))
+            log.info("policies reloaded (\((try? policyStore.names().count) ?? 0) stored documents)")
+        } catch {
+            log.error("policy reload failed, keeping the previous rules: \(error)")
+        }
+    }
+
+    /// Config rules merged with every stored policy document.
+    static func effectivePolicies(config: PolicySet?, store: PolicyStore) throws -> PolicySet? {
+        let stored = try store.loadAll()
+        guard !stored.isEmpty else { return config }
+        var merged = config ?? stored[0].policies
+        for (i, doc) in stored.enumerated() where !(config == nil && i == 0) { merged = merged.merged(with: doc.policies) }
+        return merged
     }
 
     private func writeReadyFile() throws {

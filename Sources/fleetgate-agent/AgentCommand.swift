@@ -10,6 +10,8 @@ enum Main {
         let arguments = Array(CommandLine.arguments.dropFirst())
         if arguments.first == "passwd" {
             PasswdCommand.main(Array(arguments.dropFirst()))
+        } else if arguments.first == "policy" {
+            PolicyCommand.main(Array(arguments.dropFirst()))
         } else {
             AgentCommand.main(arguments)
         }
@@ -28,6 +30,7 @@ struct AgentCommand: ParsableCommand {
 
             Manage the password file with:  fleetgate-agent passwd FILE add USER  (password read from stdin)
                                              fleetgate-agent passwd FILE remove USER
+            Store authorization policies in the database: fleetgate-agent policy --data-dir DIR import|remove|list
             """)
 
     @Option(name: .customLong("listen"), help: ArgumentHelp("MQTT over TCP on HOST:PORT (repeatable; IPv6 as [::1]:1883; port 0 lets the OS choose).", valueName: "HOST:PORT"))

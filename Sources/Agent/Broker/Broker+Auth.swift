@@ -13,7 +13,9 @@ enum AuthOutcome {
 /// file on SIGHUP. Loop-thread only.
 final class SecurityState {
     let auth: AuthSettings
-    let policies: PolicySet?
+    /// The config file's rules merged with the documents stored in the database; nil when there
+    /// are none at all (every authenticated client may do anything).
+    private(set) var policies: PolicySet?
     private(set) var passwords: PasswordFile?
 
     init(auth: AuthSettings, policies: PolicySet?) throws(PasswordFileError) {
@@ -26,6 +28,9 @@ final class SecurityState {
     func reload() throws(PasswordFileError) {
         if let path = auth.passwordFile { passwords = try PasswordFile.load(path: path) }
     }
+
+    /// New rules for connections made from now on; established ones keep what they were given.
+    func replacePolicies(_ p: PolicySet?) { policies = p }
 
     /// The compiled rules for one connection; nil when nothing is restricted (the broker then
     /// skips every check on the hot path).

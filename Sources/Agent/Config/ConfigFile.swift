@@ -68,6 +68,18 @@ public enum ConfigFile {
         }
     }
 
+    /// A stand-alone policy document: the body of a `policies:` section.
+    public static func parsePolicies(yaml text: String, file: String) throws(ConfigError) -> PolicySet {
+        let root: Node?
+        do { root = try Yams.compose(yaml: text) } catch let error as YamlError {
+            throw ConfigError(file: file, line: yamlErrorLine(error), key: "(syntax)", message: yamlProblem(error))
+        } catch {
+            throw ConfigError(file: file, line: nil, key: "(syntax)", message: "\(error)")
+        }
+        guard let root else { throw ConfigError(file: file, line: nil, key: "policies", message: "the document is empty") }
+        return try SecurityConfigFile.policies(root, NodeReader(file: file))
+    }
+
     private static func applyLimits(_ node: Node, _ r: NodeReader, _ limits: inout BrokerLimits) throws(ConfigError) {
         for (k, v) in try r.mapping(node, key: "limits") {
             let key = "limits.\(k)"
