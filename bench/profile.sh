@@ -45,7 +45,7 @@ start_broker() {
     fleetgate)
         [ -x .build/release/fleetgate-agent ] || swift build -c release --product fleetgate-agent
         "${wrap[@]}" .build/release/fleetgate-agent --listen 127.0.0.1:0 --data-dir "$OUT/tmp/data" \
-            --ready-file "$OUT/tmp/ready.json" --log-level warning > "$OUT/broker.log" 2>&1 &
+            --ready-file "$OUT/tmp/ready.json" --log-level warning --allow-anonymous > "$OUT/broker.log" 2>&1 &
         BROKER_PID=$!
         for _ in $(seq 300); do [ -s "$OUT/tmp/ready.json" ] && break; sleep 0.1; done
         [ -s "$OUT/tmp/ready.json" ] || { echo "fleetgate-agent not ready (see $OUT/broker.log)"; kill "$BROKER_PID" 2>/dev/null; exit 1; }
@@ -72,7 +72,7 @@ if [ "${method#perf}" != "$method" ]; then
         > "$OUT/perf-record.log" 2>&1 &
     PERF_PID=$!
     sleep 0.5
-    "$GEN" fan-in --qos 0 --broker "$ENDPOINT" --label "$TARGET" --broker-pid "$BROKER_PID" \
+    "$GEN" fan-in --qos "${PROFILE_QOS:-0}" --broker "$ENDPOINT" --label "$TARGET" --broker-pid "$BROKER_PID" \
         --count "$COUNT" --seconds "$SECONDS_" | tee "$OUT/run.json"
     wait "$PERF_PID" || true
     kill "$BROKER_PID" 2>/dev/null || true; wait "$BROKER_PID" 2>/dev/null || true
@@ -81,7 +81,7 @@ if [ "${method#perf}" != "$method" ]; then
         | grep -v '^$' | grep -E '^ +[0-9]' | head -40 | { command -v swift >/dev/null && swift demangle --simplified || cat; }
     echo; echo "== top call chains into the hottest symbols: perf report -i $OUT/perf.data --children =="
 else
-    "$GEN" fan-in --qos 0 --broker "$ENDPOINT" --label "$TARGET" --count "$COUNT" --seconds 60 | tee "$OUT/run.json"
+    "$GEN" fan-in --qos "${PROFILE_QOS:-0}" --broker "$ENDPOINT" --label "$TARGET" --count "$COUNT" --seconds 60 | tee "$OUT/run.json"
     kill "$BROKER_PID" 2>/dev/null || true; wait "$BROKER_PID" 2>/dev/null || true
     echo; echo "== top symbols (inclusive instruction counts) =="
     callgrind_annotate --inclusive=no "$OUT/callgrind.out" 2>/dev/null | head -45 \

@@ -243,6 +243,12 @@ extension Broker {
             return
         }
         let out = OutboundMessage(seq: session.takeSeq(), message: m, subscriptionIdentifiers: subscriptionIdentifiers)
+        if session.queue.isEmpty, let c = session.connection, canSend(to: session, on: c) {
+            // The common case: room in the window, nothing waiting ahead; skip the queue.
+            send(out, to: session, on: c, now: now)
+            applyBackpressure(towards: c)
+            return
+        }
         session.queue.append(out)
         if session.isPersistent { store.saveOutbound(out, of: session.clientId, bodyNeeded: true) }
         pump(session, now: now)
@@ -252,28 +258,37 @@ extension Broker {
     /// Moves queued messages into the in-flight window while the client has room (its Receive
     /// Maximum) and its socket is not backed up.
     func pump(_ session: Session, now: UInt64) {
-        guard let c = session.connection, c.phase == .connected else { return }
-        while session.inflight.count < c.sendWindow, c.stream.pendingWriteBytes < limits.maxPendingWriteBytes,
-              var next = session.queue.popFirst() {
+        guard let c = session.connection else { return }
+        while canSend(to: session, on: c), let next = session.queue.popFirst() {
             // Queued before this connection's rules were known (restored after a restart).
             if next.message.isExpired(now: now) || !(session.policy?.mayReceive(next.message.topic) ?? true) {
                 metrics.messagesExpired += 1
                 if session.isPersistent { store.deleteOutbound(seq: next.seq, of: session.clientId) }
                 continue
             }
-            next.packetId = session.allocatePacketId()
-            next.phase = .published
-            guard let bytes = c.encodePublish(next.message, packetId: next.packetId, dup: false,
-                                              subscriptionIdentifiers: next.subscriptionIdentifiers, now: now) else {
-                metrics.messagesDropped += 1  // larger than the client accepts: dropped as if delivered
-                if session.isPersistent { store.deleteOutbound(seq: next.seq, of: session.clientId) }
-                continue
-            }
-            session.addInflight(next)
-            if session.isPersistent { store.saveOutbound(next, of: session.clientId, bodyNeeded: true) }
-            c.sendRaw(bytes)
-            metrics.messagesSent += 1
+            send(next, to: session, on: c, now: now)
         }
+    }
+
+    private func canSend(to session: Session, on c: MQTTConnection) -> Bool {
+        c.phase == .connected && session.inflight.count < c.sendWindow && c.stream.pendingWriteBytes < limits.maxPendingWriteBytes
+    }
+
+    /// Gives the message a packet id, writes it and keeps it in flight until acknowledged.
+    private func send(_ message: OutboundMessage, to session: Session, on c: MQTTConnection, now: UInt64) {
+        var next = message
+        next.packetId = session.allocatePacketId()
+        next.phase = .published
+        guard let bytes = c.encodePublish(next.message, packetId: next.packetId, dup: false,
+                                          subscriptionIdentifiers: next.subscriptionIdentifiers, now: now) else {
+            metrics.messagesDropped += 1  // larger than the client accepts: dropped as if delivered
+            if session.isPersistent { store.deleteOutbound(seq: next.seq, of: session.clientId) }
+            return
+        }
+        if session.isPersistent { store.saveOutbound(next, of: session.clientId, bodyNeeded: true) }
+        session.addInflight(next)
+        c.sendRaw(bytes)
+        metrics.messagesSent += 1
     }
 }
 

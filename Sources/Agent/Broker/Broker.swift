@@ -129,7 +129,7 @@ final class Broker {
     func discard(_ session: Session) {
         for (filter, _) in session.subscriptions { removeFromTables(filter: filter, session: session) }
         session.subscriptions = [:]
-        session.inflight = []
+        session.clearInflight()
         session.queue.removeAll()
         if sessions[session.clientId] === session { sessions[session.clientId] = nil }
         store.deleteSession(session.clientId)

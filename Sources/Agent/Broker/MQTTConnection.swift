@@ -82,16 +82,49 @@ final class MQTTConnection: StreamHandler {
             partial.append(contentsOf: bytes)
             return
         }
-        if partial.isEmpty {
-            let used = consume(bytes)
-            if used < bytes.count && isOpen { partial.append(contentsOf: bytes[used...]) }
-        } else {
-            partial.append(contentsOf: bytes)
-            let used = partial.withUnsafeBytes { consume($0) }
-            if !isOpen { partial = [] }
-            else if used == partial.count { partial = [] }  // give the memory back while idle
-            else if used > 0 { partial.removeFirst(used) }
+        var rest = bytes
+        if !partial.isEmpty {
+            // Copy only what completes the pending packet; the rest is decoded in place.
+            let taken = completePartial(from: bytes)
+            rest = UnsafeRawBufferPointer(rebasing: bytes[taken...])
+            guard partial.isEmpty else { return }  // still incomplete: everything went into `partial`
         }
+        let used = consume(rest)
+        if used < rest.count && isOpen { partial.append(contentsOf: rest[used...]) }
+    }
+
+    /// Appends from `bytes` until `partial` holds one whole packet (or `bytes` runs out), handles
+    /// that packet, and returns how many bytes of `bytes` it took.
+    private func completePartial(from bytes: UnsafeRawBufferPointer) -> Int {
+        var taken = 0
+        while isProcessing && !partial.isEmpty {
+            // Fixed header: 1 type byte + a variable byte integer of at most 4 bytes.
+            let needed: Int
+            switch partial.withUnsafeBytes({ ByteReader.peekVariableByteInteger(UnsafeRawBufferPointer(rebasing: $0.dropFirst())) }) {
+            case .value(let length, let lengthBytes): needed = 1 + lengthBytes + Int(length)
+            case .needMoreBytes: needed = partial.count + 1
+            case .tooLong: needed = partial.count  // the decoder reports it
+            }
+            if needed > decoder.maximumPacketSize {
+                // Let the decoder refuse it from the header instead of buffering what was announced.
+                _ = partial.withUnsafeBytes { consume($0) }
+                partial = []
+                return bytes.count
+            }
+            if partial.count < needed {
+                let n = min(needed - partial.count, bytes.count - taken)
+                if n == 0 { return taken }
+                partial.append(contentsOf: UnsafeRawBufferPointer(rebasing: bytes[taken..<(taken + n)]))
+                taken += n
+                if partial.count < needed { continue }
+            }
+            let used = partial.withUnsafeBytes { consume($0) }
+            if !isOpen || used == partial.count { partial = [] }  // give the memory back while idle
+            else if used > 0 { partial.removeFirst(used) }
+            else { return taken }  // the decoder wants more than the header said: cannot happen, but never spin
+        }
+        if !isOpen { partial = [] }
+        return taken
     }
 
     func streamClosed(_ stream: any ByteStream, error: RuntimeError?) {

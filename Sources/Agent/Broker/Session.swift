@@ -20,10 +20,9 @@ final class Session: Hashable {
     /// Authorization of the latest connection, for deliveries while offline; nil = unrestricted.
     var policy: ConnectionPolicy?
 
-    /// In-flight QoS 1/2 messages (phase published or released), in send order.
-    var inflight: [OutboundMessage] = [] {
-        didSet { if inflight.isEmpty { inflightIds.removeAll() } }
-    }
+    /// In-flight QoS 1/2 messages (phase published or released), in send order. A ring: acks
+    /// usually remove the oldest, which must not shift the whole window.
+    var inflight = OutboundQueue()
     /// Packet ids of `inflight`, so allocating one is O(1) rather than a scan of the window.
     private(set) var inflightIds: Set<UInt16> = []
     /// Messages waiting for room in the in-flight window or for the client to come back.
@@ -73,9 +72,15 @@ final class Session: Hashable {
         return m
     }
 
+    func clearInflight() {
+        inflight.removeAll()
+        inflightIds.removeAll()
+    }
+
     func inflightIndex(packetId: UInt16) -> Int? {
         // Acks almost always arrive in send order, so the first element is the usual hit.
-        inflight.firstIndex { $0.packetId == packetId }
+        guard inflightIds.contains(packetId) else { return nil }
+        return inflight.firstIndex { $0.packetId == packetId }
     }
 
     /// The session as a value (what persistence stores and a migration would move).
@@ -87,7 +92,7 @@ final class Session: Hashable {
         s.disconnectedAt = disconnectedAt
         s.nextSeq = nextSeq
         s.nextPacketId = nextPacketId
-        s.outbound = inflight + queue.elements
+        s.outbound = inflight.elements + queue.elements
         return s
     }
 
@@ -107,8 +112,9 @@ final class Session: Hashable {
     }
 }
 
-/// FIFO of outbound messages with O(1) removal from the front (a ring over an array), so draining
-/// a long offline queue does not move every element on each send.
+/// FIFO of outbound messages with O(1) removal from the front (an array with a moving head), so
+/// draining a long offline queue, or acknowledging the oldest in-flight message, does not move
+/// every element. Indices are 0-based from the current head.
 struct OutboundQueue {
     private var storage: [OutboundMessage] = []
     private var head = 0
@@ -116,6 +122,27 @@ struct OutboundQueue {
     var count: Int { storage.count - head }
     var isEmpty: Bool { head == storage.count }
     var elements: [OutboundMessage] { Array(storage[head...]) }
+    var indices: Range<Int> { 0..<count }
+
+    subscript(i: Int) -> OutboundMessage {
+        get { storage[head + i] }
+        set { storage[head + i] = newValue }
+    }
+
+    func firstIndex(where match: (OutboundMessage) -> Bool) -> Int? {
+        var i = head
+        while i < storage.count {
+            if match(storage[i]) { return i - head }
+            i += 1
+        }
+        return nil
+    }
+
+    /// O(1) for the first element (the usual case), O(n) elsewhere.
+    mutating func remove(at i: Int) -> OutboundMessage {
+        if i == 0 { return popFirst()! }
+        return storage.remove(at: head + i)
+    }
 
     mutating func append(_ m: OutboundMessage) { storage.append(m) }
 
