@@ -9,7 +9,7 @@ import FleetRuntime
 final class MQTTConnection: StreamHandler {
     enum Phase {
         case awaitingConnect
-        /// CONNECT is being authenticated off the loop; later bytes wait in `partial`.
+        /// CONNECT is being authenticated off the loop; later bytes wait in the assembler.
         case authenticating
         case connected
         /// close() was called: nothing more is read or handled; the close callback is pending.
@@ -31,8 +31,8 @@ final class MQTTConnection: StreamHandler {
     var phase = Phase.awaitingConnect
     var version = MQTTVersion.v311
     var decoder: MQTTDecoder
-    /// Bytes of a packet that has not fully arrived; empty (no allocation) while idle.
-    private var partial: [UInt8] = []
+    /// Reassembles packets split across reads; holds no memory while idle.
+    private var assembler = PacketAssembler()
 
     var session: Session?
     let acceptedAt: UInt64
@@ -78,99 +78,55 @@ final class MQTTConnection: StreamHandler {
         defer { broker.currentPublisher = nil }
         if phase == .authenticating {
             // Bounded: a client may pipeline a little behind CONNECT, not flood us while we hash.
-            guard partial.count + bytes.count <= broker.limits.maxPacketSize else { return close() }
-            partial.append(contentsOf: bytes)
+            guard assembler.pending.count + bytes.count <= broker.limits.maxPacketSize else { return close() }
+            assembler.keep(bytes)
             return
         }
-        var rest = bytes
-        if !partial.isEmpty {
-            // Copy only what completes the pending packet; the rest is decoded in place.
-            let taken = completePartial(from: bytes)
-            rest = UnsafeRawBufferPointer(rebasing: bytes[taken...])
-            guard partial.isEmpty else { return }  // still incomplete: everything went into `partial`
+        // MQTT §3.1: the first packet is CONNECT. Say so at the first byte, not after waiting for
+        // a "packet" that an HTTP request or TLS hello will never complete.
+        if phase == .awaitingConnect, assembler.pending.isEmpty, let first = bytes.first, first != 0x10 {
+            broker.metrics.malformedPackets += 1
+            broker.log.notice("closing \(stream.remoteAddress): first packet is not CONNECT (byte 0x\(String(first, radix: 16)))")
+            return close()
         }
-        let used = consume(rest)
-        if used < rest.count && isOpen { partial.append(contentsOf: rest[used...]) }
-    }
-
-    /// Appends from `bytes` until `partial` holds one whole packet (or `bytes` runs out), handles
-    /// that packet, and returns how many bytes of `bytes` it took.
-    private func completePartial(from bytes: UnsafeRawBufferPointer) -> Int {
-        var taken = 0
-        while isProcessing && !partial.isEmpty {
-            // Fixed header: 1 type byte + a variable byte integer of at most 4 bytes.
-            let needed: Int
-            switch partial.withUnsafeBytes({ ByteReader.peekVariableByteInteger(UnsafeRawBufferPointer(rebasing: $0.dropFirst())) }) {
-            case .value(let length, let lengthBytes): needed = 1 + lengthBytes + Int(length)
-            case .needMoreBytes: needed = partial.count + 1
-            case .tooLong: needed = partial.count  // the decoder reports it
-            }
-            if needed > decoder.maximumPacketSize {
-                // Let the decoder refuse it from the header instead of buffering what was announced.
-                _ = partial.withUnsafeBytes { consume($0) }
-                partial = []
-                return bytes.count
-            }
-            if partial.count < needed {
-                let n = min(needed - partial.count, bytes.count - taken)
-                if n == 0 { return taken }
-                partial.append(contentsOf: UnsafeRawBufferPointer(rebasing: bytes[taken..<(taken + n)]))
-                taken += n
-                if partial.count < needed { continue }
-            }
-            let used = partial.withUnsafeBytes { consume($0) }
-            if !isOpen || used == partial.count { partial = [] }  // give the memory back while idle
-            else if used > 0 { partial.removeFirst(used) }
-            else { return taken }  // the decoder wants more than the header said: cannot happen, but never spin
-        }
-        if !isOpen { partial = [] }
-        return taken
+        let decoder = self.decoder
+        assembler.feed(bytes, size: decoder.packetSize) { handlePacket($0) }
+        if !isOpen { assembler.reset() }
     }
 
     func streamClosed(_ stream: any ByteStream, error: RuntimeError?) {
         phase = .closed
-        partial = []
+        assembler.reset()
         broker.releaseHeldPublishers(of: self)
         broker.connectionClosed(self)
     }
 
-    /// Decodes and handles every whole packet at the front of `bytes`; returns the bytes used.
-    private func consume(_ bytes: UnsafeRawBufferPointer) -> Int {
-        var offset = 0
-        // MQTT §3.1: the first packet is CONNECT. Say so at the first byte, not after waiting for
-        // a "packet" that an HTTP request or TLS hello will never complete.
-        if phase == .awaitingConnect, let first = bytes.first, first != 0x10 {
-            broker.metrics.malformedPackets += 1
-            broker.log.notice("closing \(stream.remoteAddress): first packet is not CONNECT (byte 0x\(String(first, radix: 16)))")
-            close()
-            return bytes.count
-        }
-        while isProcessing && offset < bytes.count {
-            let rest = UnsafeRawBufferPointer(rebasing: bytes[offset...])
-            let decoded: (packet: MQTTPacket, consumed: Int)?
-            do {
-                decoded = try decoder.decode(rest)
-            } catch {
-                broker.metrics.malformedPackets += 1
-                if phase == .awaitingConnect {
-                    broker.rejectConnect(self, error: error)
-                } else {
-                    protocolViolation(error.reasonCode, "\(error)")
-                }
-                return bytes.count
+    /// Decodes and handles one whole packet (or, for a bad header, raises its error). Returns
+    /// whether more packets may be handled now.
+    private func handlePacket(_ bytes: UnsafeRawBufferPointer) -> Bool {
+        guard isProcessing else { return false }
+        do throws(MQTTDecodeError) {
+            guard let (packet, used) = try decoder.decode(bytes), used == bytes.count else {
+                throw MQTTDecodeError.malformed("packet length disagrees with its contents")
             }
-            guard let (packet, used) = decoded else { break }
-            offset += used
             broker.handle(packet, on: self)
+        } catch {
+            broker.metrics.malformedPackets += 1
+            if phase == .awaitingConnect {
+                broker.rejectConnect(self, error: error)
+            } else {
+                protocolViolation(error.reasonCode, "\(error)")
+            }
         }
-        return offset
+        return isProcessing
     }
 
     /// Handles what arrived while CONNECT was being authenticated.
     func processPendingBytes() {
-        guard isProcessing, !partial.isEmpty else { return }
-        let used = partial.withUnsafeBytes { consume($0) }
-        if !isOpen || used == partial.count { partial = [] } else if used > 0 { partial.removeFirst(used) }
+        guard isProcessing, !assembler.pending.isEmpty else { return }
+        let decoder = self.decoder
+        assembler.resume(size: decoder.packetSize) { handlePacket($0) }
+        if !isOpen { assembler.reset() }
     }
 
     // MARK: Sending
