@@ -392,3 +392,16 @@ def test_1000_concurrent_tls_connections(broker_factory, certs):
     assert b.alive()
     c = _connected(b, certs, "device-2")
     c.disconnect()
+
+
+def test_silent_client_closed_after_handshake_timeout(broker_factory, certs):
+    """A TCP connection to the TLS port that never sends a ClientHello is closed after
+    tls.handshake_timeout_ms (here 500 ms), and the broker keeps serving."""
+    b = start(broker_factory, certs, "none", handshake_timeout_ms=500)
+    idle = m.RawClient(b.tls_port)
+    t0 = time.monotonic()
+    assert idle.is_closed(5.0), "a silent connection on the TLS port stayed open for 5 s"
+    assert time.monotonic() - t0 >= 0.3
+    idle.close()
+    c = _connected(b, certs, None)
+    c.disconnect()
