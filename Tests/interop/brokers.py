@@ -42,6 +42,13 @@ class BrokerConfig:
     outbound_topic_alias_maximum: int = 0
     # mosquitto only: raise its fd limit (used by the 10k-connection test)
     nofile: int | None = None
+    # Fleetgate only (device security, issue #3): the `tls:`, `auth:` and `policies:` sections as
+    # dicts (written as YAML flow mappings). `tls` set adds an mqtts listener on 127.0.0.1:0;
+    # `auth` None keeps the suite's default (anonymous allowed).
+    tls: dict | None = None
+    auth: dict | None = None
+    policies: dict | None = None
+    extra_args: list = field(default_factory=list)
 
     def agent_yaml(self) -> str:
         deny = ", ".join(json.dumps(d) for d in self.deny_subscribe)
@@ -57,8 +64,12 @@ class BrokerConfig:
             f"  deny_subscribe: [{deny}]\n"
             f"sys_interval: {self.sys_interval}\n"
             # anonymous access is off by default; this suite tests the protocol, not authentication
-            "auth:\n"
-            "  allow_anonymous: true\n"
+            # (the security tests pass their own `auth`)
+            + (f"auth: {json.dumps(self.auth)}\n" if self.auth is not None else
+               "auth:\n  allow_anonymous: true\n")
+            + (f"listeners: [{{mqtts: \"127.0.0.1:0\"}}]\ntls: {json.dumps(self.tls)}\n"
+               if self.tls is not None else "")
+            + (f"policies: {json.dumps(self.policies)}\n" if self.policies is not None else "")
         )
 
     def mosquitto_conf(self, port: int, tmp: Path) -> str:
@@ -116,6 +127,7 @@ class Broker:
         self.config = config
         self.proc: subprocess.Popen | None = None
         self.port: int = 0
+        self.tls_port: int = 0  # the first "mqtts" listener of ready.json (fleetgate, tls set)
         self.host = "127.0.0.1"
         self.starts = 0
         self._stderr = None
@@ -141,7 +153,8 @@ class Broker:
         cfg = self.tmp / "agent.yaml"
         cfg.write_text(self.config.agent_yaml())
         cmd = [str(FLEETGATE_AGENT), "--listen", "127.0.0.1:0", "--data-dir", str(self.data_dir),
-               "--ready-file", str(ready), "--log-level", "info", "--config", str(cfg)]
+               "--ready-file", str(ready), "--log-level", "info", "--config", str(cfg),
+               *self.config.extra_args]
         self.proc = subprocess.Popen(cmd, stdout=self._stderr, stderr=subprocess.STDOUT,
                                      stdin=subprocess.DEVNULL)
         deadline = time.monotonic() + START_TIMEOUT
@@ -155,6 +168,8 @@ class Broker:
                     host, _, port = info["mqtt"][0].rpartition(":")
                     assert info["pid"] == self.proc.pid, f"ready.json pid {info['pid']}"
                     self.host, self.port = host, int(port)
+                    if info.get("mqtts"):
+                        self.tls_port = int(info["mqtts"][0].rpartition(":")[2])
                     return
                 except (ValueError, KeyError, IndexError):
                     pass  # written non-atomically? keep polling until the deadline
@@ -206,6 +221,11 @@ class Broker:
     def restart(self, crash: bool = False) -> "Broker":
         self.kill() if crash else self.stop()
         return self.start()
+
+    def sighup(self) -> None:
+        """Reload (TLS certificate and key, password file): SIGHUP by PID."""
+        assert self.alive(), "broker not running"
+        self.proc.send_signal(signal.SIGHUP)
 
     def alive(self) -> bool:
         return self.proc is not None and self.proc.poll() is None

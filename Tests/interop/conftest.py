@@ -14,6 +14,14 @@ def pytest_report_header(config):
     return f"broker under test: FLEETGATE_PEER={PEER}"
 
 
+@pytest.fixture(scope="session")
+def certs(tmp_path_factory):
+    """The test CA and certificates (certs.py), generated once per session with the openssl CLI
+    into a pytest temp directory (keys are never committed)."""
+    from certs import Certs
+    return Certs(tmp_path_factory.mktemp("certs"))
+
+
 @pytest.fixture
 def broker_factory(tmp_path):
     """broker_factory(**BrokerConfig overrides) -> started Broker. Stopped at teardown; a broker
