@@ -65,24 +65,38 @@ extension Broker {
                 return completion(.refused(.clientIdentifierNotValid, .v311IdentifierRejected,
                                            "client id must equal the certificate identity"))
             }
-            return completion(.accepted(ClientIdentity(clientId: clientId, username: p.username, certificateCN: name)))
+            // A user name next to a certificate counts only if its password verifies; a claimed
+            // name without one is ignored, so a device certificate cannot borrow a user's rules.
+            if let username = p.username, let password = p.password, let passwords = security.passwords {
+                return verifyPassword(username, password, passwords, on: c) { ok in
+                    completion(ok ? .accepted(ClientIdentity(clientId: clientId, username: username, certificateCN: name)) : badCredentials)
+                }
+            }
+            return completion(.accepted(ClientIdentity(clientId: clientId, username: nil, certificateCN: name)))
         }
         if let username = p.username, let passwords = security.passwords {
             guard let password = p.password else { return completion(badCredentials) }
-            c.phase = .authenticating
-            loop.runBlocking({ passwords.verify(username: username, password: password) }) { [weak c] ok in
-                guard let c, c.phase == .authenticating else { return }  // closed meanwhile
-                c.phase = .awaitingConnect
+            return verifyPassword(username, password, passwords, on: c) { ok in
                 completion(ok ? .accepted(ClientIdentity(clientId: clientId, username: username)) : badCredentials)
-                c.processPendingBytes()
             }
-            return
         }
         if p.username != nil && security.auth.passwordFile != nil { return completion(badCredentials) }
         guard security.auth.allowAnonymous else {
             return completion(.refused(.notAuthorized, .v311NotAuthorized, "anonymous access is off"))
         }
         completion(.accepted(ClientIdentity(clientId: clientId, username: p.username)))
+    }
+
+    /// PBKDF2 on libuv's thread pool; the connection holds later packets until the answer.
+    private func verifyPassword(_ username: String, _ password: [UInt8], _ passwords: PasswordFile, on c: MQTTConnection,
+                                _ done: @escaping (Bool) -> Void) {
+        c.phase = .authenticating
+        loop.runBlocking({ passwords.verify(username: username, password: password) }) { [weak c] ok in
+            guard let c, c.phase == .authenticating else { return }  // closed meanwhile
+            c.phase = .awaitingConnect
+            done(ok)
+            c.processPendingBytes()
+        }
     }
 
     /// Logs a refusal at most once per client per minute; the metric counts every one.

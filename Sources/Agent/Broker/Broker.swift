@@ -116,6 +116,14 @@ final class Broker {
         guard let will = session.will else { return }
         session.will = nil
         session.willDueAt = nil
+        // A will is a publish by its session: the same rules apply (a device must not reach a
+        // topic through its will that it could not publish to).
+        if let policy = session.policy, !policy.mayPublish(will.topic) {
+            metrics.authorizationDenials += 1
+            log.notice("will of \(session.clientId) on '\(will.topic)' not published: not authorized")
+            if session.isPersistent { store.markDirty(session) }
+            return
+        }
         let p = PublishPacket(topic: will.topic, payload: will.payload, qos: will.qos, retain: will.retain, properties: will.properties)
         let message = Message(publish: p, origin: session.clientId, now: now)
         metrics.willsPublished += 1
