@@ -34,10 +34,13 @@ struct CommonOptions: ParsableArguments {
     @Option(name: .customLong("tls-ciphersuites"), help: "With --tls-ca: TLS 1.3 suites to offer, e.g. TLS_AES_128_GCM_SHA256 (default: OpenSSL's list).")
     var tlsCipherSuites: String?
 
+    @Flag(name: .customLong("tls-verify-each"), help: "With --tls-ca: verify the chain on every handshake (default: once per distinct certificate).")
+    var tlsVerifyEach = false
+
     @Flag(name: .customLong("quickack"), help: "Set TCP_QUICKACK while connecting (no delayed-ACK stall behind a broker's Nagle).")
     var quickAck = false
 
-    func tlsOptions() -> TLSOptions? { tlsCA.map { TLSOptions(caFile: $0, serverName: tlsServerName, cipherSuites: tlsCipherSuites) } }
+    func tlsOptions() -> TLSOptions? { tlsCA.map { TLSOptions(caFile: $0, serverName: tlsServerName, cipherSuites: tlsCipherSuites, verifyEach: tlsVerifyEach) } }
 
     func endpoint() throws -> Endpoint { try Endpoint(parsing: broker) }
 

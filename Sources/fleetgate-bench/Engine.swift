@@ -72,6 +72,8 @@ class Engine {
                 ("tls_version", tlsVersion.map { .string($0) } ?? .null),
                 ("tls_cipher", tlsCipher.map { .string($0) } ?? .null),
                 ("tls_handshakes", .int(tlsHandshakes)),
+                // Full chain + name verifications (nil: every handshake did one, --tls-verify-each).
+                ("tls_full_verifications", tls!.verifyEach ? .null : .int(tls!.verified.fullVerifications)),
                 ("tls_failures", .int(tlsFailures))]
     }
 

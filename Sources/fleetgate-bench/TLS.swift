@@ -9,6 +9,20 @@ struct TLSOptions {
     var serverName = "localhost"
     /// TLS 1.3 suites to offer (OpenSSL syntax); nil keeps OpenSSL's default list.
     var cipherSuites: String?
+    /// Run the full chain and name verification on every handshake, not only on the first
+    /// presentation of each distinct certificate.
+    var verifyEach = false
+}
+
+/// Remembers the server certificate that passed full verification (chain to the CA, name), so
+/// later handshakes presenting the byte-identical certificate skip re-building and re-checking
+/// the chain (one ECDSA verification and the X509 store work). The handshake signature
+/// (CertificateVerify, the proof that the server holds the key) is still checked every time.
+final class VerifiedCertificateCache {
+    var certificate: OpaquePointer?
+    var hits = 0
+    var fullVerifications = 0
+    deinit { if let certificate { X509_free(certificate) } }
 }
 
 /// The client SSL_CTX shared by every connection of a run: verifies the broker's certificate
@@ -17,6 +31,8 @@ struct TLSOptions {
 final class TLSClientContext {
     let ctx: OpaquePointer
     let serverName: String
+    let verified = VerifiedCertificateCache()
+    let verifyEach: Bool
 
     init(_ options: TLSOptions) throws(SystemError) {
         guard let ctx = SSL_CTX_new(TLS_client_method()) else {
@@ -24,6 +40,7 @@ final class TLSClientContext {
         }
         self.ctx = ctx
         serverName = options.serverName
+        verifyEach = options.verifyEach
         _ = shim_SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION)
         _ = SSL_CTX_set_options(ctx, shim_SSL_OP_NO_COMPRESSION() | shim_SSL_OP_NO_RENEGOTIATION())
         guard SSL_CTX_load_verify_locations(ctx, options.caFile, nil) == 1 else {
@@ -37,6 +54,22 @@ final class TLSClientContext {
             throw SystemError(call: "TLS 1.3 cipher suites '\(suites)': \(reason)", code: 0)
         }
         SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER, nil)
+        if !options.verifyEach {
+            SSL_CTX_set_cert_verify_callback(ctx, { store, arg in
+                guard let store, let arg else { return 0 }
+                let cache = Unmanaged<VerifiedCertificateCache>.fromOpaque(arg).takeUnretainedValue()
+                guard let leaf = X509_STORE_CTX_get0_cert(store) else { return 0 }
+                // X509_cmp: equal hashes and equal DER encodings.
+                if let known = cache.certificate, X509_cmp(known, leaf) == 0 {
+                    cache.hits += 1
+                    return 1
+                }
+                cache.fullVerifications += 1
+                let rc = X509_verify_cert(store)
+                if rc == 1 && cache.certificate == nil && X509_up_ref(leaf) == 1 { cache.certificate = leaf }
+                return rc
+            }, Unmanaged.passUnretained(verified).toOpaque())
+        }
     }
 
     deinit { SSL_CTX_free(ctx) }
