@@ -44,6 +44,7 @@ let package = Package(
 
         // Load generator for `make bench`: its own packet builders, independent of the broker.
         .executableTarget(name: "fleetgate-bench", dependencies: [
+            "COpenSSL",  // the generator's own TLS client (tls-* scenarios); bench tool only, not the product
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ], path: "Sources/fleetgate-bench"),
 

@@ -5,9 +5,13 @@ BENCHMARKS.md and bench/results/latest.json. Plain Python 3 standard library.
 
     python3 bench/run.py [--quick] [--rounds N] [--only fan-in-qos0,latency] [--brokers mosquitto,nats]
 
+TLS scenarios (tls=True) run against each broker's TLS listener, all brokers using one EC P-256
+CA and server certificate made with the openssl CLI for this harness run.
+
 BENCH_QUICK=1 in the environment is the same as --quick (1 round, smaller counts).
 """
 import argparse
+import atexit
 import datetime
 import json
 import os
@@ -71,7 +75,63 @@ SCENARIOS = [
          what="QoS 1 to a clean-session-0 subscriber, broker persistence on"),
 ]
 
+# TLS scenarios (issue #3): the same certificate for every broker, TLS 1.3 with one suite that all
+# three support, so the brokers differ only in how they drive OpenSSL (Go's crypto/tls for nats).
+TLS_SUITE = "TLS_AES_128_GCM_SHA256"
+SCENARIOS += [
+    dict(name="tls-connect", tls=True,
+         args=["connections", "--source-addresses", "8", "--concurrency", "50", "--settle", "0",
+               "--hold", "0.5", "--quickack"],
+         full=["--count", "2000", "--seconds", "60"], quick=["--count", "1000", "--seconds", "30"],
+         metric="connect_rate", unit="handshakes+connects/s", higher=True,
+         what="TLS connections, each a full TLS 1.3 handshake (P-256 certificate verified against the "
+              "test CA, SNI localhost) then CONNECT/CONNACK, 50 in progress at once, kept open"),
+    dict(name="tls-fan-in-qos0", tls=True, args=["fan-in", "--qos", "0"],
+         full=["--count", "2000000", "--seconds", "5"], quick=["--count", "300000", "--seconds", "1.5"],
+         metric="delivery_rate", unit="msg/s", higher=True,
+         what="fan-in-qos0 over TLS: 4 publishers -> 1 subscriber, 64 B, QoS 0"),
+]
+
 PLACEHOLDERS = [("cross-gateway", "needs the coordinator (issue #4)")]
+
+
+class Certs:
+    """EC P-256 CA and a server certificate for localhost / 127.0.0.1, made with the openssl CLI
+    in a temporary directory that lives for the whole harness run (every broker gets the same)."""
+
+    def __init__(self):
+        self.dir = tempfile.mkdtemp(prefix="fgbench-certs-")
+        # mosquitto drops root privileges to its own user before reading the key.
+        os.chmod(self.dir, 0o755)
+        d = lambda name: os.path.join(self.dir, name)
+        self.ca, self.cert, self.key = d("ca.pem"), d("server.pem"), d("server.key")
+        with open(d("server.ext"), "w") as f:
+            f.write("subjectAltName=DNS:localhost,IP:127.0.0.1\nbasicConstraints=CA:FALSE\n"
+                    "keyUsage=critical,digitalSignature\nextendedKeyUsage=serverAuth\n")
+        ec = ["-algorithm", "EC", "-pkeyopt", "ec_paramgen_curve:P-256"]
+        for argv in (["genpkey"] + ec + ["-out", d("ca.key")],
+                     ["req", "-x509", "-new", "-key", d("ca.key"), "-sha256", "-days", "2",
+                      "-subj", "/CN=fleetgate-bench-ca", "-addext", "basicConstraints=critical,CA:TRUE",
+                      "-addext", "keyUsage=critical,keyCertSign", "-out", self.ca],
+                     ["genpkey"] + ec + ["-out", self.key],
+                     ["req", "-new", "-key", self.key, "-subj", "/CN=localhost", "-out", d("server.csr")],
+                     ["x509", "-req", "-in", d("server.csr"), "-CA", self.ca, "-CAkey", d("ca.key"),
+                      "-CAcreateserial", "-days", "2", "-sha256", "-extfile", d("server.ext"),
+                      "-out", self.cert],
+                     ["verify", "-CAfile", self.ca, self.cert]):
+            out = subprocess.run(["openssl"] + argv, capture_output=True, text=True, timeout=30)
+            if out.returncode != 0:
+                raise RuntimeError(f"openssl {argv[0]}: {out.stderr.strip()[-200:]}")
+        os.chmod(self.key, 0o644)
+
+    def generator_args(self):
+        return ["--tls-ca", self.ca, "--tls-server-name", "localhost", "--tls-ciphersuites", TLS_SUITE]
+
+    def remove(self):
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+
+CERTS = None  # Certs for this run, made in main() when a TLS scenario is selected
 
 
 def get(d, dotted):
@@ -166,15 +226,19 @@ class Fleetgate(Broker):
         config = os.path.join(tmp, "agent.yaml")
         with open(config, "w") as f:
             f.write("limits:\n  max_queued_messages: 1000000\n  max_packet_size: 1048576\nauth:\n  allow_anonymous: true\n")
-        proc = self.spawn([AGENT, "--listen", "127.0.0.1:0", "--data-dir", data, "--ready-file", ready,
-                           "--log-level", "warning", "--config", config], tmp)
+        argv = [AGENT, "--listen", "127.0.0.1:0", "--data-dir", data, "--ready-file", ready,
+                "--log-level", "warning", "--config", config]
+        tls = bool(scenario.get("tls"))
+        if tls:
+            argv += ["--listen-tls", "127.0.0.1:0", "--tls-cert", CERTS.cert, "--tls-key", CERTS.key]
+        proc = self.spawn(argv, tmp)
         deadline = time.time() + 15
         while time.time() < deadline:
             if os.path.exists(ready):
                 try:
                     with open(ready) as f:
                         info = json.load(f)
-                    return proc, info["mqtt"][0]
+                    return proc, info["mqtts" if tls else "mqtt"][0]
                 except (ValueError, KeyError, IndexError):
                     pass  # written but not complete yet
             if proc.poll() is not None:
@@ -203,7 +267,10 @@ class Mosquitto(Broker):
     def start(self, scenario, tmp):
         port = free_port()
         conf = os.path.join(tmp, "mosquitto.conf")
-        lines = [f"listener {port} 127.0.0.1", "allow_anonymous true", "max_queued_messages 1000000",
+        lines = [f"listener {port} 127.0.0.1"]
+        if scenario.get("tls"):
+            lines += [f"cafile {CERTS.ca}", f"certfile {CERTS.cert}", f"keyfile {CERTS.key}"]
+        lines += ["allow_anonymous true", "max_queued_messages 1000000",
                  "max_connections -1", "connection_messages false", "log_dest stderr",
                  "log_type error", "log_type warning"]
         if scenario.get("persistent"):
@@ -240,10 +307,13 @@ class Nats(Broker):
         conf = os.path.join(tmp, "nats.conf")
         # The MQTT listener needs a server_name and JetStream (sessions, QoS 1 and retained messages
         # live in JetStream streams); the NATS client port is not used by the benchmark.
+        tls = ""
+        if scenario.get("tls"):
+            tls = f", tls {{ cert_file: \"{CERTS.cert}\", key_file: \"{CERTS.key}\" }}"
         with open(conf, "w") as f:
             f.write("server_name: fgbench\nlisten: 127.0.0.1:-1\nmax_payload: 1MB\n"
                     f"jetstream {{ store_dir: \"{tmp}/js\" }}\n"
-                    f"mqtt {{ listen: 127.0.0.1:{port} }}\n")
+                    f"mqtt {{ listen: 127.0.0.1:{port}{tls} }}\n")
         proc = self.spawn([self.binary, "-c", conf], tmp)
         if not wait_port(port, proc):
             stop_process(proc)
@@ -273,6 +343,8 @@ def run_one(broker, scenario, quick, log):
         time.sleep(0.2)
         argv = [GEN] + scenario["args"] + (scenario["quick"] if quick else scenario["full"]) + [
             "--broker", endpoint, "--label", broker.name, "--broker-pid", str(proc.pid)]
+        if scenario.get("tls"):
+            argv += CERTS.generator_args()
         seconds = float(argv[argv.index("--seconds") + 1])
         load = loadavg()
         t = time.time()
@@ -343,6 +415,8 @@ def summarize(all_results, brokers):
             for k in ("loss", "dups", "reorders", "misrouted"):
                 med[k + "_total"] = sum(r.get(k, 0) or 0 for r in runs)
             med["errors"] = sorted({e for r in runs for e in r.get("errors", [])})[:4]
+            if sc.get("tls"):
+                med["tls"] = sorted({f"{r['tls_version']} {r['tls_cipher']}" for r in runs if r.get("tls_version")})
             per[b.name] = med
         summary[sc["name"]] = per
     return summary
@@ -400,10 +474,31 @@ def targets(summary):
         slow = small / big
         lines.append(f"- wildcard: 100 subscriptions run {fmt(slow)}x faster than 100,000 (target <= 2x)"
                      + (" — met" if slow <= 2 else " — **missed**"))
+    tls_lines = []
+    for sc in SCENARIOS:
+        if not sc.get("tls") or fg(sc["name"], sc["metric"]) is None:
+            continue
+        f = fg(sc["name"], sc["metric"])
+        parts = [f"Fleetgate/{b} = {fmt(ratio(f, peer(sc['name'], b, sc['metric']), sc['higher']))}x"
+                 for b in ("mosquitto", "nats") if peer(sc["name"], b, sc["metric"]) is not None]
+        tls_lines.append(f"- {sc['name']}: Fleetgate {fmt(f)} {sc['unit']}"
+                         + (f"; {', '.join(parts)}" if parts else "") + " (informational: issue #3 sets no target)")
+    if tls_lines:
+        lines += ["", "TLS (issue #3):", ""] + tls_lines
     lines.append("")
     lines.append("Where a target is missed, `bench/profile.sh` shows where the time goes "
                  "(docs/PROFILE.md records the reading).")
     return lines
+
+
+def negotiated(summary):
+    """Protocol and suite each broker negotiated in the TLS scenarios."""
+    seen = {}
+    for sc in SCENARIOS:
+        if sc.get("tls"):
+            for name, d in summary.get(sc["name"], {}).items():
+                seen.setdefault(name, set()).update(d.get("tls") or [])
+    return "; ".join(f"{n} {', '.join(sorted(v)) or '?'}" for n, v in seen.items()) or "no TLS runs"
 
 
 def write_markdown(path, meta, summary, brokers, skipped):
@@ -423,6 +518,8 @@ def write_markdown(path, meta, summary, brokers, skipped):
         L.append(f"- {b.name}: {meta['versions'].get(b.name, '?')}")
     for name, reason in skipped.items():
         L.append(f"- {name}: **unavailable** — {reason}")
+    if meta.get("tls_unavailable"):
+        L.append(f"- TLS scenarios: **not run** — {meta['tls_unavailable']}")
     L += ["", "## Results (medians)", "",
           "| Scenario | Metric | " + " | ".join(names + [n for n in skipped]) + " | " +
           " | ".join(f"Fleetgate/{n}" for n in names if n != "fleetgate") + " |",
@@ -465,8 +562,9 @@ def write_markdown(path, meta, summary, brokers, skipped):
                      + ("; ".join(d["errors"])[:160].replace("|", "/") or "") + " |")
     L += ["", "## Scenarios", ""]
     for sc in SCENARIOS:
+        tls = " --tls-ca CA --tls-ciphersuites " + TLS_SUITE if sc.get("tls") else ""
         L.append(f"- **{sc['name']}**: {sc['what']}; `fleetgate-bench {' '.join(sc['args'])} "
-                 f"{' '.join(sc['quick'] if meta['quick'] else sc['full'])}`")
+                 f"{' '.join(sc['quick'] if meta['quick'] else sc['full'])}{tls}`")
     L += ["- **cross-gateway**: needs the coordinator (issue #4); not implemented.", "",
           "## Notes", "",
           "- Durability: mosquitto runs with `persistence true` but writes its database only periodically "
@@ -477,6 +575,16 @@ def write_markdown(path, meta, summary, brokers, skipped):
           "- Throughput scenarios keep at most 65,536 deliveries outstanding end to end (the generator's "
           "window), so their latency columns in latest.json measure queueing at saturation, not idle latency.",
           "- Loss at QoS 0 is real loss (the broker dropped or never delivered within the 2 s drain).",
+          "- TLS rows: one EC P-256 CA and server certificate (SAN DNS:localhost, IP:127.0.0.1) made with the "
+          "openssl CLI per harness run, the same files for every broker (Fleetgate `--listen-tls`, mosquitto "
+          "`listener` + `cafile/certfile/keyfile`, nats-server `mqtt { tls {} }`). The generator verifies the "
+          f"chain and the name (SNI localhost), offers TLS 1.3 with {TLS_SUITE} only and keeps no session "
+          "cache, so every connection is a full handshake. Its own handshake CPU is comparable to a broker's "
+          "(OpenSSL 3.0 client side), so on 2 cores tls-connect is close to generator-bound: read it with "
+          "the gen CPU column. `--quickack` in tls-connect: mosquitto (Nagle on) writes its TLS 1.3 session "
+          "tickets and the CONNACK in pieces and otherwise waits for the generator's 40 ms delayed ACK on "
+          "every connection.",
+          "- TLS negotiated: " + negotiated(summary) + ".",
           "", "## Targets (issue #5)", ""]
     L += targets(summary)
     L.append("")
@@ -504,6 +612,16 @@ def main():
     scenarios = [s for s in SCENARIOS if not args.only or s["name"] in args.only.split(",")]
     if not os.path.exists(GEN):
         sys.exit(f"{GEN} missing: swift build -c release --product fleetgate-bench")
+    global CERTS
+    tls_unavailable = None
+    if any(s.get("tls") for s in scenarios):
+        try:
+            CERTS = Certs()
+            atexit.register(CERTS.remove)
+        except (OSError, RuntimeError, subprocess.TimeoutExpired) as e:
+            tls_unavailable = f"no test certificates (openssl CLI): {e}"
+            print(f"skipping TLS scenarios: {tls_unavailable}", flush=True)
+            scenarios = [s for s in scenarios if not s.get("tls")]
 
     all_brokers = {"fleetgate": Fleetgate, "mosquitto": Mosquitto, "nats": Nats}
     brokers, skipped = [], {}
@@ -528,7 +646,8 @@ def main():
     meta = dict(command="make bench" + (" BENCH_QUICK=1" if args.quick else ""),
                 date=datetime.datetime.now().astimezone().isoformat(timespec="seconds"),
                 quick=args.quick, rounds=rounds, machine=machine(),
-                versions={b.name: b.version() for b in brokers}, skipped=skipped)
+                versions={b.name: b.version() for b in brokers}, skipped=skipped,
+                tls_unavailable=tls_unavailable)
     results = []
     started = time.time()
     for sc in scenarios:

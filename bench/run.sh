@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# `make bench`: install the reference peers, build release binaries, run bench/run.py.
+# `make bench`: install the reference peers (and the openssl CLI), build release binaries, run bench/run.py.
 # BENCH_QUICK=1 for a smoke run (1 round, smaller counts). Extra arguments go to run.py.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -7,6 +7,7 @@ cd "$(dirname "$0")/.."
 missing=()
 command -v mosquitto >/dev/null 2>&1 || [ -x /usr/sbin/mosquitto ] || missing+=(mosquitto)
 command -v nats-server >/dev/null 2>&1 || missing+=(nats-server)
+command -v openssl >/dev/null 2>&1 || missing+=(openssl)  # test certificates for the tls-* scenarios
 if [ ${#missing[@]} -gt 0 ]; then
     echo "installing ${missing[*]}"
     apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" \

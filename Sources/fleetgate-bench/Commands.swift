@@ -25,6 +25,23 @@ struct CommonOptions: ParsableArguments {
     @Option(name: .customLong("source-addresses"), help: "Spread connections over 127.0.0.1 ... 127.0.0.N.")
     var sourceAddresses: Int = 4
 
+    @Option(name: .customLong("tls-ca"), help: "Connect over TLS, verifying the broker's certificate against this CA file (PEM).")
+    var tlsCA: String?
+
+    @Option(name: .customLong("tls-server-name"), help: "With --tls-ca: SNI and the name the certificate must match.")
+    var tlsServerName: String = "localhost"
+
+    @Option(name: .customLong("tls-ciphersuites"), help: "With --tls-ca: TLS 1.3 suites to offer, e.g. TLS_AES_128_GCM_SHA256 (default: OpenSSL's list).")
+    var tlsCipherSuites: String?
+
+    @Flag(name: .customLong("tls-verify-each"), help: "With --tls-ca: verify the chain on every handshake (default: once per distinct certificate).")
+    var tlsVerifyEach = false
+
+    @Flag(name: .customLong("quickack"), help: "Set TCP_QUICKACK while connecting (no delayed-ACK stall behind a broker's Nagle).")
+    var quickAck = false
+
+    func tlsOptions() -> TLSOptions? { tlsCA.map { TLSOptions(caFile: $0, serverName: tlsServerName, cipherSuites: tlsCipherSuites, verifyEach: tlsVerifyEach) } }
+
     func endpoint() throws -> Endpoint { try Endpoint(parsing: broker) }
 
     func protocolVersion() throws -> MQTTVersion {
@@ -72,6 +89,8 @@ func basePlan(_ scenario: String, _ common: CommonOptions) throws -> PubSubPlan 
     plan.brokerPID = common.brokerPID
     plan.sourceAddresses = max(1, common.sourceAddresses)
     plan.clientPrefix = "fgb-\(scenario)"
+    plan.tls = common.tlsOptions()
+    plan.quickAck = common.quickAck
     return plan
 }
 
@@ -198,6 +217,8 @@ extension FleetgateBench {
             plan.seconds = seconds
             plan.settleSeconds = settle
             plan.holdSeconds = hold
+            plan.tls = common.tlsOptions()
+            plan.quickAck = common.quickAck
             print(try ConnectionStorm(plan: plan).run().text)
         }
     }

@@ -1,7 +1,8 @@
 /// One MQTT client connection of the generator. Plain class owned by the single loop thread.
 final class Connection {
     enum Role { case publisher, subscriber, idle }
-    enum State { case idle, connecting, awaitingConnack, ready, closed }
+    /// `handshaking`: TCP connected, TLS handshake in progress (TLS runs only).
+    enum State { case idle, connecting, handshaking, awaitingConnack, ready, closed }
 
     let token: Int
     let role: Role
@@ -15,6 +16,8 @@ final class Connection {
     /// Bytes of an incomplete inbound packet, kept only while one is pending.
     var partial: ByteBuffer?
     var watchingWrite = false
+    /// TLS state while the connection is open over TLS; `out` then holds plaintext.
+    var tls: TLSSession?
     var pendingSubacks = 0
     var sessionPresent = false
     /// Packets to send right after CONNECT (SUBSCRIBEs), pipelined.

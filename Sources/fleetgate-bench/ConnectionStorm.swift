@@ -10,15 +10,19 @@ struct ConnectionPlan {
     var holdSeconds = 1.0               // further idle time, to see the broker keeps them all
     var keepAlive: UInt16 = 300
     var brokerPID: Int32?
+    var tls: TLSOptions?
+    var quickAck = false
 }
 
-/// Opens many idle MQTT connections: connect rate and the broker's RSS per connection.
+/// Opens many idle MQTT connections: connect rate and the broker's RSS per connection. Over TLS
+/// (`--tls-ca`) every connection is a full handshake, so the rate is handshakes + CONNECTs per second.
 final class ConnectionStorm: Engine {
     let plan: ConnectionPlan
 
     init(plan: ConnectionPlan) throws(SystemError) {
         self.plan = plan
-        try super.init(broker: plan.broker, version: plan.version, keepAlive: plan.keepAlive)
+        try super.init(broker: plan.broker, version: plan.version, keepAlive: plan.keepAlive, tls: plan.tls)
+        quickAck = plan.quickAck
         for i in 0..<plan.connections {
             addConnection(role: .idle, roleIndex: i, clientID: "fgb-idle-\(i)",
                           source: sourceAddress(i % plan.sourceAddresses), outCapacity: 64)
@@ -74,6 +78,7 @@ final class ConnectionStorm: Engine {
             ("gen_cpu_pct", .double(100 * ownCPU / max(connectSeconds, 1e-9))),
             ("broker_cpu_s", .optional(brokerCPU)),
             ("broker_cpu_pct", .optional(brokerCPU.map { 100 * $0 / max(connectSeconds, 1e-9) })),
+        ] + tlsFields() + [
             ("errors", .array(errorSamples.map { .string($0) })),
         ]
         return .object(fields)

@@ -1,3 +1,4 @@
+import COpenSSL
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -5,6 +6,9 @@ import Glibc
 /// Common connection handling for every scenario: non-blocking connect with a source address,
 /// CONNECT/SUBSCRIBE pipelining, buffered writes with EPOLLOUT only while blocked, and frame
 /// parsing from one shared read buffer (per-connection memory only for a pending partial packet).
+/// With `tls`, each connection runs a TLS client on two memory BIOs between the socket and the
+/// MQTT code: the handshake is driven by the same epoll events, `out` holds plaintext that
+/// `flush` encrypts, and reads decrypt into the same shared buffer.
 class Engine {
     let broker: Endpoint
     let version: MQTTVersion
@@ -13,6 +17,10 @@ class Engine {
     var connections: [Connection] = []
     let readBuffer: UnsafeMutablePointer<UInt8>
     let readCapacity = 256 * 1024
+    let tls: TLSClientContext?
+    /// Ciphertext read from a socket on its way into a connection's read BIO (TLS runs only).
+    let cipherIn: UnsafeMutablePointer<UInt8>?
+    let cipherInCapacity = 256 * 1024
 
     // Counters shared by the scenarios.
     var connectFailures = 0
@@ -24,20 +32,50 @@ class Engine {
     var establishedCount = 0
     var pendingConnects = 0
     var lastEstablishedAt: UInt64 = 0
+    var tlsHandshakes = 0
+    var tlsFailures = 0
+    var tlsVersion: String?
+    var tlsCipher: String?
+    /// TCP_QUICKACK while connecting (`--quickack`): a broker with Nagle on that writes its
+    /// handshake replies in pieces (TLS 1.3 session tickets, then CONNACK) otherwise waits for
+    /// the generator's delayed ACK (40 ms on Linux) before the last piece.
+    var quickAck = false
     /// Clean session / clean start per role.
     var persistentSubscribers = false
     var sessionExpiry: UInt32 = 3600
 
-    init(broker: Endpoint, version: MQTTVersion, keepAlive: UInt16) throws(SystemError) {
+    init(broker: Endpoint, version: MQTTVersion, keepAlive: UInt16, tls options: TLSOptions?) throws(SystemError) {
         self.broker = broker
         self.version = version
         self.keepAlive = keepAlive
         loop = try EventLoop()
         readBuffer = .allocate(capacity: readCapacity)
+        if let options {
+            tls = try TLSClientContext(options)
+            cipherIn = .allocate(capacity: cipherInCapacity)
+        } else {
+            tls = nil
+            cipherIn = nil
+        }
         signal(SIGPIPE, SIG_IGN)
     }
 
-    deinit { readBuffer.deallocate() }
+    deinit {
+        readBuffer.deallocate()
+        cipherIn?.deallocate()
+    }
+
+    /// TLS fields for the JSON output (empty for plain TCP runs).
+    func tlsFields() -> [(String, JSON)] {
+        guard tls != nil else { return [("tls", .bool(false))] }
+        return [("tls", .bool(true)),
+                ("tls_version", tlsVersion.map { .string($0) } ?? .null),
+                ("tls_cipher", tlsCipher.map { .string($0) } ?? .null),
+                ("tls_handshakes", .int(tlsHandshakes)),
+                // Full chain + name verifications (nil: every handshake did one, --tls-verify-each).
+                ("tls_full_verifications", tls!.verifyEach ? .null : .int(tls!.verified.fullVerifications)),
+                ("tls_failures", .int(tlsFailures))]
+    }
 
     @discardableResult
     func addConnection(role: Connection.Role, roleIndex: Int, clientID: String, source: Endpoint?, outCapacity: Int) -> Connection {
@@ -67,8 +105,70 @@ class Engine {
         loop.add(c.fd, token: c.token, events: EventLoop.writable | EventLoop.readable)
     }
 
+    /// TCP connected on a TLS run: start the handshake (ClientHello goes out through `flush`).
+    private func startTLS(_ c: Connection) {
+        guard let session = tls?.makeSession() else {
+            tlsFailures += 1
+            fail(c, "SSL_new failed: \(tlsErrorQueue())")
+            return
+        }
+        c.tls = session
+        c.state = .handshaking
+        c.watchingWrite = true  // registered with EPOLLOUT; flush() clears it when drained
+        driveHandshake(c, session)
+    }
+
+    /// Feeds received ciphertext to the SSL and steps the handshake; on completion sends CONNECT.
+    private func driveHandshake(_ c: Connection, _ t: TLSSession) {
+        while true {
+            let rc = SSL_do_handshake(t.ssl)
+            if rc == 1 {
+                t.handshakeDone = true
+                tlsHandshakes += 1
+                if tlsVersion == nil {
+                    tlsVersion = t.protocolVersion
+                    tlsCipher = t.cipherName
+                }
+                connected(c)
+                if quickAck && c.state != .closed { Socket.quickAck(c.fd) }
+                // Bytes after the server's Finished (session tickets, early replies) are already
+                // in the read BIO, where epoll cannot see them.
+                if c.state != .closed && t.buffered { readAvailable(c) }
+                return
+            }
+            let e = SSL_get_error(t.ssl, rc)
+            guard e == SSL_ERROR_WANT_READ else {
+                tlsFailures += 1
+                let reason = t.failureReason(e)
+                t.drainWriteBIO()  // the alert, best effort
+                _ = Glibc.send(c.fd, t.cipherOut.readPointer, t.cipherOut.readableBytes, Int32(MSG_DONTWAIT | MSG_NOSIGNAL))
+                fail(c, "TLS handshake: \(reason)")
+                return
+            }
+            if !flush(c) { return }
+            // Pull more ciphertext from the socket; stop when it has none yet.
+            let n = recv(c.fd, cipherIn!, cipherInCapacity, 0)
+            if n > 0 {
+                BIO_write(t.rbio, cipherIn!, Int32(n))
+                if quickAck { Socket.quickAck(c.fd) }
+                continue
+            }
+            let err = errno
+            if n < 0 && (err == EAGAIN || err == EWOULDBLOCK) { return }
+            if n < 0 && err == EINTR { continue }
+            closedByBroker += 1
+            tlsFailures += 1
+            fail(c, n == 0 ? "connection closed by broker during the TLS handshake"
+                           : SystemError(call: "recv (TLS handshake)", code: err).description)
+            return
+        }
+    }
+
     private func connected(_ c: Connection) {
         c.state = .awaitingConnack
+        // Plain TCP: still registered with EPOLLOUT from connect. TLS: watchingWrite already
+        // matches the registration left by the handshake.
+        if c.tls == nil { c.watchingWrite = true }
         let clean = !(c.role == .subscriber && persistentSubscribers)
         MQTTPacketBuilder.connect(into: c.out, version: version, clientID: c.clientID, cleanSession: clean,
                                   keepAlive: keepAlive, sessionExpiry: clean ? 0 : sessionExpiry)
@@ -78,19 +178,19 @@ class Engine {
             packetID &+= 1
             c.pendingSubacks += 1
         }
-        c.watchingWrite = true  // registered with EPOLLOUT; flush() clears it when drained
         flush(c)
     }
 
     func fail(_ c: Connection, _ reason: String) {
         guard c.state != .closed else { return }
-        if c.state == .connecting || c.state == .awaitingConnack { pendingConnects -= 1 }
+        if c.state == .connecting || c.state == .handshaking || c.state == .awaitingConnack { pendingConnects -= 1 }
         if c.state == .ready && c.pendingSubacks > 0 { pendingConnects -= 1 }
         noteError(reason)
         loop.remove(c.fd)
         close(c.fd)
         c.state = .closed
         c.partial = nil
+        c.tls = nil
     }
 
     func closeAll(sendDisconnect: Bool) {
@@ -99,9 +199,15 @@ class Engine {
                 MQTTPacketBuilder.disconnect(into: c.out)
                 _ = flush(c)
             }
+            if let t = c.tls, t.handshakeDone, c.state != .closed {
+                _ = SSL_shutdown(t.ssl)  // close_notify, so the broker sees a clean TLS close
+                _ = flush(c)
+            }
+            guard c.state != .closed else { continue }
             loop.remove(c.fd)
             close(c.fd)
             c.state = .closed
+            c.tls = nil
         }
     }
 
@@ -118,7 +224,16 @@ class Engine {
                 fail(c, SystemError(call: "connect \(broker) from \(c.source?.host ?? "any")", code: err).description)
                 return
             }
-            if events & (EventLoop.outEvent | EventLoop.inEvent) != 0 { connected(c) }
+            if events & (EventLoop.outEvent | EventLoop.inEvent) != 0 {
+                if tls != nil { startTLS(c) } else { connected(c) }
+            }
+            return
+        }
+        if c.state == .handshaking, let t = c.tls {
+            if events & EventLoop.outEvent != 0 && !flush(c) { return }
+            if events & (EventLoop.inEvent | EventLoop.rdHupEvent | EventLoop.hupEvent | EventLoop.errEvent) != 0 {
+                driveHandshake(c, t)
+            }
             return
         }
         if events & EventLoop.outEvent != 0 { flush(c) }
@@ -131,10 +246,41 @@ class Engine {
     @discardableResult
     @inline(__always)
     func flush(_ c: Connection) -> Bool {
-        let out = c.out
-        while !out.isEmpty {
-            let n = send(c.fd, out.readPointer, out.readableBytes, Int32(MSG_NOSIGNAL))
-            if n > 0 { out.consume(n); continue }
+        if let t = c.tls {
+            // Encrypt up to 64 KiB ahead of the socket, then send it in one go (handshake bytes
+            // and the first MQTT packets share a segment). A blocked socket leaves the rest as
+            // plaintext in `out`, where the publishers see it.
+            while true {
+                t.drainWriteBIO()
+                if t.handshakeDone && !c.out.isEmpty && t.cipherOut.readableBytes < 64 * 1024 {
+                    let n = SSL_write(t.ssl, c.out.readPointer, Int32(min(c.out.readableBytes, 64 * 1024)))
+                    if n <= 0 {
+                        fail(c, "SSL_write: \(t.failureReason(SSL_get_error(t.ssl, n)))")
+                        return false
+                    }
+                    c.out.consume(Int(n))
+                    continue
+                }
+                if !send(c, t.cipherOut) { return false }
+                if !t.handshakeDone || c.out.isEmpty { break }
+            }
+        } else if !send(c, c.out) {
+            return false
+        }
+        if c.watchingWrite && c.state != .connecting {
+            c.watchingWrite = false
+            loop.modify(c.fd, token: c.token, events: EventLoop.readable)
+        }
+        return true
+    }
+
+    /// Sends `buffer` until empty (true) or the socket blocks or fails (false; EPOLLOUT is
+    /// watched while blocked, the connection closed on failure).
+    @inline(__always)
+    private func send(_ c: Connection, _ buffer: ByteBuffer) -> Bool {
+        while !buffer.isEmpty {
+            let n = Glibc.send(c.fd, buffer.readPointer, buffer.readableBytes, Int32(MSG_NOSIGNAL))
+            if n > 0 { buffer.consume(n); continue }
             let e = errno
             if n < 0 && (e == EAGAIN || e == EWOULDBLOCK) {
                 if !c.watchingWrite {
@@ -147,16 +293,53 @@ class Engine {
             fail(c, SystemError(call: "send", code: e).description)
             return false
         }
-        if c.watchingWrite && c.state != .connecting {
-            c.watchingWrite = false
-            loop.modify(c.fd, token: c.token, events: EventLoop.readable)
-        }
         return true
+    }
+
+    /// Reads up to `room` plaintext bytes into `dst`: > 0 bytes, 0 end of stream, < 0 with
+    /// `error` set (EAGAIN: nothing more now). Over TLS it decrypts until `room` is full or the
+    /// socket has nothing more, so a short read means the socket is drained (as with recv).
+    @inline(__always)
+    private func receive(_ c: Connection, _ dst: UnsafeMutablePointer<UInt8>, _ room: Int, error: inout String?) -> Int {
+        guard let t = c.tls else {
+            let n = recv(c.fd, dst, room, 0)
+            if n < 0 {
+                let e = errno
+                error = e == EAGAIN || e == EWOULDBLOCK ? nil : SystemError(call: "recv", code: e).description
+                if e == EINTR { return receive(c, dst, room, error: &error) }
+            }
+            return n
+        }
+        var got = 0
+        while got < room {
+            let n = SSL_read(t.ssl, dst + got, Int32(min(room - got, Int(Int32.max))))
+            if n > 0 { got += Int(n); continue }
+            let e = SSL_get_error(t.ssl, n)
+            if e == SSL_ERROR_ZERO_RETURN { return got }  // close_notify: end of stream
+            guard e == SSL_ERROR_WANT_READ else {
+                if got > 0 { return got }
+                error = "TLS read: \(t.failureReason(e))"
+                return -1
+            }
+            let r = recv(c.fd, cipherIn!, cipherInCapacity, 0)
+            if r > 0 {
+                BIO_write(t.rbio, cipherIn!, Int32(r))
+                continue
+            }
+            if r == 0 { return got }
+            let err = errno
+            if err == EINTR { continue }
+            if got > 0 { return got }
+            error = err == EAGAIN || err == EWOULDBLOCK ? nil : SystemError(call: "recv", code: err).description
+            return -1
+        }
+        return got
     }
 
     private func readAvailable(_ c: Connection) {
         var rounds = 0
-        while rounds < 8 && c.state != .closed {
+        // Over TLS, decrypted-but-unread data is invisible to epoll: keep going while some is left.
+        while (rounds < 8 || (c.tls?.buffered ?? false)) && c.state != .closed {
             rounds += 1
             let base: UnsafeMutablePointer<UInt8>
             let start: Int
@@ -172,18 +355,18 @@ class Engine {
                 start = 0
                 room = readCapacity
             }
-            let n = recv(c.fd, base + start, room, 0)
+            var readError: String?
+            let n = receive(c, base + start, room, error: &readError)
+            if quickAck && c.state == .awaitingConnack && n > 0 { Socket.quickAck(c.fd) }
             if n == 0 {
                 closedByBroker += 1
                 fail(c, "connection closed by broker (\(c.role) \(c.clientID))")
                 return
             }
             if n < 0 {
-                let e = errno
-                if e == EAGAIN || e == EWOULDBLOCK { break }
-                if e == EINTR { continue }
+                guard let readError else { break }  // nothing more for now
                 closedByBroker += 1
-                fail(c, SystemError(call: "recv", code: e).description)
+                fail(c, readError)
                 return
             }
             let available = start + n
@@ -214,7 +397,7 @@ class Engine {
             }
             if n < room { break }
         }
-        if !c.out.isEmpty { flush(c) }
+        if c.state != .closed && (!c.out.isEmpty || (c.tls.map { BIO_ctrl_pending($0.wbio) > 0 } ?? false)) { flush(c) }
     }
 
     @inline(__always)

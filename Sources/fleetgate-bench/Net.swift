@@ -6,7 +6,8 @@ import Glibc
 struct SystemError: Error, CustomStringConvertible {
     let call: String
     let code: Int32
-    var description: String { "\(call): \(String(cString: strerror(code))) (errno \(code))" }
+    /// Code 0: not an errno (TLS setup errors carry their reason in `call`).
+    var description: String { code == 0 ? call : "\(call): \(String(cString: strerror(code))) (errno \(code))" }
 }
 
 /// An IPv4 loopback endpoint.
@@ -69,6 +70,14 @@ enum Socket {
         return fd
     }
 
+    /// ACK what arrived right away instead of after the delayed-ACK timer (Linux resets this
+    /// after a while, so it is set again after each read while connecting).
+    @inline(__always)
+    static func quickAck(_ fd: Int32) {
+        var one: Int32 = 1
+        setsockopt(fd, Int32(IPPROTO_TCP), TCP_QUICKACK, &one, socklen_t(MemoryLayout<Int32>.size))
+    }
+
     /// Pending socket error after a non-blocking connect (0 when connected).
     static func pendingError(_ fd: Int32) -> Int32 {
         var err: Int32 = 0
@@ -79,9 +88,9 @@ enum Socket {
 }
 
 /// Level-triggered epoll. Swift's Glibc module does not include <sys/epoll.h>, and this target
-/// may not add a C module, so the three calls are resolved with dlsym as C function pointers and
-/// `struct epoll_event` is laid out by hand (packed, 12 bytes, on x86_64; 16 elsewhere).
-/// The 64-bit user data is a connection index.
+/// has no C module of its own (it imports only COpenSSL, for TLS), so the three calls are
+/// resolved with dlsym as C function pointers and `struct epoll_event` is laid out by hand
+/// (packed, 12 bytes, on x86_64; 16 elsewhere). The 64-bit user data is a connection index.
 final class EventLoop {
     typealias Create1 = @convention(c) (Int32) -> Int32
     typealias Ctl = @convention(c) (Int32, Int32, Int32, UnsafeMutableRawPointer?) -> Int32

@@ -30,6 +30,8 @@ struct PubSubPlan {
     var routing = Routing.fixed(topic: "bench/t")
     var sourceAddresses = 4
     var connectSeconds = 30.0
+    var tls: TLSOptions?
+    var quickAck = false
 }
 
 /// Publishers and subscribers on one loop: fan-in, fan-out, latency, wildcard and durability.
@@ -65,8 +67,9 @@ final class PubSubRun: Engine {
         tracker = SequenceTracker(mode: mode, publishers: plan.publishers, subscribers: plan.subscribers,
                                   capacity: plan.count)
         payloadTemplate = [UInt8](repeating: 0x2E, count: max(plan.payloadSize, Payload.headerSize))
-        try super.init(broker: plan.broker, version: plan.version, keepAlive: 300)
+        try super.init(broker: plan.broker, version: plan.version, keepAlive: 300, tls: plan.tls)
         persistentSubscribers = plan.persistentSubscribers
+        quickAck = plan.quickAck
         buildRouting()
         for s in 0..<plan.subscribers {
             let c = addConnection(role: .subscriber, roleIndex: s, clientID: "\(plan.clientPrefix)-sub-\(s)",
@@ -362,8 +365,9 @@ final class PubSubRun: Engine {
             ("broker_cpu_s", .optional(brokerCPU)),
             ("broker_cpu_pct", .optional(brokerCPU.map { 100 * $0 / max(wall, 1e-9) })),
             ("broker_rss_bytes", .optional(brokerRSS)),
-            ("errors", .array(errorSamples.map { .string($0) })),
         ]
+        fields += tlsFields()
+        fields.append(("errors", .array(errorSamples.map { .string($0) })))
         return .object(fields)
     }
 }
