@@ -23,6 +23,8 @@ public struct AgentConfig: Sendable, Equatable {
     public var durability: Durability = .normal
     /// Written (atomically) with the pid and the bound addresses once every listener is up.
     public var readyFile: String?
+    /// The coordinator link (issue #4); nil = a stand-alone broker.
+    public var coordinator: CoordinatorConfig?
 
     public init() {}
 }

@@ -43,6 +43,7 @@ public enum ConfigFile {
             case "sys_interval": config.sysInterval = try r.integer(value, key: key, 0...86_400)
             case "ready_file": config.readyFile = try r.string(value, key: key)
             case "limits": try applyLimits(value, r, &config.limits)
+            case "coordinator": try applyCoordinator(value, r, &config)
             case "policy":
                 for (pk, pv) in try r.mapping(value, key: key) {
                     switch pk {
@@ -58,7 +59,7 @@ public enum ConfigFile {
                     }
                 }
             default:
-                throw r.unknown(value, key: key, known: ["listeners", "data_dir", "log_level", "durability", "sys_interval", "ready_file", "limits", "policy"])
+                throw r.unknown(value, key: key, known: ["listeners", "data_dir", "log_level", "durability", "sys_interval", "ready_file", "limits", "policy", "coordinator"])
             }
         }
     }
