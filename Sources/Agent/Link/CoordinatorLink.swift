@@ -183,7 +183,7 @@ final class CoordinatorLink: FabricLink {
     /// An attempt that never reached a connection: back off and try again.
     private func attemptFailed(_ reason: String) {
         guard phase == .connecting else { return }
-        log.info("coordinator link: \(reason)")
+        if failedAttempts == 0 { log.warning("coordinator link: \(reason); retrying with backoff") } else { log.debug("coordinator link: \(reason)") }
         deadlineTimer.stop()
         attemptId += 1  // a late completion of this attempt is closed on arrival
         phase = .idle
