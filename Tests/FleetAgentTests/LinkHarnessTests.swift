@@ -87,6 +87,8 @@ final class LinkFakeCoordinator {
     var autoAck = true
     var remoteFilters: [String]? = nil
     var heartbeatMs: UInt32 = 60_000
+    /// Replaces the automatic HELLO_ACK when set.
+    var onHello: ((LinkFakePeer) -> Void)?
     private var epoch: UInt64 = 0
 
     init(loop: EventLoop) throws {
@@ -106,8 +108,9 @@ final class LinkFakeCoordinator {
     var port: UInt16 { server.localPort }
 
     func received(_ frame: FleetFrame, on peer: LinkFakePeer) {
-        guard autoAck, case .hello = frame else { return }
-        ack(peer)
+        guard case .hello = frame else { return }
+        if let onHello { return onHello(peer) }
+        if autoAck { ack(peer) }
     }
 
     func ack(_ peer: LinkFakePeer) {

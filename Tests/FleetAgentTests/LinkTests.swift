@@ -248,4 +248,29 @@ import FleetRuntime
         #expect(seqs == seqs.sorted())                       // one origin's forwards stay in order
         rig.finish()
     }
+
+    @Test func heartbeatsAtTheAckedIntervalAndASilentCoordinatorIsDropped() throws {
+        let rig = try LinkRig { $0.heartbeatMs = 20 }     // the fake never sends a heartbeat
+        #expect(rig.waitEstablished())
+        let first = try #require(rig.fake.current)
+        #expect(rig.spin { first.closed && rig.fake.peers.count >= 2 })
+        let beats = first.frames.compactMap { if case .heartbeat(let h) = $0 { h.sequence } else { nil } }
+        #expect(beats.count >= 2 && beats == Array(1...UInt64(beats.count)))
+        #expect(first.errors.last?.code == .heartbeatTimeout)
+        #expect(rig.waitEstablished(peers: rig.fake.peers.count))  // and the link came back
+        rig.finish()
+    }
+
+    @Test func refusedHelloIsLoggedAndRetriedWithBackoff() throws {
+        let rig = try LinkRig { fake in
+            fake.onHello = { peer in
+                peer.send(.error(FleetFrame.ErrorReport(code: .notAuthorized, relatedKind: .hello, message: "bad token")))
+                peer.stream.close()
+            }
+        }
+        #expect(rig.spin { rig.fake.peers.count >= 3 && rig.link.metrics.errorsReceived >= 2 })
+        #expect(!rig.link.isEstablished && rig.link.metrics.sessions == 0)
+        #expect(rig.link.metrics.lastReconnectDelayMs <= 40)
+        rig.finish()
+    }
 }
