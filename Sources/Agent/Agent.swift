@@ -21,6 +21,8 @@ public final class Agent {
     private var timers: [LoopTimer] = []
     private var signals: [SignalWatcher] = []
     private var stopping = false
+    /// The coordinator link, when one is configured (issue #4).
+    private var link: CoordinatorLink?
 
     public init(config: AgentConfig, logger: Logger) throws {
         self.config = config
@@ -75,6 +77,19 @@ public final class Agent {
         // Group commit, then the loop flushes sockets: acknowledgements never precede their data.
         loop.addBeforeSleepHook { [broker] in broker.commit() }
 
+        // --- coordinator link (issue #4) ---
+        // Its hook commits the forward log after the broker's commit and, like it, before the loop
+        // flushes sockets: a forwarded QoS 1 message's PUBACK leaves only once the forward is durable.
+        if let coordinator = config.coordinator {
+            let link = try CoordinatorLink(settings: try coordinator.resolved(file: nil), databasePath: config.dataDir + "/fleetgate.db",
+                                           synchronous: config.durability == .full ? .full : .normal,
+                                           broker: broker, loop: loop, log: log)
+            loop.addBeforeSleepHook { [link] in link.beforeSleep() }
+            link.start(defaultAdvertise: servers.first?.localAddress ?? "", sysIntervalSeconds: config.sysInterval)
+            self.link = link
+        }
+        // --- end coordinator link ---
+
         // 250 ms: keepalive is enforced within a quarter second of 1.5x the interval.
         let sweep = LoopTimer(loop: loop)
         sweep.start(afterMilliseconds: 250, repeatEveryMilliseconds: 250) { [broker] in broker.sweep() }
@@ -107,6 +122,7 @@ public final class Agent {
         for s in signals { s.close() }
         broker.shutDown()
         broker.commit()
+        link?.stop()  // coordinator link: closes its connection and timers, commits its log
         loop.stop()
     }
 

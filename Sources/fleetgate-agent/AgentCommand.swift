@@ -74,12 +74,24 @@ struct AgentCommand: ParsableCommand {
 
     @Option(name: .customLong("password-file"), help: ArgumentHelp("user:hash lines written by 'fleetgate-agent passwd'.", valueName: "FILE"))
     var passwordFile: String?
+    @Option(name: .customLong("gateway-id"), help: ArgumentHelp("This gateway's id in the fleet (coordinator.gateway_id).", valueName: "ID"))
+    var gatewayId: String?
+
+    @Option(name: .customLong("coordinator"), help: ArgumentHelp("Join the fleet: the coordinator's agent port (coordinator.address).", valueName: "HOST:PORT"))
+    var coordinator: String?
+
+    @Option(name: .customLong("token-file"), help: ArgumentHelp("File with the token sent in HELLO (coordinator.token_file).", valueName: "FILE"))
+    var tokenFile: String?
+
+    @Option(name: .customLong("advertise"), help: ArgumentHelp("MQTT address devices are redirected to (coordinator.advertise; default: the first listener).", valueName: "HOST:PORT"))
+    var advertise: String?
 
     func run() throws {
         var loaded = AgentConfig()
         do throws(ConfigError) {
             if let configFile { try ConfigFile.load(path: configFile, into: &loaded) }
             try applyFlags(to: &loaded)
+            try applyCoordinatorFlags(to: &loaded)
         } catch {
             printError("fleetgate-agent: config error: \(error)")
             throw ExitCode(78)  // EX_CONFIG
@@ -156,6 +168,35 @@ struct AgentCommand: ParsableCommand {
             }
             config.durability = d
         }
+    }
+}
+
+extension AgentCommand {
+    /// The coordinator flags override the file's `coordinator:` section (and create it); the
+    /// section is then checked as a whole (address, gateway id, readable non-empty token file).
+    private func applyCoordinatorFlags(to config: inout AgentConfig) throws(ConfigError) {
+        if gatewayId != nil || coordinator != nil || tokenFile != nil || advertise != nil {
+            var c = config.coordinator ?? CoordinatorConfig()
+            if let gatewayId { c.gatewayId = gatewayId }
+            if let coordinator {
+                switch ListenAddress.parse(coordinator) {
+                case .success(let a): c.address = a
+                case .failure(let f): throw ConfigError(file: nil, line: nil, key: "--coordinator", message: "'\(coordinator)': \(f.reason)")
+                }
+            }
+            if let tokenFile {
+                _ = try CoordinatorConfig.readToken(tokenFile, key: "--token-file", file: nil)
+                c.tokenFile = tokenFile
+            }
+            if let advertise {
+                if case .failure(let f) = ListenAddress.parse(advertise) {
+                    throw ConfigError(file: nil, line: nil, key: "--advertise", message: "'\(advertise)': \(f.reason)")
+                }
+                c.advertise = advertise
+            }
+            config.coordinator = c
+        }
+        try config.coordinator?.validate(file: configFile)
     }
 }
 

@@ -29,6 +29,8 @@ public struct AgentConfig: Sendable, Equatable {
     public var auth = AuthSettings()
     /// Authorization rules; nil lets every authenticated client do anything.
     public var policies: PolicySet?
+    /// The coordinator link (issue #4); nil = a stand-alone broker.
+    public var coordinator: CoordinatorConfig?
 
     public init() {}
 }

@@ -48,6 +48,7 @@ public enum ConfigFile {
             case "tls": config.tls = try SecurityConfigFile.tls(value, r)
             case "auth": config.auth = try SecurityConfigFile.auth(value, r)
             case "policies": config.policies = try SecurityConfigFile.policies(value, r)
+            case "coordinator": try applyCoordinator(value, r, &config)
             case "policy":
                 for (pk, pv) in try r.mapping(value, key: key) {
                     switch pk {
@@ -63,7 +64,7 @@ public enum ConfigFile {
                     }
                 }
             default:
-                throw r.unknown(value, key: key, known: ["listeners", "data_dir", "log_level", "durability", "sys_interval", "ready_file", "limits", "policy", "tls", "auth", "policies"])
+                throw r.unknown(value, key: key, known: ["listeners", "data_dir", "log_level", "durability", "sys_interval", "ready_file", "limits", "policy", "tls", "auth", "policies", "coordinator"])
             }
         }
     }

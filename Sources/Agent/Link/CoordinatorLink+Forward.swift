@@ -1,0 +1,158 @@
+import FleetCore
+import FleetProtocol
+
+// Forwarding out (FORWARD, the outbound log, DELIVERY_ACK from the coordinator) and in (FORWARD
+// from other gateways, dedup per origin, our DELIVERY_ACK), docs/PROTOCOL.md §5.9-5.10.
+// Loop-thread only.
+extension CoordinatorLink {
+    /// Restores the log, the dedup marks and the sequence, and reserves the next block of
+    /// sequences on disk (so a restart never reuses one, even one given to a QoS 0 forward).
+    func restore() throws {
+        let loaded = try store.load()
+        for (seq, message) in loaded.log { outbound.append(seq: seq, message: message) }
+        seen = loaded.seen
+        committedSeen = loaded.seen
+        nextSequence = loaded.nextSeq
+        reservedSequence = nextSequence + limits.sequenceBlock
+        store.reserve(upTo: reservedSequence)
+        try store.commit()
+        if outbound.count > 0 { log.info("coordinator link: \(outbound.count) unconfirmed forwards to re-send") }
+    }
+
+    /// A sequence for a new forward. Crossing the reserved block reserves the next one in this
+    /// turn's commit, which runs before the frame can leave.
+    private func takeSequence() -> UInt64 {
+        let seq = nextSequence
+        nextSequence += 1
+        if nextSequence >= reservedSequence {
+            reservedSequence = nextSequence + limits.sequenceBlock
+            store.reserve(upTo: reservedSequence)
+        }
+        return seq
+    }
+
+    /// FabricLink: a local client (or a will) published `message`. Forwarded only when another
+    /// gateway wants the topic (one trie walk), or always when retained (retained state is
+    /// fleet-wide). QoS >= 1 goes into the outbound log (durable at the end of the turn, before
+    /// the publisher's PUBACK leaves); QoS 0 is best effort.
+    func localMessagePublished(_ message: Message) {
+        guard phase != .stopped, !message.topic.hasPrefix("$SYS") else { return }
+        guard message.retain || remote.wants(message.topic) else { return }
+        if message.isExpired(now: broker.now) { return }
+        if message.qos == .atMostOnce {
+            guard phase == .established, queuedQoS0.count < limits.maxQueuedQoS0 else {
+                metrics.forwardsDroppedQoS0 += 1
+                return
+            }
+            queuedQoS0.append(takeSequence(), message)
+        } else {
+            guard outbound.count < limits.maxUnacked else {
+                metrics.forwardsDroppedLogFull += 1
+                return
+            }
+            let seq = takeSequence()
+            outbound.append(seq: seq, message: message)
+            store.insert(seq: seq, message: message)
+        }
+        pump()
+    }
+
+    /// Hands FORWARD frames to the socket in sequence order (merging the log and the QoS 0 queue)
+    /// while it is under the bulk watermark (docs/PROTOCOL.md §8). Bounded: every round consumes
+    /// one entry or stops.
+    func pump() {
+        guard phase == .established, let c = connection else { return }
+        let now = broker.now
+        while c.canTakeBulk {
+            let logged = outbound.nextUnsent()
+            let fromLog: Bool
+            let seq: UInt64, message: Message
+            switch (logged, queuedQoS0.first) {
+            case (nil, nil): return
+            case (let l?, nil): fromLog = true; seq = l.seq; message = l.message
+            case (nil, let q?): fromLog = false; seq = q.seq; message = q.message
+            case (let l?, let q?):
+                fromLog = l.seq < q.seq
+                (seq, message) = fromLog ? (l.seq, l.message) : (q.seq, q.message)
+            }
+            if message.isExpired(now: now) {
+                metrics.forwardsExpired += 1
+                dropEntry(seq: seq, fromLog: fromLog)
+                continue
+            }
+            var properties = message.properties
+            properties.messageExpiryInterval = message.remainingExpiry(now: now)
+            let frame = FleetFrame.forward(FleetFrame.Forward(originGatewayId: settings.gatewayId, sequence: seq, topic: message.topic,
+                                                              qos: message.qos, retain: message.retain, properties: properties,
+                                                              payload: message.payload))
+            guard let bytes = c.encodeBulk(frame) else {
+                log.warning("coordinator link: forward \(seq) on \(message.topic) is larger than the coordinator accepts; dropped")
+                metrics.forwardsTooLarge += 1
+                dropEntry(seq: seq, fromLog: fromLog)
+                continue
+            }
+            c.sendBulk(bytes)
+            metrics.forwardsSent += 1
+            if fromLog { outbound.advance() } else { queuedQoS0.removeFirst() }
+        }
+    }
+
+    private func dropEntry(seq: UInt64, fromLog: Bool) {
+        if fromLog {
+            outbound.dropUnsent()
+            store.delete(seq: seq)
+        } else {
+            queuedQoS0.removeFirst()
+        }
+    }
+
+    /// The coordinator confirms our forwards: every destination took them, so they leave the log.
+    func receivedDeliveryAck(_ ack: FleetFrame.DeliveryAck) {
+        guard ack.originGatewayId == settings.gatewayId else { return }  // not ours to act on
+        var confirmed = 0
+        if ack.upToSequence > 0 {
+            confirmed += outbound.confirm(upTo: ack.upToSequence)
+            store.delete(upTo: ack.upToSequence)
+        }
+        for seq in ack.sequences where outbound.confirm(seq: seq) {
+            confirmed += 1
+            store.delete(seq: seq)
+        }
+        metrics.forwardsConfirmed += UInt64(confirmed)
+    }
+
+    /// A publication from another gateway: delivered locally once, in the origin's order; a
+    /// sequence not above the highest taken from that origin is a re-send and is dropped (and
+    /// acknowledged again, the previous acknowledgement may have been lost).
+    func receivedForward(_ f: FleetFrame.Forward) {
+        let origin = f.originGatewayId
+        guard origin != settings.gatewayId else { return }  // never delivered back to its origin
+        if f.sequence <= seen[origin, default: 0] {
+            metrics.duplicatesDropped += 1
+            if f.qos != .atMostOnce { acksDue.insert(origin) }
+            return
+        }
+        seen[origin] = f.sequence
+        store.setSeen(origin: origin, seq: f.sequence)
+        var properties = f.properties
+        let expiry = properties.messageExpiryInterval
+        properties.messageExpiryInterval = nil
+        let now = broker.now
+        let message = Message(topic: f.topic, payload: f.payload, qos: f.qos, retain: f.retain, properties: properties,
+                              expiresAt: expiry.map { now + UInt64($0) * 1000 }, origin: nil)
+        metrics.forwardsReceived += 1
+        broker.deliverForwarded(message)
+        if f.qos != .atMostOnce { acksDue.insert(origin) }
+    }
+
+    /// After the turn's commit: one cumulative DELIVERY_ACK per origin that sent QoS >= 1.
+    func sendAcks() {
+        guard !acksDue.isEmpty else { return }
+        defer { acksDue = [] }
+        guard phase == .established, let c = connection else { return }
+        for origin in acksDue.sorted() {
+            c.sendControl(.deliveryAck(FleetFrame.DeliveryAck(originGatewayId: origin, upToSequence: seen[origin, default: 0])))
+            metrics.deliveryAcksSent += 1
+        }
+    }
+}

@@ -1,0 +1,352 @@
+import FleetCore
+import FleetProtocol
+import FleetRuntime
+import Foundation
+import Logging
+
+/// The agent's side of the agent-coordinator link (docs/PROTOCOL.md, issue #4): registration,
+/// interest, forwarding and acknowledgements over one connection, reconnected with jittered,
+/// bounded exponential backoff and resynchronised in full after every reconnect.
+///
+/// **Loop-thread only**, like the broker: every method runs on the agent's loop. Nothing in the
+/// local path waits on the link: the broker calls `interestChanged` and `localMessagePublished`,
+/// which only record and queue; frames move when the socket can take them.
+///
+/// Per loop turn, `beforeSleep()` (registered after the broker's commit hook, and like it before
+/// the loop's socket flush) sends the turn's interest delta, commits the forward log and the
+/// per-origin dedup marks in one transaction, then writes the turn's DELIVERY_ACKs: so a QoS 1
+/// publisher's PUBACK and our DELIVERY_ACKs leave only after the forward state is durable.
+final class CoordinatorLink: FabricLink {
+    enum Phase: Equatable {
+        /// Waiting for the reconnect timer (or not started).
+        case idle
+        case connecting
+        /// HELLO sent, waiting for HELLO_ACK.
+        case handshaking
+        case established
+        case stopped
+    }
+
+    let settings: LinkSettings
+    let limits: LinkLimits
+    let log: Logger
+    let loop: EventLoop
+    unowned let broker: Broker
+    let store: ForwardStore
+    var metrics = FabricMetrics()
+    private(set) var phase = Phase.idle
+
+    /// Where `TCPStream.connect` goes (the configured host, resolved once at start).
+    private var connectHost: String
+    private var advertised: String
+    private(set) var connection: LinkConnection?
+    /// Tells a late connect completion from the current attempt.
+    private var attemptId = 0
+    /// Failed attempts since the last established session (drives the backoff).
+    private var failedAttempts = 0
+    private let jitter: () -> Double
+    private let reconnectTimer: LoopTimer
+    /// Connect and handshake deadline.
+    private let deadlineTimer: LoopTimer
+    private let heartbeatTimer: LoopTimer
+    private var sysTimer: LoopTimer?
+    private var heartbeatIntervalMs: UInt64 = 0
+    private var heartbeatSequence: UInt64 = 0
+    private var lastReceivedAt: UInt64 = 0
+
+    // Own interest on this connection (CoordinatorLink+Interest.swift).
+    var localEpoch: UInt64 = 0
+    var localSequence: UInt64 = 0
+    var announced: Set<String> = []
+    var pendingInterest: [String: Bool] = [:]
+    let remote = RemoteInterestTable()
+
+    // Forwarding state (CoordinatorLink+Forward.swift).
+    var nextSequence: UInt64 = 1
+    var reservedSequence: UInt64 = 1
+    var outbound = OutboundLog()
+    var queuedQoS0 = BulkFIFO()
+    var seen: [String: UInt64] = [:]
+    var committedSeen: [String: UInt64] = [:]
+    var acksDue: Set<String> = []
+    var brokerCommitFailures: UInt64 = 0
+
+    /// Opens the link's tables in `databasePath` and restores the outbound log and dedup marks.
+    /// Does not connect: `start(defaultAdvertise:)` does.
+    init(settings: LinkSettings, limits: LinkLimits = LinkLimits(), databasePath: String,
+         synchronous: SQLiteDatabase.Synchronous, broker: Broker, loop: EventLoop, log: Logger,
+         jitter: @escaping () -> Double = { Double.random(in: 0...1) }) throws {
+        self.settings = settings
+        self.limits = limits
+        self.broker = broker
+        self.loop = loop
+        self.log = log
+        self.jitter = jitter
+        self.connectHost = settings.coordinator.host
+        self.advertised = settings.advertise ?? ""
+        store = try ForwardStore(path: databasePath, synchronous: synchronous)
+        reconnectTimer = LoopTimer(loop: loop)
+        deadlineTimer = LoopTimer(loop: loop)
+        heartbeatTimer = LoopTimer(loop: loop)
+        try restore()
+    }
+
+    /// Connects now and keeps connected until `stop()`. `defaultAdvertise` is used when no
+    /// advertised address is configured (the first MQTT listener's bound address).
+    /// `sysIntervalSeconds` > 0 publishes the link's counters under `$SYS/broker/fabric/`.
+    func start(defaultAdvertise: String, sysIntervalSeconds: UInt32 = 0) {
+        guard phase == .idle else { return }
+        if advertised.isEmpty { advertised = defaultAdvertise }
+        connectHost = Self.resolve(settings.coordinator.host) ?? settings.coordinator.host
+        broker.fabric = self
+        brokerCommitFailures = broker.metrics.commitFailures
+        if sysIntervalSeconds > 0 {
+            let t = LoopTimer(loop: loop)
+            let ms = UInt64(sysIntervalSeconds) * 1000
+            t.start(afterMilliseconds: ms, repeatEveryMilliseconds: ms) { [unowned self] in self.publishSys() }
+            sysTimer = t
+        }
+        connect()
+    }
+
+    /// Closes the connection and every timer, commits what is pending and closes the database.
+    /// Idempotent; the link does nothing afterwards.
+    func stop() {
+        guard phase != .stopped else { return }
+        phase = .stopped
+        if broker.fabric === self { broker.fabric = nil }
+        reconnectTimer.close()
+        deadlineTimer.close()
+        heartbeatTimer.close()
+        sysTimer?.close()
+        if let c = connection {
+            connection = nil
+            c.close(now: false)
+        }
+        commit()
+        store.close()
+    }
+
+    var isEstablished: Bool { phase == .established }
+
+    // MARK: Connecting
+
+    private func connect() {
+        guard phase == .idle else { return }
+        phase = .connecting
+        attemptId += 1
+        metrics.connectAttempts += 1
+        let attempt = attemptId
+        deadlineTimer.start(afterMilliseconds: limits.connectTimeoutMs) { [unowned self] in
+            self.attemptFailed("no connection to \(self.settings.coordinator) within \(self.limits.connectTimeoutMs) ms")
+        }
+        do {
+            try TCPStream.connect(loop: loop, host: connectHost, port: settings.coordinator.port) { [weak self] result in
+                self?.connected(result, attempt: attempt)
+            }
+        } catch {
+            attemptFailed("cannot connect to \(settings.coordinator): \(error)")
+        }
+    }
+
+    private func connected(_ result: Result<TCPStream, RuntimeError>, attempt: Int) {
+        guard attempt == attemptId, phase == .connecting else {
+            if case .success(let stream) = result { stream.closeNow() }  // an abandoned attempt
+            return
+        }
+        switch result {
+        case .failure(let error):
+            attemptFailed("cannot connect to \(settings.coordinator): \(error)")
+        case .success(let stream):
+            let c = LinkConnection(stream: stream, link: self, limits: limits)
+            stream.handler = c
+            connection = c
+            phase = .handshaking
+            lastReceivedAt = loop.now
+            deadlineTimer.start(afterMilliseconds: limits.handshakeTimeoutMs) { [unowned self] in
+                self.log.warning("coordinator link: no HELLO_ACK within \(self.limits.handshakeTimeoutMs) ms")
+                self.connection?.close(now: true)
+            }
+            stream.startReading()
+            c.sendControl(.hello(hello()))
+        }
+    }
+
+    private func hello() -> FleetFrame.Hello {
+        FleetFrame.Hello(gatewayId: settings.gatewayId, authToken: settings.token, maximumFrameSize: UInt32(limits.maximumFrameSize),
+                         mqttAddress: advertised, region: settings.region, labels: settings.labels,
+                         capacityWeight: settings.capacity, softwareVersion: Self.softwareVersion)
+    }
+
+    static let softwareVersion = "fleetgate-agent 0.1.0"
+
+    /// An attempt that never reached a connection: back off and try again.
+    private func attemptFailed(_ reason: String) {
+        guard phase == .connecting else { return }
+        if failedAttempts == 0 { log.warning("coordinator link: \(reason); retrying with backoff") } else { log.debug("coordinator link: \(reason)") }
+        deadlineTimer.stop()
+        attemptId += 1  // a late completion of this attempt is closed on arrival
+        phase = .idle
+        scheduleReconnect()
+    }
+
+    private func scheduleReconnect() {
+        guard phase == .idle else { return }
+        let delay = settings.backoff.delay(attempt: failedAttempts, unit: jitter())
+        failedAttempts += 1
+        metrics.lastReconnectDelayMs = delay
+        reconnectTimer.start(afterMilliseconds: delay) { [unowned self] in self.connect() }
+    }
+
+    /// The connection is gone (peer close, error, our close): local traffic goes on; forwarding
+    /// pauses (QoS >= 1 stays in the log, QoS 0 is dropped and counted) until the next session.
+    func connectionClosed(_ c: LinkConnection, error: RuntimeError?) {
+        guard c === connection else { return }
+        connection = nil
+        deadlineTimer.stop()
+        heartbeatTimer.stop()
+        if phase == .established {
+            metrics.disconnects += 1
+            log.warning("coordinator link: disconnected from \(settings.coordinator)\(error.map { ": \($0)" } ?? "")")
+        }
+        metrics.connected = false
+        metrics.forwardsDroppedQoS0 += UInt64(queuedQoS0.count)
+        queuedQoS0.removeAll()
+        pendingInterest = [:]
+        guard phase != .stopped else { return }
+        phase = .idle
+        scheduleReconnect()
+    }
+
+    // MARK: Frames from the coordinator
+
+    func received(_ frame: FleetFrame, on c: LinkConnection) {
+        guard c === connection else { return }
+        lastReceivedAt = loop.now
+        if phase == .handshaking {
+            switch frame {
+            case .helloAck(let ack): return established(ack, on: c)
+            case .error(let e): return receivedError(e, on: c)
+            default: return c.fail(.unexpectedFrame, related: frame.kind, "\(frame.kind) before HELLO_ACK")
+            }
+        }
+        switch frame {
+        case .heartbeat: break
+        case .error(let e): receivedError(e, on: c)
+        case .remoteInterest(let ri): receivedRemoteInterest(ri, on: c)
+        case .forward(let f): receivedForward(f)
+        case .deliveryAck(let a): receivedDeliveryAck(a)
+        case .unknown: break  // IGNORABLE kinds we do not know
+        case .hello, .helloAck, .loadReport, .interestSnapshot, .interestDelta:
+            c.fail(.unexpectedFrame, related: frame.kind, "\(frame.kind) is not sent to an agent")
+        }
+    }
+
+    private func established(_ ack: FleetFrame.HelloAck, on c: LinkConnection) {
+        guard FleetLimits.supportedVersions.contains(ack.version), ack.heartbeatIntervalMs > 0 else {
+            return c.fail(.unsupportedVersion, related: .helloAck, "version \(ack.version) / heartbeat \(ack.heartbeatIntervalMs) ms not acceptable")
+        }
+        deadlineTimer.stop()
+        phase = .established
+        failedAttempts = 0
+        metrics.sessions += 1
+        metrics.connected = true
+        c.peerMaximumFrameSize = Int(ack.maximumFrameSize)
+        log.info("coordinator link: session \(ack.sessionEpoch) with \(ack.coordinatorId) at \(settings.coordinator)")
+        // Full resynchronisation: our interest as a fresh snapshot, theirs rebuilt from theirs,
+        // every unconfirmed forward re-sent in order before anything new.
+        remote.connectionStarted()
+        localEpoch = 0
+        sendSnapshot()
+        heartbeatIntervalMs = UInt64(ack.heartbeatIntervalMs)
+        heartbeatSequence = 0
+        heartbeatTimer.start(afterMilliseconds: heartbeatIntervalMs, repeatEveryMilliseconds: heartbeatIntervalMs) { [unowned self] in
+            self.heartbeat()
+        }
+        metrics.forwardsResent += UInt64(outbound.count)
+        outbound.rewind()
+        pump()
+    }
+
+    private func receivedError(_ e: FleetFrame.ErrorReport, on c: LinkConnection) {
+        metrics.errorsReceived += 1
+        switch e.code {
+        case .interestOutOfSync:
+            metrics.outOfSyncReceived += 1
+            log.info("coordinator link: interest out of sync (\(e.message)); sending a new snapshot")
+            if phase == .established { sendSnapshot() }
+        case .forwardRejected:
+            log.warning("coordinator link: forward rejected: \(e.message)")
+        default:
+            log.error("coordinator link: ERROR \(e.code) from the coordinator: \(e.message)")
+            if e.code.isFatal { c.close(now: true) }
+        }
+    }
+
+    // MARK: Heartbeats
+
+    private func heartbeat() {
+        guard phase == .established, let c = connection else { return }
+        if loop.now &- lastReceivedAt >= 3 * heartbeatIntervalMs {
+            log.warning("coordinator link: nothing received for \(3 * heartbeatIntervalMs) ms")
+            return c.fail(.heartbeatTimeout, "nothing received for 3 heartbeat intervals")
+        }
+        heartbeatSequence += 1
+        c.sendControl(.heartbeat(FleetFrame.Heartbeat(sequence: heartbeatSequence, timestampMs: broker.now)))
+    }
+
+    // MARK: Per turn
+
+    /// The before-sleep hook: register it after the broker's commit hook (both run before the
+    /// loop flushes sockets).
+    func beforeSleep() {
+        guard phase != .stopped else { return }
+        flushInterest()
+        commit()
+    }
+
+    /// Commits the turn's forward log and dedup marks, then writes the DELIVERY_ACKs they allow.
+    /// A failed commit (ours or the broker's) must not let an acknowledgement leave: the
+    /// publishers' connections with bytes pending and the coordinator connection are dropped
+    /// with their queued bytes; clients and the coordinator re-send.
+    private func commit() {
+        let brokerFailed = broker.metrics.commitFailures != brokerCommitFailures
+        brokerCommitFailures = broker.metrics.commitFailures
+        if brokerFailed && !acksDue.isEmpty {
+            // What we delivered this turn may not be persisted: take it again when re-sent.
+            seen = committedSeen
+            store.dropSeenUpdates()
+            acksDue = []
+            connection?.close(now: true)
+        }
+        guard store.hasPendingWrites else { return sendAcks() }
+        do {
+            try store.commit()
+            committedSeen = seen
+            sendAcks()
+        } catch {
+            metrics.commitFailures += 1
+            log.error("coordinator link: forward log commit failed: \(error); dropping unacknowledged connections")
+            for c in broker.connections.values where c.stream.pendingWriteBytes > 0 { c.stream.closeNow() }
+            acksDue = []
+            connection?.close(now: true)
+        }
+    }
+
+    // MARK: Host names
+
+    /// An IP literal as is; otherwise the first address getaddrinfo gives (resolved once, at
+    /// start, before the loop serves anyone: the loop never blocks on DNS afterwards).
+    static func resolve(_ host: String) -> String? {
+        var v4 = in_addr(), v6 = in6_addr()
+        if inet_pton(AF_INET, host, &v4) == 1 || inet_pton(AF_INET6, host, &v6) == 1 { return host }
+        var hints = addrinfo()
+        hints.ai_socktype = Int32(SOCK_STREAM.rawValue)
+        var result: UnsafeMutablePointer<addrinfo>?
+        guard getaddrinfo(host, nil, &hints, &result) == 0, let first = result else { return nil }
+        defer { freeaddrinfo(result) }
+        var buffer = [CChar](repeating: 0, count: Int(NI_MAXHOST))
+        guard getnameinfo(first.pointee.ai_addr, first.pointee.ai_addrlen, &buffer, socklen_t(buffer.count), nil, 0, NI_NUMERICHOST) == 0 else { return nil }
+        return String(decoding: buffer.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
+    }
+}

@@ -1,0 +1,126 @@
+import FleetProtocol
+import FleetRuntime
+
+/// The byte stream the link runs on. The TLS branch turns `StreamHandler`'s parameter into
+/// `any ByteStream`; this alias is then the one word to change.
+typealias LinkStream = any ByteStream
+
+/// One connection to the coordinator: frames in (decoded, handed to the link in arrival order)
+/// and the sending half of the writer rule (docs/PROTOCOL.md §8).
+///
+/// The writer's two queues: control frames go to the stream at once — the stream's own queue,
+/// flushed by the loop after the before-sleep hooks, is the control queue, so control never waits
+/// behind bulk held in user space. Bulk (FORWARD) frames stay in the link's queues (the outbound
+/// log and the QoS 0 queue) and are handed over one at a time, only while the stream holds less
+/// than the low watermark; `onDrained` asks the link for more. So at most the watermark plus one
+/// bulk frame sits in front of any control frame. Loop-thread only.
+final class LinkConnection: StreamHandler {
+    let stream: LinkStream
+    private weak var link: CoordinatorLink?
+    private let limits: LinkLimits
+    private let decoder: FleetFrameDecoder
+    /// Bytes of a partial frame, kept only while one is pending.
+    private var partial: [UInt8] = []
+    /// Set once the connection is being torn down: nothing more is read or written.
+    private(set) var isFailed = false
+    /// The coordinator's maximum frame size (HELLO_ACK); we never send a larger frame.
+    var peerMaximumFrameSize = FleetLimits.maximumHelloFrameSize
+    private var scratch: [UInt8] = []
+
+    init(stream: LinkStream, link: CoordinatorLink, limits: LinkLimits) {
+        self.stream = stream
+        self.link = link
+        self.limits = limits
+        self.decoder = FleetFrameDecoder(maximumFrameSize: limits.maximumFrameSize)
+        stream.onDrained = { [weak self] in self?.drained() }
+    }
+
+    // MARK: Writing
+
+    /// Writes a control frame now (ignores the bulk watermark). A peer that lets control pile up
+    /// past `controlHighWatermark` has stopped reading: ERROR overloaded and close (§8 rule 5).
+    func sendControl(_ frame: FleetFrame) {
+        guard !isFailed else { return }
+        scratch.removeAll(keepingCapacity: true)
+        FleetFrameEncoder.encode(frame, into: &scratch)
+        stream.write(scratch)
+        if stream.pendingWriteBytes > limits.controlHighWatermark {
+            isFailed = true
+            link?.log.warning("coordinator link: \(stream.pendingWriteBytes) bytes unsent, the coordinator is not reading; closing")
+            stream.closeNow()
+        }
+    }
+
+    /// Whether a bulk frame may be handed to the stream now (§8 rule 3).
+    var canTakeBulk: Bool { !isFailed && stream.pendingWriteBytes < limits.bulkLowWatermark }
+
+    /// Encodes a FORWARD; nil if it is larger than the coordinator accepts.
+    func encodeBulk(_ frame: FleetFrame) -> [UInt8]? {
+        let bytes = FleetFrameEncoder.encode(frame)
+        return bytes.count <= peerMaximumFrameSize ? bytes : nil
+    }
+
+    func sendBulk(_ bytes: [UInt8]) {
+        guard !isFailed else { return }
+        stream.write(bytes)
+    }
+
+    /// Sends ERROR and closes once it is written (§8 rule 6: control flushed, bulk not pumped).
+    func fail(_ code: FleetErrorCode, related: FleetFrameKind? = nil, _ message: String) {
+        guard !isFailed else { return }
+        sendControl(.error(FleetFrame.ErrorReport(code: code, relatedKind: related, message: message)))
+        isFailed = true
+        stream.close()
+    }
+
+    /// Closes without a word (the peer closed, a fatal ERROR arrived, shutdown).
+    func close(now: Bool = false) {
+        isFailed = true
+        if now { stream.closeNow() } else { stream.close() }
+    }
+
+    private func drained() {
+        guard !isFailed else { return }
+        link?.pump()
+    }
+
+    // MARK: Reading
+
+    func streamReceived(_ stream: LinkStream, _ bytes: UnsafeRawBufferPointer) {
+        guard !isFailed else { return }
+        if partial.isEmpty {
+            let used = decodeFrames(bytes)
+            if used < bytes.count && !isFailed { partial.append(contentsOf: UnsafeRawBufferPointer(rebasing: bytes[used...])) }
+        } else {
+            partial.append(contentsOf: bytes)
+            let buffered = partial
+            let used = buffered.withUnsafeBytes { decodeFrames($0) }
+            if isFailed { partial = [] } else { partial.removeFirst(used) }
+        }
+    }
+
+    /// Decodes and dispatches every whole frame; returns the bytes consumed.
+    private func decodeFrames(_ bytes: UnsafeRawBufferPointer) -> Int {
+        var offset = 0
+        // Bounded: each round consumes at least one 7-byte header or stops.
+        while offset < bytes.count && !isFailed {
+            let rest = UnsafeRawBufferPointer(rebasing: bytes[offset...])
+            let decoded: (frame: FleetFrame, consumed: Int)?
+            do { decoded = try decoder.decode(rest) } catch {
+                link?.log.warning("coordinator link: bad frame from the coordinator: \(error)")
+                fail(error.errorCode, "\(error)")
+                return offset
+            }
+            guard let (frame, consumed) = decoded else { break }
+            offset += consumed
+            link?.received(frame, on: self)
+        }
+        return offset
+    }
+
+    func streamClosed(_ stream: LinkStream, error: RuntimeError?) {
+        isFailed = true
+        partial = []
+        link?.connectionClosed(self, error: error)
+    }
+}
