@@ -111,16 +111,18 @@ public struct DeliveryTracker: Sendable {
     public mutating func destinationDown(_ destination: String) -> [String] {
         var changedOrigins: [String] = []
         for (name, var o) in origins where o.pending > 0 {
-            var changed = false
-            for i in o.head..<o.entries.count where o.entries[i].waiting.remove(destination) != nil && o.entries[i].waiting.isEmpty {
-                changed = true
+            var removed = false, confirmed = false
+            for i in o.head..<o.entries.count where o.entries[i].waiting.remove(destination) != nil {
+                removed = true
+                if o.entries[i].waiting.isEmpty { confirmed = true }
             }
-            if changed {
+            guard removed else { continue }
+            if confirmed {
                 Self.advance(&o)
-                origins[name] = o
                 dirty.insert(name)
                 changedOrigins.append(name)
             }
+            origins[name] = o
         }
         return changedOrigins.sorted()
     }
