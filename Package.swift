@@ -8,11 +8,19 @@ let package = Package(
     products: [
         .executable(name: "fleetgate-agent", targets: ["fleetgate-agent"]),
         .executable(name: "fleetgate-bench", targets: ["fleetgate-bench"]),
+        .executable(name: "fleetgate-coordinator", targets: ["fleetgate-coordinator"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
         .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
         .package(url: "https://github.com/jpsim/Yams", from: "6.2.2"),
+        // Coordinator only (never a dependency of the agent's targets): HTTP admin API and /metrics.
+        .package(url: "https://github.com/hummingbird-project/hummingbird", exact: "2.28.1"),
+        .package(url: "https://github.com/apple/swift-metrics", exact: "2.13.0"),
+        .package(url: "https://github.com/swift-server/swift-prometheus", exact: "2.4.1"),
+        // Already in the graph through Hummingbird; named so the coordinator can stop its HTTP
+        // server gracefully while libuv owns the signals.
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.6.0"),
     ],
     targets: [
         // C libraries, reached only from FleetRuntime.
@@ -48,9 +56,27 @@ let package = Package(
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ], path: "Sources/fleetgate-bench"),
 
+        // The coordinator: gateway graph, interest index, routing, admin API. Not FleetAgent.
+        .target(name: "FleetCoordinator", dependencies: [
+            "FleetProtocol", "FleetCore", "FleetRuntime",
+            .product(name: "Logging", package: "swift-log"),
+            .product(name: "Yams", package: "Yams"),
+            .product(name: "Hummingbird", package: "hummingbird"),
+            .product(name: "Metrics", package: "swift-metrics"),
+            .product(name: "Prometheus", package: "swift-prometheus"),
+            .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+        ], path: "Sources/Coordinator"),
+
+        .executableTarget(name: "fleetgate-coordinator", dependencies: [
+            "FleetCoordinator",
+            .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            .product(name: "Logging", package: "swift-log"),
+        ], path: "Sources/fleetgate-coordinator"),
+
         .testTarget(name: "FleetProtocolTests", dependencies: ["FleetProtocol"]),
         .testTarget(name: "FleetCoreTests", dependencies: ["FleetCore"]),
         .testTarget(name: "FleetRuntimeTests", dependencies: ["FleetRuntime"]),
         .testTarget(name: "FleetAgentTests", dependencies: ["FleetAgent", "FleetCore", "FleetProtocol", "FleetRuntime"]),
+        .testTarget(name: "FleetCoordinatorTests", dependencies: ["FleetCoordinator", "FleetCore", "FleetProtocol"]),
     ]
 )

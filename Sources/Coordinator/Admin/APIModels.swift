@@ -1,0 +1,109 @@
+/// JSON shapes of the admin API (snake_case keys; docs/COORDINATOR.md).
+public struct GatewayView: Codable, Sendable, Equatable {
+    public var id: String
+    public var state: String
+    public var connected: Bool
+    public var mqtt_address: String
+    public var region: String
+    public var labels: [String: String]
+    public var capacity_weight: UInt32
+    public var software_version: String
+    public var last_seen_ms: UInt64
+    public var registered_ms: UInt64
+    public var session_epoch: UInt64
+    public var remote_address: String?
+    public var interest_filters: Int
+    public var load: GatewayLoadView?
+}
+
+public struct GatewayLoadView: Codable, Sendable, Equatable {
+    public var timestamp_ms: UInt64
+    public var connections: UInt32
+    public var messages_in_per_second: UInt32
+    public var messages_out_per_second: UInt32
+    public var bytes_in_per_second: UInt64
+    public var bytes_out_per_second: UInt64
+}
+
+public struct GatewayList: Codable, Sendable { public var gateways: [GatewayView] }
+
+public struct GraphView: Codable, Sendable {
+    public struct Node: Codable, Sendable { public var id: String; public var kind: String; public var state: String; public var region: String? }
+    public struct Edge: Codable, Sendable { public var source: String; public var target: String; public var kind: String; public var state: String; public var updated_ms: UInt64 }
+    public var nodes: [Node]
+    public var edges: [Edge]
+}
+
+public struct InterestView: Codable, Sendable {
+    public struct Match: Codable, Sendable { public var gateway: String; public var filters: [String] }
+    public var topic: String
+    public var gateways: [Match]
+}
+
+public struct HealthView: Codable, Sendable {
+    public var status: String
+    public var coordinator_id: String
+    public var gateways_active: Int
+    public var connections: Int
+}
+
+public struct ErrorView: Codable, Sendable {
+    public var error: String
+    public var code: String
+}
+
+extension Fabric {
+    func view(_ g: GatewayRecord) -> GatewayView {
+        var labels: [String: String] = [:]
+        for l in g.labels { labels[l.key] = l.value }
+        let connected = sessions[g.id] != nil
+        var lastSeen = g.lastSeenMs
+        if let c = sessions[g.id] { lastSeen = lastSeenWallMs(c, now: wallClock()) }
+        return GatewayView(
+            id: g.id, state: g.state.rawValue, connected: connected, mqtt_address: g.mqttAddress, region: g.region,
+            labels: labels, capacity_weight: g.capacityWeight, software_version: g.softwareVersion, last_seen_ms: lastSeen,
+            registered_ms: g.registeredMs, session_epoch: g.sessionEpoch, remote_address: g.remoteAddress,
+            interest_filters: interest.filters(of: g.id).count,
+            load: g.load.map { GatewayLoadView(timestamp_ms: $0.timestampMs, connections: $0.connections,
+                                               messages_in_per_second: $0.messagesInPerSecond, messages_out_per_second: $0.messagesOutPerSecond,
+                                               bytes_in_per_second: $0.bytesInPerSecond, bytes_out_per_second: $0.bytesOutPerSecond) })
+    }
+
+    public func gatewayList() -> GatewayList {
+        GatewayList(gateways: gateways.keys.sorted().compactMap { gateways[$0].map(view) })
+    }
+
+    public func gateway(id: String) -> GatewayView? { gateways[id].map(view) }
+
+    public func graph() -> GraphView {
+        var nodes = [GraphView.Node(id: config.coordinatorId, kind: "coordinator", state: isShuttingDown ? "stopping" : "active", region: nil)]
+        for id in gateways.keys.sorted() {
+            let g = gateways[id]!
+            nodes.append(.init(id: id, kind: "gateway", state: g.state.rawValue, region: g.region))
+        }
+        let edges = links.keys.sorted().compactMap { links[$0] }.map {
+            GraphView.Edge(source: $0.source, target: $0.target, kind: $0.kind.rawValue, state: $0.state.rawValue, updated_ms: $0.updatedMs)
+        }
+        return GraphView(nodes: nodes, edges: edges)
+    }
+
+    public func interestView(topic: String) -> InterestView {
+        var byGateway: [String: [String]] = [:]
+        for m in interest.matchingFilters(topic: topic) { byGateway[m.gateway, default: []].append(m.filter) }
+        return InterestView(topic: topic, gateways: byGateway.keys.sorted().map { .init(gateway: $0, filters: byGateway[$0]!.sorted()) })
+    }
+
+    public func health() -> HealthView {
+        HealthView(status: isShuttingDown ? "stopping" : "ok", coordinator_id: config.coordinatorId,
+                   gateways_active: sessions.count, connections: connections.count)
+    }
+
+    public func metricsSnapshot() -> MetricsSnapshot {
+        var byState: [GatewayState: Int] = [:]
+        for g in gateways.values { byState[g.state, default: 0] += 1 }
+        return MetricsSnapshot(counters: counters, gatewaysByState: byState, connections: connections.count,
+                               interestFilters: interest.filterCount, interestEntries: interest.entryCount,
+                               pendingDeliveries: delivery.pendingCount,
+                               bulkDropped: connections.values.reduce(0) { $0 + $1.bulkDropped })
+    }
+}

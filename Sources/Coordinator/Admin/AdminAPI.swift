@@ -1,0 +1,82 @@
+import FleetProtocol
+import Foundation
+import Hummingbird
+
+/// The HTTP admin API (Hummingbird, Swift concurrency). Every handler reads fabric state through
+/// the ``FabricBridge`` (a hop onto the loop thread and back); nothing here touches it directly.
+/// Every 4xx answer has a JSON body `{"error": "...", "code": "..."}`.
+public enum AdminAPI {
+    public static func router(bridge: FabricBridge, metrics: CoordinatorMetrics) -> Router<BasicRequestContext> {
+        let router = Router()
+        // First: middlewares wrap the routes added after them and the not-found responder.
+        router.middlewares.add(JSONErrorMiddleware())
+
+        router.get("healthz") { _, _ in json(await bridge.read { $0.health() }) }
+        router.get("v1/gateways") { _, _ in json(await bridge.read { $0.gatewayList() }) }
+        router.get("v1/gateways/:id") { _, context in
+            let raw = context.parameters.get("id") ?? ""
+            let id = raw.removingPercentEncoding ?? raw
+            guard let view = await bridge.read({ $0.gateway(id: id) }) else {
+                return error(.notFound, "no gateway with id '\(id)'", code: "not_found")
+            }
+            return json(view)
+        }
+        router.get("v1/graph") { _, _ in json(await bridge.read { $0.graph() }) }
+        router.get("v1/interest") { request, _ in
+            let parameter = request.uri.queryParameters.get("topic")
+            guard let parameter else {
+                return error(.badRequest, "query parameter 'topic' is required", code: "bad_request")
+            }
+            let topic = String(parameter)
+            guard MQTTTopic.isValidName(topic) else {
+                return error(.badRequest, "'\(topic)' is not a valid MQTT topic name (non-empty, no wildcards)", code: "invalid_topic")
+            }
+            return json(await bridge.read { $0.interestView(topic: topic) })
+        }
+        router.get("metrics") { _, _ in
+            let snapshot = await bridge.read { $0.metricsSnapshot() }
+            var headers = HTTPFields()
+            headers[.contentType] = "text/plain; version=0.0.4; charset=utf-8"
+            return Response(status: .ok, headers: headers, body: .init(byteBuffer: ByteBuffer(string: metrics.render(snapshot))))
+        }
+        return router
+    }
+
+    static let encoder: JSONEncoder = {
+        let e = JSONEncoder()
+        e.outputFormatting = [.sortedKeys]
+        return e
+    }()
+
+    static func json<T: Encodable>(_ value: T, status: HTTPResponse.Status = .ok) -> Response {
+        let data = (try? encoder.encode(value)) ?? Data("{}".utf8)
+        var headers = HTTPFields()
+        headers[.contentType] = "application/json"
+        return Response(status: status, headers: headers, body: .init(byteBuffer: ByteBuffer(bytes: data)))
+    }
+
+    static func error(_ status: HTTPResponse.Status, _ message: String, code: String) -> Response {
+        json(ErrorView(error: message, code: code), status: status)
+    }
+}
+
+/// Turns errors thrown by the router (unknown path, wrong method, anything else) into JSON bodies.
+struct JSONErrorMiddleware<Context: RequestContext>: RouterMiddleware {
+    func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
+        do {
+            return try await next(request, context)
+        } catch let e as HTTPResponseError {
+            let code: String
+            switch e.status.code {
+            case 404: code = "not_found"
+            case 405: code = "method_not_allowed"
+            case 400: code = "bad_request"
+            default: code = "http_\(e.status.code)"
+            }
+            let message = (e as? HTTPError)?.body ?? "\(e.status.code) \(e.status.reasonPhrase): \(request.method) \(request.uri.path)"
+            return AdminAPI.error(e.status, message, code: code)
+        } catch {
+            return AdminAPI.error(.internalServerError, "internal error", code: "internal_error")
+        }
+    }
+}

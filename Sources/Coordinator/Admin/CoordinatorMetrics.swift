@@ -1,0 +1,89 @@
+import CoreMetrics
+import FleetProtocol
+import Prometheus
+import Synchronization
+
+/// What /metrics publishes, copied on the loop thread (so the hot path keeps plain integers).
+public struct MetricsSnapshot: Sendable {
+    public var counters: FabricCounters
+    public var gatewaysByState: [GatewayState: Int]
+    public var connections: Int
+    public var interestFilters: Int
+    public var interestEntries: Int
+    public var pendingDeliveries: Int
+    public var bulkDropped: UInt64
+}
+
+/// swift-metrics instruments backed by swift-prometheus (its own registry: no global bootstrap).
+/// Counters are advanced by the difference since the previous scrape.
+public final class CoordinatorMetrics: Sendable {
+    public let registry = PrometheusCollectorRegistry()
+
+    private struct State: ~Copyable {
+        var counters: [String: CoreMetrics.Counter] = [:]
+        var published: [String: UInt64] = [:]
+        var gauges: [String: CoreMetrics.Gauge] = [:]
+    }
+    private let state = Mutex(State())
+    private let factory: PrometheusMetricsFactory
+
+    static let prefix = "fleetgate_coordinator_"
+    static let dropReasons = ["queue_full", "too_large", "bad_origin"]
+
+    public init() {
+        factory = PrometheusMetricsFactory(registry: registry)
+        // Every series exists from the first scrape, at 0.
+        var initial = FabricCounters()
+        for kind in FleetFrameKind.known { initial.framesIn[kind.rawValue] = 0; initial.framesOut[kind.rawValue] = 0 }
+        for r in Self.dropReasons { initial.forwardsDropped[r] = 0 }
+        publish(MetricsSnapshot(counters: initial, gatewaysByState: [:], connections: 0, interestFilters: 0,
+                                interestEntries: 0, pendingDeliveries: 0, bulkDropped: 0))
+    }
+
+    /// Brings the instruments up to `snapshot`, then renders the Prometheus text format.
+    public func render(_ snapshot: MetricsSnapshot) -> String {
+        publish(snapshot)
+        return registry.emitToString()
+    }
+
+    private func publish(_ s: MetricsSnapshot) {
+        let p = Self.prefix
+        state.withLock { st in
+            func counter(_ name: String, _ labels: [(String, String)], _ value: UInt64) {
+                let key = name + labels.map { "|\($0.0)=\($0.1)" }.joined()
+                let c: CoreMetrics.Counter
+                if let existing = st.counters[key] { c = existing } else {
+                    c = CoreMetrics.Counter(label: name, dimensions: labels, factory: factory)
+                    st.counters[key] = c
+                }
+                let before = st.published[key] ?? 0
+                if value > before { c.increment(by: Int64(clamping: value - before)) }
+                st.published[key] = max(before, value)
+            }
+            func gauge(_ name: String, _ labels: [(String, String)], _ value: Double) {
+                let key = name + labels.map { "|\($0.0)=\($0.1)" }.joined()
+                let g: CoreMetrics.Gauge
+                if let existing = st.gauges[key] { g = existing } else {
+                    g = CoreMetrics.Gauge(label: name, dimensions: labels, factory: factory)
+                    st.gauges[key] = g
+                }
+                g.record(value)
+            }
+            for (kind, n) in s.counters.framesIn { counter(p + "frames_in_total", [("kind", FleetFrameKind(kind).description)], n) }
+            for (kind, n) in s.counters.framesOut { counter(p + "frames_out_total", [("kind", FleetFrameKind(kind).description)], n) }
+            counter(p + "forwards_routed_total", [], s.counters.forwardsRouted)
+            counter(p + "forwards_unrouted_total", [], s.counters.forwardsUnrouted)
+            for (reason, n) in s.counters.forwardsDropped { counter(p + "forwards_dropped_total", [("reason", reason)], n) }
+            counter(p + "malformed_frames_total", [], s.counters.malformedFrames)
+            counter(p + "auth_failures_total", [], s.counters.authFailures)
+            counter(p + "gateway_timeouts_total", [], s.counters.gatewayTimeouts)
+            counter(p + "sessions_replaced_total", [], s.counters.sessionsReplaced)
+            counter(p + "interest_out_of_sync_total", [], s.counters.interestOutOfSync)
+            for state in GatewayState.allCases { gauge(p + "gateways", [("state", state.rawValue)], Double(s.gatewaysByState[state] ?? 0)) }
+            gauge(p + "connections", [], Double(s.connections))
+            gauge(p + "interest_filters", [], Double(s.interestFilters))
+            gauge(p + "interest_entries", [], Double(s.interestEntries))
+            gauge(p + "pending_deliveries", [], Double(s.pendingDeliveries))
+        }
+    }
+}

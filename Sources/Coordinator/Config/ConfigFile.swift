@@ -1,0 +1,126 @@
+import Foundation
+import Yams
+
+/// Reads the coordinator's YAML config file (the agent's approach: Yams nodes, unknown keys are
+/// errors, every error names the file, line and dotted key).
+public enum CoordinatorConfigFile {
+    static let knownKeys = ["link", "http", "data_dir", "token_file", "log_level", "ready_file", "gateway_timeout",
+                            "heartbeat_interval_ms", "coordinator_id", "max_frame_size"]
+
+    public static func load(path: String, into config: inout CoordinatorConfig) throws(ConfigError) {
+        guard let data = FileManager.default.contents(atPath: path) else {
+            throw ConfigError(file: path, line: nil, key: "(file)", message: "cannot read the file")
+        }
+        try apply(yaml: String(decoding: data, as: UTF8.self), file: path, to: &config)
+    }
+
+    public static func apply(yaml text: String, file: String, to config: inout CoordinatorConfig) throws(ConfigError) {
+        let root: Node?
+        do { root = try Yams.compose(yaml: text) } catch let error as YamlError {
+            throw ConfigError(file: file, line: yamlErrorLine(error), key: "(syntax)", message: "YAML: \(error)")
+        } catch {
+            throw ConfigError(file: file, line: nil, key: "(syntax)", message: "\(error)")
+        }
+        guard let root else { return }  // an empty file is a valid, empty config
+        let r = YAMLNodeReader(file: file)
+        for (key, value) in try r.mapping(root, key: "(top level)") {
+            switch key {
+            case "link": config.link = try r.hostPort(value, key: key)
+            case "http": config.http = try r.hostPort(value, key: key)
+            case "data_dir": config.dataDir = try r.nonEmptyString(value, key: key)
+            case "token_file": config.tokenFile = try r.nonEmptyString(value, key: key)
+            case "log_level": config.logLevel = try r.choice(value, key: key, CoordinatorConfig.LogLevel.self)
+            case "ready_file": config.readyFile = try r.nonEmptyString(value, key: key)
+            case "gateway_timeout": config.gatewayTimeoutSeconds = try r.seconds(value, key: key)
+            case "heartbeat_interval_ms": config.heartbeatIntervalMs = try r.integer(value, key: key, 10...3_600_000)
+            case "coordinator_id":
+                let id = try r.nonEmptyString(value, key: key)
+                guard id.utf8.count <= 128 else { throw r.error(value, key: key, "at most 128 bytes") }
+                config.coordinatorId = id
+            case "max_frame_size": config.maximumFrameSize = try r.integer(value, key: key, 16_384...268_435_456)
+            default: throw r.error(value, key: key, "unknown key (known: \(knownKeys.joined(separator: ", ")))")
+            }
+        }
+    }
+
+    private static func yamlErrorLine(_ e: YamlError) -> Int? {
+        switch e {
+        case .scanner(_, _, let mark, _), .parser(_, _, let mark, _), .composer(_, _, let mark, _): return mark.line
+        case .duplicatedKeysInMapping(_, let context): return context.mark.line
+        default: return nil
+        }
+    }
+}
+
+/// Typed access to YAML nodes, turning every mismatch into a ConfigError at the node's line.
+struct YAMLNodeReader {
+    let file: String
+
+    func error(_ node: Node, key: String, _ message: String) -> ConfigError {
+        ConfigError(file: file, line: node.mark?.line, key: key, message: message)
+    }
+
+    func mapping(_ node: Node, key: String) throws(ConfigError) -> [(String, Node)] {
+        guard case .mapping(let m) = node else { throw error(node, key: key, "expected a mapping of key: value") }
+        var seen = Set<String>()
+        var out: [(String, Node)] = []
+        for (k, v) in m {
+            guard let name = k.scalar?.string else { throw error(k, key: key, "keys must be plain strings") }
+            guard seen.insert(name).inserted else { throw error(k, key: name, "key given twice") }
+            out.append((name, v))
+        }
+        return out
+    }
+
+    func nonEmptyString(_ node: Node, key: String) throws(ConfigError) -> String {
+        guard let s = node.scalar?.string, !s.isEmpty else { throw error(node, key: key, "expected a non-empty string") }
+        return s
+    }
+
+    func integer<T: FixedWidthInteger>(_ node: Node, key: String, _ range: ClosedRange<T>) throws(ConfigError) -> T {
+        guard let s = node.scalar?.string, let v = Int64(s) else { throw error(node, key: key, "expected a whole number") }
+        guard v >= Int64(range.lowerBound), v <= Int64(range.upperBound), let t = T(exactly: v) else {
+            throw error(node, key: key, "must be in \(range.lowerBound)...\(range.upperBound), got \(s)")
+        }
+        return t
+    }
+
+    func seconds(_ node: Node, key: String) throws(ConfigError) -> Double {
+        guard let s = node.scalar?.string, let v = Double(s) else { throw error(node, key: key, "expected a number of seconds") }
+        guard let checked = Self.checkSeconds(v) else { throw error(node, key: key, "must be in 0.05...86400 seconds, got \(s)") }
+        return checked
+    }
+
+    static func checkSeconds(_ v: Double) -> Double? { v.isFinite && v >= 0.05 && v <= 86_400 ? v : nil }
+
+    func choice<E: RawRepresentable & CaseIterable>(_ node: Node, key: String, _ type: E.Type) throws(ConfigError) -> E where E.RawValue == String {
+        let s = try nonEmptyString(node, key: key)
+        guard let v = E(rawValue: s) else {
+            throw error(node, key: key, "expected one of \(E.allCases.map(\.rawValue).joined(separator: ", ")), got '\(s)'")
+        }
+        return v
+    }
+
+    func hostPort(_ node: Node, key: String) throws(ConfigError) -> HostPort {
+        switch HostPort.parse(try nonEmptyString(node, key: key)) {
+        case .success(let a): return a
+        case .failure(let f): throw error(node, key: key, f.message)
+        }
+    }
+}
+
+extension CoordinatorConfig {
+    /// Reads the token file: its bytes with surrounding whitespace removed. Empty is an error.
+    public func loadToken() throws(ConfigError) -> [UInt8] {
+        guard let path = tokenFile else {
+            throw ConfigError(file: nil, line: nil, key: "token_file", message: "a token file is required (--token-file or token_file:)")
+        }
+        guard let data = FileManager.default.contents(atPath: path) else {
+            throw ConfigError(file: path, line: nil, key: "token_file", message: "cannot read the token file")
+        }
+        let token = Array(String(decoding: data, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines).utf8)
+        guard !token.isEmpty else { throw ConfigError(file: path, line: nil, key: "token_file", message: "the token file is empty") }
+        guard token.count <= 4096 else { throw ConfigError(file: path, line: nil, key: "token_file", message: "token longer than 4096 bytes") }
+        return token
+    }
+}

@@ -1,0 +1,34 @@
+/// Everything the coordinator is configured with. Defaults here, then the YAML file, then flags.
+public struct CoordinatorConfig: Sendable, Equatable {
+    public enum LogLevel: String, Sendable, CaseIterable { case trace, debug, info, notice, warning, error, critical }
+
+    /// Where agents connect (the binary protocol, docs/PROTOCOL.md). Loopback unless told otherwise.
+    public var link = HostPort(host: "127.0.0.1", port: 7420)
+    /// The HTTP admin API and /metrics.
+    public var http = HostPort(host: "127.0.0.1", port: 7421)
+    /// Directory of the SQLite gateway graph (`coordinator.db`).
+    public var dataDir: String = "./coordinator-data"
+    /// File holding the shared HELLO token (surrounding whitespace and a final newline are ignored).
+    public var tokenFile: String?
+    public var logLevel: LogLevel = .info
+    /// Written (atomically) with the pid and both bound addresses once both listen.
+    public var readyFile: String?
+    /// A connected gateway silent this long is marked down and forgotten from routing.
+    public var gatewayTimeoutSeconds: Double = CoordinatorLimits.defaultGatewayTimeoutSeconds
+    /// Announced in HELLO_ACK; capped at a third of the gateway timeout.
+    public var heartbeatIntervalMs: UInt32 = CoordinatorLimits.defaultHeartbeatIntervalMs
+    /// Sent in HELLO_ACK and shown as the coordinator node of the graph.
+    public var coordinatorId: String = "coordinator"
+    /// Largest frame accepted from an authenticated gateway (announced in HELLO_ACK).
+    public var maximumFrameSize: Int = 1_048_576 + 65_536
+
+    public init() {}
+
+    /// The interval actually announced: at most a third of the timeout, at least 10 ms.
+    public var effectiveHeartbeatIntervalMs: UInt32 {
+        let third = gatewayTimeoutSeconds * 1000 / 3
+        return UInt32(max(10, min(Double(heartbeatIntervalMs), third)))
+    }
+
+    public var gatewayTimeoutMs: UInt64 { UInt64((gatewayTimeoutSeconds * 1000).rounded()) }
+}

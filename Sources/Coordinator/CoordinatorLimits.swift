@@ -1,0 +1,34 @@
+/// Every tunable of the coordinator in one place, each with its reason (docs/COORDINATOR.md).
+public enum CoordinatorLimits {
+    /// PROTOCOL.md §8.3: bulk frames go to the socket only while its unsent bytes are below this.
+    public static let bulkLowWatermark = 64 * 1024
+    /// Bulk (FORWARD) frames queued per connection behind the watermark. When full, a QoS 0
+    /// forward is dropped and counted; a QoS >= 1 forward closes that destination with
+    /// `overloaded` (it is too slow; the origin keeps the message until confirmed).
+    public static let maxQueuedBulkFrames = 4_096
+    /// Bytes of bulk frames queued per connection (same policy as the frame count).
+    public static let maxQueuedBulkBytes = 32 * 1024 * 1024
+    /// Control bytes allowed to sit unsent on one connection. Control is never dropped: past this
+    /// the peer is too slow and is closed with ERROR `overloaded` (PROTOCOL.md §8.5).
+    public static let maxUnsentControlBytes = 16 * 1024 * 1024
+    /// Unconfirmed QoS >= 1 forwards tracked per origin session. Past this the origin is closed
+    /// with `overloaded`; it re-sends its outbound log after reconnecting.
+    public static let maxPendingForwardsPerOrigin = 65_536
+    /// Selective sequences in one DELIVERY_ACK to an origin (PROTOCOL.md §6 allows 1024).
+    public static let maxSelectiveAcks = 1_024
+    /// PROTOCOL.md §7.2: no HELLO within this many milliseconds -> ERROR handshakeTimeout.
+    public static let handshakeTimeoutMs: UInt64 = 10_000
+    /// A connection closing after an ERROR gets this long to take its last bytes, then is cut.
+    public static let closeGraceMs: UInt64 = 2_000
+    /// How often the sweep runs (handshake and gateway timeouts, heartbeats, last-seen persistence).
+    public static let sweepIntervalMs: UInt64 = 100
+    /// How often `last_seen` of connected gateways is written to SQLite (one transaction).
+    public static let lastSeenPersistIntervalMs: UInt64 = 5_000
+    /// Default heartbeat interval announced in HELLO_ACK (lowered to a third of the gateway
+    /// timeout so a healthy gateway is never timed out between two heartbeats).
+    public static let defaultHeartbeatIntervalMs: UInt32 = 5_000
+    /// Default silence after which a gateway is marked down (3 heartbeat intervals, PROTOCOL.md §5.4).
+    public static let defaultGatewayTimeoutSeconds: Double = 15
+    /// How long a graceful shutdown waits for gateways to take their ERROR shuttingDown.
+    public static let shutdownGraceMs: UInt64 = 2_000
+}

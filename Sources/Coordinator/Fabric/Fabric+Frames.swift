@@ -1,0 +1,113 @@
+import FleetProtocol
+
+extension Fabric {
+    /// One decoded frame from a connection. Loop thread. `raw` is the frame as it arrived (valid
+    /// only during the call): a FORWARD is relayed as these bytes, never re-encoded.
+    func received(_ frame: FleetFrame, raw: UnsafeRawBufferPointer, on c: LinkConnection) {
+        counters.countIn(frame.kind)
+        guard c.phase == .established, let id = c.gatewayId else {
+            // PROTOCOL.md §7.2: before HELLO_ACK only HELLO; nothing else is ever answered but
+            // with one ERROR.
+            if case .hello(let h) = frame { hello(h, on: c) } else {
+                c.fail(.unexpectedFrame, related: frame.kind, "\(frame.kind) before HELLO")
+            }
+            return
+        }
+        switch frame {
+        case .heartbeat:
+            break  // lastReceivedMs is refreshed by every read
+        case .loadReport(let r):
+            gateways[id]?.load = GatewayLoad(timestampMs: r.timestampMs, connections: r.connections,
+                                             messagesInPerSecond: r.messagesInPerSecond, messagesOutPerSecond: r.messagesOutPerSecond,
+                                             bytesInPerSecond: r.bytesInPerSecond, bytesOutPerSecond: r.bytesOutPerSecond)
+        case .interestSnapshot(let s):
+            interestOutcome(c.interest.snapshot(s), gateway: id, kind: .interestSnapshot, on: c)
+        case .interestDelta(let d):
+            interestOutcome(c.interest.delta(d), gateway: id, kind: .interestDelta, on: c)
+        case .forward(let f):
+            forward(f, raw: raw, from: id, on: c)
+        case .deliveryAck(let a):
+            delivery.acknowledge(destination: id, origin: a.originGatewayId, upTo: a.upToSequence, selective: a.sequences)
+        case .error(let e):
+            peerError(e, gateway: id, on: c)
+        case .unknown:
+            break  // IGNORABLE kinds this coordinator does not know are skipped (§3.2)
+        case .hello, .helloAck, .remoteInterest:
+            c.fail(.unexpectedFrame, related: frame.kind, "\(frame.kind) is not expected from an established gateway")
+        }
+    }
+
+    private func interestOutcome(_ outcome: InterestSequencer.Outcome, gateway id: String, kind: FleetFrameKind, on c: LinkConnection) {
+        switch outcome {
+        case .dropped, .partial:
+            break
+        case .outOfSync(let reason):
+            counters.interestOutOfSync += 1
+            log.info("gateway \(id): interest out of sync: \(reason)")
+            c.send(.error(.init(code: .interestOutOfSync, relatedKind: kind, message: reason)))
+        case .replace(let filters):
+            broadcast(interest.replace(id, with: filters))
+        case .delta(let added, let removed):
+            broadcast(interest.apply(id, added: added, removed: removed))
+        }
+    }
+
+    private func peerError(_ e: FleetFrame.ErrorReport, gateway id: String, on c: LinkConnection) {
+        if e.code == .interestOutOfSync {
+            // Our REMOTE_INTEREST stream confused the agent: start over with a higher epoch.
+            for frame in c.remoteInterest.snapshot(interest.remoteUnion(for: id)) { c.send(frame) }
+        } else if e.code.isFatal {
+            log.info("gateway \(id) sent ERROR \(e.code): \(e.message)")
+            c.closeGracefully()
+        } else {
+            log.info("gateway \(id) reports \(e.code) (related \(e.relatedKind.map { "\($0)" } ?? "none")): \(e.message)")
+        }
+    }
+
+    /// Routes a FORWARD from `origin`: to every other connected gateway whose interest matches
+    /// (one trie walk), or to every other connected gateway if it is retained; never back to the
+    /// origin. QoS >= 1 forwards are tracked until every destination acknowledged.
+    private func forward(_ f: FleetFrame.Forward, raw: UnsafeRawBufferPointer, from origin: String, on c: LinkConnection) {
+        guard f.originGatewayId == origin else {
+            counters.dropped("bad_origin")
+            c.send(.error(.init(code: .forwardRejected, relatedKind: .forward,
+                                message: "FORWARD origin \(f.originGatewayId) is not this gateway (\(origin))")))
+            return
+        }
+        let destinations: [String] = f.retain
+            ? sessions.keys.filter { $0 != origin }.sorted()
+            : interest.gateways(matching: f.topic, excluding: origin)
+        if destinations.isEmpty { counters.forwardsUnrouted += 1 }
+        let bytes = [UInt8](raw)
+        var accepted: [String] = []
+        var tooSlow: [LinkConnection] = []
+        for d in destinations {
+            guard let dc = sessions[d] else { continue }
+            guard bytes.count <= dc.peerMaximumFrameSize else {
+                counters.dropped("too_large")
+                continue
+            }
+            switch dc.sendEncoded(bytes, bulk: true, kind: .forward) {
+            case .queued:
+                counters.forwardsRouted += 1
+                accepted.append(d)
+            case .bulkFull:
+                counters.dropped("queue_full")
+                if f.qos != .atMostOnce { tooSlow.append(dc) }
+            case .overloaded:
+                break
+            }
+        }
+        if f.qos != .atMostOnce {
+            switch delivery.track(origin: origin, sequence: f.sequence, destinations: accepted) {
+            case .overflow:
+                c.fail(.overloaded, related: .forward, "more than \(delivery.maxPending) unconfirmed forwards")
+            case .confirmed, .pending, .outOfOrder:
+                break
+            }
+        }
+        // A destination that cannot queue a QoS >= 1 forward is too slow to keep: it goes down
+        // (and is released from every pending confirmation) rather than silently missing it.
+        for dc in tooSlow { dc.fail(.overloaded, related: .forward, "forward queue full") }
+    }
+}

@@ -1,0 +1,280 @@
+import FleetCore
+import FleetProtocol
+import FleetRuntime
+import Foundation
+import Logging
+
+/// The coordinator's fabric state and the link server: gateway registry and graph, the interest
+/// index, routing and delivery tracking, and every gateway connection.
+///
+/// **Threading: one loop thread owns all of it.** Connections, frames, timers and SQLite writes run
+/// on the FleetRuntime `EventLoop` thread; there are no locks on the hot path (a FORWARD is one
+/// trie walk and a copy into each destination's writer). Other threads (the HTTP API on Swift
+/// concurrency) reach this object only through the ``LoopMailbox`` (see ``FabricBridge``).
+public final class Fabric {
+    let config: CoordinatorConfig
+    private let token: [UInt8]
+    let log: Logger
+    let loop: EventLoop
+    let store: GraphStore
+    /// Wall clock in ms since the Unix epoch (injected for tests of the shell).
+    let wallClock: () -> UInt64
+
+    /// Every gateway ever seen (the graph's nodes), by id.
+    var gateways: [String: GatewayRecord] = [:]
+    /// gateway <-> coordinator edges, by gateway id.
+    var links: [String: GraphLink] = [:]
+    /// Established sessions by gateway id.
+    var sessions: [String: LinkConnection] = [:]
+    /// Every open connection (handshaking, established, closing), by serial.
+    var connections: [UInt64: LinkConnection] = [:]
+    private var nextSerial: UInt64 = 1
+
+    let interest = InterestIndex()
+    var delivery = DeliveryTracker()
+    public internal(set) var counters = FabricCounters()
+
+    private var server: TCPServer?
+    private var sweepTimer: LoopTimer?
+    private var lastPersistMs: UInt64 = 0
+    private(set) var isShuttingDown = false
+
+    public init(config: CoordinatorConfig, token: [UInt8], loop: EventLoop, store: GraphStore, logger: Logger,
+                wallClock: @escaping () -> UInt64 = { UInt64(Date().timeIntervalSince1970 * 1000) }) throws {
+        self.config = config
+        self.token = token
+        self.loop = loop
+        self.store = store
+        self.log = logger
+        self.wallClock = wallClock
+        // A restart: nobody is connected yet; the graph is kept.
+        try store.markAllDown()
+        for g in try store.loadGateways() { gateways[g.id] = g }
+        for l in try store.loadLinks() where l.kind == .coordinator { links[l.source] = l }
+    }
+
+    /// Binds the link listener, starts the sweep and the per-turn acknowledgement flush.
+    /// Returns the bound "host:port".
+    public func start() throws -> String {
+        let server = try TCPServer(loop: loop, host: config.link.host, port: config.link.port) { [unowned self] stream in
+            self.accept(stream)
+        }
+        self.server = server
+        let sweep = LoopTimer(loop: loop)
+        sweep.start(afterMilliseconds: CoordinatorLimits.sweepIntervalMs, repeatEveryMilliseconds: CoordinatorLimits.sweepIntervalMs) { [unowned self] in
+            self.sweep()
+        }
+        sweepTimer = sweep
+        // Once per loop turn, before the sockets are flushed: one DELIVERY_ACK per origin whose
+        // confirmations moved during the turn.
+        loop.addBeforeSleepHook { [unowned self] in self.flushAcknowledgements() }
+        log.info("link listening on \(server.localAddress)")
+        return server.localAddress
+    }
+
+    private func accept(_ stream: TCPStream) {
+        guard !isShuttingDown else { stream.closeNow(); return }
+        let connection = LinkConnection(fabric: self, stream: stream, serial: nextSerial, now: loop.now)
+        nextSerial += 1
+        connections[connection.serial] = connection
+        connection.start()
+        log.debug("connection \(connection.serial) from \(stream.remoteAddress)")
+    }
+
+    // MARK: - Sessions
+
+    /// A connection's stream closed (any reason).
+    func connectionClosed(_ connection: LinkConnection, wasEstablished: Bool, error: RuntimeError?) {
+        connections[connection.serial] = nil
+        if wasEstablished { sessionEnded(connection) }
+        if let error { log.debug("connection \(connection.serial) closed: \(error)") }
+        if isShuttingDown { shutdownProgress?() }
+    }
+
+    /// An established session ended: forget the gateway from routing and interest; its pending
+    /// confirmations are dropped (as origin) or released (as destination); it is marked down
+    /// unless a newer session replaced it. Idempotent per connection.
+    func sessionEnded(_ connection: LinkConnection) {
+        guard let id = connection.gatewayId, sessions[id] === connection else { return }
+        sessions[id] = nil
+        broadcast(interest.removeMember(id))
+        delivery.originDown(id)
+        delivery.destinationDown(id)
+        guard !connection.replaced else { return }
+        let now = wallClock()
+        if var g = gateways[id] {
+            g.state = .down
+            g.lastSeenMs = lastSeenWallMs(connection, now: now)
+            g.remoteAddress = nil
+            g.load = nil
+            gateways[id] = g
+            persist(g)
+        }
+        setLink(id, .down, now: now)
+        log.info("gateway \(id) down")
+    }
+
+    /// Sends each member its REMOTE_INTEREST deltas.
+    func broadcast(_ changes: UnionChanges) {
+        for (gateway, change) in changes.byGateway where !change.isEmpty {
+            guard let c = sessions[gateway] else { continue }
+            for frame in c.remoteInterest.delta(added: change.added.sorted(), removed: change.removed.sorted()) { c.send(frame) }
+        }
+    }
+
+    /// HELLO: authenticate (constant time), choose the version, replace an older session, register.
+    func hello(_ h: FleetFrame.Hello, on c: LinkConnection) {
+        guard Self.constantTimeEqual(h.authToken, token) else {
+            counters.authFailures += 1
+            log.warning("HELLO from \(c.stream.remoteAddress) (gateway id \(h.gatewayId)): bad token")
+            c.fail(.notAuthorized, related: .hello, "not authorized")
+            return
+        }
+        let supported = FleetLimits.supportedVersions
+        let low = max(h.minVersion, supported.lowerBound), high = min(h.maxVersion, supported.upperBound)
+        guard low <= high else {
+            c.fail(.unsupportedVersion, related: .hello, "coordinator speaks versions \(supported.lowerBound)...\(supported.upperBound)")
+            return
+        }
+        let id = h.gatewayId
+        if let old = sessions[id] {
+            counters.sessionsReplaced += 1
+            old.replaced = true
+            old.fail(.sessionReplaced, related: nil, "a new session of gateway \(id) was established")
+            log.info("gateway \(id): session \(old.serial) replaced by \(c.serial)")
+        }
+        let now = wallClock()
+        var g = gateways[id] ?? GatewayRecord(id: id, mqttAddress: "", region: "", labels: [], capacityWeight: 0, state: .down,
+                                             lastSeenMs: now, softwareVersion: "", sessionEpoch: 0, registeredMs: now)
+        g.mqttAddress = h.mqttAddress
+        g.region = h.region
+        g.labels = h.labels.map { (key: $0.key, value: $0.value) }
+        g.capacityWeight = h.capacityWeight
+        g.softwareVersion = h.softwareVersion
+        g.state = .active
+        g.lastSeenMs = now
+        g.sessionEpoch += 1
+        g.remoteAddress = c.stream.remoteAddress
+        g.load = nil
+        gateways[id] = g
+        persist(g)
+        setLink(id, .up, now: now)
+
+        c.establish(gatewayId: id, peerMaximumFrameSize: Int(h.maximumFrameSize), maximumFrameSize: config.maximumFrameSize)
+        sessions[id] = c
+        c.send(.helloAck(.init(version: high, sessionEpoch: g.sessionEpoch, heartbeatIntervalMs: config.effectiveHeartbeatIntervalMs,
+                               maximumFrameSize: UInt32(config.maximumFrameSize), coordinatorId: config.coordinatorId)))
+        interest.addMember(id)
+        for frame in c.remoteInterest.snapshot(interest.remoteUnion(for: id)) { c.send(frame) }
+        log.info("gateway \(id) up (session epoch \(g.sessionEpoch), \(c.stream.remoteAddress))")
+    }
+
+    /// Byte comparison whose time depends only on the lengths, not on where the bytes differ.
+    static func constantTimeEqual(_ a: [UInt8], _ b: [UInt8]) -> Bool {
+        var diff = UInt8(truncatingIfNeeded: a.count ^ b.count) | (a.count == b.count ? 0 : 1)
+        let n = max(a.count, b.count)
+        for i in 0..<n {
+            let x = i < a.count ? a[i] : 0
+            let y = i < b.count ? b[i] : 0
+            diff |= x ^ y
+        }
+        return diff == 0 && !b.isEmpty
+    }
+
+    // MARK: - Persistence
+
+    func persist(_ g: GatewayRecord) {
+        do { try store.save(g) } catch { log.error("cannot store gateway \(g.id): \(error)") }
+    }
+
+    func setLink(_ id: String, _ state: GraphLink.State, now: UInt64) {
+        let link = GraphLink(source: id, target: config.coordinatorId, kind: .coordinator, state: state, updatedMs: now)
+        links[id] = link
+        do { try store.save(link) } catch { log.error("cannot store link of \(id): \(error)") }
+    }
+
+    /// Wall-clock time of the last bytes received on a connection.
+    func lastSeenWallMs(_ c: LinkConnection, now: UInt64) -> UInt64 {
+        let age = loop.now &- c.lastReceivedMs
+        return now &- min(age, now)
+    }
+
+    // MARK: - Sweep: timeouts, heartbeats, last seen
+
+    private func sweep() {
+        let now = loop.now
+        let timeout = config.gatewayTimeoutMs
+        let interval = UInt64(config.effectiveHeartbeatIntervalMs)
+        for c in Array(connections.values) {
+            switch c.phase {
+            case .awaitingHello:
+                if now &- c.connectedAtMs >= CoordinatorLimits.handshakeTimeoutMs {
+                    c.fail(.handshakeTimeout, related: nil, "no HELLO within \(CoordinatorLimits.handshakeTimeoutMs) ms")
+                }
+            case .established:
+                if now &- c.lastReceivedMs >= timeout {
+                    counters.gatewayTimeouts += 1
+                    log.warning("gateway \(c.gatewayId ?? "?") silent for \(now &- c.lastReceivedMs) ms: down")
+                    c.fail(.heartbeatTimeout, related: nil, "nothing received for \(now &- c.lastReceivedMs) ms")
+                } else if now &- c.lastHeartbeatSentMs >= interval {
+                    c.heartbeatSequence += 1
+                    c.lastHeartbeatSentMs = now
+                    c.send(.heartbeat(.init(sequence: c.heartbeatSequence, timestampMs: wallClock())))
+                }
+            case .closing:
+                if now >= c.closeDeadlineMs { c.closeNow() }
+            }
+        }
+        if now &- lastPersistMs >= CoordinatorLimits.lastSeenPersistIntervalMs {
+            lastPersistMs = now
+            persistLastSeen()
+        }
+    }
+
+    private func persistLastSeen() {
+        let wall = wallClock()
+        var batch: [(id: String, lastSeenMs: UInt64)] = []
+        for (id, c) in sessions {
+            let seen = lastSeenWallMs(c, now: wall)
+            gateways[id]?.lastSeenMs = seen
+            batch.append((id, seen))
+        }
+        do { try store.saveLastSeen(batch) } catch { log.error("cannot store last-seen times: \(error)") }
+    }
+
+    /// Before-sleep hook: the DELIVERY_ACKs owed to origins whose confirmations moved this turn.
+    private func flushAcknowledgements() {
+        for origin in delivery.takeDirty() {
+            guard let c = sessions[origin], let ack = delivery.acknowledgement(for: origin) else { continue }
+            c.send(.deliveryAck(ack))
+        }
+    }
+
+    // MARK: - Shutdown
+
+    /// Called whenever a connection closes during shutdown.
+    var shutdownProgress: (() -> Void)?
+
+    /// Stops accepting, tells every gateway ERROR shuttingDown and closes it (gracefully; cut after
+    /// the close grace). `progress` is called as connections finish closing.
+    public func beginShutdown(progress: @escaping () -> Void) {
+        guard !isShuttingDown else { return }
+        isShuttingDown = true
+        shutdownProgress = progress
+        server?.close()
+        server = nil
+        for c in Array(connections.values) { c.fail(.shuttingDown, related: nil, "coordinator stopping") }
+        progress()
+    }
+
+    public var openConnectionCount: Int { connections.count }
+
+    /// Cuts what is still open and releases the timers and the store. Loop thread, last call.
+    public func finish() {
+        for c in Array(connections.values) { c.closeNow() }
+        sweepTimer?.close()
+        sweepTimer = nil
+        persistLastSeen()
+        store.close()
+    }
+}

@@ -1,0 +1,26 @@
+import FleetProtocol
+
+/// Plain counters bumped on the loop thread (no atomics, no locks on the hot path). The admin
+/// API copies them on the loop thread and publishes the deltas to swift-metrics (CoordinatorMetrics).
+public struct FabricCounters: Sendable, Equatable {
+    /// By frame kind raw value (unknown kinds under their own value).
+    public var framesIn: [UInt16: UInt64] = [:]
+    public var framesOut: [UInt16: UInt64] = [:]
+    /// FORWARD copies handed to a destination's writer.
+    public var forwardsRouted: UInt64 = 0
+    /// FORWARDs that matched no other gateway (QoS >= 1 ones are confirmed at once).
+    public var forwardsUnrouted: UInt64 = 0
+    /// FORWARD copies not delivered, by reason: queue_full, too_large, bad_origin.
+    public var forwardsDropped: [String: UInt64] = [:]
+    public var malformedFrames: UInt64 = 0
+    public var authFailures: UInt64 = 0
+    public var gatewayTimeouts: UInt64 = 0
+    public var sessionsReplaced: UInt64 = 0
+    public var interestOutOfSync: UInt64 = 0
+
+    public init() {}
+
+    mutating func countIn(_ kind: FleetFrameKind) { framesIn[kind.rawValue, default: 0] += 1 }
+    mutating func countOut(_ kind: FleetFrameKind) { framesOut[kind.rawValue, default: 0] += 1 }
+    mutating func dropped(_ reason: String) { forwardsDropped[reason, default: 0] += 1 }
+}

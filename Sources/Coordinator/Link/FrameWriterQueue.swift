@@ -1,0 +1,95 @@
+/// The control-before-bulk writer rule of PROTOCOL.md §8 for one connection, without the socket:
+/// two FIFO queues of encoded frames. The connection asks `next(unsentBytes:)` for the next frame
+/// to hand to its stream until it returns nil, whenever frames were queued or the stream drained.
+///
+/// - Control frames always come first and ignore the watermark; they are never dropped. If they
+///   pile up past `maxUnsentControlBytes` the peer is too slow (`enqueue` says `.overloaded`).
+/// - A bulk frame is handed out only while the stream's unsent bytes are below `lowWatermark`, one
+///   at a time, and the control queue is looked at again before each one.
+/// - The bulk queue is bounded (frames and bytes); a full queue refuses the frame (`.bulkFull`)
+///   and counts it in `bulkDropped`.
+///
+/// Pure value type, loop-thread owned.
+public struct FrameWriterQueue: Sendable {
+    public enum Enqueued: Equatable, Sendable { case queued, bulkFull, overloaded }
+
+    public let lowWatermark: Int
+    public let maxBulkFrames: Int
+    public let maxBulkBytes: Int
+    public let maxUnsentControlBytes: Int
+
+    private var control = FrameRing()
+    private var bulk = FrameRing()
+    public private(set) var bulkDropped: UInt64 = 0
+
+    public init(lowWatermark: Int = CoordinatorLimits.bulkLowWatermark,
+                maxBulkFrames: Int = CoordinatorLimits.maxQueuedBulkFrames,
+                maxBulkBytes: Int = CoordinatorLimits.maxQueuedBulkBytes,
+                maxUnsentControlBytes: Int = CoordinatorLimits.maxUnsentControlBytes) {
+        self.lowWatermark = lowWatermark
+        self.maxBulkFrames = maxBulkFrames
+        self.maxBulkBytes = maxBulkBytes
+        self.maxUnsentControlBytes = maxUnsentControlBytes
+    }
+
+    public var queuedControlFrames: Int { control.count }
+    public var queuedBulkFrames: Int { bulk.count }
+    public var queuedBulkBytes: Int { bulk.bytes }
+
+    /// `unsentBytes`: what the stream holds unsent now (for the control bound).
+    public mutating func enqueue(_ frame: [UInt8], bulk isBulk: Bool, unsentBytes: Int = 0) -> Enqueued {
+        if isBulk {
+            guard bulk.count < maxBulkFrames, bulk.bytes + frame.count <= maxBulkBytes else {
+                bulkDropped += 1
+                return .bulkFull
+            }
+            bulk.push(frame)
+        } else {
+            guard unsentBytes + control.bytes + frame.count <= maxUnsentControlBytes else { return .overloaded }
+            control.push(frame)
+        }
+        return .queued
+    }
+
+    /// The next frame to write: any control frame; else one bulk frame if `unsentBytes` is below
+    /// the watermark; else nil.
+    public mutating func next(unsentBytes: Int) -> [UInt8]? {
+        if let c = control.pop() { return c }
+        if unsentBytes < lowWatermark, let b = bulk.pop() { return b }
+        return nil
+    }
+
+    /// Before closing after an ERROR (§8.6): bulk is discarded, control is still written.
+    public mutating func discardBulk() {
+        bulk = FrameRing()
+    }
+}
+
+/// A FIFO of frames: an array with a moving head, compacted when half is dead.
+struct FrameRing: Sendable {
+    private var items: [[UInt8]] = []
+    private var head = 0
+    private(set) var bytes = 0
+    var count: Int { items.count - head }
+
+    mutating func push(_ frame: [UInt8]) {
+        items.append(frame)
+        bytes += frame.count
+    }
+
+    mutating func pop() -> [UInt8]? {
+        guard head < items.count else { return nil }
+        let frame = items[head]
+        items[head] = []
+        head += 1
+        bytes -= frame.count
+        if head == items.count {
+            items.removeAll(keepingCapacity: true)
+            head = 0
+        } else if head >= 64 && head * 2 >= items.count {
+            items.removeFirst(head)
+            head = 0
+        }
+        return frame
+    }
+}

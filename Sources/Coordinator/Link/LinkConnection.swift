@@ -1,0 +1,182 @@
+import FleetProtocol
+import FleetRuntime
+
+/// The stream type the link works on. The TLS branch turns `StreamHandler`'s parameter into
+/// `any ByteStream` (with `TCPStream: ByteStream`); on that merge this becomes
+/// `typealias LinkStream = any ByteStream` and nothing else changes.
+public typealias LinkStream = TCPStream
+
+/// One agent connection: framing, the handshake phase, the writer (PROTOCOL.md §8) and the
+/// per-connection interest sequencing. What frames *mean* is the ``Fabric``'s business.
+///
+/// **Loop-thread only, no locks.** Every method runs on the coordinator's single loop thread,
+/// which owns every gateway connection and all fabric state.
+final class LinkConnection: StreamHandler {
+    enum Phase: Equatable {
+        /// Accepted; nothing but HELLO is accepted, nothing but one ERROR is written.
+        case awaitingHello
+        case established
+        /// An ERROR was sent or the peer went away: nothing more is read or routed.
+        case closing
+    }
+
+    unowned let fabric: Fabric
+    let stream: LinkStream
+    let serial: UInt64
+    private(set) var phase = Phase.awaitingHello
+    /// Set by a successful HELLO.
+    private(set) var gatewayId: String?
+    /// Largest frame the agent accepts (its HELLO).
+    private(set) var peerMaximumFrameSize = FleetLimits.maximumHelloFrameSize
+    /// Set when a newer session of the same gateway replaced this one (the gateway stays up).
+    var replaced = false
+
+    private var decoder = FleetFrameDecoder(maximumFrameSize: FleetLimits.maximumHelloFrameSize)
+    /// Bytes of a partial frame, kept only while one is pending (reads use the loop's shared buffer).
+    private var partial: [UInt8] = []
+    private var writer = FrameWriterQueue()
+
+    /// Loop clock (ms).
+    let connectedAtMs: UInt64
+    var lastReceivedMs: UInt64
+    var lastHeartbeatSentMs: UInt64
+    var heartbeatSequence: UInt64 = 0
+    var closeDeadlineMs: UInt64 = .max
+
+    var interest = InterestSequencer()
+    var remoteInterest = RemoteInterestSender()
+
+    init(fabric: Fabric, stream: LinkStream, serial: UInt64, now: UInt64) {
+        self.fabric = fabric
+        self.stream = stream
+        self.serial = serial
+        connectedAtMs = now
+        lastReceivedMs = now
+        lastHeartbeatSentMs = now
+    }
+
+    /// Starts reading; the writer resumes bulk whenever the socket drains.
+    func start() {
+        stream.handler = self
+        stream.onDrained = { [unowned self] in self.pump() }
+        stream.startReading()
+    }
+
+    var bulkDropped: UInt64 { writer.bulkDropped }
+    var unsentBytes: Int { stream.pendingWriteBytes }
+
+    // MARK: - Reading
+
+    func streamReceived(_ stream: LinkStream, _ bytes: UnsafeRawBufferPointer) {
+        guard phase != .closing else { return }
+        lastReceivedMs = fabric.loop.now
+        if partial.isEmpty {
+            let used = consume(bytes)
+            if phase != .closing && used < bytes.count { partial.append(contentsOf: bytes[used...]) }
+        } else {
+            var buffer: [UInt8] = []
+            swap(&buffer, &partial)
+            buffer.append(contentsOf: bytes)
+            let used = buffer.withUnsafeBytes { consume($0) }
+            if phase != .closing && used < buffer.count {
+                buffer.removeFirst(used)
+                partial = buffer
+            }
+        }
+    }
+
+    /// Decodes and dispatches whole frames; returns the bytes consumed. A decode error is answered
+    /// with ERROR (the codec's code) and the connection closes; nothing of the bad frame is applied.
+    private func consume(_ bytes: UnsafeRawBufferPointer) -> Int {
+        var offset = 0
+        while phase != .closing && offset < bytes.count {
+            let rest = UnsafeRawBufferPointer(rebasing: bytes[offset...])
+            let decoded: (frame: FleetFrame, consumed: Int)?
+            do {
+                decoded = try decoder.decode(rest)
+            } catch {
+                let kind = rest.count >= 2 ? UInt16(rest[0]) << 8 | UInt16(rest[1]) : 0
+                fabric.counters.malformedFrames += 1
+                fail(error.errorCode, related: kind == 0 ? nil : FleetFrameKind(kind), "\(error)")
+                break
+            }
+            guard let (frame, n) = decoded else { break }
+            offset += n
+            fabric.received(frame, raw: UnsafeRawBufferPointer(rebasing: rest[0..<n]), on: self)
+        }
+        return offset
+    }
+
+    func streamClosed(_ stream: LinkStream, error: RuntimeError?) {
+        let wasEstablished = phase == .established
+        phase = .closing
+        partial = []
+        fabric.connectionClosed(self, wasEstablished: wasEstablished, error: error)
+    }
+
+    // MARK: - Phases
+
+    /// HELLO accepted: the coordinator's own frame limit applies from now on.
+    func establish(gatewayId: String, peerMaximumFrameSize: Int, maximumFrameSize: Int) {
+        self.gatewayId = gatewayId
+        self.peerMaximumFrameSize = peerMaximumFrameSize
+        decoder.maximumFrameSize = maximumFrameSize
+        phase = .established
+    }
+
+    // MARK: - Writing
+
+    /// Queues a frame by its class (control or bulk) and writes what the rule allows now.
+    @discardableResult
+    func send(_ frame: FleetFrame) -> FrameWriterQueue.Enqueued {
+        sendEncoded(FleetFrameEncoder.encode(frame), bulk: frame.isBulk, kind: frame.kind)
+    }
+
+    /// An already encoded frame (a relayed FORWARD is passed on as the bytes it arrived as).
+    @discardableResult
+    func sendEncoded(_ bytes: [UInt8], bulk: Bool, kind: FleetFrameKind) -> FrameWriterQueue.Enqueued {
+        guard phase == .established else { return .queued }
+        let result = writer.enqueue(bytes, bulk: bulk, unsentBytes: stream.pendingWriteBytes)
+        switch result {
+        case .queued:
+            fabric.counters.countOut(kind)
+            pump()
+        case .bulkFull:
+            break
+        case .overloaded:
+            fail(.overloaded, related: nil, "control frames are not being read (more than \(writer.maxUnsentControlBytes) bytes unsent)")
+        }
+        return result
+    }
+
+    /// Control first, then bulk one frame at a time while below the watermark.
+    private func pump() {
+        guard phase == .established else { return }
+        while let frame = writer.next(unsentBytes: stream.pendingWriteBytes) { stream.write(frame) }
+    }
+
+    /// Sends ERROR and closes: queued control frames still go out, bulk is discarded (§8.6). The
+    /// fabric forgets the session at once. Before HELLO_ACK this ERROR is the only frame written.
+    func fail(_ code: FleetErrorCode, related: FleetFrameKind?, _ message: String) {
+        guard phase != .closing else { return }
+        writer.discardBulk()
+        while let frame = writer.next(unsentBytes: .max) { stream.write(frame) }
+        stream.write(FleetFrameEncoder.encode(.error(.init(code: code, relatedKind: related, message: message))))
+        fabric.counters.countOut(.error)
+        closeGracefully()
+    }
+
+    /// Closes without an ERROR (the peer sent a fatal one, or is gone).
+    func closeGracefully() {
+        guard phase != .closing else { return }
+        let wasEstablished = phase == .established
+        phase = .closing
+        partial = []
+        closeDeadlineMs = fabric.loop.now + CoordinatorLimits.closeGraceMs
+        stream.close()
+        if wasEstablished { fabric.sessionEnded(self) }
+    }
+
+    /// A sweep found the close grace over: cut the connection.
+    func closeNow() { stream.closeNow() }
+}

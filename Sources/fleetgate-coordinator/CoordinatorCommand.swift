@@ -1,0 +1,92 @@
+import ArgumentParser
+import FleetCoordinator
+import Foundation
+import Logging
+
+struct CoordinatorCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "fleetgate-coordinator",
+        abstract: "Fleetgate coordinator: joins the gateways (interest, routing, gateway graph, admin API).",
+        discussion: """
+            Settings come from the defaults, then the YAML file given with --config, then these flags.
+            A bad config file is reported with its file, line and key, and the coordinator exits with status 78.
+            """)
+
+    @Option(name: .customLong("listen"), help: ArgumentHelp("Agent link on HOST:PORT (default 127.0.0.1:7420; port 0 = OS picks).", valueName: "HOST:PORT"))
+    var listen: String?
+
+    @Option(name: .customLong("http"), help: ArgumentHelp("HTTP admin API and /metrics on HOST:PORT (default 127.0.0.1:7421).", valueName: "HOST:PORT"))
+    var http: String?
+
+    @Option(name: .customLong("data-dir"), help: ArgumentHelp("Directory of the gateway graph database.", valueName: "DIR"))
+    var dataDir: String?
+
+    @Option(name: .customLong("token-file"), help: ArgumentHelp("File with the shared token agents present in HELLO (required).", valueName: "FILE"))
+    var tokenFile: String?
+
+    @Option(name: .customLong("config"), help: ArgumentHelp("YAML config file (docs/COORDINATOR.md).", valueName: "FILE"))
+    var configFile: String?
+
+    @Option(name: .customLong("log-level"), help: "trace, debug, info, notice, warning, error or critical (default info).")
+    var logLevel: String?
+
+    @Option(name: .customLong("ready-file"), help: ArgumentHelp("Once both listen, write {\"pid\":…, \"link\":\"HOST:PORT\", \"http\":\"HOST:PORT\"} here.", valueName: "FILE"))
+    var readyFile: String?
+
+    @Option(name: .customLong("gateway-timeout"), help: ArgumentHelp("Mark a connected gateway down after this much silence (default 15; fractions allowed).", valueName: "SECONDS"))
+    var gatewayTimeout: String?
+
+    func run() throws {
+        var loaded = CoordinatorConfig()
+        let token: [UInt8]
+        do throws(ConfigError) {
+            if let configFile { try CoordinatorConfigFile.load(path: configFile, into: &loaded) }
+            try applyFlags(to: &loaded)
+            token = try loaded.loadToken()
+        } catch {
+            FileHandle.standardError.write(Data("fleetgate-coordinator: config error: \(error)\n".utf8))
+            throw ExitCode(78)  // EX_CONFIG
+        }
+        let config = loaded
+        LoggingSystem.bootstrap { label in
+            var handler = StreamLogHandler.standardError(label: label)
+            handler.logLevel = Logger.Level(rawValue: config.logLevel.rawValue) ?? .info
+            return handler
+        }
+        var logger = Logger(label: "fleetgate-coordinator")
+        logger.logLevel = Logger.Level(rawValue: config.logLevel.rawValue) ?? .info
+        do {
+            try Coordinator(config: config, token: token, logger: logger).run()
+        } catch {
+            logger.critical("cannot run: \(error)")
+            throw ExitCode.failure
+        }
+    }
+
+    private func applyFlags(to config: inout CoordinatorConfig) throws(ConfigError) {
+        func address(_ text: String, _ flag: String) throws(ConfigError) -> HostPort {
+            switch HostPort.parse(text) {
+            case .success(let a): return a
+            case .failure(let f): throw ConfigError(file: nil, line: nil, key: flag, message: "'\(text)': \(f.message)")
+            }
+        }
+        if let listen { config.link = try address(listen, "--listen") }
+        if let http { config.http = try address(http, "--http") }
+        if let dataDir { config.dataDir = dataDir }
+        if let tokenFile { config.tokenFile = tokenFile }
+        if let readyFile { config.readyFile = readyFile }
+        if let logLevel {
+            guard let level = CoordinatorConfig.LogLevel(rawValue: logLevel) else {
+                throw ConfigError(file: nil, line: nil, key: "--log-level",
+                                  message: "expected one of \(CoordinatorConfig.LogLevel.allCases.map(\.rawValue).joined(separator: ", "))")
+            }
+            config.logLevel = level
+        }
+        if let gatewayTimeout {
+            guard let v = Double(gatewayTimeout), v.isFinite, v >= 0.05, v <= 86_400 else {
+                throw ConfigError(file: nil, line: nil, key: "--gateway-timeout", message: "expected seconds in 0.05...86400, got '\(gatewayTimeout)'")
+            }
+            config.gatewayTimeoutSeconds = v
+        }
+    }
+}

@@ -1,0 +1,1 @@
+CoordinatorCommand.main()

@@ -1,0 +1,58 @@
+import Testing
+@testable import FleetCoordinator
+
+@Suite struct ConfigFileTests {
+    @Test func readsEveryKey() throws {
+        var c = CoordinatorConfig()
+        try CoordinatorConfigFile.apply(yaml: """
+            link: 0.0.0.0:9000
+            http: "[::1]:9001"
+            data_dir: /var/lib/fg
+            token_file: /etc/fg/token
+            log_level: debug
+            ready_file: /run/fg.json
+            gateway_timeout: 2.5
+            heartbeat_interval_ms: 500
+            coordinator_id: central
+            max_frame_size: 65536
+            """, file: "c.yaml", to: &c)
+        #expect(c.link == HostPort(host: "0.0.0.0", port: 9000))
+        #expect(c.http == HostPort(host: "::1", port: 9001))
+        #expect(c.dataDir == "/var/lib/fg" && c.tokenFile == "/etc/fg/token" && c.logLevel == .debug)
+        #expect(c.gatewayTimeoutSeconds == 2.5 && c.heartbeatIntervalMs == 500 && c.coordinatorId == "central")
+        #expect(c.effectiveHeartbeatIntervalMs == 500)
+        #expect(c.maximumFrameSize == 65536)
+    }
+
+    @Test func errorsNameFileLineAndKey() {
+        var c = CoordinatorConfig()
+        #expect(throws: ConfigError(file: "c.yaml", line: 2, key: "gateway_timeout", message: "must be in 0.05...86400 seconds, got -1")) {
+            try CoordinatorConfigFile.apply(yaml: "log_level: info\ngateway_timeout: -1\n", file: "c.yaml", to: &c)
+        }
+        do {
+            try CoordinatorConfigFile.apply(yaml: "\n\nlistne: 1.2.3.4:5\n", file: "c.yaml", to: &c)
+            Issue.record("expected an error")
+        } catch {
+            #expect(error.line == 3 && error.key == "listne")
+        }
+        do {
+            try CoordinatorConfigFile.apply(yaml: "link: [1, 2]\n", file: "c.yaml", to: &c)
+            Issue.record("expected an error")
+        } catch {
+            #expect(error.line == 1 && error.key == "link")
+        }
+    }
+
+    @Test func heartbeatIsCappedAtAThirdOfTheTimeout() {
+        var c = CoordinatorConfig()
+        c.gatewayTimeoutSeconds = 0.9
+        #expect(c.effectiveHeartbeatIntervalMs == 300)
+    }
+
+    @Test func tokenComparisonIsExact() {
+        #expect(Fabric.constantTimeEqual(Array("abc".utf8), Array("abc".utf8)))
+        #expect(!Fabric.constantTimeEqual(Array("abd".utf8), Array("abc".utf8)))
+        #expect(!Fabric.constantTimeEqual(Array("abc".utf8), Array("abcd".utf8)))
+        #expect(!Fabric.constantTimeEqual([], []))
+    }
+}

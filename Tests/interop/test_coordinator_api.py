@@ -1,0 +1,191 @@
+"""The coordinator's HTTP admin API, gateway timeouts, restart persistence and config errors."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import time
+
+from coordinators import BINARY, TOKEN, coordinator, coordinator_factory  # noqa: F401 (fixtures)
+from fleetframes import (ERROR, FORWARD, HEARTBEAT, HEARTBEAT_TIMEOUT, REMOTE_INTEREST, forward, heartbeat,
+                         interest_snapshot, load_report)
+
+
+def test_unknown_gateway_and_route_are_404_json(coordinator):
+    status, body, ctype = coordinator.http("/v1/gateways/does-not-exist")
+    assert status == 404 and ctype.startswith("application/json")
+    assert body["code"] == "not_found" and "does-not-exist" in body["error"]
+    status, body, ctype = coordinator.http("/v2/nothing/here")
+    assert status == 404 and ctype.startswith("application/json") and body["code"] == "not_found"
+
+
+def test_interest_query_validation_is_400_json(coordinator):
+    for path in ("/v1/interest", "/v1/interest?topic=", "/v1/interest?topic=a/%2B/b", "/v1/interest?topic=a/%23"):
+        status, body, ctype = coordinator.http(path)
+        assert status == 400 and ctype.startswith("application/json"), (path, status, body)
+        assert body["code"] in ("bad_request", "invalid_topic") and body["error"], (path, body)
+    assert coordinator.get("/v1/interest?topic=a/b") == {"topic": "a/b", "gateways": []}
+
+
+def test_healthz(coordinator):
+    body = coordinator.get("/healthz")
+    assert body["status"] == "ok" and body["gateways_active"] == 0
+
+
+SAMPLE = re.compile(r'^([a-zA-Z_:][a-zA-Z0-9_:]*)(\{([a-zA-Z_][a-zA-Z0-9_]*="(?:[^"\\]|\\.)*",?)*\})? '
+                    r'(-?[0-9.eE+-]+|NaN|[+-]Inf)( -?[0-9]+)?$')
+
+
+def parse_prometheus(text: str) -> dict[str, float]:
+    """Strict enough for the text format 0.0.4: every line a comment (# TYPE/# HELP) or a sample."""
+    samples = {}
+    types = {}
+    for line in text.splitlines():
+        if not line:
+            continue
+        if line.startswith("#"):
+            parts = line.split(" ", 3)
+            assert parts[1] in ("TYPE", "HELP"), line
+            if parts[1] == "TYPE":
+                assert parts[3] in ("counter", "gauge", "histogram", "summary", "untyped"), line
+                types[parts[2]] = parts[3]
+            continue
+        m = SAMPLE.match(line)
+        assert m, f"not a Prometheus sample line: {line!r}"
+        name = m.group(1)
+        assert name in types or name.rsplit("_", 1)[0] in types, f"sample without TYPE: {line}"
+        samples[line.rsplit(" ", 1)[0]] = float(m.group(4))
+    return samples
+
+
+def test_metrics_parse_and_count(coordinator):
+    a = coordinator.gateway("gw-a")
+    b = coordinator.gateway("gw-b")
+    b.send(interest_snapshot(1, 0, ["m/#", "n"]))
+    coordinator.wait_for(lambda: coordinator.get("/v1/gateways/gw-b")["interest_filters"] == 2, "interest")
+    a.c.expect_silence(0.1, skip=(REMOTE_INTEREST,))
+    a.send(forward("gw-a", 1, "m/1", b"x", qos=0))
+    assert b.recv(FORWARD)["seq"] == 1
+    status, text, ctype = coordinator.http("/metrics")
+    assert status == 200 and ctype.startswith("text/plain")
+    s = parse_prometheus(text)
+    p = "fleetgate_coordinator_"
+    assert s[p + 'gateways{state="active"}'] == 2
+    assert s[p + 'gateways{state="down"}'] == 0
+    assert s[p + 'frames_in_total{kind="HELLO"}'] == 2
+    assert s[p + 'frames_in_total{kind="FORWARD"}'] == 1
+    assert s[p + 'frames_out_total{kind="FORWARD"}'] == 1
+    assert s[p + 'frames_out_total{kind="HELLO_ACK"}'] == 2
+    assert s[p + "forwards_routed_total"] == 1
+    assert s[p + 'forwards_dropped_total{reason="queue_full"}'] == 0
+    assert s[p + "interest_filters"] == 2
+    # counters only move up between scrapes
+    a.send(forward("gw-a", 2, "n", b"y", qos=0))
+    assert b.recv(FORWARD)["seq"] == 2
+    s2 = parse_prometheus(coordinator.get("/metrics"))
+    assert s2[p + "forwards_routed_total"] == 2
+
+
+def test_load_report_is_shown(coordinator):
+    a = coordinator.gateway("gw-a")
+    a.send(load_report(connections=12, msgs_in=100, msgs_out=90, bytes_in=5000, bytes_out=4000))
+    g = coordinator.wait_for(lambda: coordinator.get("/v1/gateways/gw-a")["load"], "load report")
+    assert g["connections"] == 12 and g["messages_in_per_second"] == 100 and g["bytes_out_per_second"] == 4000
+
+
+def test_silent_gateway_is_marked_down_and_forgotten(coordinator_factory):
+    coord = coordinator_factory(gateway_timeout=0.6)
+    quiet = coord.gateway("gw-quiet")
+    alive = coord.gateway("gw-alive")
+    interval = alive.ack["heartbeat_ms"] / 1000
+    assert interval <= 0.2 + 1e-9  # a third of the timeout
+    quiet.send(interest_snapshot(1, 0, ["q/#"]))
+    coord.wait_for(lambda: coord.get("/v1/gateways/gw-quiet")["interest_filters"] == 1, "interest")
+    seq = 0
+    alive_frames = []
+
+    def keep_alive():
+        """alive talks at the announced pace and collects what it is sent."""
+        nonlocal seq
+        seq += 1
+        alive.send(heartbeat(seq))
+        while True:
+            try:
+                alive_frames.append(alive.c.recv(timeout=0.001))
+            except TimeoutError:
+                return
+
+    # quiet says nothing more; bounded wait for its heartbeatTimeout
+    deadline = time.monotonic() + 3.0
+    got_error = None
+    while time.monotonic() < deadline and got_error is None:
+        keep_alive()
+        try:
+            f = quiet.c.recv(timeout=interval / 2)
+            if f.kind == ERROR:
+                got_error = f
+        except TimeoutError:
+            pass
+    assert got_error is not None and got_error["code"] == HEARTBEAT_TIMEOUT
+
+    def quiet_down():
+        keep_alive()
+        g = coord.gateways()
+        return g if g["gw-quiet"]["state"] == "down" else None
+
+    g = coord.wait_for(quiet_down, "gw-quiet down")
+    assert g["gw-quiet"]["connected"] is False
+    assert g["gw-alive"]["state"] == "active"
+    assert coord.get("/v1/interest?topic=q/1")["gateways"] == []
+    keep_alive()
+    # alive heard the coordinator's heartbeats and the filter leaving the union
+    assert HEARTBEAT in {f.kind for f in alive_frames}
+    deltas = [f for f in alive_frames if f.kind == REMOTE_INTEREST]
+    assert [d["added"] for d in deltas] == [["q/#"], []] and deltas[-1]["removed"] == ["q/#"]
+    graph = coord.get("/v1/graph")
+    assert any(e["source"] == "gw-quiet" and e["state"] == "down" for e in graph["edges"])
+
+
+def test_restart_keeps_registry_with_gateways_down(coordinator_factory):
+    coord = coordinator_factory()
+    gw = coord.gateway("gw-p", region="us-2", labels=[("tier", "edge")], capacity=7, mqtt_address="192.0.2.1:1883")
+    first_epoch = gw.ack["session_epoch"]
+    coord.restart()
+    g = coord.get("/v1/gateways/gw-p")
+    assert g["state"] == "down" and g["connected"] is False
+    assert (g["region"], g["labels"], g["capacity_weight"], g["mqtt_address"]) == ("us-2", {"tier": "edge"}, 7, "192.0.2.1:1883")
+    edges = coord.get("/v1/graph")["edges"]
+    assert [e["state"] for e in edges if e["source"] == "gw-p"] == ["down"]
+    again = coord.gateway("gw-p", region="us-2")
+    assert again.ack["session_epoch"] > first_epoch  # epochs keep increasing across restarts
+    assert coord.get("/v1/gateways/gw-p")["state"] == "active"
+
+
+def run_binary(*args, timeout=10):
+    return subprocess.run([str(BINARY), *args], capture_output=True, text=True, timeout=timeout)
+
+
+def test_bad_config_names_file_line_key_and_exits_78(tmp_path):
+    cfg = tmp_path / "coordinator.yaml"
+    cfg.write_text("data_dir: /tmp/x\nhttp: 127.0.0.1:0\ngateway_timout: 5\n")
+    r = run_binary("--config", str(cfg), "--token-file", str(tmp_path / "t"))
+    assert r.returncode == 78, r
+    assert f"{cfg}:3: gateway_timout: unknown key" in r.stderr
+    cfg.write_text("link: nowhere\n")
+    r = run_binary("--config", str(cfg))
+    assert r.returncode == 78 and f"{cfg}:1: link:" in r.stderr, r.stderr
+
+
+def test_missing_token_file_is_a_config_error(tmp_path):
+    r = run_binary("--listen", "127.0.0.1:0", "--http", "127.0.0.1:0", "--data-dir", str(tmp_path / "d"),
+                   "--token-file", str(tmp_path / "absent"))
+    assert r.returncode == 78 and "token_file" in r.stderr
+
+
+def test_config_file_values_and_flag_override(coordinator_factory, tmp_path):
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text("coordinator_id: central-1\ngateway_timeout: 30\nheartbeat_interval_ms: 1000\n")
+    coord = coordinator_factory(extra_args=["--config", str(cfg)], gateway_timeout=0.9)
+    gw = coord.gateway("gw-cfg")
+    assert gw.ack["coordinator_id"] == "central-1"
+    assert gw.ack["heartbeat_ms"] == 300  # the flag's 0.9 s timeout wins over the file's 30 s
