@@ -72,7 +72,7 @@ public final class Fabric {
         return server.localAddress
     }
 
-    private func accept(_ stream: TCPStream) {
+    private func accept(_ stream: any ByteStream) {
         guard !isShuttingDown else { stream.closeNow(); return }
         let connection = LinkConnection(fabric: self, stream: stream, serial: nextSerial, now: loop.now)
         nextSerial += 1

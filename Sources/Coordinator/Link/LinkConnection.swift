@@ -4,7 +4,7 @@ import FleetRuntime
 /// The stream type the link works on. The TLS branch turns `StreamHandler`'s parameter into
 /// `any ByteStream` (with `TCPStream: ByteStream`); on that merge this becomes
 /// `typealias LinkStream = any ByteStream` and nothing else changes.
-public typealias LinkStream = TCPStream
+public typealias LinkStream = any ByteStream
 
 /// One agent connection: framing, the handshake phase, the writer (PROTOCOL.md §8) and the
 /// per-connection interest sequencing. What frames *mean* is the ``Fabric``'s business.
