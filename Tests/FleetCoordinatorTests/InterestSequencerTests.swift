@@ -82,4 +82,19 @@ import Testing
         // every frame encodes and decodes
         for f in frames { #expect(try FleetFrameDecoder().decode(FleetFrameEncoder.encode(f))?.frame == f) }
     }
+
+    @Test func remoteSenderHonoursASmallPeerFrameLimit() {
+        var r = RemoteInterestSender()
+        let filters = (0..<20).map { "filter/number/\($0)" }
+        let parts = r.snapshot(filters, maxFilterBytes: 100)
+        #expect(parts.count > 1)
+        var all: [String] = []
+        for case .remoteInterest(.snapshot(let p)) in parts {
+            #expect(p.filters.reduce(0) { $0 + 2 + $1.utf8.count } <= 100)
+            all += p.filters
+        }
+        #expect(all == filters)
+        let deltas = r.delta(added: filters, removed: [], maxFilterBytes: 100)
+        #expect(deltas.count == parts.count)
+    }
 }

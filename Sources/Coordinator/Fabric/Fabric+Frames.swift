@@ -55,7 +55,7 @@ extension Fabric {
     private func peerError(_ e: FleetFrame.ErrorReport, gateway id: String, on c: LinkConnection) {
         if e.code == .interestOutOfSync {
             // Our REMOTE_INTEREST stream confused the agent: start over with a higher epoch.
-            for frame in c.remoteInterest.snapshot(interest.remoteUnion(for: id)) { c.send(frame) }
+            for frame in c.remoteInterest.snapshot(interest.remoteUnion(for: id), maxFilterBytes: c.remoteInterestFilterBytes) { c.send(frame) }
         } else if e.code.isFatal {
             log.info("gateway \(id) sent ERROR \(e.code): \(e.message)")
             c.closeGracefully()

@@ -118,7 +118,8 @@ public final class Fabric {
     func broadcast(_ changes: UnionChanges) {
         for (gateway, change) in changes.byGateway where !change.isEmpty {
             guard let c = sessions[gateway] else { continue }
-            for frame in c.remoteInterest.delta(added: change.added.sorted(), removed: change.removed.sorted()) { c.send(frame) }
+            for frame in c.remoteInterest.delta(added: change.added.sorted(), removed: change.removed.sorted(),
+                                                    maxFilterBytes: c.remoteInterestFilterBytes) { c.send(frame) }
         }
     }
 
@@ -165,7 +166,7 @@ public final class Fabric {
         c.send(.helloAck(.init(version: high, sessionEpoch: g.sessionEpoch, heartbeatIntervalMs: config.effectiveHeartbeatIntervalMs,
                                maximumFrameSize: UInt32(config.maximumFrameSize), coordinatorId: config.coordinatorId)))
         interest.addMember(id)
-        for frame in c.remoteInterest.snapshot(interest.remoteUnion(for: id)) { c.send(frame) }
+        for frame in c.remoteInterest.snapshot(interest.remoteUnion(for: id), maxFilterBytes: c.remoteInterestFilterBytes) { c.send(frame) }
         log.info("gateway \(id) up (session epoch \(g.sessionEpoch), \(c.stream.remoteAddress))")
     }
 

@@ -105,16 +105,17 @@ public struct RemoteInterestSender: Sendable, Equatable {
     public init() {}
 
     /// A full snapshot under a new epoch (the first one is epoch 1), in parts.
-    public mutating func snapshot(_ filters: [String]) -> [FleetFrame] {
+    /// `maxFilterBytes` lowers the 64 KiB cut for a peer with a small maximum frame size.
+    public mutating func snapshot(_ filters: [String], maxFilterBytes: Int = FleetLimits.snapshotPartBytes) -> [FleetFrame] {
         epoch += 1
-        let parts = FleetFrame.InterestSnapshot.parts(epoch: epoch, filters: filters)
+        let parts = FleetFrame.InterestSnapshot.parts(epoch: epoch, filters: filters, maxBodyBytes: maxFilterBytes)
         nextSequence = UInt64(parts.count)
         return parts.map { .remoteInterest(.snapshot($0)) }
     }
 
     /// Deltas for a union change, cut like snapshot parts (≤ 4096 filters per list, ≤ 64 KiB of
     /// filter bytes per frame). Empty change: no frame. Only after a snapshot.
-    public mutating func delta(added: [String], removed: [String]) -> [FleetFrame] {
+    public mutating func delta(added: [String], removed: [String], maxFilterBytes: Int = FleetLimits.snapshotPartBytes) -> [FleetFrame] {
         guard epoch > 0, !(added.isEmpty && removed.isEmpty) else { return [] }
         var frames: [FleetFrame] = []
         var a: [String] = [], r: [String] = []
@@ -126,12 +127,12 @@ public struct RemoteInterestSender: Sendable, Equatable {
         }
         for f in added {
             let size = 2 + f.utf8.count
-            if !(a.isEmpty && r.isEmpty) && (a.count == FleetLimits.maxFiltersPerFrame || bytes + size > FleetLimits.snapshotPartBytes) { cut() }
+            if !(a.isEmpty && r.isEmpty) && (a.count == FleetLimits.maxFiltersPerFrame || bytes + size > maxFilterBytes) { cut() }
             a.append(f); bytes += size
         }
         for f in removed {
             let size = 2 + f.utf8.count
-            if !(a.isEmpty && r.isEmpty) && (r.count == FleetLimits.maxFiltersPerFrame || bytes + size > FleetLimits.snapshotPartBytes) { cut() }
+            if !(a.isEmpty && r.isEmpty) && (r.count == FleetLimits.maxFiltersPerFrame || bytes + size > maxFilterBytes) { cut() }
             r.append(f); bytes += size
         }
         if !(a.isEmpty && r.isEmpty) { cut() }

@@ -43,6 +43,10 @@ final class LinkConnection: StreamHandler {
     var heartbeatSequence: UInt64 = 0
     var closeDeadlineMs: UInt64 = .max
 
+    /// Filter bytes per REMOTE_INTEREST frame: the protocol's 64 KiB cut, or less if the agent
+    /// announced a small maximum frame (header + the fixed fields stay below 64 bytes).
+    var remoteInterestFilterBytes: Int { min(FleetLimits.snapshotPartBytes, peerMaximumFrameSize - 64) }
+
     var interest = InterestSequencer()
     var remoteInterest = RemoteInterestSender()
 
