@@ -9,12 +9,20 @@ PYTHON    ?= python3
 SWIFT_BUILD_FLAGS ?=
 FUZZ_SECONDS ?= 60
 
-.PHONY: run test build release deps test-deps venv unit interop fuzz bench clean
+.PHONY: run join test build release deps test-deps venv unit interop fuzz bench clean
 
-## run: install missing packages, build release, start one agent (MQTT on 1883, data in ./data)
+## run: install missing packages, build release, start a coordinator (HTTP admin on 8080) and one
+## agent joined to it (MQTT on 1883); SQLite files under ./data
 run: deps release
-	mkdir -p data
-	exec ./.build/release/fleetgate-agent --listen 0.0.0.0:1883 --data-dir ./data --allow-anonymous $(RUN_FLAGS)
+	RUN_FLAGS="$(RUN_FLAGS)" exec bash scripts/run-local.sh
+
+## join: another agent on this machine, joined to `make run`'s coordinator (GW=gw-2 PORT=1884)
+GW ?= gw-2
+PORT ?= 1884
+join:
+	mkdir -p data/$(GW)
+	exec ./.build/release/fleetgate-agent --listen 0.0.0.0:$(PORT) --data-dir data/$(GW) --allow-anonymous \
+	    --gateway-id $(GW) --coordinator 127.0.0.1:7420 --token-file data/token $(RUN_FLAGS)
 
 ## test: install missing packages and the Python venv, build, run every test
 test: test-deps venv build
@@ -28,6 +36,7 @@ build:
 
 release: deps
 	swift build -c release --product fleetgate-agent
+	swift build -c release --product fleetgate-coordinator
 
 deps:
 	@missing=$$(for p in $(APT_BUILD); do dpkg -s $$p >/dev/null 2>&1 || echo $$p; done); \
