@@ -29,6 +29,7 @@ import time
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 GEN = os.path.join(ROOT, ".build", "release", "fleetgate-bench")
 AGENT = os.path.join(ROOT, ".build", "release", "fleetgate-agent")
+COORDINATOR = os.path.join(ROOT, ".build", "release", "fleetgate-coordinator")
 RESULTS = os.path.join(ROOT, "bench", "results")
 FD_LIMIT = 20000
 
@@ -92,7 +93,28 @@ SCENARIOS += [
          what="fan-in-qos0 over TLS: 4 publishers -> 1 subscriber, 64 B, QoS 0"),
 ]
 
-PLACEHOLDERS = [("cross-gateway", "needs the coordinator (issue #4)")]
+# Cross-gateway (issue #4): Fleetgate only (the peers have no fabric). One coordinator and three
+# agents per round; every part runs in that same fabric, local and cross alternating, so the
+# cross/local ratios compare like with like. Parts: (name, generator args, full, quick).
+XGW_GATEWAYS = 3
+XGW_SUBSCRIBERS = 10  # throughput parts: 5 on each of gw-2 and gw-3 (cross) or 10 on gw-1 (local)
+XGW_RATE = 2000
+XGW_PARTS = [
+    ("qos0", ["fan-out", "--subscribers", str(XGW_SUBSCRIBERS), "--qos", "0"],
+     ["--count", "100000", "--seconds", "5"], ["--count", "20000", "--seconds", "1.5"]),
+    ("qos1", ["fan-out", "--subscribers", str(XGW_SUBSCRIBERS), "--qos", "1"],
+     ["--count", "50000", "--seconds", "5"], ["--count", "10000", "--seconds", "1.5"]),
+    ("latency", ["latency", "--rate", str(XGW_RATE)],
+     ["--count", "12000", "--seconds", "6"], ["--count", "4000", "--seconds", "2"]),
+]
+SCENARIOS += [
+    dict(name="cross-gateway", fabric=True, args=[], full=[], quick=[],
+         metric="cross_qos0.delivery_rate", unit="deliveries/s", higher=True,
+         what=f"Fleetgate fabric: coordinator + {XGW_GATEWAYS} agents (gw-1..gw-{XGW_GATEWAYS}); publisher on "
+              f"gw-1 -> {XGW_SUBSCRIBERS} subscribers on gw-2/gw-3 (QoS 0 and 1, deliveries/s) and -> 1 "
+              f"subscriber on gw-2 at {XGW_RATE:,} msg/s (latency), each also with everything on gw-1 "
+              "(local delivery) in the same fabric; the peers have no equivalent"),
+]
 
 
 class Certs:
@@ -372,6 +394,242 @@ def run_one(broker, scenario, quick, log):
         shutil.rmtree(tmp, ignore_errors=True)
 
 
+# ---------------------------------------------------------------------------------------------
+# Cross-gateway: a coordinator and agents on loopback, each process started and stopped by PID.
+
+def http_json(endpoint, path, timeout=2):
+    import urllib.request
+    with urllib.request.urlopen(f"http://{endpoint}{path}", timeout=timeout) as r:
+        return json.loads(r.read())
+
+
+def wait_ready_file(path, proc, seconds=15):
+    deadline = time.time() + seconds
+    while time.time() < deadline:
+        if os.path.exists(path):
+            try:
+                with open(path) as f:
+                    return json.load(f)
+            except ValueError:
+                pass
+        if proc.poll() is not None:
+            return None
+        time.sleep(0.05)
+    return None
+
+
+class Fabric:
+    """fleetgate-coordinator + agents gw-1..gw-N in one temporary directory."""
+
+    def __init__(self, tmp, gateways):
+        self.tmp, self.n = tmp, gateways
+        self.procs = []           # every Popen started here, stopped in stop() by PID
+        self.agents = {}          # gateway id -> (proc, mqtt endpoint)
+        self.coordinator = None
+        self.http = None
+
+    def log_tail(self, name):
+        try:
+            with open(os.path.join(self.tmp, name + ".log"), "rb") as f:
+                return f.read()[-400:].decode(errors="replace").strip()
+        except OSError:
+            return ""
+
+    def spawn(self, name, argv):
+        log = open(os.path.join(self.tmp, name + ".log"), "wb")
+        proc = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                                preexec_fn=raise_fd_limit, cwd=self.tmp)
+        self.procs.append(proc)
+        return proc
+
+    def start(self):
+        if not os.path.exists(COORDINATOR):
+            raise Unavailable("fleetgate-coordinator not built")
+        token = os.path.join(self.tmp, "token")
+        with open(token, "w") as f:
+            f.write(os.urandom(16).hex() + "\n")
+        cdata, cready = os.path.join(self.tmp, "coord-data"), os.path.join(self.tmp, "coord-ready.json")
+        os.makedirs(cdata)
+        self.coordinator = self.spawn("coordinator", [
+            COORDINATOR, "--listen", "127.0.0.1:0", "--http", "127.0.0.1:0", "--data-dir", cdata,
+            "--token-file", token, "--ready-file", cready])
+        info = wait_ready_file(cready, self.coordinator)
+        if not info:
+            raise Unavailable("fleetgate-coordinator did not write its ready file" + tail_note(self.log_tail("coordinator")))
+        link, self.http = info["link"], info["http"]
+        for i in range(1, self.n + 1):
+            gw = f"gw-{i}"
+            d = os.path.join(self.tmp, gw)
+            os.makedirs(os.path.join(d, "data"))
+            config, ready = os.path.join(d, "agent.yaml"), os.path.join(d, "ready.json")
+            with open(config, "w") as f:
+                f.write("limits:\n  max_queued_messages: 1000000\n  max_packet_size: 1048576\n"
+                        "auth:\n  allow_anonymous: true\n")
+            proc = self.spawn(gw, [AGENT, "--listen", "127.0.0.1:0", "--data-dir", os.path.join(d, "data"),
+                                   "--ready-file", ready, "--log-level", "warning", "--config", config,
+                                   "--coordinator", link, "--token-file", token, "--gateway-id", gw])
+            info = wait_ready_file(ready, proc)
+            if not info:
+                raise Unavailable(f"fleetgate-agent {gw} did not write ready.json" + tail_note(self.log_tail(gw)))
+            self.agents[gw] = (proc, info["mqtt"][0])
+        t = time.time()
+        want = set(self.agents)
+        while time.time() < t + 15:
+            try:
+                connected = {g["id"] for g in http_json(self.http, "/v1/gateways")["gateways"] if g.get("connected")}
+            except (OSError, ValueError, KeyError):
+                connected = set()
+            if want <= connected:
+                return round(time.time() - t, 3)
+            self.check_alive()
+            time.sleep(0.05)
+        raise Unavailable(f"gateways not all connected to the coordinator within 15 s (connected: {sorted(connected)})")
+
+    def link_drops(self):
+        """Per gateway: how many times its agent logged losing the coordinator link so far."""
+        out = {}
+        for gw in self.agents:
+            try:
+                with open(os.path.join(self.tmp, gw + ".log"), "rb") as f:
+                    out[gw] = f.read().count(b"coordinator link: disconnected")
+            except OSError:
+                out[gw] = 0
+        return out
+
+    def pids(self):
+        return [p.pid for p, _ in self.agents.values()] + [self.coordinator.pid]
+
+    def check_alive(self):
+        named = [("coordinator", self.coordinator)] + [(g, p) for g, (p, _) in self.agents.items()]
+        dead = [(n, p.returncode) for n, p in named if p is not None and p.poll() is not None]
+        if dead:
+            raise Unavailable("exited: " + ", ".join(f"{n} (status {rc}){tail_note(self.log_tail(n))}" for n, rc in dead))
+
+    def interest(self, topic):
+        try:
+            view = http_json(self.http, "/v1/interest?topic=" + topic)
+            return {m["gateway"] for m in view.get("gateways", [])}
+        except (OSError, ValueError, KeyError):
+            return set()
+
+    def stop(self):
+        # Agents first (their links close cleanly), then the coordinator; only our own PIDs.
+        for proc in self.procs[1:] + self.procs[:1]:
+            stop_process(proc)
+
+
+def run_fabric_part(fabric, part, mode, quick, topic, settle=0.3):
+    """One generator run in the fabric: publisher on gw-1, subscribers on gw-2.. (cross) or gw-1 (local).
+    The generator connects its subscribers, creates `subscribed`, and waits for `start`, which is
+    created once the coordinator's interest index lists every subscriber gateway for the topic
+    (plus `settle` seconds for REMOTE_INTEREST to reach gw-1)."""
+    name, args, full, quick_args = part
+    pub = fabric.agents["gw-1"][1]
+    if mode == "cross":
+        sub_gws = ["gw-2"] if name == "latency" else [g for g in fabric.agents if g != "gw-1"]
+    else:
+        sub_gws = ["gw-1"]
+    tag = f"{mode}_{name}"
+    subscribed, start = os.path.join(fabric.tmp, tag + ".subscribed"), os.path.join(fabric.tmp, tag + ".start")
+    argv = [GEN] + args + (quick_args if quick else full) + [
+        "--broker", pub, "--subscriber-broker", ",".join(fabric.agents[g][1] for g in sub_gws),
+        "--topic", topic, "--label", f"fleetgate-{mode}", "--broker-pid", ",".join(map(str, fabric.pids())),
+        "--subscribed-file", subscribed, "--start-file", start]
+    seconds = float(argv[argv.index("--seconds") + 1])
+    load = loadavg()
+    drops0 = fabric.link_drops()
+    t = time.time()
+    out_path = os.path.join(fabric.tmp, tag + ".out")
+    with open(out_path, "w") as out_f, open(out_path + ".err", "w") as err_f:
+        gen = subprocess.Popen(argv, stdout=out_f, stderr=err_f, text=True, preexec_fn=raise_fd_limit)
+        interest_wait, seen = None, set()
+        try:
+            deadline = time.time() + 30
+            while time.time() < deadline and gen.poll() is None:
+                if os.path.exists(subscribed):
+                    t_sub = time.time()
+                    while time.time() < deadline and gen.poll() is None:
+                        seen = fabric.interest(topic)
+                        if set(sub_gws) <= seen:
+                            interest_wait = round(time.time() - t_sub, 3)
+                            break
+                        time.sleep(0.02)
+                    break
+                time.sleep(0.02)
+            time.sleep(settle)
+            open(start, "w").close()  # also on a timeout, so the generator runs and reports
+            gen.wait(timeout=seconds + 150)
+        except subprocess.TimeoutExpired:
+            gen.kill()
+            gen.wait()
+            return dict(ok=False, errors=["generator timed out"])
+    with open(out_path) as f:
+        lines = f.read().strip().splitlines()
+    if gen.returncode != 0 or not lines:
+        with open(out_path + ".err") as f:
+            err = f.read().strip()[-300:]
+        return dict(ok=False, errors=[f"generator exit {gen.returncode}: {err}"])
+    r = json.loads(lines[-1])
+    r["mode"], r["part"], r["topic"], r["subscriber_gateways"] = mode, name, topic, sub_gws
+    r["interest_wait_s"] = interest_wait
+    time.sleep(0.1)  # let a disconnect of this part reach the logs
+    drops = {g: n - drops0.get(g, 0) for g, n in fabric.link_drops().items() if n > drops0.get(g, 0)}
+    if drops:  # the coordinator closed (or lost) gateway links during this part
+        r["link_drops"] = drops
+        r.setdefault("errors", []).append("coordinator link lost during the run: " + ", ".join(
+            f"{g} x{n}" for g, n in sorted(drops.items())) + " (see the agent log, e.g. ERROR 0x301 forward queue full)")
+    r["loadavg_before"] = load
+    r["wall_s"] = round(time.time() - t, 3)
+    if interest_wait is None:
+        r["ok"] = False
+        r.setdefault("errors", []).append(f"interest for {topic} not seen on {sub_gws} within 30 s (seen {sorted(seen)})")
+    return r
+
+
+def run_fabric(scenario, quick):
+    """The cross-gateway scenario: one fabric, every part local then cross. One result dict with
+    `<mode>_<part>` sub-results and cross/local ratios."""
+    tmp = tempfile.mkdtemp(prefix="fgbench-fabric-")
+    fabric = Fabric(tmp, XGW_GATEWAYS)
+    result = dict(scenario=scenario["name"], broker="fleetgate", ok=True, errors=[])
+    try:
+        result["connect_wait_s"] = fabric.start()
+        result["loadavg_before"] = loadavg()
+        run_id = os.urandom(3).hex()
+        for part in XGW_PARTS:
+            for mode in ("local", "cross"):
+                r = run_fabric_part(fabric, part, mode, quick, f"bench/xgw/{run_id}/{mode}/{part[0]}")
+                result[f"{mode}_{part[0]}"] = r
+                if not r.get("ok"):
+                    result["ok"] = False
+                    result["errors"] += [f"{mode} {part[0]}: {e}" for e in r.get("errors", [])]
+                try:
+                    fabric.check_alive()
+                except Unavailable as e:
+                    result["ok"] = False
+                    result["errors"].append(str(e))
+                    return result
+        for part in ("qos0", "qos1"):
+            c, l = get(result, f"cross_{part}.delivery_rate"), get(result, f"local_{part}.delivery_rate")
+            result[f"ratio_{part}_throughput"] = c / l if c and l else None
+        for q in ("p50", "p99", "p999"):
+            c, l = get(result, f"cross_latency.latency_us.{q}"), get(result, f"local_latency.latency_us.{q}")
+            result[f"ratio_latency_{q}"] = c / l if c and l else None
+        for k in ("loss", "dups", "reorders", "misrouted"):
+            result[k] = sum(result.get(f"{m}_{p[0]}", {}).get(k, 0) or 0 for m in ("local", "cross") for p in XGW_PARTS)
+        return result
+    except Unavailable as e:
+        result["ok"] = False
+        result["errors"].append(str(e))
+        return result
+    finally:
+        fabric.stop()
+        if os.environ.get("BENCH_KEEP_FABRIC"):
+            print(f"fabric logs kept in {tmp}", flush=True)
+        else:
+            shutil.rmtree(tmp, ignore_errors=True)
+
+
 def machine():
     model, cores, mem = "?", os.cpu_count(), "?"
     try:
@@ -406,6 +664,9 @@ def summarize(all_results, brokers):
             runs = [r for r in all_results if r.get("scenario") == sc["name"] and r.get("broker") == b.name]
             if not runs:
                 continue
+            if sc.get("fabric"):
+                per[b.name] = summarize_fabric(runs)
+                continue
             keys = [sc["metric"], "delivery_rate", "msg_rate", "latency_us.p50", "latency_us.p99",
                     "latency_us.p999", "gen_cpu_pct", "broker_cpu_pct", "connect_rate",
                     "rss_per_connection_bytes", "subscriptions_per_s"]
@@ -420,6 +681,32 @@ def summarize(all_results, brokers):
             per[b.name] = med
         summary[sc["name"]] = per
     return summary
+
+
+def summarize_fabric(runs):
+    """Medians of every cross-gateway part (flat dotted keys) plus loss/dups totals per part."""
+    med = {"runs": len(runs), "ok_runs": sum(1 for r in runs if r.get("ok"))}
+    for mode in ("local", "cross"):
+        for part, *_ in XGW_PARTS:
+            sub = f"{mode}_{part}"
+            for k in ("delivery_rate", "msg_rate", "latency_us.p50", "latency_us.p99", "latency_us.p999",
+                      "gen_cpu_pct", "broker_cpu_pct", "interest_wait_s"):
+                med[f"{sub}.{k}"] = median_of([r.get(sub, {}) for r in runs], k)
+            each = [r.get(sub, {}).get("broker_cpu_pct_each") for r in runs]
+            each = [e for e in each if e]
+            if each:  # per process median: gw-1, gw-2, gw-3, coordinator
+                med[f"{sub}.broker_cpu_pct_each"] = [statistics.median(v[i] for v in each if v[i] is not None)
+                                                     if any(v[i] is not None for v in each) else None
+                                                     for i in range(len(each[0]))]
+            for k in ("loss", "dups", "reorders", "misrouted"):
+                med[f"{sub}.{k}_total"] = sum(r.get(sub, {}).get(k, 0) or 0 for r in runs)
+    for k in ("ratio_qos0_throughput", "ratio_qos1_throughput", "ratio_latency_p50", "ratio_latency_p99",
+              "ratio_latency_p999"):
+        med[k] = median_of(runs, k)
+    for k in ("loss", "dups", "reorders", "misrouted"):
+        med[k + "_total"] = sum(r.get(k, 0) or 0 for r in runs)
+    med["errors"] = sorted({e for r in runs for e in r.get("errors", [])})[:4]
+    return med
 
 
 def ratio(a, b, higher):
@@ -501,6 +788,40 @@ def negotiated(summary):
     return "; ".join(f"{n} {', '.join(sorted(v)) or '?'}" for n, v in seen.items()) or "no TLS runs"
 
 
+def cross_gateway_section(d, meta):
+    """Cross-gateway vs local delivery, Fleetgate only (issue #4)."""
+    L = ["", "## Cross-gateway (issue #4, Fleetgate only)", ""]
+    if not d:
+        return L + ["Not run" + (" (fleetgate unavailable)." if "fleetgate" in meta.get("skipped", {}) else ".")]
+    L += [f"One fabric per round: fleetgate-coordinator + {XGW_GATEWAYS} agents on loopback. Publisher on gw-1; "
+          f"cross = subscribers on gw-2 and gw-3 ({XGW_SUBSCRIBERS // 2} each; latency: 1 on gw-2), local = the "
+          "same subscribers on gw-1, in the same fabric and run. mosquitto and nats-server have no equivalent "
+          "(no fabric), so the comparison is cross-gateway vs local. Broker CPU is the sum over the three "
+          "agents and the coordinator (% of one core); per process gw-1 / gw-2 / gw-3 / coordinator.", "",
+          "| Measurement | local | cross | cross/local | loss (local / cross) | dups (local / cross) | "
+          "gen CPU % (local / cross) | broker CPU % (local / cross) | cross CPU % per process |",
+          "|---|---:|---:|---:|---|---|---|---|---|"]
+    rows = [("qos0", "delivery_rate", f"deliveries/s, QoS 0, 1 -> {XGW_SUBSCRIBERS}", "ratio_qos0_throughput"),
+            ("qos1", "delivery_rate", f"deliveries/s, QoS 1, 1 -> {XGW_SUBSCRIBERS}", "ratio_qos1_throughput"),
+            ("latency", "latency_us.p50", f"p50 us at {XGW_RATE:,} msg/s, 1 -> 1", "ratio_latency_p50"),
+            ("latency", "latency_us.p99", f"p99 us at {XGW_RATE:,} msg/s", "ratio_latency_p99"),
+            ("latency", "latency_us.p999", f"p99.9 us at {XGW_RATE:,} msg/s", "ratio_latency_p999")]
+    for part, key, label, rkey in rows:
+        lo, cr = f"local_{part}", f"cross_{part}"
+        each = d.get(f"{cr}.broker_cpu_pct_each") or []
+        L.append(f"| {label} | {fmt(d.get(f'{lo}.{key}'))} | {fmt(d.get(f'{cr}.{key}'))} | {fmt(d.get(rkey))}x | "
+                 f"{d.get(f'{lo}.loss_total')} / {d.get(f'{cr}.loss_total')} | "
+                 f"{d.get(f'{lo}.dups_total')} / {d.get(f'{cr}.dups_total')} | "
+                 f"{fmt(d.get(f'{lo}.gen_cpu_pct'))} / {fmt(d.get(f'{cr}.gen_cpu_pct'))} | "
+                 f"{fmt(d.get(f'{lo}.broker_cpu_pct'))} / {fmt(d.get(f'{cr}.broker_cpu_pct'))} | "
+                 + " / ".join(fmt(v) for v in each) + " |")
+    if d.get("errors"):
+        L += ["", "Errors: " + "; ".join(d["errors"])[:400].replace("|", "/")]
+    L += ["", "Throughput ratios below 1 and latency ratios above 1 are the cost of the extra hops "
+          "(gw-1 -> coordinator -> gw-2/gw-3). Loss at QoS 0 includes forwards the fabric dropped."]
+    return L
+
+
 def write_markdown(path, meta, summary, brokers, skipped):
     names = [b.name for b in brokers]
     L = ["# Fleetgate benchmarks", "",
@@ -526,6 +847,18 @@ def write_markdown(path, meta, summary, brokers, skipped):
           "|---|---|" + "---:|" * (len(names) + len(skipped)) + "---:|" * len([n for n in names if n != "fleetgate"])]
     for sc in SCENARIOS:
         per = summary.get(sc["name"], {})
+        if sc.get("fabric"):
+            d = per.get("fleetgate")
+            bad = " (!)" if d and d["ok_runs"] < d["runs"] else ""
+            for key, unit in (("ratio_qos0_throughput", "cross/local deliveries/s, QoS 0"),
+                              ("ratio_qos1_throughput", "cross/local deliveries/s, QoS 1"),
+                              ("ratio_latency_p99", f"cross/local p99 latency at {XGW_RATE:,} msg/s")):
+                cells = [(fmt(get(d, key)) + "x" + bad) if (n == "fleetgate" and d) else
+                         ("—" if n == "fleetgate" else "no equivalent") for n in names]
+                cells += ["n/a" for _ in skipped]
+                L.append(f"| {sc['name']} | {unit} | " + " | ".join(cells) + " | "
+                         + " | ".join("—" for n in names if n != "fleetgate") + " |")
+            continue
         metrics = [(sc["metric"], sc["unit"], sc["higher"])]
         if sc["name"] == "latency":
             metrics = [("latency_us.p50", "p50 us", False), ("latency_us.p99", "p99 us", False),
@@ -542,9 +875,6 @@ def write_markdown(path, meta, summary, brokers, skipped):
             f = get(per.get("fleetgate", {}), key)
             ratios = [fmt(ratio(f, get(per.get(n, {}), key), higher)) for n in names if n != "fleetgate"]
             L.append(f"| {sc['name']} | {unit} | " + " | ".join(cells) + " | " + " | ".join(ratios) + " |")
-    for name, why in PLACEHOLDERS:
-        L.append(f"| {name} | — | " + " | ".join(["—"] * (len(names) + len(skipped))) + " | "
-                 + " | ".join(["—"] * len([n for n in names if n != "fleetgate"])) + f" |  {why}")
     L += ["", "Ratios are Fleetgate/peer with > 1 meaning Fleetgate is better (for latency and memory the "
           "inverse of the raw ratio). (!) marks a median that includes a run with errors or unfinished setup.",
           "", "## Correctness and CPU", "",
@@ -555,18 +885,25 @@ def write_markdown(path, meta, summary, brokers, skipped):
     for sc in SCENARIOS:
         for n in names:
             d = summary.get(sc["name"], {}).get(n)
-            if not d:
+            if not d or sc.get("fabric"):
                 continue
             L.append(f"| {sc['name']} | {n} | {d['loss_total']} | {d['dups_total']} | {d['reorders_total']} | "
                      f"{d['misrouted_total']} | {fmt(d['gen_cpu_pct'])} | {fmt(d['broker_cpu_pct'])} | "
                      + ("; ".join(d["errors"])[:160].replace("|", "/") or "") + " |")
+    L += cross_gateway_section(summary.get("cross-gateway", {}).get("fleetgate"), meta)
     L += ["", "## Scenarios", ""]
     for sc in SCENARIOS:
+        if sc.get("fabric"):
+            parts = "; ".join(f"{p}: `fleetgate-bench {' '.join(a)} {' '.join(q if meta['quick'] else f)} "
+                              "--broker GW1 --subscriber-broker GW2,GW3 --topic T --broker-pid ...`"
+                              for p, a, f, q in XGW_PARTS)
+            L.append(f"- **{sc['name']}**: {sc['what']}. {parts} (latency: `--subscriber-broker GW2`; "
+                     "local: `--subscriber-broker GW1`).")
+            continue
         tls = " --tls-ca CA --tls-ciphersuites " + TLS_SUITE if sc.get("tls") else ""
         L.append(f"- **{sc['name']}**: {sc['what']}; `fleetgate-bench {' '.join(sc['args'])} "
                  f"{' '.join(sc['quick'] if meta['quick'] else sc['full'])}{tls}`")
-    L += ["- **cross-gateway**: needs the coordinator (issue #4); not implemented.", "",
-          "## Notes", "",
+    L += ["", "## Notes", "",
           "- Durability: mosquitto runs with `persistence true` but writes its database only periodically "
           "(autosave_interval) and at exit, so its figure is not for per-message durability; Fleetgate "
           "commits to SQLite before PUBACK. nats-server keeps MQTT QoS 1 sessions in JetStream (file store).",
@@ -653,6 +990,28 @@ def main():
     for sc in scenarios:
         for rnd in range(rounds):
             for b in brokers:
+                if sc.get("fabric"):
+                    if b.name != "fleetgate":
+                        continue  # no peer equivalent
+                    r = run_fabric(sc, args.quick)
+                    r["round"] = rnd + 1
+                    results.append(r)
+                    for part, *_ in XGW_PARTS:
+                        for mode in ("local", "cross"):
+                            x = r.get(f"{mode}_{part}", {})
+                            lat = x.get("latency_us") or {}
+                            print(f"[{time.time() - started:6.1f}s] {sc['name']:<16} {mode:<5} {part:<7} round "
+                                  f"{rnd + 1}: {fmt(x.get('delivery_rate'))} deliveries/s p50={fmt(lat.get('p50'))} "
+                                  f"p99={fmt(lat.get('p99'))} p99.9={fmt(lat.get('p999'))} us loss={x.get('loss', '-')} "
+                                  f"dups={x.get('dups', '-')} gen_cpu={fmt(x.get('gen_cpu_pct'))}% "
+                                  f"broker_cpu={fmt(x.get('broker_cpu_pct'))}% {x.get('broker_cpu_pct_each', '')} "
+                                  f"interest_wait={x.get('interest_wait_s')}s"
+                                  + (f" link_drops={x['link_drops']}" if x.get("link_drops") else ""), flush=True)
+                    print(f"[{time.time() - started:6.1f}s] {sc['name']:<16} cross/local: qos0 "
+                          f"{fmt(r.get('ratio_qos0_throughput'))}x qos1 {fmt(r.get('ratio_qos1_throughput'))}x "
+                          f"p99 {fmt(r.get('ratio_latency_p99'))}x" + ("" if r.get("ok") else f"  ERR {r.get('errors')}"),
+                          flush=True)
+                    continue
                 try:
                     r = run_one(b, sc, args.quick, None)
                 except Unavailable as e:

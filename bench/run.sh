@@ -20,5 +20,10 @@ if ! swift build -c release --product fleetgate-agent; then
     echo "fleetgate-agent build failed; Fleetgate will be skipped"
     rm -f .build/release/fleetgate-agent
 fi
+# The coordinator is needed only by the cross-gateway scenario (reported as not built otherwise).
+if ! swift build -c release --product fleetgate-coordinator; then
+    echo "fleetgate-coordinator build failed; the cross-gateway scenario will report it unavailable"
+    rm -f .build/release/fleetgate-coordinator
+fi
 
 exec python3 bench/run.py "$@"

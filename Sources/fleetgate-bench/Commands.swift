@@ -16,8 +16,18 @@ struct CommonOptions: ParsableArguments {
     @Option(help: "Label for the broker in the JSON output.")
     var label: String = "broker"
 
-    @Option(name: .customLong("broker-pid"), help: "PID of the broker: its CPU time and RSS are reported.")
-    var brokerPID: Int32?
+    @Option(name: .customLong("broker-pid"), help: "PID of the broker: its CPU time and RSS are reported. A comma-separated list (a fabric: agents + coordinator): CPU summed, per process in broker_cpu_pct_each, RSS of the first.")
+    var brokerPIDList: String?
+
+    @Option(name: .customLong("subscriber-broker"), help: "Subscribers connect here instead of --broker (publish/subscribe scenarios). A comma-separated list spreads subscriber s over entry s mod N (e.g. other gateways of a fabric).")
+    var subscriberBroker: String?
+
+    var brokerPIDs: [Int32] { (brokerPIDList ?? "").split(separator: ",").compactMap { Int32(String($0.filter { $0 != " " })) } }
+    var brokerPID: Int32? { brokerPIDs.first }
+
+    func subscriberEndpoints() throws -> [Endpoint] {
+        try (subscriberBroker ?? "").split(separator: ",").map { try Endpoint(parsing: String($0)) }
+    }
 
     @Option(help: "MQTT protocol version: 3.1.1 or 5.")
     var mqtt: String = "3.1.1"
@@ -73,6 +83,12 @@ struct FlowOptions: ParsableArguments {
     @Option(help: "End-to-end deliveries outstanding before publishers pause (0 = unbounded).")
     var window: Int = 65_536
 
+    @Option(name: .customLong("subscribed-file"), help: "Create this file once every subscriber has its SUBACK.")
+    var subscribedFile: String?
+
+    @Option(name: .customLong("start-file"), help: "Connect publishers only once this file exists (at most 30 s), e.g. after the harness saw the subscriptions propagate.")
+    var startFile: String?
+
     func apply(to plan: inout PubSubPlan, count defaultCount: Int, seconds defaultSeconds: Double) {
         plan.count = count ?? defaultCount
         plan.seconds = seconds ?? defaultSeconds
@@ -80,13 +96,16 @@ struct FlowOptions: ParsableArguments {
         plan.payloadSize = max(payload, Payload.headerSize)
         plan.inflight = max(1, min(inflight, 65_535))
         plan.window = window
+        plan.subscribedFile = subscribedFile
+        plan.startFile = startFile
     }
 }
 
 func basePlan(_ scenario: String, _ common: CommonOptions) throws -> PubSubPlan {
     var plan = PubSubPlan(scenario: scenario, label: common.label, broker: try common.endpoint())
     plan.version = try common.protocolVersion()
-    plan.brokerPID = common.brokerPID
+    plan.brokerPIDs = common.brokerPIDs
+    plan.subscriberBrokers = try common.subscriberEndpoints()
     plan.sourceAddresses = max(1, common.sourceAddresses)
     plan.clientPrefix = "fgb-\(scenario)"
     plan.tls = common.tlsOptions()
@@ -126,6 +145,7 @@ extension FleetgateBench {
         @OptionGroup var flow: FlowOptions
         @Option var subscribers: Int = 100
         @Option var qos: UInt8 = 0
+        @Option(help: "Topic published and subscribed.") var topic = "bench/fanout"
 
         func run() throws {
             var plan = try basePlan("fan-out-\(subscribers)", common)
@@ -134,7 +154,7 @@ extension FleetgateBench {
             plan.subscribers = subscribers
             plan.publishQoS = min(qos, 1)
             plan.subscribeQoS = min(qos, 1)
-            plan.routing = .fixed(topic: "bench/fanout")
+            plan.routing = .fixed(topic: topic)
             try execute(plan)
         }
     }
@@ -146,6 +166,7 @@ extension FleetgateBench {
         @OptionGroup var flow: FlowOptions
         @Option(help: "Messages per second.") var rate: Double = 10_000
         @Option var qos: UInt8 = 0
+        @Option(help: "Topic published and subscribed.") var topic = "bench/latency"
 
         func run() throws {
             var plan = try basePlan("latency", common)
@@ -153,7 +174,7 @@ extension FleetgateBench {
             plan.rate = rate
             plan.publishQoS = min(qos, 1)
             plan.subscribeQoS = min(qos, 1)
-            plan.routing = .fixed(topic: "bench/latency")
+            plan.routing = .fixed(topic: topic)
             try execute(plan)
         }
     }

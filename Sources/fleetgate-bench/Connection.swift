@@ -10,6 +10,8 @@ final class Connection {
     let roleIndex: Int
     let clientID: String
     let source: Endpoint?
+    /// Where this connection goes when not the plan's broker (`--subscriber-broker`).
+    var endpoint: Endpoint?
     var fd: Int32 = -1
     var state = State.idle
     let out: ByteBuffer

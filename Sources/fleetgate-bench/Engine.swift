@@ -93,7 +93,7 @@ class Engine {
 
     func startConnect(_ c: Connection) {
         do {
-            c.fd = try Socket.startConnect(to: broker, from: c.source)
+            c.fd = try Socket.startConnect(to: c.endpoint ?? broker, from: c.source)
         } catch {
             connectFailures += 1
             noteError(error.description)
@@ -221,7 +221,7 @@ class Engine {
             let err = Socket.pendingError(c.fd)
             if err != 0 {
                 connectFailures += 1
-                fail(c, SystemError(call: "connect \(broker) from \(c.source?.host ?? "any")", code: err).description)
+                fail(c, SystemError(call: "connect \(c.endpoint ?? broker) from \(c.source?.host ?? "any")", code: err).description)
                 return
             }
             if events & (EventLoop.outEvent | EventLoop.inEvent) != 0 {

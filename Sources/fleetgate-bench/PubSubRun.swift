@@ -1,3 +1,7 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+
 /// How published messages map to topics and subscribers.
 enum Routing {
     /// Every publisher publishes to one topic that every subscriber subscribes to.
@@ -26,7 +30,15 @@ struct PubSubPlan {
     var stallSeconds = 1.0              // window full without progress this long: write off
     var persistentSubscribers = false
     var clientPrefix = "fgb"
-    var brokerPID: Int32?
+    var brokerPIDs: [Int32] = []       // CPU summed over all of them (a fabric: agents + coordinator)
+    /// Subscribers connect here instead of `broker`, subscriber s to subscriberBrokers[s % count]
+    /// (cross-gateway runs: publisher on one gateway, subscribers on others).
+    var subscriberBrokers: [Endpoint] = []
+    /// Written (empty) once every subscriber is established; the harness then checks the
+    /// subscriptions have propagated and creates `startFile`, which publishers wait for.
+    var subscribedFile: String?
+    var startFile: String?
+    var startWaitSeconds = 30.0
     var routing = Routing.fixed(topic: "bench/t")
     var sourceAddresses = 4
     var connectSeconds = 30.0
@@ -75,6 +87,7 @@ final class PubSubRun: Engine {
             let c = addConnection(role: .subscriber, roleIndex: s, clientID: "\(plan.clientPrefix)-sub-\(s)",
                                   source: sourceAddress(s % plan.sourceAddresses), outCapacity: 1024)
             c.subscriptions = subscriptions(for: s)
+            if !plan.subscriberBrokers.isEmpty { c.endpoint = plan.subscriberBrokers[s % plan.subscriberBrokers.count] }
             subscriberConnections.append(c)
         }
         for p in 0..<plan.publishers {
@@ -232,6 +245,18 @@ final class PubSubRun: Engine {
         let setupStart = monotonicNanos()
         let subsReady = connectAll(subscriberConnections, concurrency: 200, timeoutNanos: UInt64(plan.connectSeconds * 1e9))
         let subscribeSeconds = Double(monotonicNanos() - setupStart) / 1e9
+        var startWait = 0.0
+        if subsReady, let file = plan.subscribedFile {
+            let fd = open(file, O_WRONLY | O_CREAT | O_TRUNC, 0o644)
+            if fd >= 0 { close(fd) } else { noteError("cannot create --subscribed-file \(file)") }
+        }
+        if subsReady, let file = plan.startFile {
+            let t = monotonicNanos()
+            if !runUntil(timeoutNanos: UInt64(plan.startWaitSeconds * 1e9), { access(file, F_OK) == 0 }) {
+                noteError("--start-file \(file) did not appear within \(plan.startWaitSeconds) s")
+            }
+            startWait = Double(monotonicNanos() - t) / 1e9
+        }
         let pubsReady = connectAll(publisherConnections, concurrency: 200, timeoutNanos: UInt64(plan.connectSeconds * 1e9))
         let setupSeconds = Double(monotonicNanos() - setupStart) / 1e9
         let allReady = subsReady && pubsReady && connections.allSatisfy(\.established)
@@ -239,8 +264,8 @@ final class PubSubRun: Engine {
             noteError("setup incomplete: \(establishedCount)/\(connections.count) connections established")
         }
 
-        let probe = plan.brokerPID.map(ProcessProbe.init)
-        let brokerCPU0 = probe?.cpuSeconds()
+        let probes = plan.brokerPIDs.map(ProcessProbe.init)
+        let brokerCPU0 = probes.map { $0.cpuSeconds() }
         let ownCPU0 = ownCPUSeconds()
         let t0 = monotonicNanos()
         lastProgressAt = t0
@@ -306,8 +331,10 @@ final class PubSubRun: Engine {
 
         let endNow = monotonicNanos()
         let ownCPU = ownCPUSeconds() - ownCPU0
-        let brokerCPU = probe?.cpuSeconds().flatMap { b in brokerCPU0.map { b - $0 } }
-        let brokerRSS = probe?.residentBytes()
+        let brokerCPUEach: [Double?] = zip(probes, brokerCPU0).map { p, c0 in p.cpuSeconds().flatMap { b in c0.map { b - $0 } } }
+        let brokerCPU: Double? = brokerCPUEach.isEmpty || brokerCPUEach.contains(where: { $0 == nil })
+            ? nil : brokerCPUEach.reduce(0) { $0 + $1! }
+        let brokerRSS = probes.first?.residentBytes()
         let end = max(lastDeliveryAt, lastAckAt, publishEnd == 0 ? endNow : publishEnd)
         let duration = Double((allReady ? end : endNow) - t0) / 1e9
         let wall = Double(endNow - t0) / 1e9
@@ -351,6 +378,7 @@ final class PubSubRun: Engine {
             ("puback_errors", .int(ackErrors)),
             ("window_stalls", .int(stalls)),
             ("setup_seconds", .double(setupSeconds)),
+            ("start_wait_seconds", .double(startWait)),
             ("duration_s", .double(duration)),
             ("msg_rate", .double(Double(sent) / max(duration, 1e-9))),
             ("delivery_rate", .double(Double(unique) / max(duration, 1e-9))),
@@ -366,6 +394,14 @@ final class PubSubRun: Engine {
             ("broker_cpu_pct", .optional(brokerCPU.map { 100 * $0 / max(wall, 1e-9) })),
             ("broker_rss_bytes", .optional(brokerRSS)),
         ]
+        if probes.count > 1 {
+            // Per process, in --broker-pid order.
+            fields.append(("broker_cpu_pct_each", .array(brokerCPUEach.map { c in
+                c.map { .double(100 * $0 / max(wall, 1e-9)) } ?? .null })))
+        }
+        if !plan.subscriberBrokers.isEmpty {
+            fields.append(("subscriber_brokers", .array(plan.subscriberBrokers.map { .string($0.description) })))
+        }
         fields += tlsFields()
         fields.append(("errors", .array(errorSamples.map { .string($0) })))
         return .object(fields)
