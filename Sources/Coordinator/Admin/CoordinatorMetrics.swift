@@ -73,6 +73,7 @@ public final class CoordinatorMetrics: Sendable {
             for (kind, n) in s.counters.framesOut { counter(p + "frames_out_total", [("kind", FleetFrameKind(kind).description)], n) }
             counter(p + "forwards_routed_total", [], s.counters.forwardsRouted)
             counter(p + "forwards_unrouted_total", [], s.counters.forwardsUnrouted)
+            counter(p + "origins_paused_total", [], s.counters.originsPaused)
             for (reason, n) in s.counters.forwardsDropped { counter(p + "forwards_dropped_total", [("reason", reason)], n) }
             counter(p + "malformed_frames_total", [], s.counters.malformedFrames)
             counter(p + "auth_failures_total", [], s.counters.authFailures)

@@ -80,7 +80,7 @@ extension Fabric {
         if destinations.isEmpty { counters.forwardsUnrouted += 1 }
         let bytes = [UInt8](raw)
         var accepted: [String] = []
-        var tooSlow: [LinkConnection] = []
+        var refused = false
         for d in destinations {
             guard let dc = sessions[d] else { continue }
             guard bytes.count <= dc.peerMaximumFrameSize else {
@@ -93,10 +93,19 @@ extension Fabric {
                 accepted.append(d)
             case .bulkFull:
                 counters.dropped("queue_full")
-                if f.qos != .atMostOnce { tooSlow.append(dc) }
+                refused = true
             case .overloaded:
                 break
             }
+            if dc.isBackedUp { dc.hold(c) }
+        }
+        if f.qos != .atMostOnce && refused {
+            // Never confirm a QoS >= 1 forward some destination could not take: fail the ORIGIN,
+            // which re-sends everything unconfirmed from its durable log after reconnecting
+            // (destinations drop what they already have). Failing the slow destination instead
+            // would release it from the confirmation and lose the message there.
+            c.fail(.overloaded, related: .forward, "a destination's forward queue is full; re-send unconfirmed forwards")
+            return
         }
         if f.qos != .atMostOnce {
             switch delivery.track(origin: origin, sequence: f.sequence, destinations: accepted) {
@@ -106,8 +115,5 @@ extension Fabric {
                 break
             }
         }
-        // A destination that cannot queue a QoS >= 1 forward is too slow to keep: it goes down
-        // (and is released from every pending confirmation) rather than silently missing it.
-        for dc in tooSlow { dc.fail(.overloaded, related: .forward, "forward queue full") }
     }
 }

@@ -213,7 +213,7 @@ public final class Fabric {
                     c.fail(.handshakeTimeout, related: nil, "no HELLO within \(CoordinatorLimits.handshakeTimeoutMs) ms")
                 }
             case .established:
-                if now &- c.lastReceivedMs >= timeout {
+                if c.holdCount == 0 && now &- c.lastReceivedMs >= timeout {
                     counters.gatewayTimeouts += 1
                     log.warning("gateway \(c.gatewayId ?? "?") silent for \(now &- c.lastReceivedMs) ms: down")
                     c.fail(.heartbeatTimeout, related: nil, "nothing received for \(now &- c.lastReceivedMs) ms")

@@ -10,6 +10,8 @@ public struct FabricCounters: Sendable, Equatable {
     public var forwardsRouted: UInt64 = 0
     /// FORWARDs that matched no other gateway (QoS >= 1 ones are confirmed at once).
     public var forwardsUnrouted: UInt64 = 0
+    /// Times an origin gateway stopped being read because a destination was backed up.
+    public var originsPaused: UInt64 = 0
     /// FORWARD copies not delivered, by reason: queue_full, too_large, bad_origin.
     public var forwardsDropped: [String: UInt64] = [:]
     public var malformedFrames: UInt64 = 0

@@ -35,6 +35,11 @@ final class LinkConnection: StreamHandler {
     /// Bytes of a partial frame, kept only while one is pending (reads use the loop's shared buffer).
     private var partial: [UInt8] = []
     private var writer = FrameWriterQueue()
+    /// Origins not being read until this destination drains (LinkConnection+Backpressure).
+    var heldOrigins: [LinkConnection] = []
+    /// How many destinations hold this origin; it is read again at 0.
+    var holdCount = 0
+    var queuedBulkFrames: Int { writer.queuedBulkFrames }
 
     /// Loop clock (ms).
     let connectedAtMs: UInt64
@@ -157,6 +162,7 @@ final class LinkConnection: StreamHandler {
     private func pump() {
         guard phase == .established else { return }
         while let frame = writer.next(unsentBytes: stream.pendingWriteBytes) { stream.write(frame) }
+        releaseHeldOrigins()
     }
 
     /// Sends ERROR and closes: queued control frames still go out, bulk is discarded (§8.6). The
@@ -177,6 +183,7 @@ final class LinkConnection: StreamHandler {
         phase = .closing
         partial = []
         closeDeadlineMs = fabric.loop.now + CoordinatorLimits.closeGraceMs
+        releaseHeldOrigins(force: true)
         stream.close()
         if wasEstablished { fabric.sessionEnded(self) }
     }
