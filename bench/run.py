@@ -912,6 +912,12 @@ def write_markdown(path, meta, summary, brokers, skipped):
           "- Throughput scenarios keep at most 65,536 deliveries outstanding end to end (the generator's "
           "window), so their latency columns in latest.json measure queueing at saturation, not idle latency.",
           "- Loss at QoS 0 is real loss (the broker dropped or never delivered within the 2 s drain).",
+          "- Connections past one machine: 19,000 is this machine's per-process limit (hard RLIMIT_NOFILE "
+          "20,000; the agent raises its soft limit to the hard one at start), not the agent's. Memory grows "
+          "linearly with idle connections at the RSS-per-connection figure above (no per-connection timer, "
+          "read buffer or write buffer while idle), so 1 M idle connections need about that figure x 1 M "
+          "(e.g. ~1.2 GiB at 1.2 KiB) plus the kernel's socket memory; past one host, gateways scale out: "
+          "each agent holds its own devices and the coordinator carries only interest and forwards.",
           "- TLS rows: one EC P-256 CA and server certificate (SAN DNS:localhost, IP:127.0.0.1) made with the "
           "openssl CLI per harness run, the same files for every broker (Fleetgate `--listen-tls`, mosquitto "
           "`listener` + `cafile/certfile/keyfile`, nats-server `mqtt { tls {} }`). The generator verifies the "
