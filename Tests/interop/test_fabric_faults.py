@@ -268,3 +268,45 @@ def test_qos1_published_on_cut_gateway_during_cut_reaches_remote_subscriber_afte
     assert got == list(range(-1, 50)), (
         f"gw-1 got {len(got)} of 51: {got[:5]}...{got[-5:]}; gw-2 metrics: "
         f"{ {k: fleet.metric('gw-2', k) for k in ('forwards/sent', 'forwards/resent', 'forwards/unconfirmed', 'forwards/dropped')} }")
+
+
+def test_coordinator_restart_resend_waits_for_destination_that_reconnects_late(fleet_factory):
+    """Deterministic form of the kill -9 test's race: messages published on gw-1 while the
+    coordinator is down sit in gw-1's outbound log; the coordinator comes back (same data dir and
+    port) but gw-2 reconnects only after gw-1 has re-sent. DESIGN §3 ("a coordinator or link restart
+    re-sends instead of losing", "each gateway's subscribers get each message exactly once")
+    requires gw-2's persistent subscriber to get them all."""
+    fleet = fleet_factory(3, proxied=("gw-2",), gateway_timeout=2.0)
+    topic = f"{uid('late')}/t"
+    sub = fleet.client("gw-2", client_id=uid("late-sub"), clean=False)
+    sub.connect()
+    sub.subscribe(topic, qos=1)
+    fleet.wait_interest(topic, {"gw-2"}, origin="gw-1")
+    pub = fleet.client("gw-1")
+    pub.connect()
+    pub.publish(topic, b"-1", qos=1)
+    sub.wait_messages(1, timeout=5)
+    co = fleet.coordinator
+    co.kill9()
+    fleet.gws["gw-1"].sys.wait_value("link/connected", lambda v: v == 0, timeout=10, what="== 0")
+    n = 100
+    for i in range(n):
+        pub.publish(topic, str(i).encode(), qos=1)
+    fleet.gws["gw-1"].sys.wait_value("forwards/unconfirmed", lambda v: v >= n, timeout=10, what=f">= {n}")
+    fleet.cut("gw-2")
+    co.start()
+    fleet.wait_connected(["gw-1", "gw-3"], timeout=20)
+    unconfirmed = fleet.gws["gw-1"].sys.wait_fresh("forwards/unconfirmed")
+    fleet.restore("gw-2")
+    fleet.wait_connected(["gw-2"], timeout=20)
+    fleet.wait_interest(topic, {"gw-2"})
+    try:
+        sub.wait_messages(n + 1, timeout=15)
+    except AssertionError:
+        pass
+    got = [int(m.payload) for m in sub.messages]
+    assert got == list(range(-1, n)), (
+        f"gw-2's subscriber got {len(got) - 1} of the {n} messages published while the coordinator was "
+        f"down; gw-1's forwards/unconfirmed was {unconfirmed} before gw-2 reconnected (the re-sent log "
+        f"was confirmed with gw-2 absent); coordinator forwards_unrouted_total="
+        f"{co.metrics().get('fleetgate_coordinator_forwards_unrouted_total')}")
