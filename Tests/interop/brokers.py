@@ -49,6 +49,12 @@ class BrokerConfig:
     auth: dict | None = None
     policies: dict | None = None
     extra_args: list = field(default_factory=list)
+    # Fleetgate only (fabric tests, fabric.py): the MQTT listener address, a command prefix (e.g.
+    # `ip netns exec NS`, which execs the agent so the PID stays the agent's) and raw YAML appended
+    # to the config (e.g. the `coordinator:` section).
+    listen: str = "127.0.0.1:0"
+    command_prefix: list = field(default_factory=list)
+    extra_yaml: str = ""
 
     def agent_yaml(self) -> str:
         deny = ", ".join(json.dumps(d) for d in self.deny_subscribe)
@@ -70,6 +76,7 @@ class BrokerConfig:
             + (f"listeners: [{{mqtts: \"127.0.0.1:0\"}}]\ntls: {json.dumps(self.tls)}\n"
                if self.tls is not None else "")
             + (f"policies: {json.dumps(self.policies)}\n" if self.policies is not None else "")
+            + self.extra_yaml
         )
 
     def mosquitto_conf(self, port: int, tmp: Path) -> str:
@@ -152,7 +159,7 @@ class Broker:
         ready.unlink(missing_ok=True)
         cfg = self.tmp / "agent.yaml"
         cfg.write_text(self.config.agent_yaml())
-        cmd = [str(FLEETGATE_AGENT), "--listen", "127.0.0.1:0", "--data-dir", str(self.data_dir),
+        cmd = [*self.config.command_prefix, str(FLEETGATE_AGENT), "--listen", self.config.listen, "--data-dir", str(self.data_dir),
                "--ready-file", str(ready), "--log-level", "info", "--config", str(cfg),
                *self.config.extra_args]
         self.proc = subprocess.Popen(cmd, stdout=self._stderr, stderr=subprocess.STDOUT,
