@@ -17,6 +17,10 @@ public enum CoordinatorLimits {
     /// Selective sequences in one DELIVERY_ACK to an origin (PROTOCOL.md §6 allows 1024).
     public static let maxSelectiveAcks = 1_024
     /// PROTOCOL.md §7.2: no HELLO within this many milliseconds -> ERROR handshakeTimeout.
+    /// After a restart, how long confirmations wait for the gateways that were up before to come
+    /// back (or the gateway timeout, if longer). Agents reconnect on a backoff of up to 30 s, so
+    /// this covers one full backoff step; a gateway away longer is treated as down.
+    public static let recoveryWindowMs: UInt64 = 30_000
     public static let handshakeTimeoutMs: UInt64 = 10_000
     /// A connection closing after an ERROR gets this long to take its last bytes, then is cut.
     public static let closeGraceMs: UInt64 = 2_000

@@ -47,6 +47,7 @@ extension Fabric {
             c.send(.error(.init(code: .interestOutOfSync, relatedKind: kind, message: reason)))
         case .replace(let filters):
             broadcast(interest.replace(id, with: filters))
+            recoveryInterestKnown(id)
         case .delta(let added, let removed):
             broadcast(interest.apply(id, added: added, removed: removed))
         }
@@ -107,6 +108,7 @@ extension Fabric {
             c.fail(.overloaded, related: .forward, "a destination's forward queue is full; re-send unconfirmed forwards")
             return
         }
+        if f.qos != .atMostOnce && isRecovering { noteRecoveryOrigin(origin) }
         if f.qos != .atMostOnce {
             switch delivery.track(origin: origin, sequence: f.sequence, destinations: accepted) {
             case .overflow:

@@ -38,6 +38,12 @@ public final class Fabric {
     private var sweepTimer: LoopTimer?
     private var lastPersistMs: UInt64 = 0
     private(set) var isShuttingDown = false
+    /// Recovery after a restart (Fabric+Recovery): gateways still to come back, and origins that
+    /// forwarded while confirmations were held.
+    var recoveryAwaiting: Set<String> = []
+    var recoveryOrigins: Set<String> = []
+    var recoveryDeadlineMs: UInt64 = 0
+    private var wasActiveBeforeStart: Set<String> = []
 
     public init(config: CoordinatorConfig, token: [UInt8], loop: EventLoop, store: GraphStore, logger: Logger,
                 wallClock: @escaping () -> UInt64 = { UInt64(Date().timeIntervalSince1970 * 1000) }) throws {
@@ -47,7 +53,9 @@ public final class Fabric {
         self.store = store
         self.log = logger
         self.wallClock = wallClock
-        // A restart: nobody is connected yet; the graph is kept.
+        // A restart: nobody is connected yet; the graph is kept. Who was up before decides how
+        // long confirmations are held (Fabric+Recovery).
+        wasActiveBeforeStart = Set(try store.loadGateways().filter { $0.state != .down }.map(\.id))
         try store.markAllDown()
         for g in try store.loadGateways() { gateways[g.id] = g }
         for l in try store.loadLinks() where l.kind == .coordinator { links[l.source] = l }
@@ -68,6 +76,7 @@ public final class Fabric {
         // Once per loop turn, before the sockets are flushed: one DELIVERY_ACK per origin whose
         // confirmations moved during the turn.
         loop.addBeforeSleepHook { [unowned self] in self.flushAcknowledgements() }
+        beginRecovery(awaiting: wasActiveBeforeStart)
         log.info("link listening on \(server.localAddress)")
         return server.localAddress
     }
@@ -203,6 +212,7 @@ public final class Fabric {
     // MARK: - Sweep: timeouts, heartbeats, last seen
 
     private func sweep() {
+        checkRecoveryDeadline()
         let now = loop.now
         let timeout = config.gatewayTimeoutMs
         let interval = UInt64(config.effectiveHeartbeatIntervalMs)
@@ -245,6 +255,7 @@ public final class Fabric {
 
     /// Before-sleep hook: the DELIVERY_ACKs owed to origins whose confirmations moved this turn.
     private func flushAcknowledgements() {
+        guard !isRecovering else { return }  // confirmations wait; the dirty set is kept
         for origin in delivery.takeDirty() {
             guard let c = sessions[origin], let ack = delivery.acknowledgement(for: origin) else { continue }
             c.send(.deliveryAck(ack))
