@@ -3,7 +3,7 @@
 
 SHELL := /bin/bash
 APT_BUILD := libuv1-dev libssl-dev libsqlite3-dev pkg-config
-APT_TEST  := mosquitto mosquitto-clients openssl
+APT_TEST  := mosquitto mosquitto-clients openssl iproute2
 VENV      := .venv
 PYTHON    ?= python3
 SWIFT_BUILD_FLAGS ?=
