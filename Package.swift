@@ -35,14 +35,18 @@ let package = Package(
         // The only Swift module that imports C.
         .target(name: "FleetRuntime", dependencies: ["CLibUV", "COpenSSL", "CSQLite", "FleetCore"], path: "Sources/Runtime"),
 
+        // The YAML config reader both processes share: errors name file, line and key.
+        .target(name: "FleetConfig", dependencies: [.product(name: "Yams", package: "Yams")], path: "Sources/Config"),
+
         .target(name: "FleetAgent", dependencies: [
+            "FleetConfig",
             "FleetProtocol", "FleetCore", "FleetRuntime",
             .product(name: "Logging", package: "swift-log"),
             .product(name: "Yams", package: "Yams"),
         ], path: "Sources/Agent"),
 
         .executableTarget(name: "fleetgate-agent", dependencies: [
-            "FleetAgent",
+            "FleetAgent", "FleetConfig",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
             .product(name: "Logging", package: "swift-log"),
         ], path: "Sources/fleetgate-agent"),
@@ -58,7 +62,7 @@ let package = Package(
 
         // The coordinator: gateway graph, interest index, routing, admin API. Not FleetAgent.
         .target(name: "FleetCoordinator", dependencies: [
-            "FleetProtocol", "FleetCore", "FleetRuntime",
+            "FleetProtocol", "FleetCore", "FleetRuntime", "FleetConfig",
             .product(name: "Logging", package: "swift-log"),
             .product(name: "Yams", package: "Yams"),
             .product(name: "Hummingbird", package: "hummingbird"),
@@ -68,7 +72,7 @@ let package = Package(
         ], path: "Sources/Coordinator"),
 
         .executableTarget(name: "fleetgate-coordinator", dependencies: [
-            "FleetCoordinator",
+            "FleetCoordinator", "FleetConfig",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
             .product(name: "Logging", package: "swift-log"),
         ], path: "Sources/fleetgate-coordinator"),
@@ -76,7 +80,7 @@ let package = Package(
         .testTarget(name: "FleetProtocolTests", dependencies: ["FleetProtocol"]),
         .testTarget(name: "FleetCoreTests", dependencies: ["FleetCore"]),
         .testTarget(name: "FleetRuntimeTests", dependencies: ["FleetRuntime"]),
-        .testTarget(name: "FleetAgentTests", dependencies: ["FleetAgent", "FleetCore", "FleetProtocol", "FleetRuntime"]),
-        .testTarget(name: "FleetCoordinatorTests", dependencies: ["FleetCoordinator", "FleetCore", "FleetProtocol"]),
+        .testTarget(name: "FleetAgentTests", dependencies: ["FleetAgent", "FleetConfig", "FleetCore", "FleetProtocol", "FleetRuntime"]),
+        .testTarget(name: "FleetCoordinatorTests", dependencies: ["FleetCoordinator", "FleetConfig", "FleetCore", "FleetProtocol"]),
     ]
 )

@@ -1,3 +1,4 @@
+import FleetConfig
 import FleetCore
 import FleetProtocol
 import FleetRuntime

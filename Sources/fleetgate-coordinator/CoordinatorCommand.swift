@@ -1,3 +1,4 @@
+import FleetConfig
 import ArgumentParser
 import FleetCoordinator
 import Foundation

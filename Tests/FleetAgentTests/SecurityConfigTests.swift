@@ -1,3 +1,4 @@
+import FleetConfig
 import Testing
 import FleetCore
 @testable import FleetAgent

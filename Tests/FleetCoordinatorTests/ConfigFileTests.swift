@@ -1,3 +1,4 @@
+import FleetConfig
 import Testing
 @testable import FleetCoordinator
 

@@ -1,5 +1,6 @@
 import FleetCore
 import FleetProtocol
+import FleetConfig
 import Yams
 import Foundation
 
@@ -14,13 +15,7 @@ public enum ConfigFile {
     }
 
     public static func apply(yaml text: String, file: String, to config: inout AgentConfig) throws(ConfigError) {
-        let root: Node?
-        do { root = try Yams.compose(yaml: text) } catch let error as YamlError {
-            throw ConfigError(file: file, line: yamlErrorLine(error), key: "(syntax)", message: yamlProblem(error))
-        } catch {
-            throw ConfigError(file: file, line: nil, key: "(syntax)", message: "\(error)")
-        }
-        guard let root else { return }  // an empty file is a valid, empty config
+        guard let root = try YAMLConfig.compose(text, file: file) else { return }  // empty: a valid, empty config
         let r = NodeReader(file: file)
         for (key, value) in try r.mapping(root, key: "(top level)") {
             switch key {
@@ -71,13 +66,9 @@ public enum ConfigFile {
 
     /// A stand-alone policy document: the body of a `policies:` section.
     public static func parsePolicies(yaml text: String, file: String) throws(ConfigError) -> PolicySet {
-        let root: Node?
-        do { root = try Yams.compose(yaml: text) } catch let error as YamlError {
-            throw ConfigError(file: file, line: yamlErrorLine(error), key: "(syntax)", message: yamlProblem(error))
-        } catch {
-            throw ConfigError(file: file, line: nil, key: "(syntax)", message: "\(error)")
+        guard let root = try YAMLConfig.compose(text, file: file) else {
+            throw ConfigError(file: file, line: nil, key: "policies", message: "the document is empty")
         }
-        guard let root else { throw ConfigError(file: file, line: nil, key: "policies", message: "the document is empty") }
         return try SecurityConfigFile.policies(root, NodeReader(file: file))
     }
 
@@ -107,96 +98,19 @@ public enum ConfigFile {
             }
         }
     }
-
-    private static func yamlErrorLine(_ e: YamlError) -> Int? {
-        switch e {
-        case .scanner(_, _, let mark, _), .parser(_, _, let mark, _), .composer(_, _, let mark, _): return mark.line
-        case .duplicatedKeysInMapping(_, let context): return context.mark.line
-        default: return nil
-        }
-    }
-
-    private static func yamlProblem(_ e: YamlError) -> String {
-        switch e {
-        case .scanner(_, let problem, _, _), .parser(_, let problem, _, _), .composer(_, let problem, _, _): return "YAML: \(problem)"
-        case .duplicatedKeysInMapping(let keys, _): return "duplicated key(s) \(keys.joined(separator: ", "))"
-        default: return "YAML: \(e)"
-        }
-    }
-}
-
-/// Typed access to YAML nodes, turning every mismatch into a ConfigError at the node's line.
-struct NodeReader {
-    let file: String
-
-    func error(_ node: Node, key: String, _ message: String) -> ConfigError {
-        ConfigError(file: file, line: node.mark?.line, key: key, message: message)
-    }
-
-    func unknown(_ node: Node, key: String, known: [String]) -> ConfigError {
-        error(node, key: key, "unknown key (known here: \(known.joined(separator: ", ")))")
-    }
-
-    func mapping(_ node: Node, key: String) throws(ConfigError) -> [(String, Node)] {
-        guard case .mapping(let m) = node else { throw error(node, key: key, "expected a mapping of key: value") }
-        var seen = Set<String>()
-        var out: [(String, Node)] = []
-        for (k, v) in m {
-            guard let name = k.scalar?.string else { throw error(k, key: key, "keys must be plain strings") }
-            guard seen.insert(name).inserted else { throw error(k, key: name, "key given twice") }
-            out.append((name, v))
-        }
-        return out
-    }
-
-    func sequence(_ node: Node, key: String) throws(ConfigError) -> [Node] {
-        guard case .sequence(let s) = node else { throw error(node, key: key, "expected a list") }
-        return Array(s)
-    }
-
-    func string(_ node: Node, key: String) throws(ConfigError) -> String {
-        guard let s = node.scalar?.string else { throw error(node, key: key, "expected a string") }
-        return s
-    }
-
-    func integer<T: FixedWidthInteger>(_ node: Node, key: String, _ range: ClosedRange<T>) throws(ConfigError) -> T {
-        guard let s = node.scalar?.string, let v = Int64(s) else { throw error(node, key: key, "expected a whole number") }
-        guard v >= Int64(range.lowerBound), v <= Int64(range.upperBound), let t = T(exactly: v) else {
-            throw error(node, key: key, "must be in \(range.lowerBound)...\(range.upperBound), got \(s)")
-        }
-        return t
-    }
-
-    func bool(_ node: Node, key: String) throws(ConfigError) -> Bool {
-        switch node.scalar?.string {
-        case "true", "yes", "on": return true
-        case "false", "no", "off": return false
-        default: throw error(node, key: key, "expected true or false")
-        }
-    }
-
-    func strings(_ node: Node, key: String) throws(ConfigError) -> [String] {
-        try sequence(node, key: key).enumerated().map { (i, n) throws(ConfigError) in try string(n, key: "\(key)[\(i)]") }
-    }
-
-    func choice<E: RawRepresentable & CaseIterable>(_ node: Node, key: String, _ type: E.Type) throws(ConfigError) -> E where E.RawValue == String {
-        let s = try string(node, key: key)
-        guard let v = E(rawValue: s) else {
-            throw error(node, key: key, "expected one of \(E.allCases.map(\.rawValue).joined(separator: ", ")), got '\(s)'")
-        }
-        return v
-    }
-
-    func listenAddress(_ node: Node, key: String) throws(ConfigError) -> ListenAddress {
-        switch ListenAddress.parse(try string(node, key: key)) {
-        case .success(let a): return a
-        case .failure(let f): throw error(node, key: key, f.reason)
-        }
-    }
 }
 
 /// The whole file as UTF-8 text, or nil if it cannot be read.
 func readTextFile(_ path: String) -> String? {
     guard let data = FileManager.default.contents(atPath: path) else { return nil }
     return String(decoding: data, as: UTF8.self)
+}
+
+extension NodeReader {
+    func listenAddress(_ node: Node, key: String) throws(ConfigError) -> ListenAddress {
+        switch ListenAddress.parse(try string(node, key: key)) {
+        case .success(let a): return a
+        case .failure(let f): throw error(node, key: key, f.reason)
+        }
+    }
 }

@@ -1,4 +1,5 @@
 import Foundation
+import FleetConfig
 import Yams
 
 /// Reads the coordinator's YAML config file (the agent's approach: Yams nodes, unknown keys are
@@ -15,14 +16,8 @@ public enum CoordinatorConfigFile {
     }
 
     public static func apply(yaml text: String, file: String, to config: inout CoordinatorConfig) throws(ConfigError) {
-        let root: Node?
-        do { root = try Yams.compose(yaml: text) } catch let error as YamlError {
-            throw ConfigError(file: file, line: yamlErrorLine(error), key: "(syntax)", message: "YAML: \(error)")
-        } catch {
-            throw ConfigError(file: file, line: nil, key: "(syntax)", message: "\(error)")
-        }
-        guard let root else { return }  // an empty file is a valid, empty config
-        let r = YAMLNodeReader(file: file)
+        guard let root = try YAMLConfig.compose(text, file: file) else { return }  // empty: a valid, empty config
+        let r = NodeReader(file: file)
         for (key, value) in try r.mapping(root, key: "(top level)") {
             switch key {
             case "link": config.link = try r.hostPort(value, key: key)
@@ -42,49 +37,10 @@ public enum CoordinatorConfigFile {
             }
         }
     }
-
-    private static func yamlErrorLine(_ e: YamlError) -> Int? {
-        switch e {
-        case .scanner(_, _, let mark, _), .parser(_, _, let mark, _), .composer(_, _, let mark, _): return mark.line
-        case .duplicatedKeysInMapping(_, let context): return context.mark.line
-        default: return nil
-        }
-    }
 }
 
-/// Typed access to YAML nodes, turning every mismatch into a ConfigError at the node's line.
-struct YAMLNodeReader {
-    let file: String
-
-    func error(_ node: Node, key: String, _ message: String) -> ConfigError {
-        ConfigError(file: file, line: node.mark?.line, key: key, message: message)
-    }
-
-    func mapping(_ node: Node, key: String) throws(ConfigError) -> [(String, Node)] {
-        guard case .mapping(let m) = node else { throw error(node, key: key, "expected a mapping of key: value") }
-        var seen = Set<String>()
-        var out: [(String, Node)] = []
-        for (k, v) in m {
-            guard let name = k.scalar?.string else { throw error(k, key: key, "keys must be plain strings") }
-            guard seen.insert(name).inserted else { throw error(k, key: name, "key given twice") }
-            out.append((name, v))
-        }
-        return out
-    }
-
-    func nonEmptyString(_ node: Node, key: String) throws(ConfigError) -> String {
-        guard let s = node.scalar?.string, !s.isEmpty else { throw error(node, key: key, "expected a non-empty string") }
-        return s
-    }
-
-    func integer<T: FixedWidthInteger>(_ node: Node, key: String, _ range: ClosedRange<T>) throws(ConfigError) -> T {
-        guard let s = node.scalar?.string, let v = Int64(s) else { throw error(node, key: key, "expected a whole number") }
-        guard v >= Int64(range.lowerBound), v <= Int64(range.upperBound), let t = T(exactly: v) else {
-            throw error(node, key: key, "must be in \(range.lowerBound)...\(range.upperBound), got \(s)")
-        }
-        return t
-    }
-
+/// The coordinator's own value kinds on top of the shared reader.
+extension NodeReader {
     func seconds(_ node: Node, key: String) throws(ConfigError) -> Double {
         guard let s = node.scalar?.string, let v = Double(s) else { throw error(node, key: key, "expected a number of seconds") }
         guard let checked = Self.checkSeconds(v) else { throw error(node, key: key, "must be in 0.05...86400 seconds, got \(s)") }
@@ -92,14 +48,6 @@ struct YAMLNodeReader {
     }
 
     static func checkSeconds(_ v: Double) -> Double? { v.isFinite && v >= 0.05 && v <= 86_400 ? v : nil }
-
-    func choice<E: RawRepresentable & CaseIterable>(_ node: Node, key: String, _ type: E.Type) throws(ConfigError) -> E where E.RawValue == String {
-        let s = try nonEmptyString(node, key: key)
-        guard let v = E(rawValue: s) else {
-            throw error(node, key: key, "expected one of \(E.allCases.map(\.rawValue).joined(separator: ", ")), got '\(s)'")
-        }
-        return v
-    }
 
     func hostPort(_ node: Node, key: String) throws(ConfigError) -> HostPort {
         switch HostPort.parse(try nonEmptyString(node, key: key)) {

@@ -1,3 +1,5 @@
+import FleetConfig
+
 /// A `HOST:PORT` to listen on; IPv6 hosts in brackets (`[::1]:7420`). Port 0 = the OS picks.
 public struct HostPort: Sendable, Hashable, CustomStringConvertible {
     public var host: String
