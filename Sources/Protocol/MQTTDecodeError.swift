@@ -74,6 +74,17 @@ extension ByteReader {
     mutating func binary(_ field: StaticString) throws(MQTTDecodeError) -> [UInt8] {
         do { return try readBinary() } catch { throw MQTTDecodeError(error, reading: field) }
     }
+    /// The bytes of the u16-length string at the read position, without consuming them; nil
+    /// when it is not all there.
+    func peekString() -> UnsafeRawBufferPointer? {
+        guard remaining >= 2 else { return nil }
+        let n = Int(bytes[offset]) << 8 | Int(bytes[offset + 1])
+        guard n <= remaining - 2 else { return nil }
+        return UnsafeRawBufferPointer(rebasing: bytes[(offset + 2)..<(offset + 2 + n)])
+    }
+    mutating func skip(_ n: Int) throws(MQTTDecodeError) {
+        do { _ = try readSubReader(n) } catch { throw MQTTDecodeError(error, reading: "topic name") }
+    }
     /// Everything left (the PUBLISH payload); cannot fail.
     mutating func rest() -> [UInt8] { (try? readRemainingBytes()) ?? [] }
     /// A packet identifier, which must not be 0 (MQTT 5 §2.2.1).

@@ -15,6 +15,12 @@ public struct MQTTDecoder: Sendable {
     /// `packetTooLarge` and `malformedVariableByteInteger` are thrown as soon as they are known.
     /// Only malformed input throws.
     public func decode(_ bytes: UnsafeRawBufferPointer) throws(MQTTDecodeError) -> (packet: MQTTPacket, consumed: Int)? {
+        var topics = TopicNameCache()
+        return try decode(bytes, topics: &topics)
+    }
+
+    /// As `decode(_:)`, reusing the connection's last PUBLISH topic name when it repeats.
+    public func decode(_ bytes: UnsafeRawBufferPointer, topics: inout TopicNameCache) throws(MQTTDecodeError) -> (packet: MQTTPacket, consumed: Int)? {
         // Frame first: peek the fixed header, consume nothing until the whole packet is there.
         guard bytes.count >= 2 else { return nil }
         let remaining: Int, lengthBytes: Int
@@ -28,7 +34,7 @@ public struct MQTTDecoder: Sendable {
         guard bytes.count >= size else { return nil }
 
         var body = ByteReader(UnsafeRawBufferPointer(rebasing: bytes[(1 + lengthBytes)..<size]))
-        let packet = try decodePacket(typeAndFlags: bytes[0], body: &body)
+        let packet = try decodePacket(typeAndFlags: bytes[0], body: &body, topics: &topics)
         return (packet, size)
     }
 
@@ -39,7 +45,29 @@ public struct MQTTDecoder: Sendable {
         return try result.get()
     }
 
-    private func decodePacket(typeAndFlags: UInt8, body r: inout ByteReader) throws(MQTTDecodeError) -> MQTTPacket {
+    /// Decodes `bytes`, exactly one whole PUBLISH packet (as `PacketAssembler` hands them over),
+    /// straight into a `PublishPacket`: the broker's per-message path, without the `MQTTPacket`
+    /// wrapper and its copies. Errors are the ones `decode` raises for the same bytes.
+    public func decodePublish(_ bytes: UnsafeRawBufferPointer, topics: inout TopicNameCache) throws(MQTTDecodeError) -> PublishPacket {
+        guard bytes.count >= 2, bytes[0] >> 4 == MQTTPacketType.publish.rawValue else {
+            throw .malformed("not a whole PUBLISH packet")
+        }
+        let lengthBytes: Int
+        switch ByteReader.peekVariableByteInteger(UnsafeRawBufferPointer(rebasing: bytes[1...])) {
+        case .tooLong: throw .malformedVariableByteInteger
+        case .needMoreBytes: throw .malformed("packet length disagrees with its contents")
+        case .value(let remaining, let length):
+            // The assembler hands over a header that announces too much without its body.
+            let size = 1 + length + Int(remaining)
+            guard size <= maximumPacketSize else { throw .packetTooLarge(size: size, limit: maximumPacketSize) }
+            guard size == bytes.count else { throw .malformed("packet length disagrees with its contents") }
+            lengthBytes = length
+        }
+        var body = ByteReader(UnsafeRawBufferPointer(rebasing: bytes[(1 + lengthBytes)...]))
+        return try PublishPacket.decode(&body, flags: bytes[0] & 0x0F, version: version, topics: &topics)
+    }
+
+    private func decodePacket(typeAndFlags: UInt8, body r: inout ByteReader, topics: inout TopicNameCache) throws(MQTTDecodeError) -> MQTTPacket {
         let flags = typeAndFlags & 0x0F
         guard let type = MQTTPacketType(rawValue: typeAndFlags >> 4) else {
             throw .malformed("reserved packet type 0")
@@ -48,7 +76,7 @@ public struct MQTTDecoder: Sendable {
         switch type {
         case .connect: return .connect(try ConnectPacket.decode(&r))
         case .connack: return .connack(try ConnAckPacket.decode(&r, version: version))
-        case .publish: return .publish(try PublishPacket.decode(&r, flags: flags, version: version))
+        case .publish: return .publish(try PublishPacket.decode(&r, flags: flags, version: version, topics: &topics))
         case .puback: return .puback(try PubAckPacket.decode(&r, version: version, packet: "PUBACK"))
         case .pubrec: return .pubrec(try PubAckPacket.decode(&r, version: version, packet: "PUBREC"))
         case .pubrel: return .pubrel(try PubAckPacket.decode(&r, version: version, packet: "PUBREL"))

@@ -2,12 +2,24 @@
 // PUBREL, PUBCOMP (MQTT 5 §3.4-3.7).
 
 extension PublishPacket {
-    static func decode(_ r: inout ByteReader, flags: UInt8, version: MQTTVersion) throws(MQTTDecodeError) -> PublishPacket {
+    static func decode(_ r: inout ByteReader, flags: UInt8, version: MQTTVersion,
+                       topics: inout TopicNameCache) throws(MQTTDecodeError) -> PublishPacket {
         let dup = flags & 0x08 != 0
         let retain = flags & 0x01 != 0
         guard let qos = QoS(rawValue: (flags >> 1) & 0x03) else { throw .malformed("PUBLISH QoS 3") }
         guard !(dup && qos == .atMostOnce) else { throw .invalidFlags("PUBLISH DUP set on QoS 0") }  // [MQTT-3.3.1-2]
-        let topic = try r.string("topic name")
+        let topic: String
+        if let raw = r.peekString(), let known = topics.lookup(raw) {
+            try r.skip(2 + raw.count)
+            topic = known  // validated when it was first seen
+        } else {
+            let start = r.offset
+            topic = try r.string("topic name")
+            if !topic.isEmpty {
+                guard MQTTTopic.isValidName(topic) else { throw .invalidTopicName(topic) }
+                topics.remember(UnsafeRawBufferPointer(rebasing: r.bytes[(start + 2)..<r.offset]), as: topic)
+            }
+        }
         let packetId = qos == .atMostOnce ? nil : try r.packetId()
         let properties = version == .v5 ? try MQTTProperties.decode(from: &r, in: .publish) : .none
         if topic.isEmpty {
@@ -15,8 +27,6 @@ extension PublishPacket {
             guard version == .v5, properties.topicAlias != nil else {
                 throw .invalidTopicName("empty topic name without a topic alias")
             }
-        } else if !MQTTTopic.isValidName(topic) {
-            throw .invalidTopicName(topic)
         }
         return PublishPacket(topic: topic, payload: r.rest(), qos: qos, retain: retain, dup: dup,
                              packetId: packetId, properties: properties)

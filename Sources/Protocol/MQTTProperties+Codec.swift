@@ -101,6 +101,7 @@ extension MQTTProperties {
         guard length <= r.remaining else {
             throw .malformed("property length \(length) exceeds the \(r.remaining) bytes left in \(context)")
         }
+        if length == 0 { return MQTTProperties() }  // the usual PUBLISH: no box allocated
         var pr: ByteReader
         do { pr = try r.readSubReader(length) } catch { throw MQTTDecodeError(error, reading: "properties") }
         var p = MQTTProperties()
@@ -190,6 +191,7 @@ extension MQTTProperties {
     /// Writes the property length and the properties allowed in `context`, in identifier order.
     /// Properties not allowed there are left out rather than sent to be rejected by the peer.
     func encode(into w: inout ByteWriter, in context: PropertyContext) {
+        if isEmpty { return w.writeU8(0) }
         let allowed = context.allowed
         w.withVariableByteIntegerLengthPrefix { w in
             func ok(_ id: PropertyID) -> Bool { allowed & id.bit != 0 }
@@ -229,6 +231,7 @@ extension MQTTProperties {
 
     /// True when nothing allowed in `context` is set (decides the short forms of acks).
     func isEmpty(in context: PropertyContext) -> Bool {
+        if isEmpty { return true }
         var w = ByteWriter(capacity: 8)
         encode(into: &w, in: context)
         return w.count == 1

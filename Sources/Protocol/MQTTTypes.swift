@@ -95,38 +95,183 @@ public struct UserProperty: Hashable, Sendable {
 /// MQTT 5 properties (§2.2.2.2). One struct for every packet kind: the decoder rejects a property
 /// that is not allowed on the packet it arrived in (protocol error), and a repeated one except
 /// user properties and (in PUBLISH) subscription identifiers. In 3.1.1 every field stays empty.
+///
+/// Copy-on-write: the fields live in one shared box, and an empty set of properties (every 3.1.1
+/// packet and most 5.0 PUBLISHes) has no box at all. A PUBLISH is copied several times between
+/// receipt and delivery; with ~27 inline fields, a dozen of them reference-counted, each copy cost
+/// a dozen retains and releases (a third of the broker's CPU in docs/PROFILE.md). Now a copy is
+/// one retain, or nothing when empty.
 public struct MQTTProperties: Hashable, Sendable {
-    public var payloadFormatIndicator: UInt8?          // 0x01 PUBLISH, Will
-    public var messageExpiryInterval: UInt32?          // 0x02 PUBLISH, Will
-    public var contentType: String?                    // 0x03 PUBLISH, Will
-    public var responseTopic: String?                  // 0x08 PUBLISH, Will
-    public var correlationData: [UInt8]?               // 0x09 PUBLISH, Will
-    public var subscriptionIdentifiers: [UInt32] = []  // 0x0B PUBLISH (many), SUBSCRIBE (one)
-    public var sessionExpiryInterval: UInt32?          // 0x11 CONNECT, CONNACK, DISCONNECT
-    public var assignedClientIdentifier: String?       // 0x12 CONNACK
-    public var serverKeepAlive: UInt16?                // 0x13 CONNACK
-    public var authenticationMethod: String?           // 0x15 CONNECT, CONNACK, AUTH
-    public var authenticationData: [UInt8]?            // 0x16 CONNECT, CONNACK, AUTH
-    public var requestProblemInformation: UInt8?       // 0x17 CONNECT
-    public var willDelayInterval: UInt32?              // 0x18 Will
-    public var requestResponseInformation: UInt8?      // 0x19 CONNECT
-    public var responseInformation: String?            // 0x1A CONNACK
-    public var serverReference: String?                // 0x1C CONNACK, DISCONNECT
-    public var reasonString: String?                   // 0x1F acks, DISCONNECT, AUTH
-    public var receiveMaximum: UInt16?                 // 0x21 CONNECT, CONNACK
-    public var topicAliasMaximum: UInt16?              // 0x22 CONNECT, CONNACK
-    public var topicAlias: UInt16?                     // 0x23 PUBLISH
-    public var maximumQoS: UInt8?                      // 0x24 CONNACK
-    public var retainAvailable: UInt8?                 // 0x25 CONNACK
-    public var userProperties: [UserProperty] = []     // 0x26 everywhere
-    public var maximumPacketSize: UInt32?              // 0x27 CONNECT, CONNACK
-    public var wildcardSubscriptionAvailable: UInt8?   // 0x28 CONNACK
-    public var subscriptionIdentifierAvailable: UInt8? // 0x29 CONNACK
-    public var sharedSubscriptionAvailable: UInt8?     // 0x2A CONNACK
+    /// The stored values; `Fields()` is the empty set.
+    struct Fields: Hashable, Sendable {
+        var payloadFormatIndicator: UInt8?  // 0x01 PUBLISH, Will
+        var messageExpiryInterval: UInt32?  // 0x02 PUBLISH, Will
+        var contentType: String?  // 0x03 PUBLISH, Will
+        var responseTopic: String?  // 0x08 PUBLISH, Will
+        var correlationData: [UInt8]?  // 0x09 PUBLISH, Will
+        var subscriptionIdentifiers: [UInt32] = []  // 0x0B PUBLISH (many), SUBSCRIBE (one)
+        var sessionExpiryInterval: UInt32?  // 0x11 CONNECT, CONNACK, DISCONNECT
+        var assignedClientIdentifier: String?  // 0x12 CONNACK
+        var serverKeepAlive: UInt16?  // 0x13 CONNACK
+        var authenticationMethod: String?  // 0x15 CONNECT, CONNACK, AUTH
+        var authenticationData: [UInt8]?  // 0x16 CONNECT, CONNACK, AUTH
+        var requestProblemInformation: UInt8?  // 0x17 CONNECT
+        var willDelayInterval: UInt32?  // 0x18 Will
+        var requestResponseInformation: UInt8?  // 0x19 CONNECT
+        var responseInformation: String?  // 0x1A CONNACK
+        var serverReference: String?  // 0x1C CONNACK, DISCONNECT
+        var reasonString: String?  // 0x1F acks, DISCONNECT, AUTH
+        var receiveMaximum: UInt16?  // 0x21 CONNECT, CONNACK
+        var topicAliasMaximum: UInt16?  // 0x22 CONNECT, CONNACK
+        var topicAlias: UInt16?  // 0x23 PUBLISH
+        var maximumQoS: UInt8?  // 0x24 CONNACK
+        var retainAvailable: UInt8?  // 0x25 CONNACK
+        var userProperties: [UserProperty] = []  // 0x26 everywhere
+        var maximumPacketSize: UInt32?  // 0x27 CONNECT, CONNACK
+        var wildcardSubscriptionAvailable: UInt8?  // 0x28 CONNACK
+        var subscriptionIdentifierAvailable: UInt8?  // 0x29 CONNACK
+        var sharedSubscriptionAvailable: UInt8?  // 0x2A CONNACK
+    }
+
+    /// Shared, immutable once shared: `edit` copies it before a write unless uniquely referenced.
+    final class Box: @unchecked Sendable {
+        var fields: Fields
+        init(_ fields: Fields) { self.fields = fields }
+    }
+
+    private var box: Box?
 
     public init() {}
     public static let none = MQTTProperties()
-    public var isEmpty: Bool { self == MQTTProperties.none }
+    /// True when no property is set (no allocation, no comparison when there never was a box).
+    public var isEmpty: Bool { box == nil || box!.fields == Fields() }
+
+    private var fields: Fields { box?.fields ?? Fields() }
+
+    private mutating func edit(_ change: (inout Fields) -> Void) {
+        if box == nil {
+            box = Box(Fields())
+        } else if !isKnownUniquelyReferenced(&box!) {
+            box = Box(box!.fields)
+        }
+        change(&box!.fields)
+    }
+
+    public static func == (a: MQTTProperties, b: MQTTProperties) -> Bool {
+        if a.box === b.box { return true }
+        return a.fields == b.fields
+    }
+
+    public func hash(into h: inout Hasher) { h.combine(fields) }
+
+    public var payloadFormatIndicator: UInt8? {
+        get { box?.fields.payloadFormatIndicator }
+        set { if box != nil || newValue != nil { edit { $0.payloadFormatIndicator = newValue } } }
+    }
+    public var messageExpiryInterval: UInt32? {
+        get { box?.fields.messageExpiryInterval }
+        set { if box != nil || newValue != nil { edit { $0.messageExpiryInterval = newValue } } }
+    }
+    public var contentType: String? {
+        get { box?.fields.contentType }
+        set { if box != nil || newValue != nil { edit { $0.contentType = newValue } } }
+    }
+    public var responseTopic: String? {
+        get { box?.fields.responseTopic }
+        set { if box != nil || newValue != nil { edit { $0.responseTopic = newValue } } }
+    }
+    public var correlationData: [UInt8]? {
+        get { box?.fields.correlationData }
+        set { if box != nil || newValue != nil { edit { $0.correlationData = newValue } } }
+    }
+    public var subscriptionIdentifiers: [UInt32] {
+        get { box?.fields.subscriptionIdentifiers ?? [] }
+        set { if box != nil || !newValue.isEmpty { edit { $0.subscriptionIdentifiers = newValue } } }
+    }
+    public var sessionExpiryInterval: UInt32? {
+        get { box?.fields.sessionExpiryInterval }
+        set { if box != nil || newValue != nil { edit { $0.sessionExpiryInterval = newValue } } }
+    }
+    public var assignedClientIdentifier: String? {
+        get { box?.fields.assignedClientIdentifier }
+        set { if box != nil || newValue != nil { edit { $0.assignedClientIdentifier = newValue } } }
+    }
+    public var serverKeepAlive: UInt16? {
+        get { box?.fields.serverKeepAlive }
+        set { if box != nil || newValue != nil { edit { $0.serverKeepAlive = newValue } } }
+    }
+    public var authenticationMethod: String? {
+        get { box?.fields.authenticationMethod }
+        set { if box != nil || newValue != nil { edit { $0.authenticationMethod = newValue } } }
+    }
+    public var authenticationData: [UInt8]? {
+        get { box?.fields.authenticationData }
+        set { if box != nil || newValue != nil { edit { $0.authenticationData = newValue } } }
+    }
+    public var requestProblemInformation: UInt8? {
+        get { box?.fields.requestProblemInformation }
+        set { if box != nil || newValue != nil { edit { $0.requestProblemInformation = newValue } } }
+    }
+    public var willDelayInterval: UInt32? {
+        get { box?.fields.willDelayInterval }
+        set { if box != nil || newValue != nil { edit { $0.willDelayInterval = newValue } } }
+    }
+    public var requestResponseInformation: UInt8? {
+        get { box?.fields.requestResponseInformation }
+        set { if box != nil || newValue != nil { edit { $0.requestResponseInformation = newValue } } }
+    }
+    public var responseInformation: String? {
+        get { box?.fields.responseInformation }
+        set { if box != nil || newValue != nil { edit { $0.responseInformation = newValue } } }
+    }
+    public var serverReference: String? {
+        get { box?.fields.serverReference }
+        set { if box != nil || newValue != nil { edit { $0.serverReference = newValue } } }
+    }
+    public var reasonString: String? {
+        get { box?.fields.reasonString }
+        set { if box != nil || newValue != nil { edit { $0.reasonString = newValue } } }
+    }
+    public var receiveMaximum: UInt16? {
+        get { box?.fields.receiveMaximum }
+        set { if box != nil || newValue != nil { edit { $0.receiveMaximum = newValue } } }
+    }
+    public var topicAliasMaximum: UInt16? {
+        get { box?.fields.topicAliasMaximum }
+        set { if box != nil || newValue != nil { edit { $0.topicAliasMaximum = newValue } } }
+    }
+    public var topicAlias: UInt16? {
+        get { box?.fields.topicAlias }
+        set { if box != nil || newValue != nil { edit { $0.topicAlias = newValue } } }
+    }
+    public var maximumQoS: UInt8? {
+        get { box?.fields.maximumQoS }
+        set { if box != nil || newValue != nil { edit { $0.maximumQoS = newValue } } }
+    }
+    public var retainAvailable: UInt8? {
+        get { box?.fields.retainAvailable }
+        set { if box != nil || newValue != nil { edit { $0.retainAvailable = newValue } } }
+    }
+    public var userProperties: [UserProperty] {
+        get { box?.fields.userProperties ?? [] }
+        set { if box != nil || !newValue.isEmpty { edit { $0.userProperties = newValue } } }
+    }
+    public var maximumPacketSize: UInt32? {
+        get { box?.fields.maximumPacketSize }
+        set { if box != nil || newValue != nil { edit { $0.maximumPacketSize = newValue } } }
+    }
+    public var wildcardSubscriptionAvailable: UInt8? {
+        get { box?.fields.wildcardSubscriptionAvailable }
+        set { if box != nil || newValue != nil { edit { $0.wildcardSubscriptionAvailable = newValue } } }
+    }
+    public var subscriptionIdentifierAvailable: UInt8? {
+        get { box?.fields.subscriptionIdentifierAvailable }
+        set { if box != nil || newValue != nil { edit { $0.subscriptionIdentifierAvailable = newValue } } }
+    }
+    public var sharedSubscriptionAvailable: UInt8? {
+        get { box?.fields.sharedSubscriptionAvailable }
+        set { if box != nil || newValue != nil { edit { $0.sharedSubscriptionAvailable = newValue } } }
+    }
 }
 
 public struct Will: Hashable, Sendable {
