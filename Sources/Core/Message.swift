@@ -4,34 +4,79 @@ import FleetProtocol
 /// subscriber gets, before per-subscriber choices (QoS downgrade, retain flag, packet id, alias,
 /// subscription identifiers) are applied.
 public struct Message: Sendable, Hashable {
-    public var topic: String
-    public var payload: [UInt8]
+    /// What every copy shares and nobody changes per delivery, in one reference: a message is
+    /// copied per matching subscriber and per queue, and four reference-counted fields made each
+    /// copy four retains and four releases (docs/PROFILE.md). Replaced, never mutated.
+    final class Body: Sendable {
+        let topic: String
+        let payload: [UInt8]
+        let properties: MQTTProperties
+        let expiresAt: UInt64?
+        let origin: String?
+        init(topic: String, payload: [UInt8], properties: MQTTProperties, expiresAt: UInt64?, origin: String?) {
+            self.topic = topic; self.payload = payload; self.properties = properties; self.expiresAt = expiresAt; self.origin = origin
+        }
+    }
+
+    private var body: Body
     public var qos: QoS
     public var retain: Bool
+
+    public var topic: String {
+        get { body.topic }
+        set { body = Body(topic: newValue, payload: payload, properties: properties, expiresAt: expiresAt, origin: origin) }
+    }
+    public var payload: [UInt8] {
+        get { body.payload }
+        set { body = Body(topic: topic, payload: newValue, properties: properties, expiresAt: expiresAt, origin: origin) }
+    }
     /// Only the properties that travel with the message (payload format, content type, response
     /// topic, correlation data, user properties). Expiry is kept absolute in `expiresAt`; topic
     /// alias and subscription identifiers are per hop and never stored here.
-    public var properties: MQTTProperties
+    public var properties: MQTTProperties {
+        get { body.properties }
+        set { body = Body(topic: topic, payload: payload, properties: newValue, expiresAt: expiresAt, origin: origin) }
+    }
     /// Wall-clock milliseconds since the epoch after which the message is not delivered; survives
     /// restarts, unlike a monotonic clock.
-    public var expiresAt: UInt64?
+    public var expiresAt: UInt64? {
+        get { body.expiresAt }
+        set { body = Body(topic: topic, payload: payload, properties: properties, expiresAt: newValue, origin: origin) }
+    }
     /// Client id of the publisher, for the no-local option. nil for broker-made messages.
-    public var origin: String?
+    public var origin: String? {
+        get { body.origin }
+        set { body = Body(topic: topic, payload: payload, properties: properties, expiresAt: expiresAt, origin: newValue) }
+    }
 
     public init(topic: String, payload: [UInt8], qos: QoS, retain: Bool, properties: MQTTProperties = .none,
                 expiresAt: UInt64? = nil, origin: String? = nil) {
-        self.topic = topic; self.payload = payload; self.qos = qos; self.retain = retain
-        self.properties = properties; self.expiresAt = expiresAt; self.origin = origin
+        body = Body(topic: topic, payload: payload, properties: properties, expiresAt: expiresAt, origin: origin)
+        self.qos = qos; self.retain = retain
+    }
+
+    public static func == (a: Message, b: Message) -> Bool {
+        guard a.qos == b.qos, a.retain == b.retain else { return false }
+        if a.body === b.body { return true }
+        return a.topic == b.topic && a.payload == b.payload && a.properties == b.properties
+            && a.expiresAt == b.expiresAt && a.origin == b.origin
+    }
+
+    public func hash(into h: inout Hasher) {
+        h.combine(topic); h.combine(payload); h.combine(qos); h.combine(retain)
+        h.combine(properties); h.combine(expiresAt); h.combine(origin)
     }
 
     /// Builds the stored form of a received PUBLISH (or will) at wall-clock time `now`.
     public init(publish p: PublishPacket, origin: String?, now: UInt64) {
         var props = MQTTProperties()
-        props.payloadFormatIndicator = p.properties.payloadFormatIndicator
-        props.contentType = p.properties.contentType
-        props.responseTopic = p.properties.responseTopic
-        props.correlationData = p.properties.correlationData
-        props.userProperties = p.properties.userProperties
+        if !p.properties.isEmpty {  // the usual PUBLISH has none: no box
+            props.payloadFormatIndicator = p.properties.payloadFormatIndicator
+            props.contentType = p.properties.contentType
+            props.responseTopic = p.properties.responseTopic
+            props.correlationData = p.properties.correlationData
+            props.userProperties = p.properties.userProperties
+        }
         self.init(topic: p.topic, payload: p.payload, qos: p.qos, retain: p.retain, properties: props,
                   expiresAt: p.properties.messageExpiryInterval.map { now + UInt64($0) * 1000 }, origin: origin)
     }

@@ -11,9 +11,7 @@ extension SubscriptionTrie {
     public func forEachMatch(topic: String, _ body: (Subscriber, Entry) -> Void) {
         visiting += 1
         defer { visiting -= 1 }
-        var topic = topic
-        topic.withUTF8 { bytes in
-            let raw = UnsafeRawBufferPointer(bytes)
+        func match(_ raw: UnsafeRawBufferPointer) {
             if !exact.isEmpty, let list = exactList(raw, byteHash(raw, seed: seed)) { list.forEach(body) }
             if wildcardFilters != 0 {
                 _ = walk(topic: raw) { list in
@@ -21,6 +19,11 @@ extension SubscriptionTrie {
                     return true
                 }
             }
+        }
+        // Native strings lend their bytes without a copy of the String value.
+        if topic.utf8.withContiguousStorageIfAvailable({ match(UnsafeRawBufferPointer($0)) }) == nil {
+            var topic = topic
+            topic.withUTF8 { match(UnsafeRawBufferPointer($0)) }
         }
     }
 
