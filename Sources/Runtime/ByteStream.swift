@@ -15,6 +15,10 @@ public protocol ByteStream: AnyObject {
     func stopReading()
     func write(_ bytes: [UInt8])
     func write(_ bytes: UnsafeRawBufferPointer)
+    /// Queues exactly `count` bytes that `fill` writes in place, straight into the stream's queue
+    /// (an encoder needs no buffer of its own). `fill` must initialize all `count` bytes. Ignored,
+    /// without calling `fill`, once the stream is closing.
+    func write(count: Int, _ fill: (UnsafeMutableRawBufferPointer) -> Void)
     /// Bytes accepted by `write` and not yet handed to the kernel (TLS: plaintext not yet encrypted
     /// plus ciphertext pending) — the broker caps this per client.
     var pendingWriteBytes: Int { get }

@@ -28,6 +28,16 @@ extension TCPStream: LoopFlushable {
         markQueued()
     }
 
+    /// See ``ByteStream/write(count:_:)``.
+    public func write(count: Int, _ fill: (UnsafeMutableRawBufferPointer) -> Void) {
+        guard state == .open, count > 0 else { return }
+        let needed = queuedCount + count
+        if needed > queueCapacity { growQueue(to: needed) }
+        fill(UnsafeMutableRawBufferPointer(start: queue! + queuedCount, count: count))
+        queuedCount = needed
+        markQueued()
+    }
+
     /// Queues up to `count` bytes produced straight into the queue by `fill` (which returns how
     /// many it wrote): TLS moves ciphertext from its memory BIO without an intermediate copy.
     func write(reserving count: Int, _ fill: (UnsafeMutableRawPointer) -> Int) {

@@ -17,8 +17,14 @@ extension TLSStream: LoopFlushable {
     }
 
     public func write(_ bytes: UnsafeRawBufferPointer) {
-        guard phase == .open, !transport.isClosed, let source = bytes.baseAddress, bytes.count > 0 else { return }
-        let needed = plaintextCount + bytes.count
+        guard let source = bytes.baseAddress else { return }
+        write(count: bytes.count) { $0.baseAddress!.copyMemory(from: source, byteCount: bytes.count) }
+    }
+
+    /// See ``ByteStream/write(count:_:)``: plaintext queued here is encrypted at the flush.
+    public func write(count: Int, _ fill: (UnsafeMutableRawBufferPointer) -> Void) {
+        guard phase == .open, !transport.isClosed, count > 0 else { return }
+        let needed = plaintextCount + count
         if needed > plaintextCapacity {
             let capacity = max(needed, plaintextCapacity * 2, TCPStream.minimumQueueCapacity)
             guard let grown = realloc(plaintext, capacity) else {
@@ -27,7 +33,7 @@ extension TLSStream: LoopFlushable {
             plaintext = grown
             plaintextCapacity = capacity
         }
-        (plaintext! + plaintextCount).copyMemory(from: source, byteCount: bytes.count)
+        fill(UnsafeMutableRawBufferPointer(start: plaintext! + plaintextCount, count: count))
         plaintextCount = needed
         if !isDirty {
             isDirty = true

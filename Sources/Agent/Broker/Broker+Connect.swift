@@ -143,9 +143,9 @@ extension Broker {
             let m = session.inflight[i]
             if m.phase == .released {
                 c.send(.pubrel(PubAckPacket(packetId: m.packetId)))
-            } else if let bytes = c.encodePublish(m.message, packetId: m.packetId, dup: true,
-                                                  subscriptionIdentifiers: m.subscriptionIdentifiers, now: now) {
-                c.sendRaw(bytes)
+            } else {
+                _ = c.sendPublish(m.message, packetId: m.packetId, dup: true, subscriptionIdentifiers: m.subscriptionIdentifiers,
+                                  now: now, scratch: &encodeBuffers.scratch)
             }
         }
         pump(session, now: now)

@@ -42,7 +42,13 @@ extension Broker {
     /// Publishes the metrics on mosquitto's `$SYS/broker/...` names (retained, QoS 0).
     func publishSys() {
         let now = self.now
-        for (name, value) in metrics.sysTopics(sessions: sessions.count, retained: retained.count, subscriptions: subscriptionTable.count) {
+        let l = loop.statistics
+        // How the loop batches work: messages per read and per write show whether a load is
+        // handled in big batches or one packet per wakeup.
+        let loopTopics = [("load/loop/iterations", "\(l.iterations)"), ("load/loop/reads", "\(l.reads)"),
+                          ("load/loop/try_writes", "\(l.tryWrites)"), ("load/loop/queued_writes", "\(l.queuedWrites)"),
+                          ("load/bytes/sent", "\(l.bytesWritten)")]
+        for (name, value) in metrics.sysTopics(sessions: sessions.count, retained: retained.count, subscriptions: subscriptionTable.count) + loopTopics {
             var m = Message(topic: "$SYS/broker/" + name, payload: Array(value.utf8), qos: .atMostOnce, retain: true)
             m.expiresAt = nil
             retained[m.topic] = m  // not persisted: it is rebuilt each interval

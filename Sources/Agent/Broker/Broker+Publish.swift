@@ -16,7 +16,7 @@ extension Broker {
 
     // MARK: Inbound PUBLISH
 
-    func handlePublish(_ incoming: PublishPacket, from session: Session, on c: MQTTConnection) {
+    func handlePublish(_ incoming: consuming PublishPacket, from session: Session, on c: MQTTConnection) {
         var p = incoming
         metrics.messagesReceived += 1
         metrics.bytesReceived += UInt64(p.payload.count)
@@ -34,8 +34,11 @@ extension Broker {
                 c.inboundAliases[alias] = p.topic
             }
         }
-        if let problem = topicProblem(p.topic) {
-            return c.protocolViolation(.topicNameInvalid, "topic \(problem)")
+        if c.lastTopicWithinLimits != p.topic {  // a repeated topic (same storage) compares in O(1)
+            if let problem = topicProblem(p.topic) {
+                return c.protocolViolation(.topicNameInvalid, "topic \(problem)")
+            }
+            c.lastTopicWithinLimits = p.topic
         }
         if let policy = c.policy, !policy.mayPublish(p.topic) {
             return refusePublish(p, from: session, on: c)
@@ -155,9 +158,8 @@ extension Broker {
         routeGeneration &+= 1
         let generation = routeGeneration
         routeTargets.removeAll(keepingCapacity: true)
-        let origin = message.origin
         subscriptionTable.forEachMatch(topic: message.topic) { session, options in
-            if options.noLocal && session.clientId == origin { return }
+            if options.noLocal && session.clientId == message.origin { return }
             if session.routeGeneration == generation {
                 var t = routeTargets[session.routeSlot]
                 t.qos = max(t.qos, options.qos)
@@ -173,21 +175,21 @@ extension Broker {
         }
         if sharedTable.count > 0 {
             sharedTable.forEachMatch(topic: message.topic) { group, _ in
-                guard let (member, options) = pickMember(of: group, origin: origin) else { return }
+                guard let (member, options) = pickMember(of: group, origin: message.origin) else { return }
                 routeTargets.append(RouteTarget(session: member, qos: options.qos, retainAsPublished: options.retainAsPublished,
                                                 subscriptionIdentifiers: options.subscriptionIdentifier.map { [$0] } ?? []))
             }
         }
         if routeTargets.isEmpty { metrics.messagesUnrouted += 1; return }
         let now = self.now
-        var shared = SharedEncoding()
+        encodeBuffers.beginMessage()
+        let fanOut = routeTargets.count > 1
         for t in routeTargets {
             var m = message
             m.qos = min(message.qos, t.qos)
             m.retain = t.retainAsPublished && message.retain
-            deliver(m, to: t.session, subscriptionIdentifiers: t.subscriptionIdentifiers, now: now, shared: &shared)
+            deliver(m, to: t.session, subscriptionIdentifiers: t.subscriptionIdentifiers, now: now, shareEncoding: fanOut)
         }
-        routeTargets.removeAll(keepingCapacity: true)
     }
 
     /// Round robin over the group, preferring members that are connected; an offline persistent
@@ -212,7 +214,10 @@ extension Broker {
 
     /// Hands one message to one session: QoS 0 straight to the socket if connected (dropped if its
     /// write buffer is over the cap), QoS 1/2 into the in-flight window or the bounded queue.
-    func deliver(_ m: Message, to session: Session, subscriptionIdentifiers: [UInt32], now: UInt64, shared: inout SharedEncoding) {
+    /// With `shareEncoding`, plain QoS 0 subscribers share one encoding of the message; the caller
+    /// then calls `encodeBuffers.beginMessage()` once before its first delivery of the message.
+    /// Without, the PUBLISH is encoded straight into the subscriber's socket queue.
+    func deliver(_ m: Message, to session: Session, subscriptionIdentifiers: [UInt32], now: UInt64, shareEncoding: Bool) {
         if m.isExpired(now: now) { metrics.messagesExpired += 1; return }
         if let policy = session.policy, !policy.mayReceive(m.topic) {
             if let c = session.connection { logDenial(c, "receive", m.topic) } else { metrics.authorizationDenials += 1 }
@@ -223,16 +228,31 @@ extension Broker {
             guard c.stream.pendingWriteBytes < limits.maxPendingWriteBytes else { metrics.messagesDropped += 1; return }
             // The common fan-out case (no alias, no identifiers) encodes once for all subscribers.
             let plain = subscriptionIdentifiers.isEmpty && c.outboundAliasLimit == 0 && m.expiresAt == nil
-            if plain, let bytes = shared.bytes(for: c.version, retain: m.retain) {
-                if bytes.count <= c.clientMaxPacketSize { c.sendRaw(bytes); metrics.messagesSent += 1 } else { metrics.messagesDropped += 1 }
+            if !(plain && shareEncoding) {
+                if c.sendPublish(m, packetId: 0, dup: false, subscriptionIdentifiers: subscriptionIdentifiers, now: now,
+                                 scratch: &encodeBuffers.scratch) {
+                    metrics.messagesSent += 1
+                } else {
+                    metrics.messagesDropped += 1
+                }
                 applyBackpressure(towards: c)
                 return
             }
-            guard let bytes = c.encodePublish(m, packetId: 0, dup: false, subscriptionIdentifiers: subscriptionIdentifiers, now: now) else {
-                metrics.messagesDropped += 1; return
+            let slot = EncodeBuffers.slot(version: c.version, retain: m.retain)
+            if plain && encodeBuffers.isEncoded(slot) {
+                if encodeBuffers.shared[slot].count <= c.clientMaxPacketSize {
+                    c.sendRaw(encodeBuffers.shared[slot])
+                    metrics.messagesSent += 1
+                } else {
+                    metrics.messagesDropped += 1
+                }
+                applyBackpressure(towards: c)
+                return
             }
-            if plain { shared.store(bytes, for: c.version, retain: m.retain) }
-            c.sendRaw(bytes)
+            let fits = c.encodePublish(m, packetId: 0, dup: false, subscriptionIdentifiers: [], now: now, into: &encodeBuffers.shared[slot])
+            encodeBuffers.markEncoded(slot)
+            guard fits else { metrics.messagesDropped += 1; return }
+            c.sendRaw(encodeBuffers.shared[slot])
             metrics.messagesSent += 1
             applyBackpressure(towards: c)
             return
@@ -279,39 +299,33 @@ extension Broker {
         var next = message
         next.packetId = session.allocatePacketId()
         next.phase = .published
-        guard let bytes = c.encodePublish(next.message, packetId: next.packetId, dup: false,
-                                          subscriptionIdentifiers: next.subscriptionIdentifiers, now: now) else {
+        // Checked before the write: a packet the client would refuse is never put in flight.
+        guard c.sendPublish(next.message, packetId: next.packetId, dup: false, subscriptionIdentifiers: next.subscriptionIdentifiers,
+                            now: now, scratch: &encodeBuffers.scratch) else {
             metrics.messagesDropped += 1  // larger than the client accepts: dropped as if delivered
             if session.isPersistent { store.deleteOutbound(seq: next.seq, of: session.clientId) }
             return
         }
         if session.isPersistent { store.saveOutbound(next, of: session.clientId, bodyNeeded: true) }
         session.addInflight(next)
-        c.sendRaw(bytes)
         metrics.messagesSent += 1
     }
 }
 
-/// The QoS 0 PUBLISH bytes shared by every plain subscriber of one routed message, per protocol
-/// version and retain flag. Four fixed slots: no allocation per routed message.
-struct SharedEncoding {
-    private var v311: [UInt8]?, v311Retained: [UInt8]?, v5: [UInt8]?, v5Retained: [UInt8]?
+/// Encode buffers reused by every delivery (their capacity survives between messages, so a warm
+/// broker allocates nothing per delivery): the QoS 0 PUBLISH bytes shared by every plain
+/// subscriber of one routed message, one slot per protocol version and retain flag, and a scratch
+/// buffer for per-subscriber encodings (packet ids, aliases, subscription identifiers).
+struct EncodeBuffers {
+    var shared: [[UInt8]] = [[], [], [], []]
+    var scratch: [UInt8] = []
+    /// Bit per slot of `shared`: encoded for the current message.
+    private var encoded: UInt8 = 0
 
-    func bytes(for version: MQTTVersion, retain: Bool) -> [UInt8]? {
-        switch (version, retain) {
-        case (.v311, false): v311
-        case (.v311, true): v311Retained
-        case (.v5, false): v5
-        case (.v5, true): v5Retained
-        }
-    }
+    static func slot(version: MQTTVersion, retain: Bool) -> Int { (version == .v5 ? 2 : 0) + (retain ? 1 : 0) }
 
-    mutating func store(_ bytes: [UInt8], for version: MQTTVersion, retain: Bool) {
-        switch (version, retain) {
-        case (.v311, false): v311 = bytes
-        case (.v311, true): v311Retained = bytes
-        case (.v5, false): v5 = bytes
-        case (.v5, true): v5Retained = bytes
-        }
-    }
+    /// Forgets the previous message's encodings (keeps the memory).
+    mutating func beginMessage() { encoded = 0 }
+    func isEncoded(_ slot: Int) -> Bool { encoded & (1 << slot) != 0 }
+    mutating func markEncoded(_ slot: Int) { encoded |= 1 << slot }
 }

@@ -120,11 +120,10 @@ extension Broker {
     private func sendRetained(matching filter: String, options: SubscriptionOptions, to session: Session, now: UInt64) {
         let ids = options.subscriptionIdentifier.map { [$0] } ?? []
         func send(_ stored: Message) {
-            var shared = SharedEncoding()  // per message: the cache holds one message's bytes
             var m = stored
             m.qos = min(stored.qos, options.qos)
             m.retain = true
-            deliver(m, to: session, subscriptionIdentifiers: ids, now: now, shared: &shared)
+            deliver(m, to: session, subscriptionIdentifiers: ids, now: now, shareEncoding: false)
         }
         if !filter.contains("+") && !filter.contains("#") {
             if let m = retained[filter] { send(m) }

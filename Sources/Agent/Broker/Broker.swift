@@ -33,6 +33,7 @@ final class Broker {
     // Route scratch space, reused by every publish (no allocation per route once warm).
     var routeGeneration: UInt64 = 0
     var routeTargets: [RouteTarget] = []
+    var encodeBuffers = EncodeBuffers()
 
     var loopNow: UInt64 { loop.now }
     /// The connection whose bytes are being handled now: the one to pause if a delivery congests.
@@ -185,8 +186,11 @@ final class Broker {
 }
 
 /// One session's merged delivery for the message being routed.
+/// One session a routed message goes to. Lives only in `routeTargets` during one `route` call,
+/// while `sessions` holds every session strongly (nothing is discarded mid-route), hence
+/// unowned(unsafe): no reference counting per target. Stale entries are cleared, never read.
 struct RouteTarget {
-    let session: Session
+    unowned(unsafe) let session: Session
     var qos: QoS
     var retainAsPublished: Bool
     var subscriptionIdentifiers: [UInt32]

@@ -27,12 +27,18 @@ final class MQTTConnection: StreamHandler {
     var lastDenialLog: UInt64 = 0
 
     let stream: any ByteStream
-    unowned let broker: Broker
+    /// unowned(unsafe): the broker lives as long as the process and outlives every connection; a
+    /// checked unowned reference cost an atomic retain/release per packet in profiles.
+    unowned(unsafe) let broker: Broker
     var phase = Phase.awaitingConnect
     var version = MQTTVersion.v311
     var decoder: MQTTDecoder
     /// Reassembles packets split across reads; holds no memory while idle.
     private var assembler = PacketAssembler()
+    /// The last topic this client published to: a repeat costs neither a String nor a scan.
+    private var topicNames = TopicNameCache()
+    /// The last topic that passed the broker's length/level limits (`Broker.topicProblem`).
+    var lastTopicWithinLimits: String?
 
     var session: Session?
     let acceptedAt: UInt64
@@ -106,7 +112,13 @@ final class MQTTConnection: StreamHandler {
     private func handlePacket(_ bytes: UnsafeRawBufferPointer) -> Bool {
         guard isProcessing else { return false }
         do throws(MQTTDecodeError) {
-            guard let (packet, used) = try decoder.decode(bytes), used == bytes.count else {
+            // PUBLISH, the packet that comes by the million, skips the MQTTPacket enum.
+            if bytes[0] >> 4 == MQTTPacketType.publish.rawValue, phase == .connected, let session {
+                let publish = try decoder.decodePublish(bytes, topics: &topicNames)
+                broker.handlePublish(publish, from: session, on: self)
+                return isProcessing
+            }
+            guard let (packet, used) = try decoder.decode(bytes, topics: &topicNames), used == bytes.count else {
                 throw MQTTDecodeError.malformed("packet length disagrees with its contents")
             }
             broker.handle(packet, on: self)
@@ -157,29 +169,59 @@ final class MQTTConnection: StreamHandler {
         return p
     }
 
-    /// Builds the PUBLISH for one delivery, applying topic aliases and remaining expiry. Returns
-    /// nil when the packet would exceed the client's Maximum Packet Size (the message is then
-    /// dropped for this client, as MQTT 5 §3.1.2.11.4 requires).
-    func encodePublish(_ m: Message, packetId: UInt16, dup: Bool, subscriptionIdentifiers: [UInt32], now: UInt64) -> [UInt8]? {
-        var p = PublishPacket(topic: m.topic, payload: m.payload, qos: m.qos, retain: m.retain, dup: dup,
-                              packetId: m.qos == .atMostOnce ? nil : packetId)
+    /// Writes the PUBLISH for one delivery into the socket's queue. Without MQTT 5 properties to
+    /// send (all of 3.1.1, most of 5.0) it is encoded in place, with no buffer in between; else it
+    /// goes through `encodePublish` and `scratch`. Returns false, writing nothing, when the packet
+    /// would exceed the client's Maximum Packet Size (MQTT 5 §3.1.2.11.4: dropped for this client).
+    func sendPublish(_ m: Message, packetId: UInt16, dup: Bool, subscriptionIdentifiers: [UInt32], now: UInt64,
+                     scratch: inout [UInt8]) -> Bool {
+        let plain = version == .v311
+            || (subscriptionIdentifiers.isEmpty && outboundAliasLimit == 0 && m.expiresAt == nil && m.properties.isEmpty)
+        guard plain else {
+            guard encodePublish(m, packetId: packetId, dup: dup, subscriptionIdentifiers: subscriptionIdentifiers, now: now,
+                                into: &scratch) else { return false }
+            sendRaw(scratch)
+            return true
+        }
+        let topic = m.topic, payload = m.payload
+        let size = MQTTEncoder.plainPublishSize(topicBytes: topic.utf8.count, payloadBytes: payload.count, qos: m.qos, version: version)
+        guard size <= clientMaxPacketSize else { return false }
+        guard isOpen else { return true }
+        let version = self.version, qos = m.qos, retain = m.retain
+        stream.write(count: size) { buffer in
+            MQTTEncoder.writePlainPublish(into: buffer, topic: topic, payload: payload, qos: qos, retain: retain, dup: dup,
+                                          packetId: packetId, version: version)
+        }
+        return true
+    }
+
+    /// Encodes the PUBLISH for one delivery into `out` (emptied first; its capacity is reused),
+    /// applying topic aliases and remaining expiry. Returns false when the packet would exceed the
+    /// client's Maximum Packet Size (the message is then dropped for this client, as MQTT 5
+    /// §3.1.2.11.4 requires).
+    func encodePublish(_ m: Message, packetId: UInt16, dup: Bool, subscriptionIdentifiers: [UInt32], now: UInt64,
+                       into out: inout [UInt8]) -> Bool {
+        out.removeAll(keepingCapacity: true)
+        var topic = m.topic
+        var properties = MQTTProperties.none
         if version == .v5 {
-            p.properties = m.properties
-            p.properties.messageExpiryInterval = m.remainingExpiry(now: now)
-            p.properties.subscriptionIdentifiers = subscriptionIdentifiers
+            properties = m.properties
+            properties.messageExpiryInterval = m.remainingExpiry(now: now)  // nil on an empty set allocates nothing
+            properties.subscriptionIdentifiers = subscriptionIdentifiers
             if outboundAliasLimit > 0 {
                 if let alias = outboundAliases[m.topic] {
-                    p.properties.topicAlias = alias
-                    p.topic = ""
+                    properties.topicAlias = alias
+                    topic = ""
                 } else if outboundAliases.count < Int(outboundAliasLimit) {
                     let alias = UInt16(outboundAliases.count + 1)
                     outboundAliases[m.topic] = alias
-                    p.properties.topicAlias = alias
+                    properties.topicAlias = alias
                 }
             }
         }
-        let bytes = MQTTEncoder.encode(.publish(p), version: version)
-        return bytes.count <= clientMaxPacketSize ? bytes : nil
+        MQTTEncoder.appendPublish(topic: topic, payload: m.payload, qos: m.qos, retain: m.retain, dup: dup, packetId: packetId,
+                                  properties: properties, version: version, into: &out)
+        return out.count <= clientMaxPacketSize
     }
 
     /// Ends the connection for a protocol error: MQTT 5 gets a DISCONNECT with the reason first,
