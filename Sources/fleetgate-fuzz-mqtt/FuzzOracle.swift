@@ -42,12 +42,19 @@ enum FuzzOracle {
     static func checkMQTT(_ data: UnsafeRawBufferPointer) {
         for version in [MQTTVersion.v311, .v5] {
             let decoder = MQTTDecoder(version: version)
+            // The broker's PUBLISH path keeps one topic cache for a connection's whole stream: it
+            // must never hand back a topic other than the packet's own.
+            var topics = TopicNameCache()
             var offset = 0
             while offset < data.count {  // bounded: every decoded packet consumes >= 2 bytes
                 let rest = UnsafeRawBufferPointer(rebasing: data[offset...])
                 guard let result = try? decoder.decode(rest) else { break }
                 guard result.consumed >= 2, result.consumed <= rest.count else {
                     fatalError("consumed \(result.consumed) of \(rest.count) bytes")
+                }
+                if case .publish(let p) = result.packet {
+                    let fast = try? decoder.decodePublish(UnsafeRawBufferPointer(rebasing: rest[..<result.consumed]), topics: &topics)
+                    guard fast == p else { fatalError("decodePublish \(String(describing: fast)) != decode \(p)") }
                 }
                 offset += result.consumed
                 checkRoundTrip(result.packet, decoder: decoder)
