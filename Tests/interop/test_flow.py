@@ -6,7 +6,7 @@ import time
 import pytest
 
 import mqttraw as m
-from support import PEER, V5, V311, uid, wait_until
+from support import PEER, V5, V311, fleetgate_only, uid, wait_until
 
 
 def _rss_kib(pid: int) -> int:
@@ -124,3 +124,33 @@ def test_sys_metrics_published_with_mosquitto_names(broker, paho, raw):
     wait_until(lambda: (latest(names[0]) or 0) >= 4, timeout=5, what="clients/connected >= 4")
     wait_until(lambda: (latest(names[1]) or 0) >= 5, timeout=5, what="messages/received >= 5")
     assert latest(names[2]) >= 0
+
+
+@fleetgate_only("mosquitto has no loop batching counters")
+def test_sys_loop_counters_show_batching(broker, paho, raw):
+    """$SYS/broker/load/loop/* count loop turns, reads and write() calls: a burst pipelined in one
+    write is read in fewer reads than it has messages, and the counters only grow."""
+    names = ["iterations", "reads", "try_writes", "queued_writes"]
+    topics = ["$SYS/broker/load/loop/" + n for n in names]
+    mon = paho(proto=V5)
+    mon.connect()
+    mon.subscribe("$SYS/broker/load/#", qos=0)
+
+    def latest(topic):
+        vals = [x.payload for x in mon.messages if x.topic == topic]
+        return int(float(vals[-1])) if vals else None
+
+    wait_until(lambda: all(latest(t) is not None for t in topics), timeout=5, what="$SYS load/loop counters")
+    reads_before = latest(topics[1])
+    pub = raw(V311)
+    pub.connect(uid())
+    burst = b"".join(m.publish("sys/burst", b"x" * 16, qos=0) for _ in range(500))
+    pub.sock.sendall(burst)  # one write: the broker reads it in a few reads, not 500
+    pub.send(m.pingreq())
+    pub.expect(m.PINGRESP)
+    n = len([x for x in mon.messages if x.topic == topics[1]])
+    wait_until(lambda: len([x for x in mon.messages if x.topic == topics[1]]) > n + 1, timeout=5,
+               what="a fresh load/loop/reads sample")
+    reads = latest(topics[1]) - reads_before
+    assert 0 < reads < 100, f"500 pipelined messages took {reads} reads"
+    assert latest(topics[0]) > 0 and latest(topics[2]) > 0
