@@ -28,7 +28,7 @@ public final class CoordinatorMetrics: Sendable {
     private let factory: PrometheusMetricsFactory
 
     static let prefix = "fleetgate_coordinator_"
-    static let dropReasons = ["queue_full", "too_large", "bad_origin"]
+    static let dropReasons = ["queue_full", "too_large", "bad_origin", "recovering"]
 
     public init() {
         factory = PrometheusMetricsFactory(registry: registry)

@@ -75,6 +75,19 @@ extension Fabric {
                                 message: "FORWARD origin \(f.originGatewayId) is not this gateway (\(origin))")))
             return
         }
+        if isRecovering {
+            // Not routed while recovering. Gateways dedupe by the origin's highest sequence, so a
+            // forward delivered now to the gateways already back would put them past the ones the
+            // origin re-sends after recovery for the gateways still away: those would then be taken
+            // for re-sends and lost. QoS >= 1: the origin re-sends it to the whole fleet when
+            // recovery ends. QoS 0 (best effort): dropped, counted.
+            if f.qos == .atMostOnce {
+                counters.dropped("recovering")
+            } else {
+                noteRecoveryOrigin(origin)
+            }
+            return
+        }
         let destinations: [String] = f.retain
             ? sessions.keys.filter { $0 != origin }.sorted()
             : interest.gateways(matching: f.topic, excluding: origin)
@@ -108,7 +121,6 @@ extension Fabric {
             c.fail(.overloaded, related: .forward, "a destination's forward queue is full; re-send unconfirmed forwards")
             return
         }
-        if f.qos != .atMostOnce && isRecovering { noteRecoveryOrigin(origin) }
         if f.qos != .atMostOnce {
             switch delivery.track(origin: origin, sequence: f.sequence, destinations: accepted) {
             case .overflow:

@@ -12,7 +12,7 @@ public struct FabricCounters: Sendable, Equatable {
     public var forwardsUnrouted: UInt64 = 0
     /// Times an origin gateway stopped being read because a destination was backed up.
     public var originsPaused: UInt64 = 0
-    /// FORWARD copies not delivered, by reason: queue_full, too_large, bad_origin.
+    /// FORWARD copies not delivered, by reason: queue_full, too_large, bad_origin, recovering (QoS 0 during restart recovery).
     public var forwardsDropped: [String: UInt64] = [:]
     public var malformedFrames: UInt64 = 0
     public var authFailures: UInt64 = 0
