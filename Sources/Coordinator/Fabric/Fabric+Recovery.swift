@@ -8,6 +8,9 @@
 /// gateway still away then is treated as down, as at any other time). Then every origin that
 /// forwarded QoS >= 1 meanwhile is asked to reconnect, re-sends its whole unconfirmed log to the
 /// now complete fleet, and receivers drop what they already have by (origin, sequence).
+/// REMOTE_INTEREST is held back as well: a snapshot of the incomplete union would make an agent
+/// replace its older, complete view and stop forwarding to the gateways not back yet (their
+/// messages would never enter its log). Agents keep their view until recovery ends.
 /// Loop-thread only.
 extension Fabric {
     var isRecovering: Bool { !recoveryAwaiting.isEmpty }
@@ -41,6 +44,8 @@ extension Fabric {
         let origins = recoveryOrigins
         recoveryOrigins = []
         log.info("recovery over (\(why)); \(origins.count) origins re-send their unconfirmed forwards")
+        // Interest was held back while the union was incomplete (see hello): now it is whole.
+        for id in sessions.keys.sorted() { if let c = sessions[id] { sendInterestSnapshot(on: c) } }
         for origin in origins.sorted() {
             sessions[origin]?.fail(.overloaded, related: .forward, "coordinator recovered: reconnect and re-send unconfirmed forwards")
         }

@@ -123,7 +123,14 @@ public final class Fabric {
         log.info("gateway \(id) down")
     }
 
-    /// Sends each member its REMOTE_INTEREST deltas.
+    /// A full REMOTE_INTEREST snapshot of every other gateway's interest, under a new epoch.
+    func sendInterestSnapshot(on c: LinkConnection) {
+        guard let id = c.gatewayId else { return }
+        for frame in c.remoteInterest.snapshot(interest.remoteUnion(for: id), maxFilterBytes: c.remoteInterestFilterBytes) { c.send(frame) }
+    }
+
+    /// Sends each member its REMOTE_INTEREST deltas (none to a connection that has had no
+    /// snapshot yet, as during recovery: deltas need one).
     func broadcast(_ changes: UnionChanges) {
         for (gateway, change) in changes.byGateway where !change.isEmpty {
             guard let c = sessions[gateway] else { continue }
@@ -175,7 +182,10 @@ public final class Fabric {
         c.send(.helloAck(.init(version: high, sessionEpoch: g.sessionEpoch, heartbeatIntervalMs: config.effectiveHeartbeatIntervalMs,
                                maximumFrameSize: UInt32(config.maximumFrameSize), coordinatorId: config.coordinatorId)))
         interest.addMember(id)
-        for frame in c.remoteInterest.snapshot(interest.remoteUnion(for: id), maxFilterBytes: c.remoteInterestFilterBytes) { c.send(frame) }
+        // While recovering, the union still lacks the gateways not back yet: a snapshot now would
+        // make the agent drop its older, complete view and stop forwarding to them. It keeps that
+        // view until endRecovery sends every gateway the whole union.
+        if !isRecovering { sendInterestSnapshot(on: c) }
         log.info("gateway \(id) up (session epoch \(g.sessionEpoch), \(c.stream.remoteAddress))")
     }
 
