@@ -47,4 +47,8 @@ public protocol StreamHandler: AnyObject {
 /// A stream the loop flushes in its before-sleep phase (see `EventLoop.markDirty`).
 protocol LoopFlushable: AnyObject {
     func flush()
+    /// Bytes queued that the loop may hold back for another iteration (see
+    /// `EventLoop.flushDirtyStreams`); nil when the flush must not wait (closing, a TLS layer's
+    /// ciphertext, nothing to gain).
+    var holdableBytes: Int? { get }
 }

@@ -37,6 +37,21 @@ public final class EventLoop {
     /// A flush repeats while callbacks it triggers (onDrained) queue more bytes, at most this often.
     static let maxFlushRounds = 16
 
+    // Holding small writes while saturated (see `flushDirtyStreams`).
+    /// An iteration that read at least this much is "saturated": more input is almost surely
+    /// waiting, and a small write is worth holding for the messages it will bring.
+    static let saturatedReadBytes = 16 * 1024
+    /// A stream with at least this much queued is flushed anyway: one write() is then well used.
+    static let holdBelowBytes = 4 * 1024
+    /// At most this many consecutive iterations hold writes; the next one flushes everything.
+    static let maxHeldIterations = 3
+    private var bytesReadThisIteration = 0
+    /// Counts flushes (wrapping); a stream that reads records it, so the next flush knows the
+    /// stream read since the previous one.
+    private(set) var flushEpoch: UInt32 = 1
+    private var heldIterations = 0
+    private var heldStreams: [any LoopFlushable] = []
+
     /// Counters for benchmarks and tests (monotonic since init).
     public private(set) var statistics = LoopStatistics()
 
@@ -213,13 +228,40 @@ public final class EventLoop {
     /// dirty streams again; those are flushed in further rounds, bounded by `maxFlushRounds`. If
     /// streams are still dirty after that, the idle handle makes the poll non-blocking so the next
     /// iteration flushes them.
+    ///
+    /// Holding: when this iteration read at least `saturatedReadBytes` (input is arriving faster
+    /// than one turn handles), streams with less than `holdBelowBytes` queued are not written in
+    /// this turn but kept dirty, for at most `maxHeldIterations` turns in a row. With many
+    /// receivers each getting one or two messages per turn, one write() per message is what costs
+    /// (the kernel's send and loopback receive path); holding gives each write several. The poll
+    /// does not block while streams are held, so an iteration without input flushes them at once:
+    /// an idle or lightly loaded loop (the latency case) never holds anything.
     func flushDirtyStreams() {
+        let hold = bytesReadThisIteration >= Self.saturatedReadBytes && heldIterations < Self.maxHeldIterations
+        bytesReadThisIteration = 0
         var rounds = 0
         while !dirtyStreams.isEmpty && rounds < Self.maxFlushRounds {
             rounds += 1
             swap(&dirtyStreams, &flushingStreams)
-            for stream in flushingStreams { stream.flush() }
+            for stream in flushingStreams {
+                // Only the first round holds: later rounds carry bytes the flush itself produced.
+                if hold && rounds == 1, let queued = stream.holdableBytes, queued < Self.holdBelowBytes {
+                    heldStreams.append(stream)
+                } else {
+                    stream.flush()
+                }
+            }
             flushingStreams.removeAll(keepingCapacity: true)
+        }
+        flushEpoch &+= 1
+        if flushEpoch == 0 { flushEpoch = 1 }   // 0 is a new stream's "never read"
+        if heldStreams.isEmpty {
+            heldIterations = 0
+        } else {
+            heldIterations += 1
+            statistics.heldFlushes &+= UInt64(heldStreams.count)
+            dirtyStreams.append(contentsOf: heldStreams)   // still isDirty: new writes join them
+            heldStreams.removeAll(keepingCapacity: true)
         }
         if dirtyStreams.isEmpty {
             if prepareReferenced {
@@ -245,7 +287,11 @@ public final class EventLoop {
 
     func noteWriteCompleted(bytes: Int) { statistics.bytesWritten &+= UInt64(bytes) }
 
+    /// Whether `epoch` (a stream's `readEpoch`) is this flush's: the stream read since the last one.
+    func isCurrentFlush(_ epoch: UInt32) -> Bool { epoch == flushEpoch }
+
     func noteRead(bytes: Int) {
+        bytesReadThisIteration &+= bytes
         statistics.reads &+= 1
         statistics.bytesRead &+= UInt64(bytes)
     }
@@ -259,6 +305,8 @@ public struct LoopStatistics: Sendable, Equatable {
     public var tryWrites: UInt64 = 0
     /// `uv_write` requests issued for bytes `uv_try_write` could not take.
     public var queuedWrites: UInt64 = 0
+    /// Times a dirty stream's small write was held for another iteration (saturated loop).
+    public var heldFlushes: UInt64 = 0
     /// Bytes confirmed written to sockets.
     public var bytesWritten: UInt64 = 0
     /// Read callbacks with data, and their bytes.

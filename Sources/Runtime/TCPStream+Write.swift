@@ -81,6 +81,13 @@ extension TCPStream: LoopFlushable {
         queueCapacity = 0
     }
 
+    /// Only an open stream's own queue is held: a draining stream must close, the bytes of a TLS
+    /// layer above were already held as plaintext, and a stream that read since the last flush is
+    /// a peer talking to us: its answers (acknowledgements) go out now, or it stalls waiting.
+    var holdableBytes: Int? {
+        state == .open && inFlightBytes == 0 && !carriesTLS && !eventLoop.isCurrentFlush(readEpoch) ? queuedCount : nil
+    }
+
     /// Called by the loop's before-sleep flush.
     func flush() {
         isDirty = false

@@ -33,6 +33,10 @@ public final class TCPStream: ByteStream {
     var isReading = false
     /// In the loop's dirty list (will be flushed before the loop blocks).
     var isDirty = false
+    /// Carries a TLSStream's ciphertext: never held (its plaintext already was; handshakes must go).
+    var carriesTLS = false
+    /// The loop's flush epoch when this stream last read (see `EventLoop.isCurrentFlush`).
+    var readEpoch: UInt32 = 0
     /// Queued bytes not yet handed to the kernel: a malloc'ed buffer, nil while nothing is queued.
     var queue: UnsafeMutableRawPointer?
     var queuedCount = 0
@@ -101,7 +105,9 @@ public final class TCPStream: ByteStream {
 
     func didRead(_ nread: Int, _ base: UnsafeMutablePointer<CChar>?) {
         if nread > 0 {
-            eventLoop.noteRead(bytes: nread)
+            let loop = eventLoop
+            loop.noteRead(bytes: nread)
+            readEpoch = loop.flushEpoch
             handler?.streamReceived(self, UnsafeRawBufferPointer(start: base, count: nread))
         } else if nread == Int(UV_EOF.rawValue) {
             close()

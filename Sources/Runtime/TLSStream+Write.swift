@@ -41,6 +41,12 @@ extension TLSStream: LoopFlushable {
         }
     }
 
+    /// Plaintext of an open session may be held (fewer, fuller records); handshakes, closes and
+    /// answers to a peer that just sent something (see TCPStream.holdableBytes) are not.
+    var holdableBytes: Int? {
+        phase == .open && !transport.isClosed && !eventLoop.isCurrentFlush(transport.readEpoch) ? plaintextCount : nil
+    }
+
     /// Called by the loop's before-sleep flush.
     func flush() {
         isDirty = false

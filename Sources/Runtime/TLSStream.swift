@@ -69,6 +69,7 @@ public final class TLSStream: ByteStream {
         SSL_set_bio(ssl, rbio, wbio)          // the SSL owns both BIOs from here
         if context.isServer { SSL_set_accept_state(ssl) } else { SSL_set_connect_state(ssl) }
         transport.handler = TLSTransportAdapter(self)
+        transport.carriesTLS = true
         transport.onDrained = { [self] in
             if phase == .open && plaintextCount == 0 { onDrained?() }
         }

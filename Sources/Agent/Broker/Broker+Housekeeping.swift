@@ -47,6 +47,7 @@ extension Broker {
         // handled in big batches or one packet per wakeup.
         let loopTopics = [("load/loop/iterations", "\(l.iterations)"), ("load/loop/reads", "\(l.reads)"),
                           ("load/loop/try_writes", "\(l.tryWrites)"), ("load/loop/queued_writes", "\(l.queuedWrites)"),
+                          ("load/loop/held_flushes", "\(l.heldFlushes)"),
                           ("load/bytes/sent", "\(l.bytesWritten)")]
         for (name, value) in metrics.sysTopics(sessions: sessions.count, retained: retained.count, subscriptions: subscriptionTable.count) + loopTopics {
             var m = Message(topic: "$SYS/broker/" + name, payload: Array(value.utf8), qos: .atMostOnce, retain: true)
