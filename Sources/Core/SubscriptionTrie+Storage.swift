@@ -114,8 +114,14 @@ struct SlotTable<Value: AnyObject> {
         }
     }
 
-    @usableFromInline var slots: [Slot] = []  // empty or a power of two
+    /// Empty or a power of two; empty while `count` <= 1 (the one entry is `single`).
+    @usableFromInline var slots: [Slot] = []
     @usableFromInline var count = 0
+    /// The entry of a one-entry table, kept inline: most trie nodes have exactly one literal
+    /// child, and with 100,000 filters the separate slot array of each was one more cache miss
+    /// per level of a match (and 100+ bytes per node).
+    @usableFromInline var single: Value?
+    @usableFromInline var singleHash: UInt64 = 0
 
     @inlinable init() {}
 
@@ -124,7 +130,10 @@ struct SlotTable<Value: AnyObject> {
     /// The value with `hash` for which `matches` holds.
     @inlinable
     func find(_ hash: UInt64, _ matches: (Value) -> Bool) -> Value? {
-        if count == 0 { return nil }
+        if count <= 1 {
+            guard singleHash == hash, let single, matches(single) else { return nil }
+            return single
+        }
         return slots.withUnsafeBufferPointer { slots in
             let mask = slots.count - 1
             var i = Int(truncatingIfNeeded: hash) & mask
@@ -140,6 +149,12 @@ struct SlotTable<Value: AnyObject> {
     /// Adds `value` (the caller checked it is not there).
     @inlinable
     mutating func insert(_ hash: UInt64, _ value: Value) {
+        if count == 0 {
+            single = value
+            singleHash = hash
+            count = 1
+            return
+        }
         if (count + 1) * 4 > slots.count * 3 { resize(to: Swift.max(4, slots.count * 2)) }
         place(hash, value)
         count += 1
@@ -158,11 +173,23 @@ struct SlotTable<Value: AnyObject> {
         let old = slots
         slots = capacity == 0 ? [] : Array(repeating: Slot(hash: 0, value: nil), count: capacity)
         for slot in old where slot.hash != 0 { place(slot.hash, slot.value!) }
+        if let moving = single {   // the second entry arrives: the inline one joins the array
+            place(singleHash, moving)
+            single = nil
+            singleHash = 0
+        }
     }
 
     /// Removes `value` (by identity), stored under `hash`.
     @inlinable
     mutating func remove(_ hash: UInt64, _ value: Value) {
+        if count == 1 {
+            precondition(single === value, "SlotTable: removing a value that is not stored")
+            single = nil
+            singleHash = 0
+            count = 0
+            return
+        }
         let mask = slots.count - 1
         var i = Int(truncatingIfNeeded: hash) & mask
         while slots[i].value !== value {
@@ -184,7 +211,10 @@ struct SlotTable<Value: AnyObject> {
         }
         slots[i] = Slot(hash: 0, value: nil)
         count -= 1
-        if count == 0 {
+        if count == 1 {
+            let last = slots.first { $0.hash != 0 }!
+            single = last.value
+            singleHash = last.hash
             slots = []
         } else if slots.count > 16 && count * 8 < slots.count {
             resize(to: slots.count / 4)
@@ -193,6 +223,7 @@ struct SlotTable<Value: AnyObject> {
 
     @inlinable
     func forEach(_ body: (Value) -> Void) {
+        if let single { body(single) }
         for slot in slots where slot.hash != 0 { body(slot.value!) }
     }
 }

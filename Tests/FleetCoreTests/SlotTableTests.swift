@@ -40,6 +40,41 @@ struct SlotTableTests {
         #expect(table.slots.isEmpty)
     }
 
+    /// Few ids: the table keeps crossing 0, 1 (the inline entry) and 2+ (the slot array).
+    @Test(arguments: [1, 2])
+    func inlineEntryTransitions(distinctHashes: Int) {
+        var rng = SubscriptionTriePropertyTests.SeededGenerator(state: UInt64(40 + distinctHashes))
+        var table = SlotTable<Box>()
+        var model: [Int: (hash: UInt64, box: Box)] = [:]
+        var sawInline = false, sawArray = false
+        for step in 0..<3000 {
+            let id = Int.random(in: 0..<3, using: &rng)
+            let hash = UInt64(1 + id % distinctHashes)
+            if let (h, box) = model[id] {
+                table.remove(h, box)
+                model[id] = nil
+            } else {
+                let box = Box(id)
+                table.insert(hash, box)
+                model[id] = (hash, box)
+            }
+            #expect(table.count == model.count)
+            // One entry lives inline, never in an array; two or more never inline.
+            #expect((table.single != nil) == (model.count == 1), "step \(step)")
+            #expect(table.slots.isEmpty == (model.count <= 1), "step \(step)")
+            sawInline = sawInline || table.single != nil
+            sawArray = sawArray || !table.slots.isEmpty
+            for probe in 0..<3 {
+                let found = table.find(UInt64(1 + probe % distinctHashes)) { $0.id == probe }
+                #expect(found === model[probe]?.box, "id \(probe) at step \(step)")
+            }
+            var visited: [Int] = []
+            table.forEach { visited.append($0.id) }
+            #expect(visited.sorted() == model.keys.sorted())
+        }
+        #expect(sawInline && sawArray)
+    }
+
     @Test func levelKeysCompareBytesAtWordBoundaries() {
         let levels = ["", "a", "1234567", "12345678", "123456789", "1234567890123456", "1234567890123457",
                       "12345678901234567", "12345678901234568", "\u{0}", "\u{0}\u{0}"]
