@@ -844,7 +844,10 @@ def cross_gateway_section(d, meta):
     if d.get("errors"):
         L += ["", "Errors: " + "; ".join(d["errors"])[:400].replace("|", "/")]
     L += ["", "Throughput ratios below 1 and latency ratios above 1 are the cost of the extra hops "
-          "(gw-1 -> coordinator -> gw-2/gw-3). Loss at QoS 0 includes forwards the fabric dropped."]
+          "(gw-1 -> coordinator -> gw-2/gw-3). Loss at QoS 0 includes forwards the fabric dropped. "
+          "The cross latency tails are mostly scheduling: four processes and the generator share 2 cores "
+          "(an A/B on 2026-12-03 before and after write holding gave cross p99 573 and 1,638 us before, "
+          "4,817 and 1,368 us after, p99.9 about 4.2 ms in all four)."]
     return L
 
 
@@ -945,6 +948,9 @@ def write_markdown(path, meta, summary, brokers, skipped):
           "- Throughput scenarios keep at most 65,536 deliveries outstanding end to end (the generator's "
           "window), so their latency columns in latest.json measure queueing at saturation, not idle latency.",
           "- Loss at QoS 0 is real loss (the broker dropped or never delivered within the 2 s drain).",
+          "- Fleetgate holds a connection's small writes for up to 3 loop turns while a turn reads 16 KiB or "
+          "more (docs/DESIGN-NOTES.md): under saturation each write() carries several messages "
+          "(wildcard-100000: 7.9 deliveries per write instead of 1.33); the latency scenario never triggers it.",
           "- Connections past one machine: 19,000 is this machine's per-process limit (hard RLIMIT_NOFILE "
           "20,000; the agent raises its soft limit to the hard one at start), not the agent's. Memory grows "
           "linearly with idle connections at the RSS-per-connection figure above (no per-connection timer, "
