@@ -123,3 +123,35 @@ def test_qos1_publish_order_is_kept_at_remote_subscribers(fleet, sub_qos):
             f"{c.client_id}: out of order/missing/duplicated: first deviation at "
             f"{next((i for i, (a, b) in enumerate(zip(seqs, range(n))) if a != b), len(seqs))}, "
             f"len {len(seqs)}")
+
+
+def test_load_report_shows_connections_rates_and_top_talkers(fleet):
+    """Agents send LOAD_REPORT with every heartbeat (1 s in this fleet): GET /v1/gateways shows
+    gw-3's device connections, non-zero rates while a client publishes there, and that client
+    (not the silent one) among the top talkers, with its payload bytes."""
+    talker = fleet.client("gw-3", client_id=uid("talker"))
+    talker.connect()
+    quiet = fleet.client("gw-3", client_id=uid("quiet"))
+    quiet.connect()
+    topic = f"{uid('load')}/x"
+    seen = None
+    deadline = time.monotonic() + 15
+    while seen is None and time.monotonic() < deadline:
+        for _ in range(50):
+            talker.publish(topic, b"x" * 100)
+        load = fleet.coordinator.gateways()["gw-3"].get("load")  # absent until the first report
+        if load and any(t["client_id"] == talker.client_id for t in load["top_talkers"]):
+            seen = load
+        else:
+            time.sleep(0.2)
+    assert seen is not None, f"no LOAD_REPORT naming {talker.client_id} within 15 s: {load}"
+    assert seen["connections"] >= 2, seen
+    assert seen["messages_in_per_second"] > 0 and seen["bytes_in_per_second"] > 0, seen
+    assert seen["timestamp_ms"] > 1_600_000_000_000, seen
+    ids = [t["client_id"] for t in seen["top_talkers"]]
+    assert quiet.client_id not in ids, ids
+    mine = next(t for t in seen["top_talkers"] if t["client_id"] == talker.client_id)
+    assert mine["messages_per_second"] > 0, mine
+    assert mine["bytes_per_second"] >= 100 * mine["messages_per_second"], mine
+    rates = [t["messages_per_second"] for t in seen["top_talkers"]]
+    assert rates == sorted(rates, reverse=True), rates

@@ -20,6 +20,8 @@ extension Broker {
         var p = incoming
         metrics.messagesReceived += 1
         metrics.bytesReceived += UInt64(p.payload.count)
+        session.publishedSinceReport &+= 1
+        session.publishedBytesSinceReport &+= UInt32(truncatingIfNeeded: p.payload.count)
 
         if c.version == .v5, let alias = p.properties.topicAlias {
             guard alias >= 1 && alias <= limits.topicAliasMaximum else {

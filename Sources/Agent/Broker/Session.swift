@@ -34,6 +34,11 @@ final class Session: Hashable {
     var routeGeneration: UInt64 = 0
     var routeSlot: Int = 0
 
+    /// Messages and payload bytes this client published since the last LOAD_REPORT (its top
+    /// talkers; reset by CoordinatorLink+Load). 32 bits: a report interval is seconds long.
+    var publishedSinceReport: UInt32 = 0
+    var publishedBytesSinceReport: UInt32 = 0
+
     init(clientId: String, expiryInterval: UInt32, protocolVersion: MQTTVersion) {
         self.clientId = clientId; self.expiryInterval = expiryInterval; self.protocolVersion = protocolVersion
     }

@@ -53,6 +53,8 @@ final class CoordinatorLink: FabricLink {
     private var heartbeatIntervalMs: UInt64 = 0
     private var heartbeatSequence: UInt64 = 0
     private var lastReceivedAt: UInt64 = 0
+    /// Rates for LOAD_REPORT (CoordinatorLink+Load.swift); restarted with each session.
+    var loadSampler = LoadSampler(startMs: 0, totals: .init())
 
     // Own interest on this connection (CoordinatorLink+Interest.swift).
     var localEpoch: UInt64 = 0
@@ -260,6 +262,8 @@ final class CoordinatorLink: FabricLink {
         sendSnapshot()
         heartbeatIntervalMs = UInt64(ack.heartbeatIntervalMs)
         heartbeatSequence = 0
+        loadSampler = LoadSampler(startMs: loop.now, totals: loadTotals)
+        for session in broker.sessions.values { session.publishedSinceReport = 0; session.publishedBytesSinceReport = 0 }
         heartbeatTimer.start(afterMilliseconds: heartbeatIntervalMs, repeatEveryMilliseconds: heartbeatIntervalMs) { [unowned self] in
             self.heartbeat()
         }
@@ -293,6 +297,7 @@ final class CoordinatorLink: FabricLink {
         }
         heartbeatSequence += 1
         c.sendControl(.heartbeat(FleetFrame.Heartbeat(sequence: heartbeatSequence, timestampMs: broker.now)))
+        c.sendControl(.loadReport(makeLoadReport()))
     }
 
     // MARK: Per turn

@@ -23,6 +23,13 @@ public struct GatewayLoadView: Codable, Sendable, Equatable {
     public var messages_out_per_second: UInt32
     public var bytes_in_per_second: UInt64
     public var bytes_out_per_second: UInt64
+    public var top_talkers: [TalkerView]
+}
+
+public struct TalkerView: Codable, Sendable, Equatable {
+    public var client_id: String
+    public var messages_per_second: UInt32
+    public var bytes_per_second: UInt64
 }
 
 public struct GatewayList: Codable, Sendable { public var gateways: [GatewayView] }
@@ -66,7 +73,9 @@ extension Fabric {
             interest_filters: interest.filters(of: g.id).count,
             load: g.load.map { GatewayLoadView(timestamp_ms: $0.timestampMs, connections: $0.connections,
                                                messages_in_per_second: $0.messagesInPerSecond, messages_out_per_second: $0.messagesOutPerSecond,
-                                               bytes_in_per_second: $0.bytesInPerSecond, bytes_out_per_second: $0.bytesOutPerSecond) })
+                                               bytes_in_per_second: $0.bytesInPerSecond, bytes_out_per_second: $0.bytesOutPerSecond,
+                                               top_talkers: $0.topTalkers.map { TalkerView(client_id: $0.clientId, messages_per_second: $0.messagesPerSecond,
+                                                                                           bytes_per_second: $0.bytesPerSecond) }) })
     }
 
     public func gatewayList() -> GatewayList {

@@ -19,7 +19,9 @@ extension Fabric {
         case .loadReport(let r):
             gateways[id]?.load = GatewayLoad(timestampMs: r.timestampMs, connections: r.connections,
                                              messagesInPerSecond: r.messagesInPerSecond, messagesOutPerSecond: r.messagesOutPerSecond,
-                                             bytesInPerSecond: r.bytesInPerSecond, bytesOutPerSecond: r.bytesOutPerSecond)
+                                             bytesInPerSecond: r.bytesInPerSecond, bytesOutPerSecond: r.bytesOutPerSecond,
+                                             topTalkers: r.topTalkers.map { GatewayTalker(clientId: $0.clientId, messagesPerSecond: $0.messagesPerSecond,
+                                                                                          bytesPerSecond: $0.bytesPerSecond) })
         case .interestSnapshot(let s):
             interestOutcome(c.interest.snapshot(s), gateway: id, kind: .interestSnapshot, on: c)
         case .interestDelta(let d):

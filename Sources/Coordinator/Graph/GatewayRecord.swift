@@ -19,6 +19,16 @@ public struct GatewayLoad: Sendable, Equatable, Codable {
     public var messagesOutPerSecond: UInt32
     public var bytesInPerSecond: UInt64
     public var bytesOutPerSecond: UInt64
+    /// The gateway's busiest publishing clients, busiest first (at most 100): the candidates for
+    /// a migration once that issue lands.
+    public var topTalkers: [GatewayTalker] = []
+}
+
+/// One busy client of a LOAD_REPORT.
+public struct GatewayTalker: Sendable, Equatable, Codable {
+    public var clientId: String
+    public var messagesPerSecond: UInt32
+    public var bytesPerSecond: UInt64
 }
 
 /// One node of the gateway graph: what the gateway said in HELLO plus what the coordinator tracks.
