@@ -328,8 +328,8 @@ class Fleet:
                 f"  token_file: {json.dumps(str(self.coordinator.token_file))}\n"
                 "  reconnect_min_ms: 100\n"
                 "  reconnect_max_ms: 1000\n")
-        cfg = dataclasses.replace(BrokerConfig(), max_queued_messages=100_000, receive_maximum=100,
-                                  extra_yaml=yaml, **agent_cfg)
+        cfg = dataclasses.replace(BrokerConfig(), **{"max_queued_messages": 100_000, "receive_maximum": 100,
+                                                     "extra_yaml": yaml, **agent_cfg})
         if gw.ns is not None:
             cfg = dataclasses.replace(cfg, listen=f"{gw.ns.dev_ns_addr}:0", command_prefix=gw.ns.prefix())
         return cfg

@@ -5,6 +5,19 @@ import FleetCore
 /// publisher is slowed to what its subscribers take instead of having its QoS 0 messages dropped.
 /// A subscriber that stays congested longer than `limits.slowConsumerMs` is a slow consumer: it no
 /// longer holds anyone back, and it simply loses what exceeds its bounds (counted).
+/// A source of messages the broker can stop reading while a subscriber it feeds is congested: a
+/// device connection, or the coordinator link (messages forwarded from other gateways, which
+/// would otherwise overflow the subscriber's queue and be dropped). Loop-thread only.
+protocol PausableSource: AnyObject {
+    /// Reading is paused on some subscriber's account.
+    var isThrottled: Bool { get set }
+    /// How many congested subscribers hold this source.
+    var holdCount: Int { get set }
+    func pauseInput()
+    /// Reading may go on (a closed source ignores it).
+    func resumeInput()
+}
+
 extension Broker {
     /// Whether `c` (as a subscriber) is backed up enough to hold its publishers.
     func isCongested(_ c: MQTTConnection) -> Bool {
@@ -21,7 +34,7 @@ extension Broker {
         guard loopNow < since + limits.slowConsumerMs else { return }  // slow consumer: it drops, others flow
         if !publisher.isThrottled {
             publisher.isThrottled = true
-            publisher.stream.stopReading()
+            publisher.pauseInput()
             metrics.publishersThrottled += 1
         }
         if !target.heldPublishers.contains(where: { $0 === publisher }) {
@@ -47,10 +60,19 @@ extension Broker {
         for p in held {
             // A publisher may be held by several subscribers; it resumes when the last lets go.
             p.holdCount -= 1
-            guard p.holdCount == 0, p.isThrottled, p.isOpen else { continue }
+            guard p.holdCount == 0, p.isThrottled else { continue }
             p.isThrottled = false
-            p.lastActivity = loopNow
-            p.stream.startReading()
+            p.resumeInput()
         }
+    }
+}
+
+extension MQTTConnection: PausableSource {
+    func pauseInput() { stream.stopReading() }
+
+    func resumeInput() {
+        guard isOpen else { return }
+        lastActivity = broker.loopNow   // the pause was ours: not silence for the keepalive check
+        stream.startReading()
     }
 }

@@ -36,8 +36,9 @@ final class Broker {
     var encodeBuffers = EncodeBuffers()
 
     var loopNow: UInt64 { loop.now }
-    /// The connection whose bytes are being handled now: the one to pause if a delivery congests.
-    var currentPublisher: MQTTConnection?
+    /// The connection whose bytes are being handled now (a device's or the coordinator link's):
+    /// the one to pause if a delivery congests.
+    var currentPublisher: (any PausableSource)?
     /// Wall clock derived from the loop's cached monotonic time: one clock_gettime per loop turn
     /// instead of one per message. Drift against the real clock over a run is irrelevant for
     /// expiry intervals counted in seconds.

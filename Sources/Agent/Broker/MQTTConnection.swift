@@ -63,7 +63,7 @@ final class MQTTConnection: StreamHandler {
     /// Since when this client, as a subscriber, has been congested (loop ms); nil when it is not.
     var congestedSince: UInt64?
     /// Publishers paused on our account, resumed when we drain.
-    var heldPublishers: [MQTTConnection] = []
+    var heldPublishers: [any PausableSource] = []
     /// How many congested subscribers hold this publisher.
     var holdCount = 0
 

@@ -291,6 +291,8 @@ final class CoordinatorLink: FabricLink {
 
     private func heartbeat() {
         guard phase == .established, let c = connection else { return }
+        // A link paused for a congested subscriber is not silent: we stopped reading it.
+        if c.isThrottled { lastReceivedAt = loop.now }
         if loop.now &- lastReceivedAt >= 3 * heartbeatIntervalMs {
             log.warning("coordinator link: nothing received for \(3 * heartbeatIntervalMs) ms")
             return c.fail(.heartbeatTimeout, "nothing received for 3 heartbeat intervals")

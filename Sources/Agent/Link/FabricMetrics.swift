@@ -30,6 +30,8 @@ struct FabricMetrics {
     var forwardsReceived: UInt64 = 0
     var duplicatesDropped: UInt64 = 0
     var deliveryAcksSent: UInt64 = 0
+    /// Times the link stopped reading because forwarded messages congested a local subscriber.
+    var pausedForSubscribers: UInt64 = 0
 
     var snapshotsSent: UInt64 = 0
     var deltasSent: UInt64 = 0
@@ -60,6 +62,7 @@ extension CoordinatorLink {
             ("fabric/forwards/received", "\(m.forwardsReceived)"),
             ("fabric/forwards/duplicates", "\(m.duplicatesDropped)"),
             ("fabric/acks/sent", "\(m.deliveryAcksSent)"),
+            ("fabric/link/paused_for_subscribers", "\(m.pausedForSubscribers)"),
             ("fabric/interest/local", "\(announced.count)"),
             ("fabric/interest/remote", "\(remote.filterCount)"),
             ("fabric/interest/snapshots", "\(m.snapshotsSent)"),

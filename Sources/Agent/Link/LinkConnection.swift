@@ -27,6 +27,15 @@ final class LinkConnection: StreamHandler {
     var peerMaximumFrameSize = FleetLimits.maximumHelloFrameSize
     private var scratch: [UInt8] = []
 
+    // Backpressure (PausableSource, Broker+Backpressure.swift): a local subscriber that forwarded
+    // messages congest pauses the link like a device publisher; the coordinator then holds the
+    // origin and the origin's durable log keeps the backlog, instead of the subscriber's queue
+    // overflowing and dropping. Frames already read stay in `partial` while paused.
+    var isThrottled = false
+    var holdCount = 0
+    /// Resumes decoding of `partial` on the next loop turn (see `resumeInput`).
+    private var resumeTimer: LoopTimer?
+
     init(stream: LinkStream, link: CoordinatorLink, limits: LinkLimits) {
         self.stream = stream
         self.link = link
@@ -99,11 +108,18 @@ final class LinkConnection: StreamHandler {
         }
     }
 
-    /// Decodes and dispatches every whole frame; returns the bytes consumed.
+    /// Decodes and dispatches every whole frame until paused; returns the bytes consumed.
     private func decodeFrames(_ bytes: UnsafeRawBufferPointer) -> Int {
         var offset = 0
-        // Bounded: each round consumes at least one 7-byte header or stops.
-        while offset < bytes.count && !isFailed {
+        // Forwarded messages are delivered with this link as the source to pause (restored after:
+        // a resume runs from a timer, but keep whoever was current).
+        let broker = link?.broker
+        let previous = broker?.currentPublisher
+        broker?.currentPublisher = self
+        defer { broker?.currentPublisher = previous }
+        // Bounded: each round consumes at least one 7-byte header or stops. A pause stops it too:
+        // what is left waits in `partial`.
+        while offset < bytes.count && !isFailed && !isThrottled {
             let rest = UnsafeRawBufferPointer(rebasing: bytes[offset...])
             let decoded: (frame: FleetFrame, consumed: Int)?
             do { decoded = try decoder.decode(rest) } catch {
@@ -118,9 +134,37 @@ final class LinkConnection: StreamHandler {
         return offset
     }
 
+    /// Frames read before a pause: decoded again from the loop (a timer), never from inside the
+    /// callback that relieved the subscriber, whose queue handling is still on the stack.
+    private func continueAfterPause() {
+        guard !isFailed, !isThrottled else { return }
+        if !partial.isEmpty {
+            let buffered = partial
+            let used = buffered.withUnsafeBytes { decodeFrames($0) }
+            if isFailed { partial = [] } else { partial.removeFirst(used) }
+        }
+        if !isThrottled && !isFailed { stream.startReading() }
+    }
+
     func streamClosed(_ stream: LinkStream, error: RuntimeError?) {
         isFailed = true
         partial = []
+        resumeTimer?.close()
+        resumeTimer = nil
         link?.connectionClosed(self, error: error)
+    }
+}
+
+extension LinkConnection: PausableSource {
+    func pauseInput() {
+        stream.stopReading()
+        link?.metrics.pausedForSubscribers += 1
+    }
+
+    func resumeInput() {
+        guard !isFailed, let loop = link?.loop else { return }
+        let timer = resumeTimer ?? LoopTimer(loop: loop)
+        resumeTimer = timer
+        timer.start(afterMilliseconds: 0) { [weak self] in self?.continueAfterPause() }
     }
 }
