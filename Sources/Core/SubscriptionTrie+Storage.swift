@@ -229,11 +229,17 @@ struct SlotTable<Value: AnyObject> {
 }
 
 /// The subscribers of one filter, as parallel arrays so a fan-out is a contiguous iteration.
-/// Small lists are searched linearly; past `indexThreshold` an index dictionary is kept.
+/// Small lists are searched linearly; past `indexThreshold` an index dictionary is kept. A list
+/// of exactly one subscriber (most filters of a large table: one device, one filter) keeps it
+/// inline in `sole`, without the two arrays: a match then reads the list object only, not two
+/// more cold allocations.
 @usableFromInline
 final class SubscriberList<Subscriber: Hashable, Entry> {
     /// The filter's bytes, for lists in the exact map (empty in the trie, where the path says it).
     @usableFromInline let filter: [UInt8]
+    /// The one subscriber while there is exactly one; the arrays are then empty.
+    @usableFromInline @exclusivity(unchecked) var sole: (subscriber: Subscriber, entry: Entry)?
+    /// Two or more subscribers (never exactly one).
     @usableFromInline @exclusivity(unchecked) var subscribers: [Subscriber] = []
     @usableFromInline @exclusivity(unchecked) var entries: [Entry] = []
     @usableFromInline @exclusivity(unchecked) var index: [Subscriber: Int]? = nil
@@ -243,7 +249,7 @@ final class SubscriberList<Subscriber: Hashable, Entry> {
 
     @inlinable init(filter: [UInt8] = []) { self.filter = filter }
 
-    @inlinable var count: Int { subscribers.count }
+    @inlinable var count: Int { sole == nil ? subscribers.count : 1 }
 
     @inlinable
     func position(of subscriber: Subscriber) -> Int? {
@@ -253,12 +259,28 @@ final class SubscriberList<Subscriber: Hashable, Entry> {
 
     @inlinable
     func entry(for subscriber: Subscriber) -> Entry? {
-        position(of: subscriber).map { entries[$0] }
+        if let sole { return sole.subscriber == subscriber ? sole.entry : nil }
+        return position(of: subscriber).map { entries[$0] }
     }
 
     /// Inserts or replaces; returns the previous entry.
     @inlinable
     func set(_ subscriber: Subscriber, _ entry: Entry) -> Entry? {
+        if let current = sole {
+            if current.subscriber == subscriber {
+                sole = (subscriber, entry)
+                return current.entry
+            }
+            // A second subscriber: both move to the arrays.
+            sole = nil
+            subscribers = [current.subscriber, subscriber]
+            entries = [current.entry, entry]
+            return nil
+        }
+        if subscribers.isEmpty {
+            sole = (subscriber, entry)
+            return nil
+        }
         if let i = position(of: subscriber) {
             let old = entries[i]
             entries[i] = entry
@@ -276,9 +298,14 @@ final class SubscriberList<Subscriber: Hashable, Entry> {
         return nil
     }
 
-    /// Removes by swapping the last element into the hole; returns the removed entry.
+    /// Removes (swapping the last element into the hole); returns the removed entry.
     @inlinable
     func remove(_ subscriber: Subscriber) -> Entry? {
+        if let current = sole {
+            guard current.subscriber == subscriber else { return nil }
+            sole = nil
+            return current.entry
+        }
         guard let i = position(of: subscriber) else { return nil }
         let last = subscribers.count - 1
         let old = entries[i]
@@ -291,12 +318,22 @@ final class SubscriberList<Subscriber: Hashable, Entry> {
         entries.removeLast()
         index?[subscriber] = nil
         if index != nil, subscribers.count <= Self.indexThreshold / 2 { index = nil }
+        if subscribers.count == 1 {
+            // Back to one: inline again.
+            sole = (subscribers[0], entries[0])
+            subscribers = []
+            entries = []
+        }
         return old
     }
 
     /// Calls `body` for every pair, iterating over copies of the arrays.
     @inlinable
     func forEach(_ body: (Subscriber, Entry) -> Void) {
+        if let sole {
+            body(sole.subscriber, sole.entry)
+            return
+        }
         let subscribers = self.subscribers
         let entries = self.entries
         for i in subscribers.indices { body(subscribers[i], entries[i]) }
