@@ -1,10 +1,5 @@
 import FleetCore
 
-/// Backpressure: when a delivery finds the subscriber's socket or queue backed up, the broker
-/// stops reading from the publisher that caused it until the subscriber drains, so a fast
-/// publisher is slowed to what its subscribers take instead of having its QoS 0 messages dropped.
-/// A subscriber that stays congested longer than `limits.slowConsumerMs` is a slow consumer: it no
-/// longer holds anyone back, and it simply loses what exceeds its bounds (counted).
 /// A source of messages the broker can stop reading while a subscriber it feeds is congested: a
 /// device connection, or the coordinator link (messages forwarded from other gateways, which
 /// would otherwise overflow the subscriber's queue and be dropped). Loop-thread only.
@@ -18,6 +13,11 @@ protocol PausableSource: AnyObject {
     func resumeInput()
 }
 
+/// Backpressure: when a delivery finds the subscriber's socket or queue backed up, the broker
+/// stops reading from the publisher that caused it until the subscriber drains, so a fast
+/// publisher is slowed to what its subscribers take instead of having its QoS 0 messages dropped.
+/// A subscriber that stays congested longer than `limits.slowConsumerMs` is a slow consumer: it no
+/// longer holds anyone back, and it simply loses what exceeds its bounds (counted).
 extension Broker {
     /// Whether `c` (as a subscriber) is backed up enough to hold its publishers.
     func isCongested(_ c: MQTTConnection) -> Bool {

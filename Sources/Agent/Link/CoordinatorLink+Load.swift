@@ -11,8 +11,14 @@ extension CoordinatorLink {
                            bytesIn: broker.metrics.bytesReceived, bytesOut: loop.statistics.bytesWritten)
     }
 
-    /// The report for the interval since the previous one; resets every session's talker counts.
-    func makeLoadReport() -> FleetFrame.LoadReport {
+    /// A new link session: the first report covers the time from now.
+    func restartLoadSampling() {
+        loadSampler = LoadSampler(startMs: loop.now, totals: loadTotals)
+        _ = takeTalkers()
+    }
+
+    /// Every client that published since the last call, with its counts; the counts start over.
+    private func takeTalkers() -> [LoadSampler.Talker] {
         var talkers: [LoadSampler.Talker] = []
         for session in broker.sessions.values where session.publishedSinceReport > 0 {
             talkers.append(.init(clientId: session.clientId, messages: session.publishedSinceReport,
@@ -20,6 +26,12 @@ extension CoordinatorLink {
             session.publishedSinceReport = 0
             session.publishedBytesSinceReport = 0
         }
+        return talkers
+    }
+
+    /// The report for the interval since the previous one.
+    func makeLoadReport() -> FleetFrame.LoadReport {
+        let talkers = takeTalkers()
         return loadSampler.report(nowMs: loop.now, wallClockMs: broker.now, totals: loadTotals,
                                   connections: broker.metrics.clientsConnected, talkers: talkers,
                                   maxFrameBytes: connection?.peerMaximumFrameSize ?? FleetLimits.defaultMaximumFrameSize)

@@ -262,8 +262,7 @@ final class CoordinatorLink: FabricLink {
         sendSnapshot()
         heartbeatIntervalMs = UInt64(ack.heartbeatIntervalMs)
         heartbeatSequence = 0
-        loadSampler = LoadSampler(startMs: loop.now, totals: loadTotals)
-        for session in broker.sessions.values { session.publishedSinceReport = 0; session.publishedBytesSinceReport = 0 }
+        restartLoadSampling()
         heartbeatTimer.start(afterMilliseconds: heartbeatIntervalMs, repeatEveryMilliseconds: heartbeatIntervalMs) { [unowned self] in
             self.heartbeat()
         }

@@ -102,10 +102,15 @@ final class LinkConnection: StreamHandler {
             if used < bytes.count && !isFailed { partial.append(contentsOf: UnsafeRawBufferPointer(rebasing: bytes[used...])) }
         } else {
             partial.append(contentsOf: bytes)
-            let buffered = partial
-            let used = buffered.withUnsafeBytes { decodeFrames($0) }
-            if isFailed { partial = [] } else { partial.removeFirst(used) }
+            decodePartial()
         }
+    }
+
+    /// Decodes what `partial` holds (a frame's start, or frames left by a pause).
+    private func decodePartial() {
+        let buffered = partial
+        let used = buffered.withUnsafeBytes { decodeFrames($0) }
+        if isFailed { partial = [] } else { partial.removeFirst(used) }
     }
 
     /// Decodes and dispatches every whole frame until paused; returns the bytes consumed.
@@ -138,11 +143,7 @@ final class LinkConnection: StreamHandler {
     /// callback that relieved the subscriber, whose queue handling is still on the stack.
     private func continueAfterPause() {
         guard !isFailed, !isThrottled else { return }
-        if !partial.isEmpty {
-            let buffered = partial
-            let used = buffered.withUnsafeBytes { decodeFrames($0) }
-            if isFailed { partial = [] } else { partial.removeFirst(used) }
-        }
+        if !partial.isEmpty { decodePartial() }
         if !isThrottled && !isFailed { stream.startReading() }
     }
 

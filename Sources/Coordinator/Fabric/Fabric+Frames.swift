@@ -58,7 +58,7 @@ extension Fabric {
     private func peerError(_ e: FleetFrame.ErrorReport, gateway id: String, on c: LinkConnection) {
         if e.code == .interestOutOfSync {
             // Our REMOTE_INTEREST stream confused the agent: start over with a higher epoch.
-            if !isRecovering { sendInterestSnapshot(on: c) }
+            sendInterestSnapshot(on: c)
         } else if e.code.isFatal {
             log.info("gateway \(id) sent ERROR \(e.code): \(e.message)")
             c.closeGracefully()

@@ -124,8 +124,11 @@ public final class Fabric {
     }
 
     /// A full REMOTE_INTEREST snapshot of every other gateway's interest, under a new epoch.
+    /// None while recovering: the union still lacks the gateways not back yet, and a snapshot of
+    /// it would make the agent drop its older, complete view and stop forwarding to them; agents
+    /// keep that view until endRecovery sends every gateway the whole union.
     func sendInterestSnapshot(on c: LinkConnection) {
-        guard let id = c.gatewayId else { return }
+        guard !isRecovering, let id = c.gatewayId else { return }
         for frame in c.remoteInterest.snapshot(interest.remoteUnion(for: id), maxFilterBytes: c.remoteInterestFilterBytes) { c.send(frame) }
     }
 
@@ -182,10 +185,7 @@ public final class Fabric {
         c.send(.helloAck(.init(version: high, sessionEpoch: g.sessionEpoch, heartbeatIntervalMs: config.effectiveHeartbeatIntervalMs,
                                maximumFrameSize: UInt32(config.maximumFrameSize), coordinatorId: config.coordinatorId)))
         interest.addMember(id)
-        // While recovering, the union still lacks the gateways not back yet: a snapshot now would
-        // make the agent drop its older, complete view and stop forwarding to them. It keeps that
-        // view until endRecovery sends every gateway the whole union.
-        if !isRecovering { sendInterestSnapshot(on: c) }
+        sendInterestSnapshot(on: c)
         log.info("gateway \(id) up (session epoch \(g.sessionEpoch), \(c.stream.remoteAddress))")
     }
 
