@@ -88,5 +88,7 @@ let package = Package(
         .testTarget(name: "FleetRuntimeTests", dependencies: ["FleetRuntime"]),
         .testTarget(name: "FleetAgentTests", dependencies: ["FleetAgent", "FleetConfig", "FleetCore", "FleetProtocol", "FleetRuntime"]),
         .testTarget(name: "FleetCoordinatorTests", dependencies: ["FleetCoordinator", "FleetConfig", "FleetCore", "FleetProtocol"]),
+        // The load generator's loss/duplicate/order accounting (issue #5).
+        .testTarget(name: "FleetBenchTests", dependencies: ["fleetgate-bench"]),
     ]
 )
