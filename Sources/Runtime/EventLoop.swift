@@ -56,6 +56,7 @@ public final class EventLoop {
     public private(set) var statistics = LoopStatistics()
 
     public init() throws(RuntimeError) {
+        Self.ignoreBrokenPipeSignals()
         loop = allocateUV(uv_loop_t.self)
         let rc = uv_loop_init(loop)
         if rc < 0 {
@@ -80,6 +81,16 @@ public final class EventLoop {
 
     deinit {
         if !isShutDown { shutdown() }
+    }
+
+    /// libuv writes with plain write()/writev(). Once a peer has closed and answered a write with
+    /// RST, the next write() raises SIGPIPE, whose default action ends the process: one device
+    /// that disconnects while paused would take every other connection of the gateway with it.
+    /// Ignored, the write fails with EPIPE and only that stream closes. Process-wide by nature
+    /// (Linux has no per-socket SO_NOSIGPIPE; libuv offers no MSG_NOSIGNAL), and idempotent, so
+    /// every loop sets it rather than trusting each executable's main to remember.
+    private static func ignoreBrokenPipeSignals() {
+        signal(SIGPIPE, SIG_IGN)
     }
 
     /// The loop's cached clock (`uv_now`), in milliseconds.

@@ -86,6 +86,33 @@ struct TCPStreamTests {
         #expect(loop.shutdown() == 0)
     }
 
+    /// The peer closed while this side was not reading (a paused publisher, a throttled link):
+    /// the first write draws an RST, which puts the socket (in CLOSE_WAIT) into EPIPE, and the
+    /// next write() raises SIGPIPE. Its default action killed the whole agent (the kill -9 fabric
+    /// test caught it: gw-1 exited with -13). The loop ignores SIGPIPE, so the stream fails alone.
+    @Test("writing to a peer that closed while we were not reading fails that stream, not the process")
+    func writeAfterPeerCloseIsAnErrorNotASignal() throws {
+        let loop = try EventLoop()
+        let (server, accepted) = try makeServer(loop, echo: false, read: false)
+        let (client, _) = try connectClient(loop, to: server, accepted: accepted, read: false)
+        client.close()                                   // FIN; this side does not read it
+        let serverSide = accepted.streams[0]
+        let recorder = accepted.recorders[0]
+        var writes = 0
+        let failed = spin(loop) {
+            if recorder.closedCount > 0 || writes >= 10_000 { return recorder.closedCount > 0 }
+            serverSide.write(pattern(100, seed: writes))   // flushed at the end of each turn
+            writes += 1
+            return false
+        }
+        #expect(failed)
+        #expect(writes >= 2)                             // one write to draw the RST, one to fail
+        #expect(recorder.closedCount == 1)
+        #expect(recorder.closeError?.name == "EPIPE" || recorder.closeError?.name == "ECONNRESET")
+        server.close()
+        #expect(loop.shutdown() == 0)
+    }
+
     @Test("close() after write delivers the bytes, then EOF")
     func gracefulClose() throws {
         let loop = try EventLoop()

@@ -154,3 +154,42 @@ def test_sys_loop_counters_show_batching(broker, paho, raw):
     reads = latest(topics[1]) - reads_before
     assert 0 < reads < 100, f"500 pipelined messages took {reads} reads"
     assert latest(topics[0]) > 0 and latest(topics[2]) > 0
+
+
+@fleetgate_only("relies on Fleetgate pausing a publisher for a congested subscriber")
+def test_paused_publisher_that_hangs_up_and_is_then_written_to_does_not_kill_the_broker(broker, raw, paho):
+    """A device publishes to a congested subscriber, so the broker stops reading it, and the
+    device also subscribes to a command topic. It hangs up (FIN, which the broker does not read
+    while paused); commands then arrive for it. The first delivery draws an RST, the second write()
+    hits EPIPE. Before the loop ignored SIGPIPE that write killed the agent (-13) and every other
+    connection with it; now only the dead device's connection closes."""
+    flood, commands = f"flood/{uid()}", f"cmd/{uid()}"
+    stuck = raw(V311)                       # QoS 1 subscriber that never reads or acknowledges
+    stuck.connect(uid())
+    stuck.subscribe([(flood, 1)])
+    device = raw(V311)
+    device.connect(uid())
+    device.subscribe([(commands, 0)])
+    # QoS 1 in batches of 10, reading every PUBACK, until a batch goes unanswered: the broker
+    # stopped reading the device (its in-flight window to `stuck` is full and half of the
+    # queue bound is queued). What the device sent since then sits unread in the broker's socket.
+    mid, paused = 0, False
+    while mid < 100 + broker.config.max_queued_messages * 2 and not paused:
+        batch = list(range(mid + 1, mid + 11))
+        device.send(b"".join(m.publish(flood, b"%d" % i, qos=1, mid=i) for i in batch))
+        mid = batch[-1]
+        for i in batch:
+            try:
+                assert device.expect(m.PUBACK, timeout=0.5).mid == i
+            except TimeoutError:
+                paused = True
+                break
+    assert paused, f"{mid} QoS 1 messages to a stalled subscriber and the broker never paused the publisher"
+    device.sock.close()                     # nothing unread on our side: a FIN, not an RST
+    commander = raw(V311)
+    commander.connect(uid())
+    for i in range(20):                     # each acknowledged delivery is a separate write()
+        commander.publish(commands, b"reboot", qos=1, mid=i + 1)
+    assert broker.alive(), f"broker died writing to a device that hung up:\n{broker.log_tail()}"
+    after = raw(V5)
+    after.connect(uid())
