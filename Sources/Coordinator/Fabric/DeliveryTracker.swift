@@ -34,6 +34,9 @@ public struct DeliveryTracker: Sendable {
         /// What the last DELIVERY_ACK sent said, to send only changes.
         var sentUpTo: UInt64 = 0
         var sentSelective: [UInt64] = []
+        /// Entries after `head` already confirmed (out of order): when 0, the selective part of the
+        /// ack is empty without walking every pending entry.
+        var confirmedAboveHead = 0
         var pending: Int { entries.count - head }
     }
 
@@ -64,7 +67,7 @@ public struct DeliveryTracker: Sendable {
     public func pendingCount(origin: String) -> Int { origins[origin]?.pending ?? 0 }
 
     public mutating func track(origin: String, sequence: UInt64, destinations: [String]) -> TrackResult {
-        var o = origins[origin] ?? Origin()
+        var o = takeOrigin(origin) ?? Origin()
         defer { origins[origin] = o }
         guard sequence > o.lastTracked, sequence > o.confirmedUpTo else { return .outOfOrder }
         let acked = destinationAcks[origin]
@@ -79,6 +82,7 @@ public struct DeliveryTracker: Sendable {
         o.lastTracked = sequence
         o.entries.append(Entry(sequence: sequence, waiting: waiting))
         if waiting.isEmpty {
+            o.confirmedAboveHead += 1
             dirty.insert(origin)
             return .confirmed
         }
@@ -89,20 +93,26 @@ public struct DeliveryTracker: Sendable {
     @discardableResult
     public mutating func acknowledge(destination: String, origin: String, upTo: UInt64, selective: [UInt64] = []) -> Bool {
         if upTo > 0 { destinationAcks[origin, default: [:]][destination] = max(destinationAcks[origin]?[destination] ?? 0, upTo) }
-        guard var o = origins[origin], o.pending > 0 else { return false }
+        guard origins[origin].map({ $0.pending > 0 }) == true, var o = takeOrigin(origin) else { return false }
+        defer { origins[origin] = o }
         var changed = false
         // Entries are sorted: walk the covered prefix, then binary-search each selective one.
         var i = o.head
         while i < o.entries.count && o.entries[i].sequence <= upTo {
-            if o.entries[i].waiting.remove(destination) != nil, o.entries[i].waiting.isEmpty { changed = true }
+            if o.entries[i].waiting.remove(destination) != nil, o.entries[i].waiting.isEmpty {
+                o.confirmedAboveHead += 1
+                changed = true
+            }
             i += 1
         }
         for s in selective where s > upTo {
             if let j = Self.index(of: s, in: o.entries, from: o.head), o.entries[j].waiting.remove(destination) != nil,
-               o.entries[j].waiting.isEmpty { changed = true }
+               o.entries[j].waiting.isEmpty {
+                o.confirmedAboveHead += 1
+                changed = true
+            }
         }
         if changed { Self.advance(&o); dirty.insert(origin) }
-        origins[origin] = o
         return changed
     }
 
@@ -114,7 +124,10 @@ public struct DeliveryTracker: Sendable {
             var removed = false, confirmed = false
             for i in o.head..<o.entries.count where o.entries[i].waiting.remove(destination) != nil {
                 removed = true
-                if o.entries[i].waiting.isEmpty { confirmed = true }
+                if o.entries[i].waiting.isEmpty {
+                    o.confirmedAboveHead += 1
+                    confirmed = true
+                }
             }
             guard removed else { continue }
             if confirmed {
@@ -142,18 +155,24 @@ public struct DeliveryTracker: Sendable {
 
     /// The DELIVERY_ACK owed to `origin` if it differs from the last one returned, else nil.
     public mutating func acknowledgement(for origin: String) -> FleetFrame.DeliveryAck? {
-        guard var o = origins[origin] else { return nil }
+        guard let o = origins[origin] else { return nil }
         var selective: [UInt64] = []
-        var i = o.head
+        var i = o.confirmedAboveHead > 0 ? o.head : o.entries.count
         while i < o.entries.count && selective.count < CoordinatorLimits.maxSelectiveAcks {
             if o.entries[i].waiting.isEmpty { selective.append(o.entries[i].sequence) }
             i += 1
         }
         guard o.confirmedUpTo != o.sentUpTo || selective != o.sentSelective else { return nil }
-        o.sentUpTo = o.confirmedUpTo
-        o.sentSelective = selective
-        origins[origin] = o
+        origins[origin]?.sentUpTo = o.confirmedUpTo      // in place: `o` shares the entries
+        origins[origin]?.sentSelective = selective
         return FleetFrame.DeliveryAck(originGatewayId: origin, upToSequence: o.confirmedUpTo, sequences: selective)
+    }
+
+    /// Removes the origin's state for a mutation, so its entries array is uniquely referenced:
+    /// `var o = origins[origin]` then `o.entries[i]...` would copy every pending entry (copy on
+    /// write, the dictionary still holds the array) once per forward and once per ack.
+    private mutating func takeOrigin(_ origin: String) -> Origin? {
+        origins.removeValue(forKey: origin)
     }
 
     /// Moves the head over confirmed entries, raising `confirmedUpTo`; compacts the array.
@@ -161,6 +180,7 @@ public struct DeliveryTracker: Sendable {
         while o.head < o.entries.count && o.entries[o.head].waiting.isEmpty {
             o.confirmedUpTo = o.entries[o.head].sequence
             o.head += 1
+            o.confirmedAboveHead -= 1
         }
         if o.head == o.entries.count {
             o.entries.removeAll(keepingCapacity: true)
