@@ -50,6 +50,7 @@ public struct InterestSequencer: Sendable, Equatable {
         switch state {
         case .building(let e, let next, var filters) where e == s.epoch:
             guard s.sequence == next else { return breakSync(e, "snapshot part \(s.sequence) of epoch \(e), expected \(next)") }
+            state = .idle  // drop the state's reference, or formUnion copies every filter so far per part
             filters.formUnion(s.filters)
             return finish(epoch: e, next: next + 1, filters: filters, last: s.isLast)
         case .synced(let e, _) where e == s.epoch:
