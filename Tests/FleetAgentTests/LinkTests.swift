@@ -85,6 +85,31 @@ import FleetRuntime
         rig.finish()
     }
 
+    /// Before its first REMOTE_INTEREST snapshot an agent cannot know what other gateways want:
+    /// QoS 1 publishes go into the outbound log (durable before the PUBACK) and out once the link
+    /// is up; afterwards the view decides. Before, "no view" meant "nobody", and they were lost.
+    @Test func beforeTheFirstViewQoS1IsLoggedAndForwardedWhenTheLinkComesUp() throws {
+        // The coordinator takes the connection but does not answer HELLO yet (down, or recovering).
+        let rig = try LinkRig(remoteFilters: ["x/+"]) { $0.autoAck = false }
+        #expect(rig.spin { rig.fake.current?.hello != nil })
+        let peer = try #require(rig.fake.current)
+        let pub = try rig.client("pub")
+        pub.publish("early/1", [1], qos: 1, id: 1)
+        pub.publish("x/early", [2], qos: 1, id: 2)
+        #expect(rig.spin { pub.pubacks == [1, 2] })
+        #expect(try rig.loggedSequences().count == 2)
+        #expect(peer.forwards.isEmpty && !rig.link.isEstablished)
+        rig.fake.ack(peer)
+        #expect(rig.waitEstablished())
+        #expect(rig.spin { peer.forwards.count == 2 && rig.link.remote.hasView })
+        #expect(peer.forwards.map(\.topic) == ["early/1", "x/early"])
+        pub.publish("early/2", [3], qos: 1, id: 3)      // the view says nobody wants it now
+        pub.publish("x/late", [4], qos: 1, id: 4)
+        #expect(rig.spin { pub.pubacks == [1, 2, 3, 4] && peer.forwards.count == 3 })
+        #expect(peer.forwards.map(\.topic) == ["early/1", "x/early", "x/late"])
+        rig.finish()
+    }
+
     @Test func qos1ForwardIsDurableBeforePubAckResentAfterReconnectAndRemovedByDeliveryAck() throws {
         let rig = try LinkRig(remoteFilters: ["q/#"])
         #expect(rig.waitEstablished())

@@ -33,9 +33,9 @@ import FleetProtocol
 
     @Test func remoteInterestSwapsAtLastPartAndKeepsTheOldTableUntilThen() {
         let t = RemoteInterestTable()
-        #expect(!t.wants("a/1"))
+        #expect(t.wants("a/1") && t.wants("c"))         // no view yet: nothing can be ruled out
         #expect(t.apply(snap(1, 0, last: false, ["a/+"])) == .applied)
-        #expect(!t.wants("a/1"))                       // not complete yet
+        #expect(t.wants("c") && !t.hasView)             // not complete yet
         #expect(t.apply(snap(1, 1, last: true, ["b/#"])) == .applied)
         #expect(t.wants("a/1") && t.wants("b/x/y") && !t.wants("c"))
         #expect(t.apply(delta(1, 2, add: ["c"], remove: ["a/+"])) == .applied)
@@ -46,6 +46,14 @@ import FleetProtocol
         #expect(t.wants("c") && !t.wants("z"))
         #expect(t.apply(snap(1, 1, last: true, [])) == .applied)
         #expect(t.wants("z") && !t.wants("c") && t.filterCount == 1)
+    }
+
+    @Test func anEmptyFirstSnapshotIsAViewThatWantsNothing() {
+        let t = RemoteInterestTable()
+        #expect(t.apply(snap(1, 0, last: true, [])) == .applied)
+        #expect(t.hasView && !t.wants("a") && !t.wants("$SYS/x"))
+        t.connectionStarted()                           // a reconnect keeps the view
+        #expect(!t.wants("a"))
     }
 
     @Test func remoteInterestOutOfSyncAndStaleEpochs() {

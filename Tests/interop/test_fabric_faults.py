@@ -310,3 +310,35 @@ def test_coordinator_restart_resend_waits_for_destination_that_reconnects_late(f
         f"down; gw-1's forwards/unconfirmed was {unconfirmed} before gw-2 reconnected (the re-sent log "
         f"was confirmed with gw-2 absent); coordinator forwards_unrouted_total="
         f"{co.metrics().get('fleetgate_coordinator_forwards_unrouted_total')}")
+
+
+def test_agent_started_while_the_coordinator_is_down_keeps_qos1_for_remote_subscribers(fleet):
+    """An agent that (re)starts while the coordinator is unreachable has never had a
+    REMOTE_INTEREST view, so it cannot know which topics other gateways want. It must keep its QoS 1
+    publishes in the outbound log (it forwards what it cannot rule out) instead of treating
+    "no view" as "nobody wants it": once the coordinator is back, gw-2's persistent subscriber gets
+    every message. Before, the fresh agent acknowledged them to the publisher and never forwarded
+    them. (The same gap existed, shorter, between any agent's start and its first snapshot.)"""
+    topic = f"{uid('fresh')}/t"
+    sub = fleet.client("gw-2", client_id=uid("fresh-sub"), clean=False)
+    sub.connect()
+    sub.subscribe(topic, qos=1)
+    fleet.wait_interest(topic, {"gw-2"}, origin="gw-1")
+    co = fleet.coordinator
+    co.kill9()
+    fleet.gws["gw-1"].agent.restart()       # a new process: no view of remote interest
+    pub = fleet.client("gw-1")
+    pub.connect()
+    n = 50
+    for i in range(n):
+        pub.publish(topic, str(i).encode(), qos=1)
+    co.start()
+    fleet.wait_connected(timeout=20)
+    try:
+        sub.wait_messages(n, timeout=15)
+    except AssertionError:
+        pass
+    got = [int(m.payload) for m in sub.messages]
+    assert got == list(range(n)), (
+        f"gw-2's subscriber got {len(got)} of the {n} QoS 1 messages published on gw-1 after it "
+        f"started with the coordinator down")

@@ -24,10 +24,17 @@ final class RemoteInterestTable {
     /// An out-of-sync error was reported for this epoch; the coordinator answers with a snapshot.
     private var reportedEpoch: UInt64?
 
+    /// A snapshot has completed at least once in this process. Until then nothing can be ruled
+    /// out, so every topic is wanted: the coordinator routes by its own index, and QoS >= 1 waits
+    /// in the outbound log until confirmed. Taking "no view" for "nobody wants it" lost what was
+    /// published between the agent's start and its first snapshot: milliseconds normally, up to
+    /// the coordinator's recovery (30 s) after it restarted, and everything while it stayed down.
+    private(set) var hasView = false
+
     var filterCount: Int { filters.count }
 
-    /// One trie walk: does any other gateway want `topic`?
-    func wants(_ topic: String) -> Bool { !filters.isEmpty && trie.hasMatch(topic: topic) }
+    /// One trie walk: does any other gateway want `topic` (or might it, before the first view)?
+    func wants(_ topic: String) -> Bool { !hasView || (!filters.isEmpty && trie.hasMatch(topic: topic)) }
 
     /// A new connection: the coordinator's epochs start over, the current table stays in force
     /// until the new snapshot is complete.
@@ -74,6 +81,7 @@ final class RemoteInterestTable {
             epoch = b.epoch
             nextSequence = b.nextSequence
             building = nil
+            hasView = true
         }
         return .applied
     }
