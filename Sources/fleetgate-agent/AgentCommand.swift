@@ -87,6 +87,15 @@ struct AgentCommand: ParsableCommand {
     @Option(name: .customLong("advertise"), help: ArgumentHelp("MQTT address devices are redirected to (coordinator.advertise; default: the first listener).", valueName: "HOST:PORT"))
     var advertise: String?
 
+    @Option(name: .customLong("coordinator-tls-ca"), help: ArgumentHelp("TLS to the coordinator: the CA its certificate must chain to (coordinator.tls.ca).", valueName: "FILE"))
+    var coordinatorTLSCA: String?
+
+    @Option(name: .customLong("coordinator-tls-cert"), help: ArgumentHelp("Mutual TLS: this gateway's certificate, naming its gateway id (coordinator.tls.cert).", valueName: "FILE"))
+    var coordinatorTLSCert: String?
+
+    @Option(name: .customLong("coordinator-tls-key"), help: ArgumentHelp("Mutual TLS: the key of --coordinator-tls-cert (coordinator.tls.key).", valueName: "FILE"))
+    var coordinatorTLSKey: String?
+
     func run() throws {
         var loaded = AgentConfig()
         do throws(ConfigError) {
@@ -176,7 +185,8 @@ extension AgentCommand {
     /// The coordinator flags override the file's `coordinator:` section (and create it); the
     /// section is then checked as a whole (address, gateway id, readable non-empty token file).
     private func applyCoordinatorFlags(to config: inout AgentConfig) throws(ConfigError) {
-        if gatewayId != nil || coordinator != nil || tokenFile != nil || advertise != nil {
+        if gatewayId != nil || coordinator != nil || tokenFile != nil || advertise != nil
+            || coordinatorTLSCA != nil || coordinatorTLSCert != nil || coordinatorTLSKey != nil {
             var c = config.coordinator ?? CoordinatorConfig()
             if let gatewayId { c.gatewayId = gatewayId }
             if let coordinator {
@@ -195,6 +205,9 @@ extension AgentCommand {
                 }
                 c.advertise = advertise
             }
+            if let coordinatorTLSCA { c.tlsCAFile = coordinatorTLSCA }
+            if let coordinatorTLSCert { c.tlsCertificateFile = coordinatorTLSCert }
+            if let coordinatorTLSKey { c.tlsKeyFile = coordinatorTLSKey }
             config.coordinator = c
         }
         try config.coordinator?.validate(file: configFile)

@@ -37,6 +37,15 @@ struct CoordinatorCommand: ParsableCommand {
     @Option(name: .customLong("gateway-timeout"), help: ArgumentHelp("Mark a connected gateway down after this much silence (default 15; fractions allowed).", valueName: "SECONDS"))
     var gatewayTimeout: String?
 
+    @Option(name: .customLong("link-tls-cert"), help: ArgumentHelp("Serve the agent link over TLS with this certificate chain (PEM; link_tls.cert).", valueName: "FILE"))
+    var linkTLSCert: String?
+
+    @Option(name: .customLong("link-tls-key"), help: ArgumentHelp("The link certificate's private key (PEM; link_tls.key).", valueName: "FILE"))
+    var linkTLSKey: String?
+
+    @Option(name: .customLong("link-tls-client-ca"), help: ArgumentHelp("Mutual TLS: gateway certificates must chain to this CA and name the gateway id (link_tls.client_ca).", valueName: "FILE"))
+    var linkTLSClientCA: String?
+
     func run() throws {
         var loaded = CoordinatorConfig()
         let token: [UInt8]
@@ -82,6 +91,12 @@ struct CoordinatorCommand: ParsableCommand {
                                   message: "expected one of \(CoordinatorConfig.LogLevel.allCases.map(\.rawValue).joined(separator: ", "))")
             }
             config.logLevel = level
+        }
+        if linkTLSCert != nil || linkTLSKey != nil || linkTLSClientCA != nil {
+            let cert = linkTLSCert ?? config.linkTLS?.certificateFile, key = linkTLSKey ?? config.linkTLS?.keyFile
+            guard let cert else { throw ConfigError(file: nil, line: nil, key: "--link-tls-cert", message: "required with --link-tls-key/--link-tls-client-ca") }
+            guard let key else { throw ConfigError(file: nil, line: nil, key: "--link-tls-key", message: "required with --link-tls-cert") }
+            config.linkTLS = LinkTLS(certificateFile: cert, keyFile: key, clientCAFile: linkTLSClientCA ?? config.linkTLS?.clientCAFile)
         }
         if let gatewayTimeout {
             guard let v = Double(gatewayTimeout), v.isFinite, v >= 0.05, v <= 86_400 else {

@@ -137,6 +137,36 @@ import FleetProtocol
         #expect(s.backoff == Backoff(minMs: 100, maxMs: 2000))
     }
 
+    @Test func coordinatorTLSNeedsTheCAAndCertificateWithKey() throws {
+        let token = try tokenFile("t\n")
+        defer { try? FileManager.default.removeItem(atPath: token) }
+        let base = "coordinator:\n  address: 10.0.0.9:7420\n  gateway_id: gw-1\n  token_file: \(token)\n"
+        let plain = try #require(try load(base).coordinator).resolved(file: nil)
+        #expect(plain.tls == nil)
+        let full = try #require(try load(base + "  tls: {ca: ca.pem, cert: gw-1.pem, key: gw-1.key}\n").coordinator).resolved(file: nil)
+        #expect(full.tls?.client.caFile == "ca.pem" && full.tls?.client.certificateChainFile == "gw-1.pem")
+        #expect(full.tls?.client.privateKeyFile == "gw-1.key" && full.tls?.client.verifyServer == true)
+        #expect(full.tls?.serverName == "10.0.0.9")               // default: the address's host
+        let named = try #require(try load(base + "  tls: {ca: ca.pem, server_name: coord.fleet}\n").coordinator).resolved(file: nil)
+        #expect(named.tls?.serverName == "coord.fleet" && named.tls?.client.certificateChainFile == nil)
+        for (yaml, key) in [("  tls: {cert: a.pem, key: a.key}\n", "coordinator.tls.ca"),
+                            ("  tls: {ca: ca.pem, cert: a.pem}\n", "coordinator.tls.key"),
+                            ("  tls: {ca: ca.pem, key: a.key}\n", "coordinator.tls.cert")] {
+            do {
+                _ = try #require(try load(base + yaml).coordinator).resolved(file: "agent.yaml")
+                Issue.record("expected an error for \(yaml)")
+            } catch let error as ConfigError {
+                #expect(error.key == key, "\(yaml)")
+            }
+        }
+        do {
+            _ = try load(base + "  tls: {ca: ca.pem, crt: a.pem}\n")
+            Issue.record("expected an error")
+        } catch {
+            #expect(error.key == "coordinator.tls.crt" && error.line == 5)
+        }
+    }
+
     @Test func tokenFileMustExistAndNotBeEmpty() throws {
         do {
             _ = try load("coordinator:\n  token_file: /nonexistent/token\n")

@@ -44,6 +44,30 @@ import Testing
         }
     }
 
+    @Test func linkTLSNeedsCertAndKeyAndMayRequireClientCertificates() throws {
+        var c = CoordinatorConfig()
+        try CoordinatorConfigFile.apply(yaml: "link_tls: {cert: c.pem, key: c.key}\n", file: "c.yaml", to: &c)
+        #expect(c.linkTLS == LinkTLS(certificateFile: "c.pem", keyFile: "c.key") && c.linkTLS?.requiresClientCertificate == false)
+        try CoordinatorConfigFile.apply(yaml: "link_tls:\n  cert: c.pem\n  key: c.key\n  client_ca: ca.pem\n", file: "c.yaml", to: &c)
+        #expect(c.linkTLS?.clientCAFile == "ca.pem" && c.linkTLS?.requiresClientCertificate == true)
+        #expect(throws: ConfigError(file: "c.yaml", line: 2, key: "link_tls", message: "needs both 'cert' and 'key'")) {
+            try CoordinatorConfigFile.apply(yaml: "log_level: info\nlink_tls: {cert: c.pem}\n", file: "c.yaml", to: &c)
+        }
+        do {
+            try CoordinatorConfigFile.apply(yaml: "link_tls:\n  cert: c.pem\n  key: c.key\n  ca: x\n", file: "c.yaml", to: &c)
+            Issue.record("expected an error")
+        } catch {
+            #expect(error.key == "link_tls.ca" && error.line == 4)
+        }
+    }
+
+    @Test func certificateMustNameTheGateway() {
+        func names(_ id: String) -> Bool { Fabric.certificate(commonName: "gw-1", dnsNames: ["gw-1b.fleet"], names: id) }
+        #expect(names("gw-1") && names("gw-1b.fleet"))
+        #expect(!names("gw-2") && !names("GW-1") && !names(""))
+        #expect(!Fabric.certificate(commonName: nil, dnsNames: [], names: "gw-1"))
+    }
+
     @Test func heartbeatIsCappedAtAThirdOfTheTimeout() {
         var c = CoordinatorConfig()
         c.gatewayTimeoutSeconds = 0.9

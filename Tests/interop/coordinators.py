@@ -122,8 +122,8 @@ class Coordinator:
 
     # ---- link
 
-    def connect(self, timeout: float = 5.0) -> FleetClient:
-        return FleetClient(self.link_host, self.link_port, timeout)
+    def connect(self, timeout: float = 5.0, ssl_context=None, server_hostname=None) -> FleetClient:
+        return FleetClient(self.link_host, self.link_port, timeout, ssl_context, server_hostname)
 
     def gateway(self, gateway_id: str, token: bytes = TOKEN, **hello_kw) -> "Gateway":
         """A fake agent after HELLO / HELLO_ACK / REMOTE_INTEREST snapshot."""

@@ -299,9 +299,30 @@ class Gateway:
     sys: SysReader | None = None
 
 
+# ----------------------------------------------------------------------------------------- link TLS
+
+LINK_TLS_NAME = "coordinator.fleet"  # the coordinator certificate's DNS name; agents verify it
+
+
+def link_certs(dir: Path, gateway_ids) -> "Certs":
+    """The suite's test CA (certs.py) plus a coordinator certificate for LINK_TLS_NAME and one
+    client certificate per gateway whose CN is the gateway id (what mutual TLS checks)."""
+    from certs import Certs
+    certs = Certs(dir)
+    (certs.dir / "coordinator.ext").write_text(f"subjectAltName=DNS:{LINK_TLS_NAME}\nextendedKeyUsage=serverAuth\n")
+    certs.issue("coordinator", LINK_TLS_NAME, "coordinator.ext")
+    for gid in gateway_ids:
+        certs.issue(gid, gid, "client.ext")
+    return certs
+
+
 class Fleet:
-    def __init__(self, tmp: Path, netns: bool, reason: str, gateway_timeout: float = 3.0):
+    def __init__(self, tmp: Path, netns: bool, reason: str, gateway_timeout: float = 3.0,
+                 link_tls: bool = False):
         self.tmp = tmp
+        # Mutual TLS on every agent link (coordinator --link-tls-*, agents coordinator.tls).
+        self.link_tls = link_tls
+        self.certs = None
         self.netns = netns
         self.mode_reason = reason
         self.gateway_timeout = gateway_timeout
@@ -328,6 +349,9 @@ class Fleet:
                 f"  token_file: {json.dumps(str(self.coordinator.token_file))}\n"
                 "  reconnect_min_ms: 100\n"
                 "  reconnect_max_ms: 1000\n")
+        if self.certs is not None:
+            yaml += ("  tls: {" + f"ca: {json.dumps(str(self.certs.ca))}, cert: {json.dumps(str(self.certs.pem(gw.id)))}, "
+                     f"key: {json.dumps(str(self.certs.key(gw.id)))}, server_name: {json.dumps(LINK_TLS_NAME)}" + "}\n")
         cfg = dataclasses.replace(BrokerConfig(), **{"max_queued_messages": 100_000, "receive_maximum": 100,
                                                      "extra_yaml": yaml, **agent_cfg})
         if gw.ns is not None:
@@ -349,9 +373,14 @@ class Fleet:
                 self._delete_namespaces()
                 self.netns = False
         print(f"[fabric] mode: {self.mode} ({self.mode_reason})")
+        extra = []
+        if self.link_tls:
+            self.certs = link_certs(self.tmp / "link-certs", [f"gw-{i}" for i in range(1, n + 1)])
+            extra = ["--link-tls-cert", str(self.certs.pem("coordinator")), "--link-tls-key",
+                     str(self.certs.key("coordinator")), "--link-tls-client-ca", str(self.certs.ca)]
         self.coordinator = FleetCoordinator(self.tmp / "coordinator",
                                             listen_host="0.0.0.0" if self.netns else "127.0.0.1",
-                                            gateway_timeout=self.gateway_timeout).start()
+                                            gateway_timeout=self.gateway_timeout, extra_args=extra).start()
         for i in range(1, n + 1):
             gid = f"gw-{i}"
             gw = Gateway(gid, None, ns=self.namespaces[i - 1] if self.netns else None)
@@ -446,16 +475,17 @@ class Fleet:
 
 @pytest.fixture
 def fleet_factory(tmp_path):
-    """fleet_factory(n=3, proxied=(), gateway_timeout=3.0, agent_cfg=None) -> started Fleet, links
+    """fleet_factory(n=3, proxied=(), gateway_timeout=3.0, agent_cfg=None, link_tls=False) -> started Fleet, links
     connected and $SYS readers attached. Torn down (processes by PID, namespaces deleted) at the
     end; a process that crashed during the test fails it with its log."""
     if PEER != "fleetgate":
         pytest.skip("fabric tests need fleetgate agents")
     fleets: list[Fleet] = []
 
-    def make(n: int = 3, proxied=(), gateway_timeout: float = 3.0, agent_cfg: dict | None = None) -> Fleet:
+    def make(n: int = 3, proxied=(), gateway_timeout: float = 3.0, agent_cfg: dict | None = None,
+             link_tls: bool = False) -> Fleet:
         want, reason = netns_wanted()
-        f = Fleet(tmp_path / f"fleet{len(fleets)}", want, reason, gateway_timeout)
+        f = Fleet(tmp_path / f"fleet{len(fleets)}", want, reason, gateway_timeout, link_tls)
         fleets.append(f)
         return f.start(n, proxied=proxied, agent_cfg=agent_cfg)
 

@@ -234,8 +234,11 @@ class Closed(Exception):
 class FleetClient:
     """One TCP connection speaking frames. recv() waits at most `timeout` seconds."""
 
-    def __init__(self, host: str, port: int, timeout: float = 5.0):
-        self.sock = socket.create_connection((host, port), timeout=timeout)
+    def __init__(self, host: str, port: int, timeout: float = 5.0, ssl_context=None, server_hostname=None):
+        sock = socket.create_connection((host, port), timeout=timeout)
+        if ssl_context is not None:  # the TLS handshake happens here (ssl.SSLError if refused)
+            sock = ssl_context.wrap_socket(sock, server_hostname=server_hostname)
+        self.sock = sock
         self.timeout = timeout
         self.buf = b""
         self.closed = False

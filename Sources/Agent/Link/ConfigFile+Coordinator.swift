@@ -27,9 +27,20 @@ extension ConfigFile {
             case "capacity": c.capacity = try r.integer(v, key: key, 0...UInt32.max)
             case "reconnect_min_ms": c.reconnectMinMs = try r.integer(v, key: key, 1...3_600_000)
             case "reconnect_max_ms": c.reconnectMaxMs = try r.integer(v, key: key, 1...3_600_000)
+            case "tls":
+                for (tk, tv) in try r.mapping(v, key: key) {
+                    let tlsKey = "\(key).\(tk)"
+                    switch tk {
+                    case "ca": c.tlsCAFile = try r.string(tv, key: tlsKey)
+                    case "cert": c.tlsCertificateFile = try r.string(tv, key: tlsKey)
+                    case "key": c.tlsKeyFile = try r.string(tv, key: tlsKey)
+                    case "server_name": c.tlsServerName = try r.string(tv, key: tlsKey)
+                    default: throw r.unknown(tv, key: tlsKey, known: ["ca", "cert", "key", "server_name"])
+                    }
+                }
             default:
                 throw r.unknown(v, key: key, known: ["address", "token_file", "gateway_id", "advertise", "region", "labels",
-                                                     "capacity", "reconnect_min_ms", "reconnect_max_ms"])
+                                                     "capacity", "reconnect_min_ms", "reconnect_max_ms", "tls"])
             }
         }
         // Completeness (gateway id, token, address) is checked after the flags, which may supply them.

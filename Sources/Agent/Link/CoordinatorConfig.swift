@@ -1,5 +1,6 @@
 import FleetConfig
 import FleetProtocol
+import FleetRuntime
 import Foundation
 
 /// How this agent joins the fabric: the `coordinator:` section of the config file and the
@@ -22,6 +23,13 @@ public struct CoordinatorConfig: Sendable, Equatable {
     /// jitter (each delay is drawn from [d/2, d]).
     public var reconnectMinMs: UInt32 = 250
     public var reconnectMaxMs: UInt32 = 30_000
+    /// TLS to the coordinator (`coordinator.tls:`): the CA its certificate must chain to (set =
+    /// TLS on), this gateway's certificate and key for mutual TLS (the certificate names the
+    /// gateway id: CN or DNS SAN), and the name to verify (default: the address's host).
+    public var tlsCAFile: String?
+    public var tlsCertificateFile: String?
+    public var tlsKeyFile: String?
+    public var tlsServerName: String?
 
     public init() {}
 
@@ -49,7 +57,22 @@ public struct CoordinatorConfig: Sendable, Equatable {
         }
         return LinkSettings(gatewayId: id, token: token, coordinator: address, advertise: advertise, region: region,
                             labels: labels.sorted { $0.key < $1.key }.map { FleetFrame.Label($0.key, $0.value) },
-                            capacity: capacity, backoff: Backoff(minMs: UInt64(reconnectMinMs), maxMs: UInt64(reconnectMaxMs)))
+                            capacity: capacity, backoff: Backoff(minMs: UInt64(reconnectMinMs), maxMs: UInt64(reconnectMaxMs)),
+                            tls: try resolvedTLS(host: address.host, fail: fail))
+    }
+
+    /// nil = plain TCP. Any TLS key needs the CA (an unverified coordinator would be handed the
+    /// token); certificate and key go together.
+    private func resolvedTLS(host: String, fail: (String, String) -> ConfigError) throws(ConfigError) -> LinkTLSSettings? {
+        guard tlsCAFile != nil || tlsCertificateFile != nil || tlsKeyFile != nil || tlsServerName != nil else { return nil }
+        guard let tlsCAFile else { throw fail("coordinator.tls.ca", "required for TLS to the coordinator (the CA its certificate chains to)") }
+        guard (tlsCertificateFile == nil) == (tlsKeyFile == nil) else {
+            throw fail(tlsCertificateFile == nil ? "coordinator.tls.cert" : "coordinator.tls.key", "cert and key go together (mutual TLS)")
+        }
+        var client = TLSClientConfiguration(caFile: tlsCAFile)
+        client.certificateChainFile = tlsCertificateFile
+        client.privateKeyFile = tlsKeyFile
+        return LinkTLSSettings(client: client, serverName: tlsServerName ?? host)
     }
 
     /// The token bytes of `path`, trimmed of surrounding whitespace; a ConfigError naming `key`

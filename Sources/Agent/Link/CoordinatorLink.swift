@@ -38,6 +38,8 @@ final class CoordinatorLink: FabricLink {
 
     /// Where `TCPStream.connect` goes (the configured host, resolved once at start).
     private var connectHost: String
+    /// Set when the link runs over TLS (`coordinator.tls`); certificates are read once, at start.
+    private let tlsContext: TLSClientContext?
     private var advertised: String
     private(set) var connection: LinkConnection?
     /// Tells a late connect completion from the current attempt.
@@ -85,6 +87,7 @@ final class CoordinatorLink: FabricLink {
         self.log = log
         self.jitter = jitter
         self.connectHost = settings.coordinator.host
+        tlsContext = try settings.tls.map { tls throws(TLSError) in try TLSClientContext(tls.client) }
         self.advertised = settings.advertise ?? ""
         store = try ForwardStore(path: databasePath, synchronous: synchronous)
         reconnectTimer = LoopTimer(loop: loop)
@@ -143,15 +146,22 @@ final class CoordinatorLink: FabricLink {
             self.attemptFailed("no connection to \(self.settings.coordinator) within \(self.limits.connectTimeoutMs) ms")
         }
         do {
-            try TCPStream.connect(loop: loop, host: connectHost, port: settings.coordinator.port) { [weak self] result in
-                self?.connected(result, attempt: attempt)
+            if let tlsContext, let tls = settings.tls {
+                try TLSStream.connect(loop: loop, host: connectHost, port: settings.coordinator.port, context: tlsContext,
+                                      serverName: tls.serverName) { [weak self] result in
+                    self?.connected(result, attempt: attempt)
+                }
+            } else {
+                try TCPStream.connect(loop: loop, host: connectHost, port: settings.coordinator.port) { [weak self] result in
+                    self?.connected(result.map { $0 as any ByteStream }, attempt: attempt)
+                }
             }
         } catch {
             attemptFailed("cannot connect to \(settings.coordinator): \(error)")
         }
     }
 
-    private func connected(_ result: Result<TCPStream, RuntimeError>, attempt: Int) {
+    private func connected(_ result: Result<any ByteStream, RuntimeError>, attempt: Int) {
         guard attempt == attemptId, phase == .connecting else {
             if case .success(let stream) = result { stream.closeNow() }  // an abandoned attempt
             return

@@ -1,3 +1,4 @@
+import FleetRuntime
 import FleetProtocol
 
 /// The tunables of the coordinator link, in one place, each with its reason. Tests shrink them.
@@ -38,4 +39,13 @@ struct LinkSettings: Sendable, Equatable {
     var labels: [FleetFrame.Label]
     var capacity: UInt32
     var backoff: Backoff
+    /// nil = plain TCP.
+    var tls: LinkTLSSettings?
+}
+
+/// TLS towards the coordinator: the client configuration (CA, optional certificate and key) and
+/// the name the coordinator's certificate must carry.
+struct LinkTLSSettings: Sendable, Equatable {
+    var client: TLSClientConfiguration
+    var serverName: String
 }

@@ -6,7 +6,7 @@ import Yams
 /// errors, every error names the file, line and dotted key).
 public enum CoordinatorConfigFile {
     static let knownKeys = ["link", "http", "data_dir", "token_file", "log_level", "ready_file", "gateway_timeout",
-                            "heartbeat_interval_ms", "coordinator_id", "max_frame_size"]
+                            "heartbeat_interval_ms", "coordinator_id", "max_frame_size", "link_tls"]
 
     public static func load(path: String, into config: inout CoordinatorConfig) throws(ConfigError) {
         guard let data = FileManager.default.contents(atPath: path) else {
@@ -33,6 +33,7 @@ public enum CoordinatorConfigFile {
                 guard id.utf8.count <= 128 else { throw r.error(value, key: key, "at most 128 bytes") }
                 config.coordinatorId = id
             case "max_frame_size": config.maximumFrameSize = try r.integer(value, key: key, 16_384...268_435_456)
+            case "link_tls": config.linkTLS = try r.linkTLS(value, key: key)
             default: throw r.error(value, key: key, "unknown key (known: \(knownKeys.joined(separator: ", ")))")
             }
         }
@@ -48,6 +49,22 @@ extension NodeReader {
     }
 
     static func checkSeconds(_ v: Double) -> Double? { v.isFinite && v >= 0.05 && v <= 86_400 ? v : nil }
+
+    /// `link_tls: {cert: FILE, key: FILE, client_ca: FILE}`; cert and key are required, client_ca
+    /// turns on mutual TLS.
+    func linkTLS(_ node: Node, key: String) throws(ConfigError) -> LinkTLS {
+        var cert: String?, privateKey: String?, clientCA: String?
+        for (k, v) in try mapping(node, key: key) {
+            switch k {
+            case "cert": cert = try nonEmptyString(v, key: "\(key).\(k)")
+            case "key": privateKey = try nonEmptyString(v, key: "\(key).\(k)")
+            case "client_ca": clientCA = try nonEmptyString(v, key: "\(key).\(k)")
+            default: throw error(v, key: "\(key).\(k)", "unknown key (known: cert, key, client_ca)")
+            }
+        }
+        guard let cert, let privateKey else { throw error(node, key: key, "needs both 'cert' and 'key'") }
+        return LinkTLS(certificateFile: cert, keyFile: privateKey, clientCAFile: clientCA)
+    }
 
     func hostPort(_ node: Node, key: String) throws(ConfigError) -> HostPort {
         switch HostPort.parse(try nonEmptyString(node, key: key)) {

@@ -21,6 +21,8 @@ public struct CoordinatorConfig: Sendable, Equatable {
     public var coordinatorId: String = "coordinator"
     /// Largest frame accepted from an authenticated gateway (announced in HELLO_ACK).
     public var maximumFrameSize: Int = 1_048_576 + 65_536
+    /// TLS on the agent link (`link_tls:`, `--link-tls-*`); nil = plain TCP.
+    public var linkTLS: LinkTLS?
 
     public init() {}
 
@@ -31,4 +33,22 @@ public struct CoordinatorConfig: Sendable, Equatable {
     }
 
     public var gatewayTimeoutMs: UInt64 { UInt64((gatewayTimeoutSeconds * 1000).rounded()) }
+}
+
+/// The agent link over TLS. With `clientCAFile` it is mutual TLS: a gateway must present a
+/// certificate chaining to that CA, and the certificate must name the gateway id it says HELLO
+/// with (subject CN or a DNS subject alternative name), so one gateway's key cannot join as
+/// another. The HELLO token is required either way.
+public struct LinkTLS: Sendable, Equatable {
+    public var certificateFile: String
+    public var keyFile: String
+    public var clientCAFile: String?
+
+    public init(certificateFile: String, keyFile: String, clientCAFile: String? = nil) {
+        self.certificateFile = certificateFile
+        self.keyFile = keyFile
+        self.clientCAFile = clientCAFile
+    }
+
+    public var requiresClientCertificate: Bool { clientCAFile != nil }
 }

@@ -34,7 +34,8 @@ public final class Fabric {
     var delivery = DeliveryTracker()
     public internal(set) var counters = FabricCounters()
 
-    private var server: TCPServer?
+    /// Closes the link listener (plain TCP or TLS).
+    private var closeListener: (() -> Void)?
     private var sweepTimer: LoopTimer?
     private var lastPersistMs: UInt64 = 0
     private(set) var isShuttingDown = false
@@ -64,10 +65,7 @@ public final class Fabric {
     /// Binds the link listener, starts the sweep and the per-turn acknowledgement flush.
     /// Returns the bound "host:port".
     public func start() throws -> String {
-        let server = try TCPServer(loop: loop, host: config.link.host, port: config.link.port) { [unowned self] stream in
-            self.accept(stream)
-        }
-        self.server = server
+        let address = try listen()
         let sweep = LoopTimer(loop: loop)
         sweep.start(afterMilliseconds: CoordinatorLimits.sweepIntervalMs, repeatEveryMilliseconds: CoordinatorLimits.sweepIntervalMs) { [unowned self] in
             self.sweep()
@@ -77,7 +75,32 @@ public final class Fabric {
         // confirmations moved during the turn.
         loop.addBeforeSleepHook { [unowned self] in self.flushAcknowledgements() }
         beginRecovery(awaiting: wasActiveBeforeStart)
-        log.info("link listening on \(server.localAddress)")
+        return address
+    }
+
+    /// The link listener: TCP, or TLS when `link_tls` is set (mutual TLS with a client CA; the
+    /// certificate's names are checked against HELLO in `hello`). Streams reach `accept` only
+    /// after a completed handshake.
+    private func listen() throws -> String {
+        guard let tls = config.linkTLS else {
+            let server = try TCPServer(loop: loop, host: config.link.host, port: config.link.port) { [unowned self] in self.accept($0) }
+            closeListener = { server.close() }
+            log.info("link listening on \(server.localAddress)")
+            return server.localAddress
+        }
+        var settings = TLSConfiguration(certificateChainFile: tls.certificateFile, privateKeyFile: tls.keyFile)
+        settings.caFile = tls.clientCAFile
+        settings.clientAuth = tls.requiresClientCertificate ? .required : .none
+        settings.alpn = []
+        let server = try TLSServer(loop: loop, host: config.link.host, port: config.link.port, context: try TLSContext(settings)) { [unowned self] in
+            self.accept($0)
+        }
+        server.onHandshakeFailure = { [unowned self] remote, reason in
+            counters.tlsHandshakeFailures += 1
+            log.warning("TLS handshake with \(remote) failed: \(reason)")
+        }
+        closeListener = { server.close() }
+        log.info("link listening on \(server.localAddress) (TLS\(tls.requiresClientCertificate ? ", client certificates required" : ""))")
         return server.localAddress
     }
 
@@ -157,6 +180,15 @@ public final class Fabric {
             return
         }
         let id = h.gatewayId
+        if config.linkTLS?.requiresClientCertificate == true {
+            guard let cert = c.stream.tls?.peerCertificate,
+                  Self.certificate(commonName: cert.subjectCommonName, dnsNames: cert.dnsNames, names: id) else {
+                counters.authFailures += 1
+                log.warning("HELLO from \(c.stream.remoteAddress): gateway id \(id) is not named by its client certificate")
+                c.fail(.notAuthorized, related: .hello, "the client certificate does not name gateway \(id)")
+                return
+            }
+        }
         if let old = sessions[id] {
             counters.sessionsReplaced += 1
             old.replaced = true
@@ -187,6 +219,12 @@ public final class Fabric {
         interest.addMember(id)
         sendInterestSnapshot(on: c)
         log.info("gateway \(id) up (session epoch \(g.sessionEpoch), \(c.stream.remoteAddress))")
+    }
+
+    /// Mutual TLS: the certificate names the gateway when its subject CN or one of its DNS
+    /// subject alternative names is exactly the gateway id.
+    static func certificate(commonName: String?, dnsNames: [String], names gatewayId: String) -> Bool {
+        !gatewayId.isEmpty && (commonName == gatewayId || dnsNames.contains(gatewayId))
     }
 
     /// Byte comparison whose time depends only on the lengths, not on where the bytes differ.
@@ -283,8 +321,8 @@ public final class Fabric {
         guard !isShuttingDown else { return }
         isShuttingDown = true
         shutdownProgress = progress
-        server?.close()
-        server = nil
+        closeListener?()
+        closeListener = nil
         for c in Array(connections.values) { c.fail(.shuttingDown, related: nil, "coordinator stopping") }
         progress()
     }

@@ -15,7 +15,10 @@ public struct FabricCounters: Sendable, Equatable {
     /// FORWARD copies not delivered, by reason: queue_full, too_large, bad_origin, recovering (QoS 0 during restart recovery).
     public var forwardsDropped: [String: UInt64] = [:]
     public var malformedFrames: UInt64 = 0
+    /// HELLOs with a bad token, or (mutual TLS) whose gateway id the client certificate does not name.
     public var authFailures: UInt64 = 0
+    /// Link TLS handshakes that failed (no or untrusted client certificate, not TLS, timeout).
+    public var tlsHandshakeFailures: UInt64 = 0
     public var gatewayTimeouts: UInt64 = 0
     public var sessionsReplaced: UInt64 = 0
     public var interestOutOfSync: UInt64 = 0

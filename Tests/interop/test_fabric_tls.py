@@ -1,0 +1,108 @@
+"""Issue #4: gateways authenticate with "a shared token at least; mutual TLS when configured".
+Real coordinator and agents with `--link-tls-*` / `coordinator.tls`, certificates made at test
+time (certs.py): the link carries cross-gateway traffic over TLS, and the coordinator refuses
+a plaintext peer, a peer without a certificate, one from another CA, and a certificate that
+names a different gateway than the HELLO."""
+
+from __future__ import annotations
+
+import ssl
+
+import pytest
+
+from coordinators import TOKEN
+from fabric import LINK_TLS_NAME, fleet_factory  # noqa: F401 (fixture)
+from fleetframes import ERROR, HELLO_ACK, NOT_AUTHORIZED, Closed, hello
+from support import uid, wait_until
+
+pytestmark = pytest.mark.fleetgate_only
+
+
+def _context(certs, name: str | None) -> ssl.SSLContext:
+    """A gateway's TLS client: trusts the test CA, presents `name`'s certificate (None: none)."""
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    ctx.load_verify_locations(str(certs.ca))
+    if name is not None:
+        ctx.load_cert_chain(str(certs.pem(name)), str(certs.key(name)))
+    return ctx
+
+
+def _refused_at_handshake(co, ctx) -> bool:
+    """The TLS handshake (or, with TLS 1.3, the first read after it) fails: no frame ever comes."""
+    try:
+        c = co.connect(ssl_context=ctx, server_hostname=LINK_TLS_NAME)
+    except (ssl.SSLError, ConnectionResetError, BrokenPipeError):
+        return True
+    try:
+        c.send(hello("gw-x", TOKEN))
+        return c.expect_close(timeout=5) == []
+    except (ssl.SSLError, ConnectionResetError, BrokenPipeError, Closed):
+        return True
+    finally:
+        c.close()
+
+
+def test_mutual_tls_link_carries_cross_gateway_traffic(fleet_factory):
+    fleet = fleet_factory(2, link_tls=True)
+    topic = f"{uid('tls')}/t"
+    sub = fleet.client("gw-2")
+    sub.connect()
+    sub.subscribe(topic, qos=1)
+    fleet.wait_interest(topic, {"gw-2"}, origin="gw-1")
+    pub = fleet.client("gw-1")
+    pub.connect()
+    for i in range(20):
+        pub.publish(topic, str(i).encode(), qos=i % 2)
+    assert [int(m.payload) for m in sub.wait_messages(20, timeout=10)] == list(range(20))
+    assert fleet.coordinator.metrics().get("fleetgate_coordinator_tls_handshake_failures_total", 0) == 0
+
+
+def test_tls_link_refuses_plaintext_missing_foreign_and_mismatched_certificates(fleet_factory):
+    fleet = fleet_factory(2, link_tls=True)
+    co, certs = fleet.coordinator, fleet.certs
+    before = {g: v["session_epoch"] for g, v in co.gateways().items()}
+
+    # Plain TCP HELLO to a TLS listener: never parsed as a frame, no answer, counted.
+    plain = co.connect()
+    plain.send(hello("gw-1", TOKEN))
+    assert plain.expect_close(timeout=5) == []
+    # No client certificate, and a certificate from a CA the coordinator does not trust.
+    assert _refused_at_handshake(co, _context(certs, None))
+    assert _refused_at_handshake(co, _context(certs, "stranger"))
+    wait_until(lambda: co.metrics().get("fleetgate_coordinator_tls_handshake_failures_total", 0) >= 3, 5,
+               what="3 failed link handshakes counted")
+
+    # gw-2's valid certificate, but a HELLO as gw-1: the certificate does not name gw-1.
+    auth_before = co.metrics().get("fleetgate_coordinator_auth_failures_total", 0)
+    c = co.connect(ssl_context=_context(certs, "gw-2"), server_hostname=LINK_TLS_NAME)
+    c.send(hello("gw-1", TOKEN))
+    assert [(f.kind, f.fields.get("code")) for f in c.expect_close(timeout=5)] == [(ERROR, NOT_AUTHORIZED)]
+    assert co.metrics().get("fleetgate_coordinator_auth_failures_total", 0) == auth_before + 1
+
+    # The real gateways were not disturbed: same sessions, still connected.
+    assert {g: v["session_epoch"] for g, v in co.gateways().items()} == before
+    assert all(fleet.connected().values())
+    # And the right certificate with the right id is accepted (then closed by us).
+    c = co.connect(ssl_context=_context(certs, "gw-2"), server_hostname=LINK_TLS_NAME)
+    c.send(hello("gw-2", TOKEN))
+    assert c.recv_kind(HELLO_ACK)["session_epoch"] == before["gw-2"] + 1
+    c.close()
+
+
+def test_incomplete_or_unreadable_link_tls_settings_stop_the_coordinator_with_the_reason(tmp_path):
+    import subprocess
+    from coordinators import BINARY
+    token = tmp_path / "token"
+    token.write_bytes(TOKEN)
+    base = [str(BINARY), "--listen", "127.0.0.1:0", "--http", "127.0.0.1:0", "--data-dir", str(tmp_path / "d"),
+            "--token-file", str(token)]
+    r = subprocess.run(base + ["--link-tls-client-ca", str(tmp_path / "ca.pem")], capture_output=True, text=True, timeout=10)
+    assert r.returncode == 78 and "--link-tls-cert: required" in r.stderr, r.stderr
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text("log_level: info\nlink_tls: {cert: a.pem}\n")
+    r = subprocess.run(base + ["--config", str(cfg)], capture_output=True, text=True, timeout=10)
+    assert r.returncode == 78 and f"{cfg}:2: link_tls: needs both 'cert' and 'key'" in r.stderr, r.stderr
+    missing = tmp_path / "missing.pem"
+    r = subprocess.run(base + ["--link-tls-cert", str(missing), "--link-tls-key", str(missing)],
+                       capture_output=True, text=True, timeout=10)
+    assert r.returncode != 0 and str(missing) in r.stderr, r.stderr
