@@ -125,12 +125,8 @@ extension Broker {
             m.retain = true
             deliver(m, to: session, subscriptionIdentifiers: ids, now: now, shareEncoding: false)
         }
-        if !filter.contains("+") && !filter.contains("#") {
-            if let m = retained[filter] { send(m) }
-            return
-        }
-        // Wildcards scan the retained set; sorted so a device sees a stable order.
-        for topic in retained.keys.sorted() where TopicMatch.matches(filter: filter, topic: topic) {
+        // One walk of the retained topics' tree, in topic order so a device sees a stable order.
+        for topic in retained.topics(matching: filter) {
             if let m = retained[topic] { send(m) }
         }
     }

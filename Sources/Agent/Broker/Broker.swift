@@ -24,7 +24,8 @@ final class Broker {
     let subscriptionTable = SubscriptionTrie<Session, SubscriptionOptions>()
     let sharedTable = SubscriptionTrie<SharedGroup, Bool>()
     var sharedGroups: [String: SharedGroup] = [:]
-    var retained: [String: Message] = [:]
+    /// Retained messages by topic, with a level tree for wildcard subscriptions (RetainedTable).
+    var retained = RetainedTable<Message>()
     /// The coordinator link, when the agent is part of a fabric.
     weak var fabric: FabricLink?
     /// Local subscriptions per plain filter (shared ones counted under their filter).
@@ -70,7 +71,7 @@ final class Broker {
             for (filter, options) in session.subscriptions { addToTables(filter: filter, options: options, session: session) }
             store.markDirty(session)
         }
-        retained = loaded.retained
+        retained = RetainedTable(loaded.retained)
         log.info("restored \(sessions.count) sessions, \(retained.count) retained messages")
     }
 
