@@ -28,6 +28,11 @@ public final class RetainedTable<Value> {
         for (topic, value) in values { self[topic] = value }
     }
 
+    public convenience init(_ entries: [(topic: String, value: Value)]) {
+        self.init()
+        for (topic, value) in entries { self[topic] = value }
+    }
+
     deinit {
         // Iteratively: releasing a chain of thousands of levels recursively could overflow the stack.
         var stack = [root]
@@ -132,17 +137,18 @@ public final class RetainedTable<Value> {
     }
 }
 
-/// A String compared and hashed by its UTF-8 bytes (Swift's `==` uses canonical equivalence).
-struct ExactString: Hashable {
-    let string: String
+/// A String compared and hashed by its UTF-8 bytes (Swift's `==` uses canonical equivalence):
+/// the dictionary key for MQTT topics, which are compared byte for byte.
+public struct ExactString: Hashable, Sendable {
+    public let string: String
 
-    init(_ string: String) { self.string = string }
+    public init(_ string: String) { self.string = string }
 
     var isDollar: Bool { string.utf8.first == UInt8(ascii: "$") }
 
-    static func == (a: ExactString, b: ExactString) -> Bool { a.string.utf8.elementsEqual(b.string.utf8) }
+    public static func == (a: ExactString, b: ExactString) -> Bool { a.string.utf8.elementsEqual(b.string.utf8) }
 
-    func hash(into hasher: inout Hasher) {
+    public func hash(into hasher: inout Hasher) {
         var s = string
         s.withUTF8 { hasher.combine(bytes: UnsafeRawBufferPointer($0)) }
     }

@@ -90,3 +90,30 @@ def test_retained_matched_by_wildcards(paho):
     got = hash_.wait_messages(3)
     assert sorted(m.payload for m in got) == [b"a", b"b", b"c/d"]
     assert all(m.retain for m in got)
+
+
+def test_canonically_equivalent_topics_are_distinct_retained_messages_also_after_restart(broker, paho):
+    """Topic names compare byte for byte (MQTT 4.7.3: no Unicode normalization): "café" with a
+    precomposed é and with e + combining accent are two topics, each with its own retained
+    message, before and after a restart (Swift's String == had merged them)."""
+    base = f"ret/{uid()}"
+    nfc, nfd = f"{base}/caf\u00e9", f"{base}/cafe\u0301"
+    pub = paho(proto=V311)
+    pub.connect()
+    pub.publish(nfc, b"precomposed", qos=1, retain=True)
+    pub.publish(nfd, b"combining", qos=1, retain=True)
+
+    def retained_now():
+        s = paho(proto=V5)
+        s.connect()
+        s.subscribe(f"{base}/+", qos=1)
+        got = {m.topic: m.payload for m in s.wait_messages(2)}
+        exact = paho(proto=V311)
+        exact.connect()
+        exact.subscribe(nfd, qos=1)
+        return got, [m.payload for m in exact.wait_messages(1)]
+
+    assert retained_now() == ({nfc: b"precomposed", nfd: b"combining"}, [b"combining"])
+    pub.disconnect()
+    broker.restart()
+    assert retained_now() == ({nfc: b"precomposed", nfd: b"combining"}, [b"combining"])

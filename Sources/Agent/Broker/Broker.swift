@@ -71,7 +71,7 @@ final class Broker {
             for (filter, options) in session.subscriptions { addToTables(filter: filter, options: options, session: session) }
             store.markDirty(session)
         }
-        retained = RetainedTable(loaded.retained)
+        retained = RetainedTable(loaded.retained.map { (topic: $0.topic, value: $0) })
         log.info("restored \(sessions.count) sessions, \(retained.count) retained messages")
     }
 

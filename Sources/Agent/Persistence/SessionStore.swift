@@ -13,7 +13,9 @@ final class SessionStore {
 
     struct Loaded {
         var sessions: [SessionState] = []
-        var retained: [String: Message] = [:]
+        /// One per stored topic (topics are distinct byte strings; a String-keyed dictionary
+        /// would merge canonically equivalent ones).
+        var retained: [Message] = []
     }
 
     /// Writes collected for the current turn, coalesced by key.
@@ -23,7 +25,7 @@ final class SessionStore {
         /// Sessions whose header row is rewritten from memory at commit time.
         var dirtySessions: [String: Session] = [:]
         var outbound: [OutboundKey: OutboundWrite] = [:]
-        var retained: [String: Message?] = [:]
+        var retained: [ExactString: Message?] = [:]
         var isEmpty: Bool { clearedSessions.isEmpty && dirtySessions.isEmpty && outbound.isEmpty && retained.isEmpty }
     }
 
@@ -86,8 +88,8 @@ final class SessionStore {
         if case .insert? = batch.outbound[key] { batch.outbound[key] = nil } else { batch.outbound[key] = .delete }
     }
 
-    func saveRetained(_ m: Message) { batch.retained[m.topic] = .some(m) }
-    func deleteRetained(_ topic: String) { batch.retained[topic] = .some(nil) }
+    func saveRetained(_ m: Message) { batch.retained[ExactString(m.topic)] = .some(m) }
+    func deleteRetained(_ topic: String) { batch.retained[ExactString(topic)] = .some(nil) }
 
     /// Sequence numbers at or above this have never been committed, so their first write is an
     /// insert that a same-turn delete can cancel. Tracked per client as the highest seq written.
@@ -120,11 +122,11 @@ final class SessionStore {
                     try db.run("DELETE FROM outbound WHERE client_id = ? AND seq = ?", [.text(key.clientId), .integer(key.seq)])
                 }
             }
-            for (topic, message) in b.retained {
+            for (key, message) in b.retained {
                 if let message {
-                    try db.run("INSERT OR REPLACE INTO retained(topic, message) VALUES(?, ?)", [.text(topic), .blob(message.serialized())])
+                    try db.run("INSERT OR REPLACE INTO retained(topic, message) VALUES(?, ?)", [.text(key.string), .blob(message.serialized())])
                 } else {
-                    try db.run("DELETE FROM retained WHERE topic = ?", [.text(topic)])
+                    try db.run("DELETE FROM retained WHERE topic = ?", [.text(key.string)])
                 }
             }
         }
@@ -151,7 +153,7 @@ final class SessionStore {
         }
         try db.query("SELECT topic, message FROM retained", []) { row in
             let m = try Message(serialized: row.blob(1))
-            loaded.retained[m.topic] = m
+            loaded.retained.append(m)
         }
         return loaded
     }
