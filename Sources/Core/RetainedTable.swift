@@ -63,7 +63,7 @@ public final class RetainedTable<Value> {
         return old
     }
 
-    /// The stored topics `filter` matches, in byte order (a stable order for subscribers).
+    /// The stored topics `filter` matches, in `ExactString.order` (a stable order for subscribers).
     /// The filter is assumed valid (the codec validated it).
     public func topics(matching filter: String) -> [String] {
         if !filter.utf8.contains(UInt8(ascii: "+")) && !filter.utf8.contains(UInt8(ascii: "#")) {
@@ -88,7 +88,7 @@ public final class RetainedTable<Value> {
                 if let child = node.children[levels[i]] { stack.append((child, i + 1)) }
             }
         }
-        found.sort { $0.utf8.lexicographicallyPrecedes($1.utf8) }
+        found.sort(by: ExactString.order)
         return found
     }
 
@@ -146,7 +146,36 @@ public struct ExactString: Hashable, Sendable {
 
     var isDollar: Bool { string.utf8.first == UInt8(ascii: "$") }
 
-    public static func == (a: ExactString, b: ExactString) -> Bool { a.string.utf8.elementsEqual(b.string.utf8) }
+    // Both compare contiguous bytes: the generic UTF8View versions were 45 % of a wildcard
+    // SUBSCRIBE's CPU (perf) when sorting 100 retained topics with a long common prefix.
+    public static func == (a: ExactString, b: ExactString) -> Bool {
+        guard a.string.utf8.count == b.string.utf8.count else { return false }
+        var x = a.string, y = b.string
+        return x.withUTF8 { p in y.withUTF8 { q in p.elementsEqual(q) } }
+    }
+
+    /// A total order of distinct byte strings that is cheap for the common case: String's own
+    /// `<` (memcmp for ASCII and other NFC text, no copies), with byte order only between
+    /// canonically equivalent spellings, which `<` takes for equal.
+    public static func order(_ a: String, _ b: String) -> Bool {
+        a < b || (!(b < a) && bytesPrecede(a, b))
+    }
+
+    /// Byte order of the UTF-8 encodings (shorter first on a common prefix).
+    public static func bytesPrecede(_ a: String, _ b: String) -> Bool {
+        var x = a, y = b
+        return x.withUTF8 { p in
+            y.withUTF8 { q in
+                let n = min(p.count, q.count)
+                var i = 0
+                while i < n {
+                    if p[i] != q[i] { return p[i] < q[i] }
+                    i += 1
+                }
+                return p.count < q.count
+            }
+        }
+    }
 
     public func hash(into hasher: inout Hasher) {
         var s = string

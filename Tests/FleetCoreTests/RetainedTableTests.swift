@@ -8,7 +8,7 @@ struct RetainedTableTests {
 
     static func expected(_ model: [[UInt8]: (topic: String, value: Int)], _ filter: String) -> [String] {
         model.values.filter { SubscriptionTriePropertyTests.referenceMatches(filter: filter, topic: $0.topic) }
-            .map(\.topic).sorted { $0.utf8.lexicographicallyPrecedes($1.utf8) }
+            .map(\.topic).sorted(by: ExactString.order)
     }
 
     @Test(arguments: [UInt64(11), 12, 13])
@@ -35,6 +35,17 @@ struct RetainedTableTests {
         }
         for key in Array(model.keys) { table.removeValue(forKey: model[key]!.topic) }
         #expect(table.count == 0 && table.nodeCount == 0, "seed \(seed): every branch pruned")
+    }
+
+    @Test func orderIsTotalOverDistinctByteStrings() {
+        let words = ["a", "b", "ab", "", "caf\u{E9}", "cafe\u{301}", "z", "\u{E9}", "e\u{301}", "$SYS"]
+        for x in words {
+            #expect(!ExactString.order(x, x))
+            for y in words where x.utf8.elementsEqual(y.utf8) == false {
+                #expect(ExactString.order(x, y) != ExactString.order(y, x), "\(x) vs \(y)")
+            }
+        }
+        #expect(ExactString.order("cafe\u{301}", "caf\u{E9}"))      // tie under <: bytes decide (65 < C3)
     }
 
     @Test func canonicallyEquivalentTopicsStayDistinct() {
