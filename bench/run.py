@@ -74,6 +74,12 @@ SCENARIOS = [
          full=["--count", "500000", "--seconds", "5"], quick=["--count", "50000", "--seconds", "1.5"],
          metric="delivery_rate", unit="msg/s", higher=True, persistent=True,
          what="QoS 1 to a clean-session-0 subscriber, broker persistence on"),
+    dict(name="retained-wildcard", args=["retained", "--groups", "1000", "--concurrency", "100"],
+         full=["--retained", "100000", "--subscribers", "1000", "--seconds", "60"],
+         quick=["--retained", "20000", "--subscribers", "200", "--seconds", "30"],
+         metric="subscribe_rate", unit="subscribes/s", higher=True, persistent=True,
+         what="100,000 retained messages (bench/retained/<i mod 1000>/<i>), then 1,000 clients each "
+              "SUBSCRIBE to bench/retained/<k>/+ and receive its 100 retained messages; broker persistence on"),
 ]
 
 # TLS scenarios (issue #3): the same certificate for every broker, TLS 1.3 with one suite that all

@@ -5,7 +5,7 @@ struct FleetgateBench: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "fleetgate-bench",
         abstract: "MQTT load generator: counts loss, duplicates and reorders; one JSON object per run.",
-        subcommands: [FanIn.self, FanOut.self, Latency.self, Wildcard.self, Connections.self, Durability.self])
+        subcommands: [FanIn.self, FanOut.self, Latency.self, Wildcard.self, Connections.self, Durability.self, Retained.self])
 }
 
 /// Options every scenario takes.
@@ -215,6 +215,32 @@ extension FleetgateBench {
             plan.persistentSubscribers = true
             plan.routing = .fixed(topic: "bench/durable")
             try execute(plan)
+        }
+    }
+
+    struct Retained: ParsableCommand {
+        static let configuration = CommandConfiguration(commandName: "retained",
+            abstract: "Store many retained messages, then many clients each SUBSCRIBE with a wildcard matching some of them.")
+        @OptionGroup var common: CommonOptions
+        @Option(help: "Retained topics bench/retained/<i mod groups>/<i>.") var retained: Int = 100_000
+        @Option(help: "Groups: each subscriber's filter matches retained/groups topics.") var groups: Int = 1_000
+        @Option var subscribers: Int = 1_000
+        @Option(help: "Subscribers connecting at once.") var concurrency: Int = 100
+        @Option(help: "Bound on each phase, seconds.") var seconds: Double = 60
+
+        func run() throws {
+            var plan = RetainedPlan(label: common.label, broker: try common.endpoint())
+            plan.version = try common.protocolVersion()
+            plan.brokerPID = common.brokerPID
+            plan.retained = max(1, retained)
+            plan.groups = min(max(1, groups), plan.retained)
+            plan.subscribers = max(1, subscribers)
+            plan.concurrency = max(1, concurrency)
+            plan.sourceAddresses = max(1, common.sourceAddresses)
+            plan.seconds = seconds
+            plan.tls = common.tlsOptions()
+            plan.quickAck = common.quickAck
+            print(try RetainedRun(plan: plan).run().text)
         }
     }
 

@@ -65,6 +65,7 @@ enum MQTTFrameParser {
 struct InboundPublish {
     var qos: UInt8
     var dup: Bool
+    var retain: Bool
     var packetID: UInt16
     var topic: UnsafeBufferPointer<UInt8>
     var payload: UnsafeBufferPointer<UInt8>
@@ -91,7 +92,7 @@ extension Frame {
             offset += used + propertiesLength
         }
         guard offset <= bodyLength else { return nil }
-        return InboundPublish(qos: qos, dup: header & 0x08 != 0, packetID: packetID,
+        return InboundPublish(qos: qos, dup: header & 0x08 != 0, retain: header & 0x01 != 0, packetID: packetID,
                               topic: UnsafeBufferPointer(start: body + 2, count: topicLength),
                               payload: UnsafeBufferPointer(start: body + offset, count: bodyLength - offset))
     }

@@ -67,12 +67,12 @@ enum MQTTPacketBuilder {
     /// `payloadLength` bytes the caller writes next.
     @inline(__always)
     static func publishHeader(into out: ByteBuffer, version: MQTTVersion, topic: UnsafeBufferPointer<UInt8>,
-                              qos: UInt8, packetID: UInt16, payloadLength: Int) {
+                              qos: UInt8, packetID: UInt16, payloadLength: Int, retain: Bool = false) {
         var remaining = 2 + topic.count + payloadLength
         if qos > 0 { remaining += 2 }
         if version == .v5 { remaining += 1 }
         out.reserve(5 + remaining)
-        out.writeByte(PacketType.publish.rawValue << 4 | (qos << 1))
+        out.writeByte(PacketType.publish.rawValue << 4 | (qos << 1) | (retain ? 1 : 0))
         out.writeVarInt(remaining)
         out.writeUInt16(UInt16(topic.count))
         out.writeBytes(topic.baseAddress!, topic.count)
