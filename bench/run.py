@@ -701,7 +701,7 @@ def summarize(all_results, brokers):
                 continue
             keys = [sc["metric"], "delivery_rate", "msg_rate", "latency_us.p50", "latency_us.p99",
                     "latency_us.p999", "gen_cpu_pct", "broker_cpu_pct", "connect_rate",
-                    "rss_per_connection_bytes", "subscriptions_per_s"]
+                    "rss_per_connection_bytes", "subscriptions_per_s", "broker_cpu_us_per_subscribe", "store_rate"]
             med = {k: median_of(runs, k) for k in keys}
             med["runs"] = len(runs)
             med["ok_runs"] = sum(1 for r in runs if r.get("ok"))
@@ -907,6 +907,10 @@ def write_markdown(path, meta, summary, brokers, skipped):
                        ("latency_us.p999", "p99.9 us", False)]
         if sc["name"] == "connections":
             metrics = [("rss_per_connection_bytes", "RSS B/conn", False), ("connect_rate", "connects/s", True)]
+        if sc["name"] == "retained-wildcard":
+            metrics = [("subscribe_rate", "subscribes/s (100 retained each)", True),
+                       ("broker_cpu_us_per_subscribe", "broker CPU us/subscribe", False),
+                       ("store_rate", "retained messages stored/s", True)]
         for key, unit, higher in metrics:
             cells = []
             for n in names:
@@ -949,6 +953,10 @@ def write_markdown(path, meta, summary, brokers, skipped):
           "- Durability: mosquitto runs with `persistence true` but writes its database only periodically "
           "(autosave_interval) and at exit, so its figure is not for per-message durability; Fleetgate "
           "commits to SQLite before PUBACK. nats-server keeps MQTT QoS 1 sessions in JetStream (file store).",
+          "- retained-wildcard: Fleetgate commits every retained message to SQLite (group commit per loop "
+          "turn) before it is acknowledged or visible; mosquitto keeps them in memory and writes its "
+          "database only periodically, nats-server stores them in a JetStream stream. The store rate row "
+          "compares those different guarantees.",
           "- mosquitto config: `max_queued_messages 1000000`, `connection_messages false`, log errors and "
           "warnings only, `persistence false` except for durability; Nagle left on (its default).",
           "- Throughput scenarios keep at most 65,536 deliveries outstanding end to end (the generator's "
