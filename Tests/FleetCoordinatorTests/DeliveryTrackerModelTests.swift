@@ -6,17 +6,6 @@ import Testing
 /// the destinations each still waits for, with none of the tracker's head index, compaction or
 /// counters. Random operations; after each one the DELIVERY_ACK owed must match.
 @Suite struct DeliveryTrackerModelTests {
-    struct SplitMix: RandomNumberGenerator {
-        var state: UInt64
-        mutating func next() -> UInt64 {
-            state &+= 0x9E37_79B9_7F4A_7C15
-            var z = state
-            z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-            z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-            return z ^ (z >> 31)
-        }
-    }
-
     /// One origin as the protocol describes it (PROTOCOL.md §5.10).
     struct ModelOrigin {
         var live: [(sequence: UInt64, waiting: Set<String>)] = []
@@ -87,7 +76,7 @@ import Testing
 
     @Test(arguments: [UInt64(1), 2, 3, 4, 5, 6, 7, 8])
     func matchesTheModel(seed: UInt64) {
-        var rng = SplitMix(state: seed)
+        var rng = SplitMix(seed: seed)   // InterestIndexTests.swift
         let maxPending = 40
         var tracker = DeliveryTracker(maxPending: maxPending)
         var model = Model(maxPending: maxPending)

@@ -109,7 +109,8 @@ import Testing
     }
 }
 
-struct SplitMix {
+/// SplitMix64: seeded, reproducible random tests in this target.
+struct SplitMix: RandomNumberGenerator {
     var state: UInt64
     init(seed: UInt64) { state = seed }
     mutating func next() -> UInt64 {
