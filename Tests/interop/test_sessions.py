@@ -200,3 +200,32 @@ def test_inflight_message_redelivered_after_kill_9(broker, raw):
     again = s2.expect(m.PUBLISH)
     assert again.payload == b"in flight" and again.qos == 1
     assert again.dup or again.mid != first.mid
+
+
+@pytest.mark.parametrize("proto", PROTOS)
+def test_canonically_equivalent_client_ids_are_different_clients_also_after_restart(broker, raw, proto):
+    """Client ids compare byte for byte: "café" precomposed and with a combining accent are two
+    clients. Both stay connected side by side (no takeover), and each persistent session keeps
+    its own subscription and queued message across a restart."""
+    base = uid()
+    ids = (f"{base}-caf\u00e9", f"{base}-cafe\u0301")
+    topics = (f"ids/{base}/precomposed", f"ids/{base}/combining")
+    first, second = (_persistent(raw, proto, cid, expiry=3600) for cid in ids)
+    first.subscribe([(topics[0], 1)])
+    second.subscribe([(topics[1], 1)])
+    for c in (first, second):          # both still connected: the second did not take over the first
+        c.send(m.pingreq())
+        c.expect(m.PINGRESP)
+    first.disconnect()
+    second.disconnect()
+    pub = raw(proto)
+    pub.connect(uid())
+    for t in topics:
+        pub.publish(t, t.encode(), qos=1)
+    broker.restart()
+    for cid, topic in zip(ids, topics):
+        c = _persistent(raw, proto, cid, expect_present=True)
+        p = c.expect(m.PUBLISH, timeout=5)
+        c.ack(p)
+        assert p.payload == topic.encode(), f"{cid!r} got {p.payload!r}"
+        c.expect_none(0.3)

@@ -73,7 +73,8 @@ extension Broker {
         let expiry = min(requestedExpiry, limits.maxSessionExpiry)
 
         // Take over a live connection with the same client id (MQTT §3.1.4 step 3).
-        let existing = sessions[clientId]
+        let id = ExactString(clientId)
+        let existing = sessions[id]
         if let existing, let old = existing.connection {
             metrics.takeovers += 1
             if old.version == .v5 {
@@ -88,13 +89,13 @@ extension Broker {
 
         let session: Session
         var sessionPresent = false
-        if let resumable = sessions[clientId], !p.cleanStart {
+        if let resumable = sessions[id], !p.cleanStart {
             session = resumable
             sessionPresent = true
         } else {
-            if let stale = sessions[clientId] { discard(stale) }
+            if let stale = sessions[id] { discard(stale) }
             session = Session(clientId: clientId, expiryInterval: expiry, protocolVersion: p.version)
-            sessions[clientId] = session
+            sessions[id] = session
         }
         // A delayed will of the previous connection is cancelled by this one (MQTT 5 §3.1.3.2.2).
         session.willDueAt = nil

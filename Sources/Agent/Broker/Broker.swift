@@ -19,7 +19,9 @@ final class Broker {
     let wallClock: () -> UInt64
     var metrics = BrokerMetrics()
 
-    var sessions: [String: Session] = [:]
+    /// By client id as bytes: MQTT compares client ids byte for byte, Swift's String == by
+    /// canonical equivalence, which let "café" spelled two ways take over each other's session.
+    var sessions: [ExactString: Session] = [:]
     var connections: [ObjectIdentifier: MQTTConnection] = [:]
     let subscriptionTable = SubscriptionTrie<Session, SubscriptionOptions>()
     let sharedTable = SubscriptionTrie<SharedGroup, Bool>()
@@ -67,7 +69,7 @@ final class Broker {
                 // The connection ended with our process: its will is due, after any delay.
                 session.willDueAt = now + UInt64(session.will?.properties.willDelayInterval ?? 0) * 1000
             }
-            sessions[session.clientId] = session
+            sessions[ExactString(session.clientId)] = session
             for (filter, options) in session.subscriptions { addToTables(filter: filter, options: options, session: session) }
             store.markDirty(session)
         }
@@ -142,7 +144,8 @@ final class Broker {
         session.subscriptions = [:]
         session.clearInflight()
         session.queue.removeAll()
-        if sessions[session.clientId] === session { sessions[session.clientId] = nil }
+        let id = ExactString(session.clientId)
+        if sessions[id] === session { sessions[id] = nil }
         store.deleteSession(session.clientId)
     }
 

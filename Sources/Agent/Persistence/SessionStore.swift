@@ -21,15 +21,16 @@ final class SessionStore {
     /// Writes collected for the current turn, coalesced by key.
     private struct Batch {
         /// Sessions whose every stored row is deleted first (a clean start or an expired session).
-        var clearedSessions: Set<String> = []
+        var clearedSessions: Set<ExactString> = []
         /// Sessions whose header row is rewritten from memory at commit time.
-        var dirtySessions: [String: Session] = [:]
+        var dirtySessions: [ExactString: Session] = [:]
         var outbound: [OutboundKey: OutboundWrite] = [:]
         var retained: [ExactString: Message?] = [:]
         var isEmpty: Bool { clearedSessions.isEmpty && dirtySessions.isEmpty && outbound.isEmpty && retained.isEmpty }
     }
 
-    private struct OutboundKey: Hashable { let clientId: String; let seq: Int64 }
+    /// Client ids are distinct byte strings (MQTT compares bytes; String == is canonical equivalence).
+    private struct OutboundKey: Hashable { let clientId: ExactString; let seq: Int64 }
     private enum OutboundWrite {
         /// The row does not exist yet on disk; a delete before commit cancels it entirely.
         case insert([UInt8], packetId: UInt16, phase: UInt8)
@@ -65,16 +66,17 @@ final class SessionStore {
 
     // MARK: Recording changes (cheap; nothing touches the disk until commit)
 
-    func markDirty(_ session: Session) { batch.dirtySessions[session.clientId] = session }
+    func markDirty(_ session: Session) { batch.dirtySessions[ExactString(session.clientId)] = session }
 
     func deleteSession(_ clientId: String) {
-        batch.clearedSessions.insert(clientId)
-        batch.dirtySessions[clientId] = nil
-        for key in batch.outbound.keys where key.clientId == clientId { batch.outbound[key] = nil }
+        let id = ExactString(clientId)
+        batch.clearedSessions.insert(id)
+        batch.dirtySessions[id] = nil
+        for key in batch.outbound.keys where key.clientId == id { batch.outbound[key] = nil }
     }
 
     func saveOutbound(_ m: OutboundMessage, of clientId: String, bodyNeeded: Bool) {
-        let key = OutboundKey(clientId: clientId, seq: m.seq)
+        let key = OutboundKey(clientId: ExactString(clientId), seq: m.seq)
         let blob = m.serialized(includingBody: bodyNeeded)
         switch batch.outbound[key] {
         case .insert?: batch.outbound[key] = .insert(blob, packetId: m.packetId, phase: m.phase.rawValue)
@@ -84,7 +86,7 @@ final class SessionStore {
     }
 
     func deleteOutbound(seq: Int64, of clientId: String) {
-        let key = OutboundKey(clientId: clientId, seq: seq)
+        let key = OutboundKey(clientId: ExactString(clientId), seq: seq)
         if case .insert? = batch.outbound[key] { batch.outbound[key] = nil } else { batch.outbound[key] = .delete }
     }
 
@@ -93,7 +95,7 @@ final class SessionStore {
 
     /// Sequence numbers at or above this have never been committed, so their first write is an
     /// insert that a same-turn delete can cancel. Tracked per client as the highest seq written.
-    private var committedHighSeq: [String: Int64] = [:]
+    private var committedHighSeq: [ExactString: Int64] = [:]
     private func isNewRow(_ key: OutboundKey) -> Bool { key.seq > committedHighSeq[key.clientId, default: 0] }
 
     // MARK: Commit
@@ -104,22 +106,22 @@ final class SessionStore {
         batch = Batch()
         try db.transaction {
             for clientId in b.clearedSessions {
-                try db.run("DELETE FROM sessions WHERE client_id = ?", [.text(clientId)])
-                try db.run("DELETE FROM outbound WHERE client_id = ?", [.text(clientId)])
+                try db.run("DELETE FROM sessions WHERE client_id = ?", [.text(clientId.string)])
+                try db.run("DELETE FROM outbound WHERE client_id = ?", [.text(clientId.string)])
                 committedHighSeq[clientId] = nil
             }
             for (clientId, session) in b.dirtySessions {
                 try db.run("INSERT OR REPLACE INTO sessions(client_id, state) VALUES(?, ?)",
-                           [.text(clientId), .blob(session.state.serializedHeader())])
+                           [.text(clientId.string), .blob(session.state.serializedHeader())])
             }
             for (key, write) in b.outbound {
                 switch write {
                 case .insert(let blob, let packetId, let phase), .update(let blob, let packetId, let phase):
                     try db.run("INSERT OR REPLACE INTO outbound(client_id, seq, packet_id, phase, message) VALUES(?, ?, ?, ?, ?)",
-                               [.text(key.clientId), .integer(key.seq), .integer(Int64(packetId)), .integer(Int64(phase)), .blob(blob)])
+                               [.text(key.clientId.string), .integer(key.seq), .integer(Int64(packetId)), .integer(Int64(phase)), .blob(blob)])
                     committedHighSeq[key.clientId] = max(committedHighSeq[key.clientId, default: 0], key.seq)
                 case .delete:
-                    try db.run("DELETE FROM outbound WHERE client_id = ? AND seq = ?", [.text(key.clientId), .integer(key.seq)])
+                    try db.run("DELETE FROM outbound WHERE client_id = ? AND seq = ?", [.text(key.clientId.string), .integer(key.seq)])
                 }
             }
             for (key, message) in b.retained {
@@ -136,14 +138,15 @@ final class SessionStore {
 
     func loadAll() throws -> Loaded {
         var loaded = Loaded()
-        var byClient: [String: Int] = [:]
+        var byClient: [ExactString: Int] = [:]
         try db.query("SELECT client_id, state FROM sessions", []) { row in
             let state = try SessionState(serialized: row.blob(1))
-            byClient[state.clientId] = loaded.sessions.count
+            byClient[ExactString(state.clientId)] = loaded.sessions.count
             loaded.sessions.append(state)
         }
         try db.query("SELECT client_id, seq, packet_id, phase, message FROM outbound ORDER BY client_id, seq", []) { row in
-            guard let clientId = row.text(0), let i = byClient[clientId] else { return }
+            guard let text = row.text(0), let i = byClient[ExactString(text)] else { return }
+            let clientId = ExactString(text)
             var m = try OutboundMessage(serialized: row.blob(4))
             m.seq = row.int64(1)
             m.packetId = UInt16(truncatingIfNeeded: row.int64(2))
