@@ -135,6 +135,7 @@ public final class Agent {
                 log.error("TLS reload failed, keeping the previous certificate: \(error)")
             }
         }
+        link?.reloadTLS()
         do { try security.reload(); if config.auth.passwordFile != nil { log.info("password file reloaded") } } catch {
             log.error("password file reload failed, keeping the previous one: \(error)")
         }

@@ -45,6 +45,7 @@ public final class Coordinator {
         for signal in [SIGTERM, SIGINT] {
             signals.append(try SignalWatcher(loop: loop, signal: signal) { [unowned self] in self.shutdown() })
         }
+        signals.append(try SignalWatcher(loop: loop, signal: SIGHUP) { [fabric] in fabric.reloadLinkTLS() })
 
         let bridge = FabricBridge(mailbox: mailbox, fabric: fabric)
         let metrics = CoordinatorMetrics()

@@ -106,3 +106,44 @@ def test_incomplete_or_unreadable_link_tls_settings_stop_the_coordinator_with_th
     r = subprocess.run(base + ["--link-tls-cert", str(missing), "--link-tls-key", str(missing)],
                        capture_output=True, text=True, timeout=10)
     assert r.returncode != 0 and str(missing) in r.stderr, r.stderr
+
+
+def _served_fingerprint(co, certs) -> str:
+    import hashlib
+    ctx = _context(certs, "gw-1")
+    c = co.connect(ssl_context=ctx, server_hostname=LINK_TLS_NAME)
+    try:
+        return hashlib.sha256(c.sock.getpeercert(binary_form=True)).hexdigest()
+    finally:
+        c.close()
+
+
+def test_sighup_reloads_link_certificates_on_both_sides(fleet_factory):
+    """Certificate rotation without a restart: SIGHUP makes the coordinator serve its new link
+    certificate to new connections (the joined gateway stays connected), and makes an agent use
+    its new client certificate from its next connection: first an untrusted one (refused), then
+    a good one again (joined)."""
+    import hashlib
+    import signal
+    fleet = fleet_factory(1, link_tls=True)
+    co, certs = fleet.coordinator, fleet.certs
+    epoch = co.gateways()["gw-1"]["session_epoch"]
+    before = _served_fingerprint(co, certs)
+    certs.issue("coordinator", LINK_TLS_NAME, "coordinator.ext")      # new key and certificate, same files
+    rotated = hashlib.sha256(ssl.PEM_cert_to_DER_cert(certs.pem("coordinator").read_text())).hexdigest()
+    assert rotated != before
+    co.proc.send_signal(signal.SIGHUP)
+    wait_until(lambda: _served_fingerprint(co, certs) == rotated, 5, what="the coordinator serving its new certificate")
+    assert co.gateways()["gw-1"]["session_epoch"] == epoch and fleet.connected()["gw-1"]
+
+    agent = fleet.gws["gw-1"].agent
+    certs.issue("gw-1", "gw-1", "client.ext", ca="other-ca")          # a certificate the coordinator refuses
+    agent.sighup()
+    co.stop()
+    co.start()                                                         # the agent reconnects with it
+    wait_until(lambda: co.metrics().get("fleetgate_coordinator_tls_handshake_failures_total", 0) >= 1, 15,
+               what="the agent's reloaded (untrusted) certificate refused")
+    assert not fleet.connected().get("gw-1")
+    certs.issue("gw-1", "gw-1", "client.ext")                         # a good one again
+    agent.sighup()
+    fleet.wait_connected(["gw-1"], timeout=15)

@@ -38,8 +38,9 @@ final class CoordinatorLink: FabricLink {
 
     /// Where `TCPStream.connect` goes (the configured host, resolved once at start).
     private var connectHost: String
-    /// Set when the link runs over TLS (`coordinator.tls`); certificates are read once, at start.
-    private let tlsContext: TLSClientContext?
+    /// Set when the link runs over TLS (`coordinator.tls`); read at start and again on SIGHUP
+    /// (`reloadTLS`), for the next connection.
+    private var tlsContext: TLSClientContext?
     private var advertised: String
     private(set) var connection: LinkConnection?
     /// Tells a late connect completion from the current attempt.
@@ -158,6 +159,18 @@ final class CoordinatorLink: FabricLink {
             }
         } catch {
             attemptFailed("cannot connect to \(settings.coordinator): \(error)")
+        }
+    }
+
+    /// SIGHUP: the CA, certificate and key are read again; the current connection keeps its
+    /// session, the next one uses them. A failed reload keeps the previous files' context.
+    func reloadTLS() {
+        guard let tls = settings.tls else { return }
+        do {
+            tlsContext = try TLSClientContext(tls.client)
+            log.info("coordinator link: TLS CA, certificate and key reloaded (used from the next connection)")
+        } catch {
+            log.error("coordinator link: TLS reload failed, keeping the previous certificate: \(error)")
         }
     }
 

@@ -36,6 +36,8 @@ public final class Fabric {
 
     /// Closes the link listener (plain TCP or TLS).
     private var closeListener: (() -> Void)?
+    /// The link listener's TLS context (`link_tls`), reloaded on SIGHUP.
+    private var linkTLSContext: TLSContext?
     private var sweepTimer: LoopTimer?
     private var lastPersistMs: UInt64 = 0
     private(set) var isShuttingDown = false
@@ -92,7 +94,9 @@ public final class Fabric {
         settings.caFile = tls.clientCAFile
         settings.clientAuth = tls.requiresClientCertificate ? .required : .none
         settings.alpn = []
-        let server = try TLSServer(loop: loop, host: config.link.host, port: config.link.port, context: try TLSContext(settings)) { [unowned self] in
+        let context = try TLSContext(settings)
+        linkTLSContext = context
+        let server = try TLSServer(loop: loop, host: config.link.host, port: config.link.port, context: context) { [unowned self] in
             self.accept($0)
         }
         server.onHandshakeFailure = { [unowned self] remote, reason in
@@ -219,6 +223,18 @@ public final class Fabric {
         interest.addMember(id)
         sendInterestSnapshot(on: c)
         log.info("gateway \(id) up (session epoch \(g.sessionEpoch), \(c.stream.remoteAddress))")
+    }
+
+    /// SIGHUP: the link certificate, key and client CA are read again for new handshakes
+    /// (established sessions keep theirs). A failed reload keeps what was in force and says why.
+    public func reloadLinkTLS() {
+        guard let linkTLSContext else { return }
+        do {
+            try linkTLSContext.reload()
+            log.info("link TLS certificate, key and client CA reloaded")
+        } catch {
+            log.error("link TLS reload failed, keeping the previous certificate: \(error)")
+        }
     }
 
     /// Mutual TLS: the certificate names the gateway when its subject CN or one of its DNS
