@@ -23,11 +23,6 @@ public final class RetainedTable<Value> {
 
     public init() {}
 
-    public convenience init(_ values: [String: Value]) {
-        self.init()
-        for (topic, value) in values { self[topic] = value }
-    }
-
     public convenience init(_ entries: [(topic: String, value: Value)]) {
         self.init()
         for (topic, value) in entries { self[topic] = value }

@@ -101,6 +101,29 @@ struct FlowOptions: ParsableArguments {
     }
 }
 
+/// A plan whose clients connect to one broker (connections, retained): the settings it takes
+/// from CommonOptions.
+protocol ConnectingPlan {
+    var version: MQTTVersion { get set }
+    var brokerPID: Int32? { get set }
+    var sourceAddresses: Int { get set }
+    var tls: TLSOptions? { get set }
+    var quickAck: Bool { get set }
+}
+
+extension ConnectionPlan: ConnectingPlan {}
+extension RetainedPlan: ConnectingPlan {}
+
+extension CommonOptions {
+    func applyConnectionSettings<Plan: ConnectingPlan>(to plan: inout Plan) throws {
+        plan.version = try protocolVersion()
+        plan.brokerPID = brokerPID
+        plan.sourceAddresses = max(1, sourceAddresses)
+        plan.tls = tlsOptions()
+        plan.quickAck = quickAck
+    }
+}
+
 func basePlan(_ scenario: String, _ common: CommonOptions) throws -> PubSubPlan {
     var plan = PubSubPlan(scenario: scenario, label: common.label, broker: try common.endpoint())
     plan.version = try common.protocolVersion()
@@ -230,16 +253,12 @@ extension FleetgateBench {
 
         func run() throws {
             var plan = RetainedPlan(label: common.label, broker: try common.endpoint())
-            plan.version = try common.protocolVersion()
-            plan.brokerPID = common.brokerPID
+            try common.applyConnectionSettings(to: &plan)
             plan.retained = max(1, retained)
             plan.groups = min(max(1, groups), plan.retained)
             plan.subscribers = max(1, subscribers)
             plan.concurrency = max(1, concurrency)
-            plan.sourceAddresses = max(1, common.sourceAddresses)
             plan.seconds = seconds
-            plan.tls = common.tlsOptions()
-            plan.quickAck = common.quickAck
             print(try RetainedRun(plan: plan).run().text)
         }
     }
@@ -256,16 +275,12 @@ extension FleetgateBench {
 
         func run() throws {
             var plan = ConnectionPlan(label: common.label, broker: try common.endpoint())
-            plan.version = try common.protocolVersion()
-            plan.brokerPID = common.brokerPID
+            try common.applyConnectionSettings(to: &plan)
             plan.connections = count
             plan.concurrency = max(1, concurrency)
-            plan.sourceAddresses = max(1, common.sourceAddresses)
             plan.seconds = seconds
             plan.settleSeconds = settle
             plan.holdSeconds = hold
-            plan.tls = common.tlsOptions()
-            plan.quickAck = common.quickAck
             print(try ConnectionStorm(plan: plan).run().text)
         }
     }

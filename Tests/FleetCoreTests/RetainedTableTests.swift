@@ -58,7 +58,7 @@ struct RetainedTableTests {
     }
 
     @Test func hashMatchesItsParentAndDollarTopicsNeedALiteralFirstLevel() {
-        let table = RetainedTable(["sport": 1, "sport/tennis": 2, "sport/tennis/player1": 3, "$SYS/broker/load": 4, "/lead": 5])
+        let table = RetainedTable([("sport", 1), ("sport/tennis", 2), ("sport/tennis/player1", 3), ("$SYS/broker/load", 4), ("/lead", 5)])
         #expect(table.topics(matching: "sport/#") == ["sport", "sport/tennis", "sport/tennis/player1"])
         #expect(table.topics(matching: "sport/+") == ["sport/tennis"])
         #expect(table.topics(matching: "#") == ["/lead", "sport", "sport/tennis", "sport/tennis/player1"])

@@ -145,8 +145,9 @@ final class SessionStore {
             loaded.sessions.append(state)
         }
         try db.query("SELECT client_id, seq, packet_id, phase, message FROM outbound ORDER BY client_id, seq", []) { row in
-            guard let text = row.text(0), let i = byClient[ExactString(text)] else { return }
+            guard let text = row.text(0) else { return }
             let clientId = ExactString(text)
+            guard let i = byClient[clientId] else { return }
             var m = try OutboundMessage(serialized: row.blob(4))
             m.seq = row.int64(1)
             m.packetId = UInt16(truncatingIfNeeded: row.int64(2))

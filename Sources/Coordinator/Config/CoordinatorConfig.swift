@@ -1,3 +1,5 @@
+import FleetRuntime
+
 /// Everything the coordinator is configured with. Defaults here, then the YAML file, then flags.
 public struct CoordinatorConfig: Sendable, Equatable {
     public enum LogLevel: String, Sendable, CaseIterable { case trace, debug, info, notice, warning, error, critical }
@@ -51,4 +53,14 @@ public struct LinkTLS: Sendable, Equatable {
     }
 
     public var requiresClientCertificate: Bool { clientCAFile != nil }
+
+    /// The listener's configuration: client certificates required exactly when a CA is given;
+    /// no ALPN (the link is not MQTT).
+    var serverConfiguration: TLSConfiguration {
+        var c = TLSConfiguration(certificateChainFile: certificateFile, privateKeyFile: keyFile)
+        c.caFile = clientCAFile
+        c.clientAuth = requiresClientCertificate ? .required : .none
+        c.alpn = []
+        return c
+    }
 }

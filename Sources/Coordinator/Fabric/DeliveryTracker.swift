@@ -93,8 +93,9 @@ public struct DeliveryTracker: Sendable {
     @discardableResult
     public mutating func acknowledge(destination: String, origin: String, upTo: UInt64, selective: [UInt64] = []) -> Bool {
         if upTo > 0 { destinationAcks[origin, default: [:]][destination] = max(destinationAcks[origin]?[destination] ?? 0, upTo) }
-        guard origins[origin].map({ $0.pending > 0 }) == true, var o = takeOrigin(origin) else { return false }
+        guard var o = takeOrigin(origin) else { return false }
         defer { origins[origin] = o }
+        guard o.pending > 0 else { return false }
         var changed = false
         // Entries are sorted: walk the covered prefix, then binary-search each selective one.
         var i = o.head

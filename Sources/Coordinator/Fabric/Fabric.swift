@@ -90,11 +90,7 @@ public final class Fabric {
             log.info("link listening on \(server.localAddress)")
             return server.localAddress
         }
-        var settings = TLSConfiguration(certificateChainFile: tls.certificateFile, privateKeyFile: tls.keyFile)
-        settings.caFile = tls.clientCAFile
-        settings.clientAuth = tls.requiresClientCertificate ? .required : .none
-        settings.alpn = []
-        let context = try TLSContext(settings)
+        let context = try TLSContext(tls.serverConfiguration)
         linkTLSContext = context
         let server = try TLSServer(loop: loop, host: config.link.host, port: config.link.port, context: context) { [unowned self] in
             self.accept($0)
