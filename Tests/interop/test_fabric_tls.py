@@ -147,3 +147,18 @@ def test_sighup_reloads_link_certificates_on_both_sides(fleet_factory):
     certs.issue("gw-1", "gw-1", "client.ext")                         # a good one again
     agent.sighup()
     fleet.wait_connected(["gw-1"], timeout=15)
+
+
+def test_incomplete_agent_link_tls_flags_are_a_config_error_naming_the_key(tmp_path):
+    """The agent's side: TLS flags without the CA (an unverified coordinator would be handed the
+    token), or a certificate without its key, stop the agent with status 78 naming the key."""
+    import subprocess
+    from brokers import FLEETGATE_AGENT
+    token = tmp_path / "token"
+    token.write_bytes(TOKEN)
+    base = [str(FLEETGATE_AGENT), "--listen", "127.0.0.1:0", "--data-dir", str(tmp_path / "d"),
+            "--coordinator", "127.0.0.1:1", "--gateway-id", "gw-x", "--token-file", str(token)]
+    for extra, key in ((["--coordinator-tls-cert", "a.pem", "--coordinator-tls-key", "a.key"], "coordinator.tls.ca"),
+                       (["--coordinator-tls-ca", "ca.pem", "--coordinator-tls-cert", "a.pem"], "coordinator.tls.key")):
+        r = subprocess.run(base + extra, capture_output=True, text=True, timeout=10)
+        assert r.returncode == 78 and f"{key}:" in r.stderr, (extra, r.returncode, r.stderr)
