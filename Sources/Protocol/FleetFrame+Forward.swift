@@ -14,7 +14,11 @@ extension FleetFrame.Forward {
         let topic = try r.string("topic", 1...ProtocolLimits.maxStringBytes)
         guard MQTTTopic.isValidName(topic) else { throw .invalidTopic("FORWARD: \"\(topic)\" is not a topic name") }
         let properties: MQTTProperties
-        do { properties = try MQTTProperties.decode(from: &r.r, in: .publish) } catch { throw .invalidProperties(error) }
+        do { properties = try MQTTProperties.decode(from: &r.r, in: .publish) } catch {
+            // The shared bound (ProtocolLimits.maxUserProperties) is this frame's limit too.
+            if case .limitExceeded(let why) = error { throw .limitExceeded("FORWARD: \(why)") }
+            throw .invalidProperties(error)
+        }
         // Per-connection PUBLISH properties have no meaning across gateways.
         guard properties.topicAlias == nil, properties.subscriptionIdentifiers.isEmpty else {
             throw .malformed("FORWARD: topic alias or subscription identifier in the properties")
@@ -26,12 +30,29 @@ extension FleetFrame.Forward {
                     properties: properties, payload: r.rest())
     }
 
+    /// Why these values cannot travel as a FORWARD (a bound the decoder enforces), nil when they
+    /// can. The encoder trusts its input; a sender whose values come from outside (a stored
+    /// message, a device) asks this first, so input never reaches the encoder's traps.
+    public var limitProblem: String? {
+        let originBytes = originGatewayId.utf8.count
+        if originBytes < 1 || originBytes > FleetLimits.maxIdentifierBytes {
+            return "origin gateway id of \(originBytes) bytes (1...\(FleetLimits.maxIdentifierBytes))"
+        }
+        let topicBytes = topic.utf8.count
+        if topicBytes < 1 || topicBytes > ProtocolLimits.maxStringBytes { return "topic of \(topicBytes) bytes" }
+        if properties.userProperties.count > FleetLimits.maxUserProperties {
+            return "\(properties.userProperties.count) user properties, limit \(FleetLimits.maxUserProperties)"
+        }
+        return nil
+    }
+
     func encode(into w: inout ByteWriter) {
         w.writeString(originGatewayId, limit: FleetLimits.maxIdentifierBytes)
         w.writeU64(sequence)
         w.writeU8(qos.rawValue | (retain ? Self.retainFlag : 0))
         w.writeString(topic)
-        precondition(properties.userProperties.count <= FleetLimits.maxUserProperties, "too many user properties")
+        precondition(properties.userProperties.count <= FleetLimits.maxUserProperties,
+                     "too many user properties (callers check limitProblem first)")
         var p = properties
         p.topicAlias = nil
         p.subscriptionIdentifiers = []

@@ -38,9 +38,9 @@ public enum FleetLimits {
     public static let snapshotPartBytes = 65_536
     /// Individually acknowledged sequences in one DELIVERY_ACK.
     public static let maxSelectiveAcks = 1_024
-    /// User properties on one FORWARD (counted after the property block is read; the block itself
-    /// is bounded by the frame size, and each user property takes at least 5 bytes of it).
-    public static let maxUserProperties = 128
+    /// User properties on one FORWARD: the MQTT decoder's bound (`ProtocolLimits.maxUserProperties`),
+    /// so whatever a device may publish can cross the fabric, and nothing more.
+    public static let maxUserProperties = ProtocolLimits.maxUserProperties
     /// ERROR message text.
     public static let maxErrorMessageBytes = 1_024
 }

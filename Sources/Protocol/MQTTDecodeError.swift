@@ -24,6 +24,9 @@ public enum MQTTDecodeError: Error, Equatable, Sendable {
     case invalidTopicName(String)
     /// Bad filter in SUBSCRIBE/UNSUBSCRIBE.
     case invalidTopicFilter(String)
+    /// Well-formed but over a bound Fleetgate keeps on every packet (`ProtocolLimits`), such as
+    /// the number of user properties: answered with 0x83 Implementation Specific Error.
+    case limitExceeded(String)
 
     /// The MQTT 5 reason code the broker sends for this error (in CONNACK before the session is
     /// up, in DISCONNECT after). A 3.1.1 broker maps `.unsupportedProtocolVersion` to CONNACK
@@ -37,6 +40,7 @@ public enum MQTTDecodeError: Error, Equatable, Sendable {
         case .invalidProtocolName, .unsupportedProtocolVersion: .unsupportedProtocolVersion
         case .invalidTopicName: .topicNameInvalid
         case .invalidTopicFilter: .topicFilterInvalid
+        case .limitExceeded: .implementationSpecificError
         }
     }
 }

@@ -172,6 +172,9 @@ extension MQTTProperties {
         case .maximumQoS: maximumQoS = try Self.flag(r.u8("maximum QoS"), id)
         case .retainAvailable: retainAvailable = try Self.flag(r.u8("retain available"), id)
         case .userProperty:
+            guard userProperties.count < ProtocolLimits.maxUserProperties else {
+                throw .limitExceeded("more than \(ProtocolLimits.maxUserProperties) user properties")
+            }
             let k = try r.string("user property name")
             let v = try r.string("user property value")
             userProperties.append(UserProperty(k, v))

@@ -17,4 +17,9 @@ public enum ProtocolLimits {
     /// packet is malformed, so the bound is the packet size (itself bounded by the decoder's
     /// `maximumPacketSize`). Likewise the number of user properties, topic filters and reason codes.
     public static let maxPropertyBytes = Int(maxVariableByteInteger)
+    /// User properties in one packet. Not a spec bound but a Fleetgate one, shared by every codec
+    /// a message crosses: the MQTT decoder refuses more (0x83), so a message that entered through
+    /// MQTT always fits a FORWARD frame (`FleetLimits.maxUserProperties` is this same number) and
+    /// decoding a packet of tiny properties cannot build hundreds of thousands of strings.
+    public static let maxUserProperties = 128
 }

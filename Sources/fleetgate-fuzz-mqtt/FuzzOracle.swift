@@ -55,11 +55,29 @@ enum FuzzOracle {
                 if case .publish(let p) = result.packet {
                     let fast = try? decoder.decodePublish(UnsafeRawBufferPointer(rebasing: rest[..<result.consumed]), topics: &topics)
                     guard fast == p else { fatalError("decodePublish \(String(describing: fast)) != decode \(p)") }
+                    checkCrossing(p)
                 }
                 offset += result.consumed
                 checkRoundTrip(result.packet, decoder: decoder)
             }
         }
+    }
+
+    /// The MQTT-to-frame boundary (issue #10 §3.1): whatever PUBLISH the MQTT decoder accepts
+    /// must travel as a FORWARD the way the agent builds one (per-hop properties dropped, an
+    /// alias resolved to a topic) and arrive unchanged. A PUBLISH with 129 user properties
+    /// passed MQTT and trapped in the frame encoder, killing the agent.
+    private static func checkCrossing(_ p: PublishPacket) {
+        var properties = p.properties
+        properties.topicAlias = nil
+        properties.subscriptionIdentifiers = []
+        let forward = FleetFrame.Forward(originGatewayId: "gw-fuzz", sequence: 1, topic: p.topic.isEmpty ? "aliased" : p.topic,
+                                         qos: p.qos, retain: p.retain, properties: properties, payload: p.payload)
+        if let problem = forward.limitProblem { fatalError("an accepted PUBLISH cannot cross into a FORWARD: \(problem)") }
+        let bytes = FleetFrameEncoder.encode(.forward(forward))
+        let back: (frame: FleetFrame, consumed: Int)?
+        do { back = try FleetFrameDecoder().decode(bytes) } catch { fatalError("FORWARD of an accepted PUBLISH does not decode: \(error)") }
+        guard let back, back.frame == .forward(forward) else { fatalError("FORWARD changed \(forward) into \(String(describing: back))") }
     }
 
     private static func checkRoundTrip(_ packet: MQTTPacket, decoder: MQTTDecoder) {

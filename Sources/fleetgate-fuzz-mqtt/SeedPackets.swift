@@ -57,6 +57,11 @@ enum SeedPackets {
             ]
         }
         seeds.append((.auth(AuthPacket(reasonCode: .continueAuthentication, properties: connectProps)), .v5))
+        // At the user-property bound shared with FORWARD frames: one mutation from over it.
+        var manyProps = MQTTProperties()
+        manyProps.userProperties = (0..<ProtocolLimits.maxUserProperties).map { UserProperty("k\($0 % 10)", "") }
+        seeds.append((.publish(PublishPacket(topic: "u/p", payload: [1], qos: .atLeastOnce, retain: true, packetId: 1,
+                                             properties: manyProps)), .v5))
         return seeds
     }
 }

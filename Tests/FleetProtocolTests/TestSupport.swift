@@ -57,6 +57,7 @@ extension MQTTDecodeError {
         case .unsupportedProtocolVersion: "unsupportedProtocolVersion"
         case .invalidTopicName: "invalidTopicName"
         case .invalidTopicFilter: "invalidTopicFilter"
+        case .limitExceeded: "limitExceeded"
         }
     }
 }
