@@ -14,6 +14,14 @@ protocol LoopHandleOwner: AnyObject {
     func handleDidClose()
     /// Called by `EventLoop.shutdown()` for a handle that is not closing yet: begin closing now.
     func closeForShutdown()
+    /// The owner was asked to close and is finishing on its own (a stream writing its last bytes
+    /// or lingering for the peer's EOF, and that stream's deadline timer): `shutdown()` closes it
+    /// but does not count it as left open.
+    var isClosingGracefully: Bool { get }
+}
+
+extension LoopHandleOwner {
+    var isClosingGracefully: Bool { false }
 }
 
 /// malloc'ed, zeroed memory for one libuv handle or request; freed with `free`.

@@ -11,6 +11,8 @@ public final class LoopTimer {
     private var timer: UnsafeMutablePointer<uv_timer_t>?
     private var body: (() -> Void)?
     private var isClosed = false
+    /// Set by a stream for its close deadline (`EventLoop.shutdown()` does not count it as left open).
+    var isGracefulCloseDeadline = false
 
     public init(loop: EventLoop) {
         self.eventLoop = loop
@@ -57,4 +59,5 @@ extension LoopTimer: LoopHandleOwner {
     }
 
     func closeForShutdown() { close() }
+    var isClosingGracefully: Bool { isGracefulCloseDeadline }
 }

@@ -107,7 +107,7 @@ extension TCPStream: LoopFlushable {
             }
             if pendingWriteBytes == 0 { didDrain() }
         } else if state == .draining && pendingWriteBytes == 0 {
-            closeHandle()
+            finishDraining()
         }
     }
 
@@ -163,7 +163,7 @@ extension TCPStream: LoopFlushable {
     /// Nothing pending any more: finish a graceful close, or tell the owner.
     private func didDrain() {
         if state == .draining {
-            closeHandle()
+            finishDraining()
         } else if let onDrained {
             onDrained()
         }

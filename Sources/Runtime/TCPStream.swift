@@ -21,11 +21,23 @@ public final class TCPStream: ByteStream {
 
     enum State: UInt8 {
         case open
-        /// close() was called: no more writes or reads; uv_close once the queued bytes are written.
+        /// close() was called: no more writes; input is read and discarded; the queued bytes are
+        /// being written, then the write side is shut down (`lingering`).
         case draining
+        /// FIN sent (uv_shutdown): input is read and discarded until the peer's EOF or the linger
+        /// deadline, then uv_close. Closing a socket with unread input makes the kernel send RST,
+        /// and a peer that was still writing would lose what we wrote last (the reason it was
+        /// dropped) to "connection reset".
+        case lingering
         /// uv_close was called; the handle memory may already be gone.
         case closed
     }
+
+    /// How long a graceful close may take, from `close()` to uv_close: writing what is queued,
+    /// then reading and discarding until the peer's EOF. Bounded so that a peer that never reads
+    /// or never closes cannot hold the descriptor; 2 s is plenty for a few final packets on any
+    /// network a device survives on.
+    public static let closeLingerMilliseconds: UInt64 = 2_000
 
     /// malloc'ed; freed by the close callback (never by this object).
     let tcp: UnsafeMutablePointer<uv_tcp_t>
@@ -45,6 +57,10 @@ public final class TCPStream: ByteStream {
     var inFlightBytes = 0
     /// The first error that closed the stream; given to `streamClosed`.
     var closeError: RuntimeError?
+    /// Bounds a graceful close (`closeLingerMilliseconds`); exists only while closing.
+    private var lingerTimer: LoopTimer?
+    /// The peer sent EOF while we were still writing: no linger needed once the writes are done.
+    private var peerEnded = false
 
     /// Takes ownership of an initialised `uv_tcp_t` and retains `self` in its `data`.
     init(tcp: UnsafeMutablePointer<uv_tcp_t>, remoteAddress: String) {
@@ -65,6 +81,10 @@ public final class TCPStream: ByteStream {
     /// (`streamClosed` with the error); peer EOF closes it gracefully (error nil).
     public func startReading() {
         guard state == .open, !isReading else { return }
+        beginReading()
+    }
+
+    private func beginReading() {
         let rc = uv_read_start(uvStream(tcp), { handle, _, buf in
             let loop = FleetRuntime.eventLoop(of: handle!.pointee.loop)
             buf!.pointee = uv_buf_init(loop.readBuffer, UInt32(EventLoop.readBufferSize))
@@ -80,21 +100,48 @@ public final class TCPStream: ByteStream {
     }
 
     /// Stops delivering bytes (the kernel buffers them; TCP flow control pushes back on the peer).
+    /// No effect once closing: the stream then reads (and discards) on its own account.
     public func stopReading() {
-        guard isReading, state != .closed else { return }
+        guard isReading, state == .open else { return }
         uv_read_stop(uvStream(tcp))
         isReading = false
     }
 
-    /// Graceful: write what is queued, then close. A peer that never reads keeps a draining
-    /// stream open; use `closeNow()` after a timeout.
+    /// Graceful: write what is queued, shut down the write side (FIN), read and discard input
+    /// until the peer's EOF, then close; all within `closeLingerMilliseconds`, after which the
+    /// stream is closed regardless. The handler hears nothing more but `streamClosed`.
     public func close() {
         guard state == .open else { return }
-        stopReading()
         state = .draining
-        if pendingWriteBytes == 0 { closeHandle() }
-        // else: the stream is dirty (flush) or has a write in flight (writeCompleted); both close
-        // it once nothing is pending.
+        if !isReading { beginReading() }
+        guard state == .draining else { return }  // reading could not start: already closed
+        let timer = LoopTimer(loop: eventLoop)
+        timer.isGracefulCloseDeadline = true
+        timer.start(afterMilliseconds: Self.closeLingerMilliseconds) { [unowned self] in closeNow() }
+        lingerTimer = timer
+        if pendingWriteBytes == 0 { finishDraining() }
+        // else: the stream is dirty (flush) or has a write in flight (writeCompleted); both call
+        // finishDraining once nothing is pending.
+    }
+
+    /// Everything queued is written: send FIN and linger for the peer's EOF (or close at once if
+    /// it already came).
+    func finishDraining() {
+        guard state == .draining else { return }
+        if peerEnded { return closeHandle() }
+        state = .lingering
+        let request = allocateUV(uv_shutdown_t.self)
+        let rc = uv_shutdown(request, uvStream(tcp)) { request, status in
+            guard let request else { return }
+            // The handle outlives its requests: libuv cancels them before the close callback.
+            let owner = Unmanaged<TCPStream>.fromOpaque(request.pointee.handle!.pointee.data!).takeUnretainedValue()
+            free(request)
+            if status < 0 && status != UV_ECANCELED.rawValue { owner.closeHandle() }
+        }
+        if rc < 0 {
+            free(request)
+            closeHandle()
+        }
     }
 
     /// Drops queued bytes and closes now (in-flight writes are cancelled).
@@ -104,12 +151,22 @@ public final class TCPStream: ByteStream {
     }
 
     func didRead(_ nread: Int, _ base: UnsafeMutablePointer<CChar>?) {
+        if state != .open {
+            // Closing: input is read only to keep the kernel from answering it with RST.
+            if nread == Int(UV_EOF.rawValue) {
+                if state == .lingering { closeHandle() } else { peerEnded = true; uv_read_stop(uvStream(tcp)); isReading = false }
+            } else if nread < 0 {
+                fail(RuntimeError(call: "uv_read", code: Int32(truncatingIfNeeded: nread)))
+            }
+            return
+        }
         if nread > 0 {
             let loop = eventLoop
             loop.noteRead(bytes: nread)
             readEpoch = loop.flushEpoch
             handler?.streamReceived(self, UnsafeRawBufferPointer(start: base, count: nread))
         } else if nread == Int(UV_EOF.rawValue) {
+            peerEnded = true  // nothing to linger for: close as soon as our bytes are written
             close()
         } else if nread < 0 {
             fail(RuntimeError(call: "uv_read", code: Int32(truncatingIfNeeded: nread)))
@@ -125,8 +182,11 @@ public final class TCPStream: ByteStream {
     }
 
     func closeHandle() {
+        guard state != .closed else { return }
         state = .closed
         isReading = false
+        lingerTimer?.close()
+        lingerTimer = nil
         releaseQueue()
         closeLoopHandle(uvHandle(tcp))
     }
@@ -153,4 +213,5 @@ extension TCPStream: LoopHandleOwner {
     }
 
     func closeForShutdown() { closeNow() }
+    var isClosingGracefully: Bool { state == .draining || state == .lingering }
 }
