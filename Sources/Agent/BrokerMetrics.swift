@@ -27,6 +27,9 @@ struct BrokerMetrics {
     var messagesForwardedIn: UInt64 = 0
     var authorizationDenials: UInt64 = 0
     var tlsHandshakeFailures: UInt64 = 0
+    /// Acknowledgements and other non-PUBLISH packets not sent because even without reason string
+    /// and user properties they exceed the client's Maximum Packet Size (MQTT 5 §3.1.2.11.4).
+    var packetsOverClientMaximum: UInt64 = 0
 
     func sysTopics(sessions: Int, retained: Int, subscriptions: Int) -> [(String, String)] {
         [
@@ -50,6 +53,7 @@ struct BrokerMetrics {
             ("fabric/messages/received", "\(messagesForwardedIn)"),
             ("security/denied", "\(authorizationDenials)"),
             ("security/tls_handshake_failures", "\(tlsHandshakeFailures)"),
+            ("packets/dropped/over_client_maximum", "\(packetsOverClientMaximum)"),
         ]
     }
 }

@@ -49,6 +49,10 @@ public struct BrokerLimits: Sendable, Equatable {
     public var maxRetainedMessages: Int = 1_000_000
     /// Session expiry we grant at most (seconds); 3.1.1 persistent sessions use this too.
     public var maxSessionExpiry: UInt32 = 7 * 24 * 3600
+    /// Reason strings we send are cut to this many UTF-8 bytes. They often quote a topic or filter
+    /// the client chose (up to 65,535 bytes, the most an MQTT string can carry with nothing else
+    /// around it); 1 KiB says why without echoing a client's payload back at it.
+    public var maxReasonStringBytes: Int = 1_024
 
     public init() {}
 }

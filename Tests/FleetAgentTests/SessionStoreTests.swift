@@ -52,15 +52,93 @@ import FleetRuntime
         #expect(!store.hasPendingWrites)
     }
 
+    /// Rows in the outbound table, counted with SQL: `loadAll` hides rows whose session is gone,
+    /// so it cannot tell a deleted row from an orphan one.
+    private func outboundRowCount() throws -> Int64 {
+        let db = try FleetRuntime.SQLiteDatabase(path: dir + "/fleetgate.db")
+        defer { db.close() }
+        var n: Int64 = -1
+        try db.query("SELECT count(*) FROM outbound", []) { n = $0.int64(0) }
+        return n
+    }
+
     @Test func committedRowIsDeletedLater() throws {
         let store = try open()
+        store.markDirty(Session(clientId: "c", expiryInterval: 60, protocolVersion: .v5))
         store.saveOutbound(OutboundMessage(seq: 1, message: message(1)), of: "c", bodyNeeded: true)
+        store.saveOutbound(OutboundMessage(seq: 2, message: message(2)), of: "c", bodyNeeded: true)
         try store.commit()
+        #expect(try outboundRowCount() == 2)
         store.deleteOutbound(seq: 1, of: "c")
         #expect(store.hasPendingWrites)
         try store.commit()
         store.close()
-        #expect(try open().loadAll().sessions.isEmpty)
+        #expect(try outboundRowCount() == 1)
+        let sessions = try open().loadAll().sessions
+        #expect(sessions.map(\.clientId) == ["c"])
+        #expect(sessions.first?.outbound.map(\.seq) == [2])
+    }
+
+    @Test func orphanOutboundRowsAreDeletedWhenLoading() throws {
+        let store = try open()
+        store.markDirty(Session(clientId: "kept", expiryInterval: 60, protocolVersion: .v5))
+        store.saveOutbound(OutboundMessage(seq: 1, message: message(1)), of: "kept", bodyNeeded: true)
+        store.saveOutbound(OutboundMessage(seq: 1, message: message(2)), of: "orphan", bodyNeeded: true)
+        try store.commit()
+        store.close()
+        #expect(try outboundRowCount() == 2)
+        let reopened = try open()
+        let loaded = try reopened.loadAll()
+        reopened.close()
+        #expect(loaded.sessions.map(\.clientId) == ["kept"])
+        #expect(try outboundRowCount() == 1)
+    }
+
+    /// A commit that fails keeps its batch: the next commit writes it (issue #10 §4.2: the batch
+    /// used to be discarded before the transaction ran, losing the turn's rows and deletes).
+    @Test func aFailedCommitKeepsItsBatchForTheNextOne() throws {
+        let store = try open()
+        let s = Session(clientId: "c", expiryInterval: 60, protocolVersion: .v5)
+        store.markDirty(s)
+        store.saveOutbound(OutboundMessage(seq: 1, message: message(1)), of: "c", bodyNeeded: true)
+        store.saveOutbound(OutboundMessage(seq: 2, message: message(2)), of: "c", bodyNeeded: true)
+        try store.commit()
+        // Inject a real SQLite failure from a second connection: every write to outbound aborts.
+        let saboteur = try FleetRuntime.SQLiteDatabase(path: dir + "/fleetgate.db")
+        try saboteur.execute("CREATE TRIGGER fail_insert BEFORE INSERT ON outbound BEGIN SELECT RAISE(ABORT, 'injected'); END;")
+        store.saveOutbound(OutboundMessage(seq: 3, message: message(3)), of: "c", bodyNeeded: true)
+        store.deleteOutbound(seq: 1, of: "c")
+        store.saveRetained(Message(topic: "r", payload: [7], qos: .atLeastOnce, retain: true))
+        #expect(throws: (any Error).self) { try store.commit() }
+        #expect(store.hasPendingWrites)
+        try saboteur.execute("DROP TRIGGER fail_insert")
+        saboteur.close()
+        // A later turn adds to the kept batch; one commit writes both turns.
+        store.saveOutbound(OutboundMessage(seq: 4, message: message(4)), of: "c", bodyNeeded: true)
+        try store.commit()
+        #expect(!store.hasPendingWrites)
+        store.close()
+        let loaded = try open().loadAll()
+        #expect(loaded.sessions.first?.outbound.map(\.seq) == [2, 3, 4])
+        #expect(loaded.retained.map(\.topic) == ["r"])
+    }
+
+    /// After a failed commit, an insert and its delete in a later turn still cancel out: the row
+    /// never reached the disk, so nothing may be left behind.
+    @Test func aFailedInsertCancelledLaterLeavesNoRow() throws {
+        let store = try open()
+        store.markDirty(Session(clientId: "c", expiryInterval: 60, protocolVersion: .v5))
+        try store.commit()
+        let saboteur = try FleetRuntime.SQLiteDatabase(path: dir + "/fleetgate.db")
+        try saboteur.execute("CREATE TRIGGER fail_insert BEFORE INSERT ON outbound BEGIN SELECT RAISE(ABORT, 'injected'); END;")
+        store.saveOutbound(OutboundMessage(seq: 1, message: message(1)), of: "c", bodyNeeded: true)
+        #expect(throws: (any Error).self) { try store.commit() }
+        try saboteur.execute("DROP TRIGGER fail_insert")
+        saboteur.close()
+        store.deleteOutbound(seq: 1, of: "c")
+        try store.commit()
+        store.close()
+        #expect(try outboundRowCount() == 0)
     }
 
     @Test func phaseAndPacketIdUpdatesArePersisted() throws {

@@ -229,3 +229,59 @@ def test_canonically_equivalent_client_ids_are_different_clients_also_after_rest
         c.ack(p)
         assert p.payload == topic.encode(), f"{cid!r} got {p.payload!r}"
         c.expect_none(0.3)
+
+
+@pytest.mark.parametrize("qos", [1, 2])
+def test_resume_resends_in_flight_only_as_the_new_receive_maximum_allows(raw, qos):
+    """Issue #10 §4.4, MQTT 5 §4.9: a client that had 6 messages in flight reconnects announcing
+    Receive Maximum 2. The server re-sends (DUP, same ids) no more than 2 unacknowledged PUBLISHes
+    at a time, and every message still arrives, in order."""
+    cid, topic = uid(), f"rm/{uid()}"
+    s = _persistent(raw, V5, cid)
+    s.subscribe([(topic, qos)])
+    pub = raw(V5)
+    pub.connect(uid())
+    for i in range(6):
+        pub.publish(topic, f"m{i}".encode(), qos=qos, mid=i + 1)
+    first = [s.expect(m.PUBLISH) for _ in range(6)]  # never acknowledged
+    s.abort()
+    s2 = raw(V5)
+    s2.connect(cid, clean=False, props=[(m.SESSION_EXPIRY_INTERVAL, 300), (m.RECEIVE_MAXIMUM, 2)])
+    window = [s2.expect(m.PUBLISH) for _ in range(2)]
+    assert [(p.payload, p.dup, p.mid) for p in window] == [(f.payload, True, f.mid) for f in first[:2]]
+    s2.expect_none(0.5)  # a third would exceed the client's Receive Maximum
+    got = list(window)
+    pending = list(window)
+    while len(got) < 6:
+        s2.ack(pending.pop(0))
+        p = s2.expect(m.PUBLISH)
+        got.append(p)
+        pending.append(p)
+    for p in pending:
+        s2.ack(p)
+    assert [p.payload for p in got] == [f"m{i}".encode() for i in range(6)]
+    assert [p.mid for p in got] == [f.mid for f in first]
+    s2.expect_none(0.3)
+
+
+def test_in_flight_message_too_large_for_the_resumed_client_is_dropped_not_stuck(raw):
+    """Issue #10 §4.4: a message in flight that exceeds the Maximum Packet Size the client
+    announces when it comes back is dropped for it (MQTT 5 §3.1.2.11.4), not kept in flight for
+    ever blocking its window: with Receive Maximum 1 the next message must still arrive."""
+    cid, topic = uid(), f"mps/{uid()}"
+    s = _persistent(raw, V5, cid)
+    s.subscribe([(topic, 1)])
+    pub = raw(V5)
+    pub.connect(uid())
+    pub.publish(topic, b"B" * 500, qos=1, mid=1)
+    big = s.expect(m.PUBLISH)
+    assert len(big.payload) == 500
+    s.abort()
+    s2 = raw(V5)
+    s2.connect(cid, clean=False, props=[(m.SESSION_EXPIRY_INTERVAL, 300), (m.RECEIVE_MAXIMUM, 1),
+                                        (m.MAXIMUM_PACKET_SIZE, 200)])
+    pub.publish(topic, b"small", qos=1, mid=2)
+    p = s2.expect(m.PUBLISH)
+    assert p.payload == b"small", p
+    s2.ack(p)
+    s2.expect_none(0.3)

@@ -467,3 +467,22 @@ def test_dollar_topics_not_matched_by_leading_wildcards(paho):
     wait_until(lambda: time.monotonic() > t_end, 2)
     assert not [x.topic for x in hash_.messages if x.topic.startswith("$")]
     assert not [x.topic for x in plus.messages if x.topic.startswith("$")]
+
+
+@fleetgate_only("mosquitto never sends topic aliases to clients")
+@pytest.mark.broker_config(outbound_topic_alias_maximum=4)
+def test_alias_of_a_dropped_oversize_publish_is_not_used_later(paho, raw):
+    """Issue #10 §4.5: the first PUBLISH of a topic is too large for the client and is dropped.
+    The alias it would have set was recorded anyway, so the next (small) message went out as an
+    empty topic with an alias the client had never learned."""
+    topic = f"ta/{uid()}"
+    sub = _v5(raw, props=[(m.TOPIC_ALIAS_MAXIMUM, 4), (m.MAXIMUM_PACKET_SIZE, 120)])
+    sub.subscribe([(topic, 1)])
+    pub = paho(proto=V5)
+    pub.connect()
+    pub.publish(topic, b"X" * 400, qos=1)   # over 120 bytes: dropped for this client
+    pub.publish(topic, b"small", qos=1)
+    p = sub.expect(m.PUBLISH)
+    sub.ack(p)
+    assert p.payload == b"small"
+    assert p.topic == topic.encode(), f"first PUBLISH the client sees on the topic must name it: {p!r}"

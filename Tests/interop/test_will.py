@@ -120,3 +120,28 @@ def test_v5_will_properties_passed_through(paho, raw):
     assert p.ResponseTopic == "reply/here"
     assert p.CorrelationData == b"\x00\x01corr"
     assert p.UserProperty == [("k1", "v1"), ("k1", "v2"), ("device", "\u00fcnic\u00f8de")]
+
+
+@pytest.mark.parametrize("crash", [False, True], ids=["stopped", "killed"])
+def test_will_of_a_session_that_expired_while_the_broker_was_down_is_published(broker, paho, raw, crash):
+    """Issue #10 §4.3: the session ends (expiry 2 s) while the broker is down; its will (delay
+    60 s, so due at the session's end) must be published when the broker comes back, as the
+    sweep would have published it at run time. It used to be deleted with the session."""
+    topic = f"will/{uid()}"
+    c = raw(V5)
+    c.connect(uid(), clean=False, props=[(m.SESSION_EXPIRY_INTERVAL, 2)],
+              will=m.Will(topic, b"expired while down", qos=1, retain=True, props=[(m.WILL_DELAY_INTERVAL, 60)]))
+    if crash:
+        broker.kill()   # the session was connected when the process died
+    else:
+        c.abort()       # abnormal end: the will waits for the delay or the session's end
+        time.sleep(0.3)
+        broker.stop()
+    c.abort()
+    time.sleep(3)       # the 2 s session expiry passes while nothing runs
+    broker.start()
+    late = paho(proto=V5)
+    late.connect()
+    late.subscribe(topic, qos=1)
+    (msg,) = late.wait_messages(1, timeout=5)
+    assert msg.payload == b"expired while down"  # retained or live: published either way

@@ -8,7 +8,12 @@ extension Broker {
     /// is closed without an answer, as both specs require for a malformed CONNECT.
     func rejectConnect(_ c: MQTTConnection, error: MQTTDecodeError) {
         log.notice("refusing connection from \(c.stream.remoteAddress): \(error)")
-        if case .unsupportedProtocolVersion(let level) = error {
+        if case .limitExceeded(let why) = error {
+            // Only MQTT 5 packets carry what our limits bound (user properties): a well-formed
+            // CONNECT over them hears why, which a malformed one cannot.
+            c.version = .v5
+            c.send(.connack(ConnAckPacket(sessionPresent: false, reasonCode: error.reasonCode, properties: c.reasonString(why))))
+        } else if case .unsupportedProtocolVersion(let level) = error {
             let asV5 = level > MQTTVersion.v5.rawValue
             c.version = asV5 ? .v5 : .v311
             c.send(.connack(ConnAckPacket(sessionPresent: false,
@@ -21,6 +26,8 @@ extension Broker {
         c.version = p.version
         c.decoder.version = p.version
         let v5 = p.version == .v5
+        // Known from here, so a refusing CONNACK honours it too.
+        if v5, let maximum = p.properties.maximumPacketSize { c.clientMaxPacketSize = Int(maximum) }
 
         func refuse(_ v5Code: ReasonCode, _ v311Code: ReasonCode, _ why: String) {
             refuseConnect(p, on: c, v5Code, v311Code, why)
@@ -87,6 +94,9 @@ extension Broker {
             endConnection(of: existing, cleanly: false)
         }
 
+        // A session that expired since the last sweep is over: it is not resumed (and its will
+        // is published now, as the sweep would have).
+        if let stale = sessions[id], stale.connection == nil, stale.isExpired(now: self.now) { expire(stale) }
         let session: Session
         var sessionPresent = false
         if let resumable = sessions[id], !p.cleanStart {
@@ -138,15 +148,16 @@ extension Broker {
         if session.isPersistent { store.markDirty(session) }
         log.debug("\(clientId) connected from \(c.stream.remoteAddress) (MQTT \(p.version), session present \(sessionPresent))")
 
-        // Resume: re-send what was in flight (MQTT §4.4), then whatever queued while away.
+        // Resume: re-send what was in flight (MQTT §4.4), then whatever queued while away. PUBRELs
+        // go now; PUBLISHes with DUP and their ids as this connection's Receive Maximum allows.
         let now = self.now
+        session.awaitingResend.removeAll()
         for i in session.inflight.indices {
             let m = session.inflight[i]
             if m.phase == .released {
                 c.send(.pubrel(PubAckPacket(packetId: m.packetId)))
             } else {
-                _ = c.sendPublish(m.message, packetId: m.packetId, dup: true, subscriptionIdentifiers: m.subscriptionIdentifiers,
-                                  now: now, scratch: &encodeBuffers.scratch)
+                session.awaitingResend.append(m.packetId)
             }
         }
         pump(session, now: now)

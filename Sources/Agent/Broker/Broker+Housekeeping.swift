@@ -32,11 +32,17 @@ extension Broker {
             if let due = session.willDueAt, now >= due { publishWill(of: session) }
             if session.isExpired(now: now) { expired.append(session) }
         }
-        for session in expired {
-            if session.will != nil { publishWill(of: session) }  // MQTT 5 §3.1.3.2.2: at the latest when the session ends
-            metrics.sessionsExpired += 1
-            discard(session)
-        }
+        for session in expired { expire(session) }
+    }
+
+    /// Ends a session whose expiry interval ran out while no connection held it. The same rule
+    /// at run time (sweep), after a restart (the first sweep) and when a client comes back just
+    /// after expiry (CONNECT): a will not yet published is published now, at the latest when the
+    /// session ends (MQTT 5 §3.1.3.2.2), then everything of the session goes.
+    func expire(_ session: Session) {
+        if session.will != nil { publishWill(of: session) }
+        metrics.sessionsExpired += 1
+        discard(session)
     }
 
     /// Publishes the metrics on mosquitto's `$SYS/broker/...` names (retained, QoS 0).

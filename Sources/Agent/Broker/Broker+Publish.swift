@@ -134,6 +134,7 @@ extension Broker {
             return complete(session, at: i, on: c)
         }
         session.inflight[i].phase = .released
+        session.acknowledgedBeforeResend(a.packetId)
         if session.isPersistent { store.saveOutbound(session.inflight[i], of: session.clientId, bodyNeeded: false) }
         c.sendAck(type: .pubrel, packetId: a.packetId)
     }
@@ -265,7 +266,7 @@ extension Broker {
             return
         }
         let out = OutboundMessage(seq: session.takeSeq(), message: m, subscriptionIdentifiers: subscriptionIdentifiers)
-        if session.queue.isEmpty, let c = session.connection, canSend(to: session, on: c) {
+        if session.queue.isEmpty, session.awaitingResend.isEmpty, let c = session.connection, canSend(to: session, on: c) {
             // The common case: room in the window, nothing waiting ahead; skip the queue.
             send(out, to: session, on: c, now: now)
             applyBackpressure(towards: c)
@@ -281,6 +282,10 @@ extension Broker {
     /// Maximum) and its socket is not backed up.
     func pump(_ session: Session, now: UInt64) {
         guard let c = session.connection else { return }
+        if !session.awaitingResend.isEmpty {
+            resendInflight(session, on: c, now: now)
+            guard session.awaitingResend.isEmpty else { return }  // new messages wait behind re-sends
+        }
         while canSend(to: session, on: c), let next = session.queue.popFirst() {
             // Queued before this connection's rules were known (restored after a restart).
             if next.message.isExpired(now: now) || !(session.policy?.mayReceive(next.message.topic) ?? true) {
@@ -294,6 +299,24 @@ extension Broker {
 
     private func canSend(to session: Session, on c: MQTTConnection) -> Bool {
         c.phase == .connected && session.inflight.count < c.sendWindow && c.stream.pendingWriteBytes < limits.maxPendingWriteBytes
+    }
+
+    /// Re-sends in-flight PUBLISHes of a resumed session, with DUP and their packet ids, while the
+    /// client's current Receive Maximum has room. One its current Maximum Packet Size refuses is
+    /// dropped for it, as a new delivery would be, instead of staying in flight for ever.
+    private func resendInflight(_ session: Session, on c: MQTTConnection, now: UInt64) {
+        while !session.awaitingResend.isEmpty, c.phase == .connected, session.sentInflightCount < c.sendWindow,
+              c.stream.pendingWriteBytes < limits.maxPendingWriteBytes {
+            let id = session.awaitingResend.removeFirst()
+            guard let i = session.inflightIndex(packetId: id), session.inflight[i].phase == .published else { continue }
+            let m = session.inflight[i]
+            if !c.sendPublish(m.message, packetId: id, dup: true, subscriptionIdentifiers: m.subscriptionIdentifiers, now: now,
+                              scratch: &encodeBuffers.scratch) {
+                metrics.messagesDropped += 1
+                session.removeInflight(at: i)
+                if session.isPersistent { store.deleteOutbound(seq: m.seq, of: session.clientId) }
+            }
+        }
     }
 
     /// Gives the message a packet id, writes it and keeps it in flight until acknowledged.

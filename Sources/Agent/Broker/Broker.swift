@@ -46,6 +46,9 @@ final class Broker {
     /// instead of one per message. Drift against the real clock over a run is irrelevant for
     /// expiry intervals counted in seconds.
     private(set) var wallOffset: UInt64 = 0
+    /// Loop time of the first failed commit of the current run of failures; nil while commits work.
+    private var commitFailingSince: UInt64?
+    private var lastCommitFailureLog: UInt64 = 0
 
     init(limits: BrokerLimits, denySubscribe: [String], security: SecurityState, log: Logger, loop: EventLoop,
          store: SessionStore, wallClock: @escaping () -> UInt64) {
@@ -64,10 +67,12 @@ final class Broker {
         for state in loaded.sessions {
             let session = Session(state: state)
             if session.disconnectedAt == nil { session.disconnectedAt = now }  // it was connected when we stopped
-            if session.isExpired(now: now) { store.deleteSession(session.clientId); continue }
-            if session.will != nil && session.willDueAt == nil {
-                // The connection ended with our process: its will is due, after any delay.
-                session.willDueAt = now + UInt64(session.will?.properties.willDelayInterval ?? 0) * 1000
+            if let will = session.will, let since = session.disconnectedAt {
+                // Due when its delay (or the session) ran out after the connection ended, which
+                // may have been while we were down: then it is due now. Sessions that expired
+                // meanwhile are kept until the first sweep, which publishes their will and ends
+                // them by the same rule as at run time (the coordinator link exists by then).
+                session.willDueAt = since + session.willDelayMilliseconds(of: will)
             }
             sessions[ExactString(session.clientId)] = session
             for (filter, options) in session.subscriptions { addToTables(filter: filter, options: options, session: session) }
@@ -102,12 +107,11 @@ final class Broker {
         session.disconnectedAt = now
         if cleanly { session.will = nil }
         if let will = session.will {
-            let delay = UInt64(will.properties.willDelayInterval ?? 0) * 1000
-            let expiry = session.expiryInterval == UInt32.max ? UInt64.max : UInt64(session.expiryInterval) * 1000
-            if min(delay, expiry) == 0 {
+            let delay = session.willDelayMilliseconds(of: will)
+            if delay == 0 {
                 publishWill(of: session)
             } else {
-                session.willDueAt = now + min(delay, expiry)
+                session.willDueAt = now + delay
             }
         }
         if session.isPersistent {
@@ -175,16 +179,27 @@ final class Broker {
     // MARK: Per-turn work
 
     /// Writes the turn's batch. Runs before the loop flushes sockets, so acknowledgements written
-    /// during the turn leave only after their data is committed. If the commit fails, connections
-    /// that wrote during the turn are dropped without their acknowledgements: clients re-send, and
-    /// nothing acknowledged is lost.
+    /// during the turn leave only after their data is committed. If the commit fails, the store
+    /// keeps the batch and the next turn (at the latest the next sweep) tries again, and
+    /// connections that wrote during the turn are dropped without their acknowledgements: clients
+    /// re-send, and nothing acknowledged is lost.
     func commit() {
         guard store.hasPendingWrites else { return }
         do {
             try store.commit()
+            if commitFailingSince != nil {
+                log.notice("persistence commit succeeded again")
+                commitFailingSince = nil
+            }
         } catch {
             metrics.commitFailures += 1
-            log.error("persistence commit failed: \(error); dropping unacknowledged connections")
+            // Once per failure episode and then every 10 s: a broken disk retries each turn.
+            let loopTime = loopNow
+            if commitFailingSince == nil || loopTime >= lastCommitFailureLog + 10_000 {
+                log.error("persistence commit failed: \(error); the batch is kept and retried, unacknowledged connections are dropped")
+                lastCommitFailureLog = loopTime
+            }
+            if commitFailingSince == nil { commitFailingSince = loopTime }
             for c in connections.values where c.stream.pendingWriteBytes > 0 { c.stream.closeNow() }
         }
     }

@@ -56,6 +56,8 @@ final class MQTTConnection: StreamHandler {
     var outboundAliasLimit: UInt16 = 0
     /// A clean DISCONNECT discards the will (MQTT §3.14.4).
     var disconnectedCleanly = false
+    /// `detachFromBroker` ran.
+    private var isDetached = false
 
     // Backpressure (Broker+Backpressure.swift).
     /// Reading is paused because a subscriber this client feeds is congested.
@@ -103,6 +105,17 @@ final class MQTTConnection: StreamHandler {
     func streamClosed(_ stream: any ByteStream, error: RuntimeError?) {
         phase = .closed
         assembler.reset()
+        detachFromBroker()
+    }
+
+    /// Ends this connection's part in the broker (session, held publishers, the connection
+    /// table) once: when we decide to close, or when the stream ends on its own. The stream may
+    /// linger for a while after close() to let the client read why (TCPStream.close); the session
+    /// must not wait for that.
+    private func detachFromBroker() {
+        guard !isDetached else { return }
+        isDetached = true
+        // Not the assembler: close() may run inside its feed (streamReceived resets it after).
         broker.releaseHeldPublishers(of: self)
         broker.connectionClosed(self)
     }
@@ -143,9 +156,17 @@ final class MQTTConnection: StreamHandler {
 
     // MARK: Sending
 
+    /// Encodes and queues a packet other than a delivery. To an MQTT 5 client it never exceeds the
+    /// client's Maximum Packet Size: the reason string, then user properties, are left out as the
+    /// spec allows, and a packet that still does not fit is not sent (MQTT 5 §3.1.2.11.4).
     func send(_ packet: MQTTPacket) {
         guard isOpen else { return }
-        stream.write(MQTTEncoder.encode(packet, version: version))
+        guard let bytes = packet.encoded(version: version, fitting: clientMaxPacketSize) else {
+            broker.metrics.packetsOverClientMaximum += 1
+            broker.log.debug("not sending \(packet) to \(session?.clientId ?? stream.remoteAddress): over its maximum packet size \(clientMaxPacketSize)")
+            return
+        }
+        stream.write(bytes)
     }
 
     /// A successful PUBACK/PUBREC/PUBREL/PUBCOMP without properties: the same 4 bytes in both
@@ -163,9 +184,11 @@ final class MQTTConnection: StreamHandler {
     }
 
     /// A reason string, only if the client did not ask us to leave them out (MQTT 5 §3.1.2.11.7).
+    /// The text is cut to `limits.maxReasonStringBytes`: reasons often quote a topic or filter,
+    /// which the client chose and which may be 65,535 bytes long.
     func reasonString(_ text: String) -> MQTTProperties {
         var p = MQTTProperties()
-        if version == .v5 && requestProblemInformation { p.reasonString = text }
+        if version == .v5 && requestProblemInformation { p.reasonString = text.truncatedUTF8(maxBytes: broker.limits.maxReasonStringBytes) }
         return p
     }
 
@@ -204,6 +227,7 @@ final class MQTTConnection: StreamHandler {
         out.removeAll(keepingCapacity: true)
         var topic = m.topic
         var properties = MQTTProperties.none
+        var newAlias: UInt16?
         if version == .v5 {
             properties = m.properties
             properties.messageExpiryInterval = m.remainingExpiry(now: now)  // nil on an empty set allocates nothing
@@ -213,15 +237,18 @@ final class MQTTConnection: StreamHandler {
                     properties.topicAlias = alias
                     topic = ""
                 } else if outboundAliases.count < Int(outboundAliasLimit) {
-                    let alias = UInt16(outboundAliases.count + 1)
-                    outboundAliases[m.topic] = alias
-                    properties.topicAlias = alias
+                    newAlias = UInt16(outboundAliases.count + 1)
+                    properties.topicAlias = newAlias
                 }
             }
         }
         MQTTEncoder.appendPublish(topic: topic, payload: m.payload, qos: m.qos, retain: m.retain, dup: dup, packetId: packetId,
                                   properties: properties, version: version, into: &out)
-        return out.count <= clientMaxPacketSize
+        guard out.count <= clientMaxPacketSize else { return false }
+        // Only a packet that is sent teaches the client an alias; a dropped one must not leave us
+        // believing it knows one (it would then get an empty topic it cannot resolve).
+        if let newAlias { outboundAliases[m.topic] = newAlias }
+        return true
     }
 
     /// Ends the connection for a protocol error: MQTT 5 gets a DISCONNECT with the reason first,
@@ -235,10 +262,12 @@ final class MQTTConnection: StreamHandler {
         close()
     }
 
-    /// Closes after what is queued has been written (a DISCONNECT or CONNACK refusal arrives).
+    /// Closes after what is queued has been written (a DISCONNECT or CONNACK refusal arrives),
+    /// and leaves the broker now.
     func close() {
         guard isOpen else { return }
         phase = .closing
         stream.close()
+        detachFromBroker()
     }
 }

@@ -27,6 +27,10 @@ final class Session: Hashable {
     private(set) var inflightIds: Set<UInt16> = []
     /// Messages waiting for room in the in-flight window or for the client to come back.
     var queue = OutboundQueue()
+    /// Packet ids of in-flight PUBLISHes not yet re-sent on the current connection (MQTT §4.4),
+    /// oldest first. A resumed client may have a smaller Receive Maximum than when they were
+    /// sent, so they go out as its window allows (`Broker.resendInflight`), keeping their ids.
+    var awaitingResend: [UInt16] = []
     var nextSeq: Int64 = 1
     private var nextPacketId: UInt16 = 1
 
@@ -53,6 +57,14 @@ final class Session: Hashable {
         return now >= since &+ UInt64(expiryInterval) * 1000
     }
 
+    /// How long after the connection ends the will is published: its delay, or the session's
+    /// end if that comes first (MQTT 5 §3.1.3.2.2).
+    func willDelayMilliseconds(of will: Will) -> UInt64 {
+        let delay = UInt64(will.properties.willDelayInterval ?? 0) * 1000
+        let expiry = expiryInterval == UInt32.max ? UInt64.max : UInt64(expiryInterval) * 1000
+        return min(delay, expiry)
+    }
+
     func takeSeq() -> Int64 { defer { nextSeq += 1 }; return nextSeq }
 
     /// A packet id not used by any in-flight message (MQTT §2.2.1). The window is far below
@@ -74,12 +86,23 @@ final class Session: Hashable {
     func removeInflight(at i: Int) -> OutboundMessage {
         let m = inflight.remove(at: i)
         inflightIds.remove(m.packetId)
+        if !awaitingResend.isEmpty { awaitingResend.removeAll { $0 == m.packetId } }
         return m
     }
+
+    /// The client acknowledged (PUBREC) a message it had before it reconnected: no need to re-send it.
+    func acknowledgedBeforeResend(_ packetId: UInt16) {
+        if !awaitingResend.isEmpty { awaitingResend.removeAll { $0 == packetId } }
+    }
+
+    /// In-flight messages the current connection has been sent (re-sent ones included): what
+    /// counts against the client's Receive Maximum.
+    var sentInflightCount: Int { inflight.count - awaitingResend.count }
 
     func clearInflight() {
         inflight.removeAll()
         inflightIds.removeAll()
+        awaitingResend.removeAll()
     }
 
     func inflightIndex(packetId: UInt16) -> Int? {

@@ -82,10 +82,17 @@ extension CoordinatorLink {
             }
             var properties = message.properties
             properties.messageExpiryInterval = message.remainingExpiry(now: now)
-            let frame = FleetFrame.forward(FleetFrame.Forward(originGatewayId: settings.gatewayId, sequence: seq, topic: message.topic,
-                                                              qos: message.qos, retain: message.retain, properties: properties,
-                                                              payload: message.payload))
-            guard let bytes = c.encodeBulk(frame) else {
+            let forward = FleetFrame.Forward(originGatewayId: settings.gatewayId, sequence: seq, topic: message.topic,
+                                             qos: message.qos, retain: message.retain, properties: properties, payload: message.payload)
+            // Unreachable from a device since the MQTT decoder enforces the same bounds; a message
+            // stored by an older agent that did not is dropped and counted, never a trap.
+            if let problem = forward.limitProblem {
+                log.warning("coordinator link: forward \(seq) on \(message.topic) cannot be sent (\(problem)); dropped")
+                metrics.forwardsTooLarge += 1
+                dropEntry(seq: seq, fromLog: fromLog)
+                continue
+            }
+            guard let bytes = c.encodeBulk(.forward(forward)) else {
                 log.warning("coordinator link: forward \(seq) on \(message.topic) is larger than the coordinator accepts; dropped")
                 metrics.forwardsTooLarge += 1
                 dropEntry(seq: seq, fromLog: fromLog)

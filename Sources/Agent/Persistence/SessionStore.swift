@@ -100,15 +100,17 @@ final class SessionStore {
 
     // MARK: Commit
 
+    /// Writes the batch in one transaction. The batch is cleared only once the transaction has
+    /// committed: a failed commit keeps every write for the next attempt (later turns add to it,
+    /// coalescing as usual), so a transient SQLite error delays data but never loses it. The
+    /// bookkeeping of which rows exist on disk moves only after the commit too.
     func commit() throws {
         guard !batch.isEmpty else { return }
         let b = batch
-        batch = Batch()
         try db.transaction {
             for clientId in b.clearedSessions {
                 try db.run("DELETE FROM sessions WHERE client_id = ?", [.text(clientId.string)])
                 try db.run("DELETE FROM outbound WHERE client_id = ?", [.text(clientId.string)])
-                committedHighSeq[clientId] = nil
             }
             for (clientId, session) in b.dirtySessions {
                 try db.run("INSERT OR REPLACE INTO sessions(client_id, state) VALUES(?, ?)",
@@ -119,7 +121,6 @@ final class SessionStore {
                 case .insert(let blob, let packetId, let phase), .update(let blob, let packetId, let phase):
                     try db.run("INSERT OR REPLACE INTO outbound(client_id, seq, packet_id, phase, message) VALUES(?, ?, ?, ?, ?)",
                                [.text(key.clientId.string), .integer(key.seq), .integer(Int64(packetId)), .integer(Int64(phase)), .blob(blob)])
-                    committedHighSeq[key.clientId] = max(committedHighSeq[key.clientId, default: 0], key.seq)
                 case .delete:
                     try db.run("DELETE FROM outbound WHERE client_id = ? AND seq = ?", [.text(key.clientId.string), .integer(key.seq)])
                 }
@@ -132,12 +133,22 @@ final class SessionStore {
                 }
             }
         }
+        batch = Batch()
+        for clientId in b.clearedSessions { committedHighSeq[clientId] = nil }
+        for (key, write) in b.outbound {
+            if case .delete = write { continue }
+            committedHighSeq[key.clientId] = max(committedHighSeq[key.clientId, default: 0], key.seq)
+        }
     }
 
     // MARK: Startup
 
+    /// Reads everything back. Outbound rows whose session row is gone (left by an agent that
+    /// crashed between writing a session's messages and its header, or by older versions) are
+    /// deleted here: nothing would ever load or delete them otherwise.
     func loadAll() throws -> Loaded {
         var loaded = Loaded()
+        try db.run("DELETE FROM outbound WHERE client_id NOT IN (SELECT client_id FROM sessions)", [])
         var byClient: [ExactString: Int] = [:]
         try db.query("SELECT client_id, state FROM sessions", []) { row in
             let state = try SessionState(serialized: row.blob(1))
