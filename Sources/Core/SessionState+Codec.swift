@@ -82,81 +82,186 @@ extension OutboundMessage {
 }
 
 extension SessionState {
-    /// The session without its outbound messages (persistence stores those as rows of their own
-    /// so each ack is one small write); `serialized()` is the whole session for a migration.
-    public func serializedHeader() -> [UInt8] { encode(includingOutbound: false) }
-    public func serialized() -> [UInt8] { encode(includingOutbound: true) }
+    /// Field tags of session format 2 (docs/STORAGE.md). Every field is `u8 tag, u32 length,
+    /// value`; a reader skips tags it does not know, so a field can be added without a new
+    /// format. A change that an older reader must not silently ignore needs a new format number.
+    enum Field: UInt8 {
+        /// Last, length 0: a session cut at a field boundary is truncated, not shorter.
+        case end = 0
+        case clientId = 1, protocolVersion = 2, expiryInterval = 3, nextPacketId = 4, nextSeq = 5
+        case disconnectedFor = 6, subscriptions = 7, will = 8, willDueIn = 9, inboundQoS2 = 10
+        case outbound = 11, ownerGateway = 12, epoch = 13
+    }
 
-    private func encode(includingOutbound: Bool) -> [UInt8] {
+    static let formatVersion: UInt8 = 2
+
+    /// The session without its outbound messages (persistence stores those as rows of their own
+    /// so each ack is one small write); `serialized(asOf:)` is the whole session for a migration.
+    /// Instants (`disconnectedAt`, `willDueAt`) are written as durations relative to `now`, the
+    /// writer's wall clock, which is written too.
+    public func serializedHeader(asOf now: UInt64) -> [UInt8] { encode(asOf: now, includingOutbound: false) }
+    public func serialized(asOf now: UInt64) -> [UInt8] { encode(asOf: now, includingOutbound: true) }
+
+    private func encode(asOf now: UInt64, includingOutbound: Bool) -> [UInt8] {
         var w = ByteWriter()
-        w.writeU8(1)
-        w.writeString(clientId)
-        w.writeU8(protocolVersion.rawValue)
-        w.writeU32(expiryInterval)
-        w.writeU16(nextPacketId)
-        w.writeU64(UInt64(bitPattern: nextSeq))
-        w.writeU64(disconnectedAt.map { $0 + 1 } ?? 0)
-        w.writeU32(UInt32(subscriptions.count))
-        for (filter, o) in subscriptions.sorted(by: { $0.key < $1.key }) {
-            w.writeString(filter)
-            w.writeU8(o.qos.rawValue | (o.noLocal ? 0x04 : 0) | (o.retainAsPublished ? 0x08 : 0) | (o.retainHandling & 0x03) << 4)
-            w.writeU32(o.subscriptionIdentifier ?? 0)
+        w.writeU8(Self.formatVersion)
+        w.writeU64(now)
+        func field(_ tag: Field, _ body: (inout ByteWriter) -> Void) {
+            w.writeU8(tag.rawValue)
+            let lengthAt = w.count
+            w.writeU32(0)
+            body(&w)
+            let length = UInt32(w.count - lengthAt - 4)
+            for i in 0..<4 { w.bytes[lengthAt + i] = UInt8(truncatingIfNeeded: length >> (24 - 8 * UInt32(i))) }
+        }
+        field(.clientId) { $0.writeString(clientId) }
+        field(.protocolVersion) { $0.writeU8(protocolVersion.rawValue) }
+        field(.expiryInterval) { $0.writeU32(expiryInterval) }
+        field(.nextPacketId) { $0.writeU16(nextPacketId) }
+        field(.nextSeq) { $0.writeU64(UInt64(bitPattern: nextSeq)) }
+        if let disconnectedAt { field(.disconnectedFor) { $0.writeU64(now > disconnectedAt ? now - disconnectedAt : 0) } }
+        field(.subscriptions) { w in
+            w.writeU32(UInt32(subscriptions.count))
+            for (filter, o) in subscriptions.sorted(by: { $0.key < $1.key }) {
+                w.writeString(filter)
+                w.writeU8(o.qos.rawValue | (o.noLocal ? 0x04 : 0) | (o.retainAsPublished ? 0x08 : 0) | (o.retainHandling & 0x03) << 4)
+                w.writeU32(o.subscriptionIdentifier ?? 0)
+            }
         }
         if let will {
-            w.writeU8(1)
-            w.writeU32(will.properties.willDelayInterval ?? 0)
-            var props = will.properties
-            props.willDelayInterval = nil
-            let body = Message(topic: will.topic, payload: will.payload, qos: will.qos, retain: will.retain, properties: props).serialized()
-            w.writeU32(UInt32(body.count))
-            w.writeBytes(body)
-        } else {
-            w.writeU8(0)
+            field(.will) { w in
+                w.writeU32(will.properties.willDelayInterval ?? 0)
+                var props = will.properties
+                props.willDelayInterval = nil
+                w.writeBytes(Message(topic: will.topic, payload: will.payload, qos: will.qos, retain: will.retain, properties: props).serialized())
+            }
         }
-        w.writeU16(UInt16(inboundQoS2.count))
-        for id in inboundQoS2.sorted() { w.writeU16(id) }
-        let outgoing = includingOutbound ? outbound : []
-        w.writeU32(UInt32(outgoing.count))
-        for m in outgoing {
-            let body = m.serialized()
-            w.writeU32(UInt32(body.count))
-            w.writeBytes(body)
+        if let willDueAt { field(.willDueIn) { $0.writeU64(willDueAt > now ? willDueAt - now : 0) } }
+        if !inboundQoS2.isEmpty {
+            field(.inboundQoS2) { w in
+                w.writeU16(UInt16(inboundQoS2.count))
+                for id in inboundQoS2.sorted() { w.writeU16(id) }
+            }
         }
+        if includingOutbound && !outbound.isEmpty {
+            field(.outbound) { w in
+                w.writeU32(UInt32(outbound.count))
+                for m in outbound {
+                    let body = m.serialized()
+                    w.writeU32(UInt32(body.count))
+                    w.writeBytes(body)
+                }
+            }
+        }
+        if let ownerGateway { field(.ownerGateway) { $0.writeString(ownerGateway) } }
+        if epoch != 0 { field(.epoch) { $0.writeU64(epoch) } }
+        field(.end) { _ in }
         return w.bytes
     }
 
-    public init(serialized bytes: [UInt8]) throws(SessionCodecError) {
+    /// Reads a session written by `serialized(asOf:)` / `serializedHeader(asOf:)` (format 2) or by
+    /// an agent before it (format 1, instants as written). Durations are turned back into
+    /// instants against `receivedAt` when given (a session moved from another gateway, whose
+    /// clock may differ from ours), else against the writer's own clock (our own disk).
+    public init(serialized bytes: [UInt8], receivedAt: UInt64? = nil) throws(SessionCodecError) {
         self = try reading(bytes) { (r) throws(SessionCodecError) -> SessionState in
-            guard try r.u8("session format") == 1 else { throw SessionCodecError("session format is not known") }
-            let clientId = try r.string("client id")
-            guard let version = MQTTVersion(rawValue: try r.u8("protocol version")) else { throw SessionCodecError("unknown protocol version") }
-            var s = SessionState(clientId: clientId, expiryInterval: try r.u32("expiry"), protocolVersion: version)
-            s.nextPacketId = try r.u16("next packet id")
-            s.nextSeq = Int64(bitPattern: try r.u64("next seq"))
-            let disconnected = try r.u64("disconnected at")
-            s.disconnectedAt = disconnected == 0 ? nil : disconnected - 1
-            for _ in 0..<(try r.u32("subscription count")) {
-                let filter = try r.string("filter")
-                let bits = try r.u8("options")
-                guard let qos = QoS(rawValue: bits & 0x03) else { throw SessionCodecError("subscription QoS 3") }
-                let id = try r.u32("subscription identifier")
-                s.subscriptions[filter] = SubscriptionOptions(qos: qos, noLocal: bits & 0x04 != 0, retainAsPublished: bits & 0x08 != 0,
-                                                              retainHandling: (bits >> 4) & 0x03, subscriptionIdentifier: id == 0 ? nil : id)
+            switch try r.u8("session format") {
+            case 1: return try SessionState.readFormat1(&r)
+            case SessionState.formatVersion: return try SessionState.readFormat2(&r, receivedAt: receivedAt)
+            case let other: throw SessionCodecError("session format \(other) is not known")
             }
-            if try r.u8("will flag") == 1 {
-                let delay = try r.u32("will delay")
-                let m = try Message.read(from: &r, length: Int(try r.u32("will length")))
-                var props = m.properties
-                props.willDelayInterval = delay == 0 ? nil : delay
-                s.will = Will(topic: m.topic, payload: m.payload, qos: m.qos, retain: m.retain, properties: props)
-            }
-            for _ in 0..<(try r.u16("inbound QoS 2 count")) { s.inboundQoS2.insert(try r.u16("inbound packet id")) }
-            for _ in 0..<(try r.u32("outbound count")) {
-                s.outbound.append(try OutboundMessage.read(from: &r, length: Int(try r.u32("outbound length"))))
-            }
-            guard r.isAtEnd else { throw SessionCodecError("\(r.remaining) unexpected bytes after the session") }
-            return s
         }
+    }
+
+    private static func readFormat2(_ r: inout ByteReader, receivedAt: UInt64?) throws(SessionCodecError) -> SessionState {
+        let writtenAt = try r.u64("written at")
+        let reference = receivedAt ?? writtenAt
+        var clientId: String?, version: MQTTVersion?, expiry: UInt32?
+        var s = SessionState(clientId: "", expiryInterval: 0, protocolVersion: .v311)
+        while true {
+            let tag = try r.u8("field tag")
+            let length = Int(try r.u32("field length"))
+            guard length <= r.remaining else { throw SessionCodecError("field \(tag) of \(length) bytes truncated") }
+            let end = r.offset + length
+            switch Field(rawValue: tag) {
+            case .end?:
+                guard length == 0, r.isAtEnd else { throw SessionCodecError("\(r.remaining) unexpected bytes after the session") }
+            case .clientId?: clientId = try r.string("client id")
+            case .protocolVersion?:
+                guard let v = MQTTVersion(rawValue: try r.u8("protocol version")) else { throw SessionCodecError("unknown protocol version") }
+                version = v
+            case .expiryInterval?: expiry = try r.u32("expiry")
+            case .nextPacketId?: s.nextPacketId = try r.u16("next packet id")
+            case .nextSeq?: s.nextSeq = Int64(bitPattern: try r.u64("next seq"))
+            case .disconnectedFor?:
+                let ago = try r.u64("disconnected for")
+                s.disconnectedAt = reference > ago ? reference - ago : 0
+            case .subscriptions?: s.subscriptions = try readSubscriptions(&r)
+            case .will?:
+                let delay = try r.u32("will delay")
+                s.will = try readWill(&r, delay: delay, length: end - r.offset)
+            case .willDueIn?: s.willDueAt = reference &+ (try r.u64("will due in"))
+            case .inboundQoS2?:
+                for _ in 0..<(try r.u16("inbound QoS 2 count")) { s.inboundQoS2.insert(try r.u16("inbound packet id")) }
+            case .outbound?:
+                for _ in 0..<(try r.u32("outbound count")) {
+                    s.outbound.append(try OutboundMessage.read(from: &r, length: Int(try r.u32("outbound length"))))
+                }
+            case .ownerGateway?: s.ownerGateway = try r.string("owner gateway")
+            case .epoch?: s.epoch = try r.u64("epoch")
+            case nil: break  // a field of a later version: skipped
+            }
+            guard r.offset <= end else { throw SessionCodecError("field \(tag) overruns its length") }
+            guard let _ = try? r.readBytes(end - r.offset) else { throw SessionCodecError("field \(tag) truncated") }
+            if tag == Field.end.rawValue { break }
+        }
+        guard let clientId, let version, let expiry else { throw SessionCodecError("client id, protocol version or expiry missing") }
+        s.clientId = clientId
+        s.protocolVersion = version
+        s.expiryInterval = expiry
+        return s
+    }
+
+    private static func readSubscriptions(_ r: inout ByteReader) throws(SessionCodecError) -> [String: SubscriptionOptions] {
+        var subscriptions: [String: SubscriptionOptions] = [:]
+        for _ in 0..<(try r.u32("subscription count")) {
+            let filter = try r.string("filter")
+            let bits = try r.u8("options")
+            guard let qos = QoS(rawValue: bits & 0x03) else { throw SessionCodecError("subscription QoS 3") }
+            let id = try r.u32("subscription identifier")
+            subscriptions[filter] = SubscriptionOptions(qos: qos, noLocal: bits & 0x04 != 0, retainAsPublished: bits & 0x08 != 0,
+                                                        retainHandling: (bits >> 4) & 0x03, subscriptionIdentifier: id == 0 ? nil : id)
+        }
+        return subscriptions
+    }
+
+    private static func readWill(_ r: inout ByteReader, delay: UInt32, length: Int) throws(SessionCodecError) -> Will {
+        let m = try Message.read(from: &r, length: length)
+        var props = m.properties
+        props.willDelayInterval = delay == 0 ? nil : delay
+        return Will(topic: m.topic, payload: m.payload, qos: m.qos, retain: m.retain, properties: props)
+    }
+
+    /// Format 1 (agents before format 2): fixed field order, instants as wall-clock ms.
+    private static func readFormat1(_ r: inout ByteReader) throws(SessionCodecError) -> SessionState {
+        let clientId = try r.string("client id")
+        guard let version = MQTTVersion(rawValue: try r.u8("protocol version")) else { throw SessionCodecError("unknown protocol version") }
+        var s = SessionState(clientId: clientId, expiryInterval: try r.u32("expiry"), protocolVersion: version)
+        s.nextPacketId = try r.u16("next packet id")
+        s.nextSeq = Int64(bitPattern: try r.u64("next seq"))
+        let disconnected = try r.u64("disconnected at")
+        s.disconnectedAt = disconnected == 0 ? nil : disconnected - 1
+        s.subscriptions = try readSubscriptions(&r)
+        if try r.u8("will flag") == 1 {
+            let delay = try r.u32("will delay")
+            s.will = try readWill(&r, delay: delay, length: Int(try r.u32("will length")))
+        }
+        for _ in 0..<(try r.u16("inbound QoS 2 count")) { s.inboundQoS2.insert(try r.u16("inbound packet id")) }
+        for _ in 0..<(try r.u32("outbound count")) {
+            s.outbound.append(try OutboundMessage.read(from: &r, length: Int(try r.u32("outbound length"))))
+        }
+        guard r.isAtEnd else { throw SessionCodecError("\(r.remaining) unexpected bytes after the session") }
+        return s
     }
 }
 

@@ -62,14 +62,27 @@ public struct SessionState: Sendable, Hashable {
     public var inboundQoS2: Set<UInt16>
     /// In-flight (published/released) first in send order, then queued.
     public var outbound: [OutboundMessage]
-    /// Wall-clock ms when the last connection ended; nil while connected.
+    /// Wall-clock ms when the last connection ended; nil while connected. Serialized as a
+    /// duration before the moment of writing, so it survives a move to a gateway whose clock
+    /// differs (see `serialized(asOf:)`).
     public var disconnectedAt: UInt64?
+    /// Wall-clock ms at which the will is due (its delay, or the session's end if sooner, after
+    /// the connection ended); nil when none is scheduled. Serialized as a duration, like
+    /// `disconnectedAt`.
+    public var willDueAt: UInt64?
     public var protocolVersion: MQTTVersion
+    /// The gateway that serves the session; nil on a stand-alone agent. A connection migration
+    /// changes it, together with `epoch`.
+    public var ownerGateway: String?
+    /// Fencing number of the session's ownership: raised at every change of owner, so a writer
+    /// holding an older epoch (a source gateway that has not yet heard it lost the session) is
+    /// refused. 0 for a session that never moved.
+    public var epoch: UInt64
 
     public init(clientId: String, expiryInterval: UInt32, protocolVersion: MQTTVersion) {
         self.clientId = clientId; self.expiryInterval = expiryInterval; self.protocolVersion = protocolVersion
         subscriptions = [:]; will = nil; nextPacketId = 1; nextSeq = 1; inboundQoS2 = []; outbound = []
-        disconnectedAt = nil
+        disconnectedAt = nil; willDueAt = nil; ownerGateway = nil; epoch = 0
     }
 
     /// True when the session must outlive its connection, hence be persisted.

@@ -67,7 +67,7 @@ final class Broker {
         for state in loaded.sessions {
             let session = Session(state: state)
             if session.disconnectedAt == nil { session.disconnectedAt = now }  // it was connected when we stopped
-            if let will = session.will, let since = session.disconnectedAt {
+            if session.willDueAt == nil, let will = session.will, let since = session.disconnectedAt {
                 // Due when its delay (or the session) ran out after the connection ended, which
                 // may have been while we were down: then it is due now. Sessions that expired
                 // meanwhile are kept until the first sweep, which publishes their will and ends

@@ -118,6 +118,7 @@ final class Session: Hashable {
         s.will = will
         s.inboundQoS2 = inboundQoS2
         s.disconnectedAt = disconnectedAt
+        s.willDueAt = willDueAt
         s.nextSeq = nextSeq
         s.nextPacketId = nextPacketId
         s.outbound = inflight.elements + queue.elements
@@ -132,6 +133,7 @@ final class Session: Hashable {
         will = s.will
         inboundQoS2 = s.inboundQoS2
         disconnectedAt = s.disconnectedAt
+        willDueAt = s.willDueAt
         nextPacketId = s.nextPacketId == 0 ? 1 : s.nextPacketId
         for m in s.outbound.sorted(by: { $0.seq < $1.seq }) {
             if m.phase == .queued { queue.append(m) } else { addInflight(m) }

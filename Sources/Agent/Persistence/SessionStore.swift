@@ -1,5 +1,6 @@
 import FleetCore
 import FleetRuntime
+import Foundation
 
 /// Durable sessions, in-flight/queued messages and retained messages in one SQLite file (WAL).
 ///
@@ -38,7 +39,12 @@ final class SessionStore {
         case delete
     }
 
-    init(path: String, synchronous: SQLiteDatabase.Synchronous) throws {
+    /// Wall-clock milliseconds: session rows store their instants as durations before this.
+    private let wallClock: () -> UInt64
+
+    init(path: String, synchronous: SQLiteDatabase.Synchronous,
+         wallClock: @escaping () -> UInt64 = { UInt64(Date().timeIntervalSince1970 * 1000) }) throws {
+        self.wallClock = wallClock
         db = try SQLiteDatabase(path: path, synchronous: synchronous)
         try db.execute("""
             CREATE TABLE IF NOT EXISTS schema_version(version INTEGER NOT NULL);
@@ -107,6 +113,7 @@ final class SessionStore {
     func commit() throws {
         guard !batch.isEmpty else { return }
         let b = batch
+        let now = wallClock()
         try db.transaction {
             for clientId in b.clearedSessions {
                 try db.run("DELETE FROM sessions WHERE client_id = ?", [.text(clientId.string)])
@@ -114,7 +121,7 @@ final class SessionStore {
             }
             for (clientId, session) in b.dirtySessions {
                 try db.run("INSERT OR REPLACE INTO sessions(client_id, state) VALUES(?, ?)",
-                           [.text(clientId.string), .blob(session.state.serializedHeader())])
+                           [.text(clientId.string), .blob(session.state.serializedHeader(asOf: now))])
             }
             for (key, write) in b.outbound {
                 switch write {
