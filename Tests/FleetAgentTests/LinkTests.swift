@@ -153,6 +153,41 @@ import FleetRuntime
         #expect(loaded.nextSeq > second.forwards[1].sequence)
     }
 
+    /// Issue #10 §4.1: with the outbound log at its bound, QoS 1 forwards were dropped while the
+    /// publisher still got its PUBACK. Now every acknowledged message is logged and forwarded, and
+    /// the publisher simply is not read until the coordinator's confirmations free the log.
+    @Test func aFullLogStopsReadingThePublisherInsteadOfDroppingAcknowledgedForwards() throws {
+        var limits = LinkLimits()
+        limits.maxUnacked = 4
+        let rig = try LinkRig(remoteFilters: ["q/#"], limits: limits)
+        #expect(rig.waitEstablished())
+        #expect(rig.spin { rig.link.remote.filterCount == 1 })
+        let peer = try #require(rig.fake.current)
+        let pub = try rig.client("pub")
+        for i in 1...12 {
+            pub.publish("q/\(i)", [UInt8(i)], qos: 1, id: UInt16(i))
+            _ = rig.spin(maxTicks: 2) { false }  // one publish per read, as a device that waits between them
+        }
+        #expect(rig.spin { peer.forwards.count >= limits.maxUnacked })
+        _ = rig.spin(maxTicks: 10) { false }
+        // Held at the bound: not every publish was read, so not every one was acknowledged.
+        #expect(pub.pubacks.count < 12)
+        #expect(rig.link.outbound.count == pub.pubacks.count)
+        #expect(rig.link.metrics.publishersHeldByLog >= 1)
+        // Confirmations free the log; reading resumes, and every message arrives exactly once.
+        var confirmedUpTo: UInt64 = 0
+        #expect(rig.spin {
+            if let last = peer.forwards.last?.sequence, last > confirmedUpTo {
+                confirmedUpTo = last
+                peer.send(.deliveryAck(FleetFrame.DeliveryAck(originGatewayId: "gw-a", upToSequence: last)))
+            }
+            return pub.pubacks.count == 12 && peer.forwards.count == 12
+        })
+        #expect(peer.forwards.map(\.topic) == (1...12).map { "q/\($0)" })
+        #expect(pub.pubacks == (1...12).map { UInt16($0) })
+        rig.finish()
+    }
+
     @Test func incomingForwardIsDeliveredOnceDuplicateDroppedAndAcknowledged() throws {
         let rig = try LinkRig()
         #expect(rig.waitEstablished())

@@ -46,15 +46,46 @@ extension CoordinatorLink {
             }
             queuedQoS0.append(takeSequence(), message)
         } else {
-            guard outbound.count < limits.maxUnacked else {
-                metrics.forwardsDroppedLogFull += 1
-                return
-            }
+            // Always logged: the publisher gets its PUBACK after this turn's commit, so dropping
+            // the forward here would lose an acknowledged message (docs/PROTOCOL.md §8 rule 5).
+            // At the bound the publisher is not read any more until confirmations free the log.
             let seq = takeSequence()
             outbound.append(seq: seq, message: message)
             store.insert(seq: seq, message: message)
+            if outbound.count >= limits.maxUnacked { holdCurrentPublisherForLog() }
         }
         pump()
+    }
+
+    /// Stops reading the publisher whose message filled the log (`Broker+Backpressure`'s
+    /// mechanism: a publisher held by several parties resumes when the last lets go). A will or
+    /// a `$SYS` message has no publisher to hold: the log then exceeds its bound by that message.
+    private func holdCurrentPublisherForLog() {
+        guard let publisher = broker.currentPublisher, !publishersHeldByLog.contains(where: { $0 === publisher }) else { return }
+        if !publisher.isThrottled {
+            publisher.isThrottled = true
+            publisher.pauseInput()
+            broker.metrics.publishersThrottled += 1
+        }
+        publisher.holdCount += 1
+        publishersHeldByLog.append(publisher)
+        metrics.publishersHeldByLog += 1
+        if publishersHeldByLog.count == 1 {
+            log.warning("coordinator link: \(outbound.count) unconfirmed forwards (limit \(limits.maxUnacked)); publishers wait until the coordinator confirms")
+        }
+    }
+
+    /// Lets the held publishers read again (below half the bound, so they do not flap).
+    func releasePublishersHeldByLog() {
+        guard !publishersHeldByLog.isEmpty else { return }
+        let held = publishersHeldByLog
+        publishersHeldByLog = []
+        for p in held {
+            p.holdCount -= 1
+            guard p.holdCount == 0, p.isThrottled else { continue }
+            p.isThrottled = false
+            p.resumeInput()
+        }
     }
 
     /// Hands FORWARD frames to the socket in sequence order (merging the log and the QoS 0 queue)
@@ -126,6 +157,7 @@ extension CoordinatorLink {
             store.delete(seq: seq)
         }
         metrics.forwardsConfirmed += UInt64(confirmed)
+        if outbound.count <= limits.maxUnacked / 2 { releasePublishersHeldByLog() }
     }
 
     /// A publication from another gateway: delivered locally once, in the origin's order; a

@@ -75,6 +75,8 @@ final class CoordinatorLink: FabricLink {
     var committedSeen: [String: UInt64] = [:]
     var acksDue: Set<String> = []
     var brokerCommitFailures: UInt64 = 0
+    /// Publishers not read while the outbound log is at its bound (CoordinatorLink+Forward).
+    var publishersHeldByLog: [any PausableSource] = []
 
     /// Opens the link's tables in `databasePath` and restores the outbound log and dedup marks.
     /// Does not connect: `start(defaultAdvertise:)` does.
@@ -131,6 +133,7 @@ final class CoordinatorLink: FabricLink {
         }
         commit()
         store.close()
+        releasePublishersHeldByLog()
     }
 
     var isEstablished: Bool { phase == .established }

@@ -20,8 +20,8 @@ struct FabricMetrics {
     var forwardsConfirmed: UInt64 = 0
     /// QoS 0 forwards dropped: no session, or the bulk queue full.
     var forwardsDroppedQoS0: UInt64 = 0
-    /// QoS >= 1 forwards not logged because the log was at its bound.
-    var forwardsDroppedLogFull: UInt64 = 0
+    /// Times a publisher stopped being read because the outbound log was at its bound.
+    var publishersHeldByLog: UInt64 = 0
     /// Forwards larger than the coordinator's maximum frame size.
     var forwardsTooLarge: UInt64 = 0
     var forwardsExpired: UInt64 = 0
@@ -54,9 +54,9 @@ extension CoordinatorLink {
             ("fabric/forwards/resent", "\(m.forwardsResent)"),
             ("fabric/forwards/confirmed", "\(m.forwardsConfirmed)"),
             ("fabric/forwards/unconfirmed", "\(outbound.count)"),
-            ("fabric/forwards/dropped", "\(m.forwardsDroppedQoS0 + m.forwardsDroppedLogFull + m.forwardsTooLarge)"),
+            ("fabric/forwards/dropped", "\(m.forwardsDroppedQoS0 + m.forwardsTooLarge)"),
             ("fabric/forwards/dropped_qos0", "\(m.forwardsDroppedQoS0)"),
-            ("fabric/forwards/dropped_log_full", "\(m.forwardsDroppedLogFull)"),
+            ("fabric/publishers/held_by_log", "\(m.publishersHeldByLog)"),
             ("fabric/forwards/too_large", "\(m.forwardsTooLarge)"),
             ("fabric/forwards/expired", "\(m.forwardsExpired)"),
             ("fabric/forwards/received", "\(m.forwardsReceived)"),

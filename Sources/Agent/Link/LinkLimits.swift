@@ -17,7 +17,9 @@ struct LinkLimits: Sendable {
     /// QoS 0 forwards waiting for the socket; beyond it they are dropped and counted (§8 rule 5).
     var maxQueuedQoS0 = 10_000
     /// QoS >= 1 forwards not yet confirmed by the coordinator (memory and the `forward_log` table).
-    /// Beyond it new QoS >= 1 forwards are dropped and counted: the local path never waits.
+    /// At it, the publisher whose message reached it is not read until confirmations bring the
+    /// log below half (nothing acknowledged is dropped); it can exceed the bound only by what
+    /// publishers had already sent in the read being handled, and by wills.
     var maxUnacked = 100_000
     /// Sequence numbers are reserved on disk in blocks, so a QoS 0 forward costs no write.
     var sequenceBlock: UInt64 = 1 << 20
