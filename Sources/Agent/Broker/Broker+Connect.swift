@@ -5,9 +5,18 @@ import FleetRuntime
 extension Broker {
     /// The first packet was not a valid CONNECT. A protocol level we do not speak is answered
     /// with the refusal the client can read (MQTT 3.1.1 §3.1.2.2, MQTT 5 §3.1.2.2); anything else
-    /// is closed without an answer, as both specs require for a malformed CONNECT.
-    func rejectConnect(_ c: MQTTConnection, error: MQTTDecodeError) {
+    /// is closed without an answer, as both specs require for a malformed CONNECT. A CONNECT over
+    /// `limits.maxConnectPacketSize` gets CONNACK 0x95 when its bytes so far show MQTT 5 (3.1.1
+    /// has no code for it: closed).
+    func rejectConnect(_ c: MQTTConnection, error: MQTTDecodeError, bytes: UnsafeRawBufferPointer) {
         log.notice("refusing connection from \(c.stream.remoteAddress): \(error)")
+        if case .packetTooLarge = error {
+            metrics.connectPacketsTooLarge += 1
+            if Self.connectProtocolLevel(bytes) == MQTTVersion.v5.rawValue {
+                c.version = .v5
+                c.send(.connack(ConnAckPacket(sessionPresent: false, reasonCode: .packetTooLarge)))
+            }
+        }
         if case .unsupportedProtocolVersion(let level) = error {
             let asV5 = level > MQTTVersion.v5.rawValue
             c.version = asV5 ? .v5 : .v311
@@ -15,6 +24,15 @@ extension Broker {
                                           reasonCode: asV5 ? .unsupportedProtocolVersion : .v311UnacceptableProtocolVersion)))
         }
         c.close()
+    }
+
+    /// The protocol level byte of the CONNECT at the start of `bytes`, if that far has arrived
+    /// (fixed header, then the 2-byte length of "MQTT", the name, the level).
+    static func connectProtocolLevel(_ bytes: UnsafeRawBufferPointer) -> UInt8? {
+        var i = 1
+        while i < bytes.count && i <= 4 && bytes[i] & 0x80 != 0 { i += 1 }
+        let level = i + 1 + 2 + 4
+        return level < bytes.count ? bytes[level] : nil
     }
 
     func handleConnect(_ p: ConnectPacket, on c: MQTTConnection) {
@@ -106,6 +124,7 @@ extension Broker {
         session.connection = c
         c.session = session
         c.phase = .connected
+        c.decoder.maximumPacketSize = limits.maxPacketSize  // the pre-CONNECT limit no longer applies
         c.identity = identity
         c.policy = security.policy(for: identity)
         session.policy = c.policy
