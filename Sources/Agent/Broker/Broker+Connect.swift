@@ -93,6 +93,11 @@ extension Broker {
         // Take over a live connection with the same client id (MQTT §3.1.4 step 3).
         let id = ExactString(clientId)
         let existing = sessions[id]
+        // Only a new session counts against the limit: resuming or taking one over never does.
+        if existing == nil && sessions.count >= limits.maxSessions {
+            metrics.sessionsRefused += 1
+            return refuseConnect(p, on: c, .quotaExceeded, .v311ServerUnavailable, "the broker holds its maximum of \(limits.maxSessions) sessions")
+        }
         if let existing, let old = existing.connection {
             metrics.takeovers += 1
             if old.version == .v5 {
