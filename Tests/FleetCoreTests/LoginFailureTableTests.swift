@@ -86,40 +86,57 @@ struct VerificationQueueTests {
     @Test func runsAtMostBoundsRunningAndRefusesPastTheQueue() {
         var q = VerificationQueue<Int>(bounds: .init(running: 2, queued: 3, perAddress: 100))
         for i in 0..<5 {
-            #expect(q.admit(address: "h\(i)"))
+            let r1 = q.admit(address: "h\(i)")
+            #expect(r1)
             q.enqueue(i, address: "h\(i)")
         }
-        #expect(!q.admit(address: "late"), "2 running + 3 queued is the bound")
-        #expect(q.next()?.job == 0)
-        #expect(q.next()?.job == 1)
-        #expect(q.next() == nil, "both workers busy")
-        #expect(!q.admit(address: "late"))
+        let r2 = q.admit(address: "late")
+        #expect(!r2, "2 running + 3 queued is the bound")
+        let r3 = q.next()?.job
+        #expect(r3 == 0)
+        let r4 = q.next()?.job
+        #expect(r4 == 1)
+        let none = q.next()
+        #expect(none == nil, "both workers busy")
+        let r5 = q.admit(address: "late")
+        #expect(!r5)
         q.finish(address: "h0", wasRunning: true)
-        #expect(q.next()?.job == 2)
+        let r6 = q.next()?.job
+        #expect(r6 == 2)
         #expect(q.running == 2 && q.queued == 2)
         q.finish(address: "h1", wasRunning: true)
-        #expect(q.admit(address: "late"), "a finished job makes room")
+        let r7 = q.admit(address: "late")
+        #expect(r7, "a finished job makes room")
     }
 
     @Test func oneAddressGetsOnlyItsShare() {
         var q = VerificationQueue<Int>(bounds: .init(running: 2, queued: 64, perAddress: 3))
-        for _ in 0..<3 { #expect(q.admit(address: "attacker")) }
-        #expect(!q.admit(address: "attacker"))
-        #expect(q.admit(address: "device"))
+        for _ in 0..<3 { let r8 = q.admit(address: "attacker"); #expect(r8) }
+        let r9 = q.admit(address: "attacker")
+        #expect(!r9)
+        let r10 = q.admit(address: "device")
+        #expect(r10)
         q.finish(address: "attacker", wasRunning: false)
-        #expect(q.admit(address: "attacker"))
+        let r11 = q.admit(address: "attacker")
+        #expect(r11)
     }
 
     @Test func delayedJobsHoldAPlaceButNoWorker() {
         var q = VerificationQueue<String>(bounds: .init(running: 1, queued: 2, perAddress: 10))
-        #expect(q.admit(address: "a"))  // delayed: admitted, not enqueued yet
-        #expect(q.admit(address: "b"))
+        let delayed = q.admit(address: "a")  // delayed: admitted, not enqueued yet
+        #expect(delayed)
+        let r12 = q.admit(address: "b")
+        #expect(r12)
         q.enqueue("b", address: "b")
-        #expect(q.next()?.job == "b", "a delayed job does not block a ready one")
-        #expect(q.admit(address: "c"))
-        #expect(!q.admit(address: "d"))
+        let r13 = q.next()?.job
+        #expect(r13 == "b", "a delayed job does not block a ready one")
+        let r14 = q.admit(address: "c")
+        #expect(r14)
+        let r15 = q.admit(address: "d")
+        #expect(!r15)
         q.finish(address: "a", wasRunning: false)  // its connection closed during the delay
-        #expect(q.admit(address: "d"))
+        let r16 = q.admit(address: "d")
+        #expect(r16)
         #expect(q.addressCount == 3)
     }
 
