@@ -4,9 +4,10 @@
 /// after another (~23 s of both cores) and a correct login waited behind them. Here at most
 /// `bounds.running` verifications use workers at once, at most `bounds.queued` more wait (delayed
 /// or ready), and one source address holds at most `bounds.perAddress` of all of these, so a
-/// single host cannot fill the queue for everybody. What does not fit is refused at once
-/// (server busy), which costs no hashing. The shell skips a ready job whose connection closed
-/// before it would start.
+/// single host cannot fill the queue for everybody; ready checks start one address at a time, in
+/// turn, so a device waits behind one check per other address. What does not fit is refused at
+/// once (server busy), which costs no hashing. The shell skips a ready job whose connection
+/// closed before it would start.
 ///
 /// Pure bookkeeping; the caller starts jobs and reports their end with `finish`.
 public struct VerificationQueue<Job> {
@@ -21,9 +22,12 @@ public struct VerificationQueue<Job> {
     }
 
     public let bounds: Bounds
-    /// Jobs ready to start, oldest first (a delayed job joins when its delay ends).
-    private var ready: [(address: String, job: Job)] = []
-    private var readyHead = 0
+    /// Jobs ready to start per address, oldest first (a delayed job joins when its delay ends).
+    private var ready: [String: [Job]] = [:]
+    /// Addresses with ready jobs, served in turn: a device's check waits behind at most one
+    /// check of each other address, not behind everything one attacker queued before it.
+    /// Both are bounded by `bounds.queued` (arrays of at most that many elements).
+    private var turns: [String] = []
     /// Admitted jobs not yet running: delayed ones plus `ready`.
     public private(set) var queued = 0
     public private(set) var running = 0
@@ -42,18 +46,24 @@ public struct VerificationQueue<Job> {
 
     /// An admitted job whose delay (if any) is over: it may start once a worker is free.
     public mutating func enqueue(_ job: Job, address: String) {
-        ready.append((address, job))
+        if ready[address] == nil { turns.append(address) }
+        ready[address, default: []].append(job)
     }
 
-    /// The next job to start if a worker is free; it counts as running until `finish`.
+    /// The next job to start if a worker is free, taking addresses in turn; it counts as running
+    /// until `finish`.
     public mutating func next() -> (address: String, job: Job)? {
-        guard running < bounds.running, readyHead < ready.count else { return nil }
-        let entry = ready[readyHead]
-        readyHead += 1
-        if readyHead == ready.count { ready.removeAll(keepingCapacity: true); readyHead = 0 }
+        guard running < bounds.running, !turns.isEmpty else { return nil }
+        let address = turns.removeFirst()
+        var jobs = ready.removeValue(forKey: address) ?? []
+        let job = jobs.removeFirst()
+        if !jobs.isEmpty {
+            ready[address] = jobs
+            turns.append(address)
+        }
         queued -= 1
         running += 1
-        return entry
+        return (address, job)
     }
 
     /// Ends an admitted job: `wasRunning` after `next` returned it (finished or skipped), false

@@ -151,4 +151,23 @@ struct VerificationQueueTests {
         #expect(started == Array(0..<started.count))
         #expect(q.running == 0)
     }
+
+    @Test func addressesTakeTurnsSoADeviceDoesNotWaitBehindAnAttacker() {
+        var q = VerificationQueue<String>(bounds: .init(running: 1, queued: 16, perAddress: 8))
+        for i in 0..<6 {
+            let ok = q.admit(address: "attacker")
+            #expect(ok)
+            q.enqueue("a\(i)", address: "attacker")
+        }
+        let ok = q.admit(address: "device")
+        #expect(ok)
+        q.enqueue("d", address: "device")
+        var order: [String] = []
+        while let (address, job) = q.next() {
+            order.append(job)
+            q.finish(address: address, wasRunning: true)
+        }
+        #expect(order == ["a0", "d", "a1", "a2", "a3", "a4", "a5"])
+        #expect(q.queued == 0 && q.running == 0 && q.addressCount == 0)
+    }
 }
