@@ -52,6 +52,20 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
+def poll_sys(client: m.RawClient, topic: str, predicate, timeout: float = 5.0) -> bool:
+    """Whether a $SYS value satisfies predicate within timeout: the broker publishes $SYS every
+    sys_interval (1 s here), so a counter read at once may predate the event. Bounded."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = read_sys(client, topic)
+        if predicate(value):
+            return True
+        if time.monotonic() > deadline:
+            print(f"{topic} = {value}")
+            return False
+        time.sleep(0.3)
+
+
 def timed_login(port: int, proto: int, source: str | None, timeout: float) -> float:
     """Seconds from sending a correct CONNECT to its CONNACK 0x00."""
     c = m.RawClient(port, proto, source=source, timeout=timeout)
@@ -138,6 +152,31 @@ def test_logins_held_open_from_one_address_are_refused_busy_not_queued(broker_fa
             c.close()
 
 
+@pytest.mark.parametrize("proto", PROTOS)
+def test_repeated_failures_slow_their_address_only(broker_factory, pwfile, proto):
+    """Wrong passwords one after another from one address: after 2 failures each further answer
+    waits 100, 200, 400 ... ms (capped at 5 s, never a lockout); another address is not slowed."""
+    bad = {V5: 0x86, V311: 0x04}[proto]
+    b = broker_factory(auth={"password_file": str(pwfile)})
+    times = []
+    for _ in range(6):
+        c = m.RawClient(b.port, proto, timeout=15)
+        start = time.monotonic()
+        c.connect(uid("guess"), username="alice", password=b"guess", expect_rc=bad, timeout=15)
+        times.append(time.monotonic() - start)
+        c.close()
+    print("\nwrong-password answers (s):", ", ".join(f"{t:.2f}" for t in times))
+    # the 6th check waited 800 ms (100 << 3) before hashing
+    assert times[5] >= 0.7, f"no growing delay for repeated failures: {times}"
+    assert times[2] >= 0.09, f"the third failure was not delayed: {times}"
+    good = m.RawClient(b.port, proto, source=OTHER_HOST)
+    start = time.monotonic()
+    good.connect(uid("good"), username="alice", password=b"alice-pw")
+    assert time.monotonic() - start < 1.0, "another address was slowed by this one's failures"
+    assert poll_sys(good, "$SYS/broker/security/password_checks/delayed", lambda v: v >= 4)
+    good.close()
+
+
 # -- §3.4 partial CONNECTs ----------------------------------------------------------------------
 
 def partial_connect(announced: int, sent: int) -> bytes:
@@ -212,7 +251,7 @@ def test_partial_connects_past_the_preauth_budget_are_closed(broker_factory):
         assert open_now <= 100, f"{open_now} of {len(socks)} partial CONNECTs (12 kB each) still open under a 1 MiB budget"
         c = m.RawClient(b.port, V5)
         c.connect(uid("normal"))
-        assert read_sys(c, "$SYS/broker/connections/preauth_budget_closed") >= len(socks) - 100
+        assert poll_sys(c, "$SYS/broker/connections/preauth_budget_closed", lambda v: v >= len(socks) - 100)
         c.close()
     finally:
         for s in socks:
@@ -277,5 +316,5 @@ def test_max_sessions_refuses_a_new_session_but_not_a_resume_or_takeover(broker_
     assert again.connect(ids[0], clean=False, props=props).session_present is True
     assert first.is_closed(5.0)
     # counted on $SYS
-    assert read_sys(again, "$SYS/broker/clients/sessions_refused") == 1
+    assert poll_sys(again, "$SYS/broker/clients/sessions_refused", lambda v: v == 1)
     again.close(), first.close()
