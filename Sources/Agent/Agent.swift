@@ -34,7 +34,7 @@ public final class Agent {
         loop = try EventLoop()
         store = try SessionStore(path: config.dataDir + "/fleetgate.db",
                                  synchronous: config.durability == .full ? .full : .normal)
-        do { security = try SecurityState(auth: config.auth, policies: config.policies) } catch {
+        do { security = try SecurityState(auth: config.auth, policies: config.policies, limits: config.limits) } catch {
             throw ConfigError(file: error.file, line: error.line, key: "auth.password_file", message: error.message)
         }
         policyStore = try PolicyStore(path: config.dataDir + "/fleetgate.db")

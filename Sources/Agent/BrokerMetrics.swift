@@ -30,6 +30,21 @@ struct BrokerMetrics {
     /// Acknowledgements and other non-PUBLISH packets not sent because even without reason string
     /// and user properties they exceed the client's Maximum Packet Size (MQTT 5 §3.1.2.11.4).
     var packetsOverClientMaximum: UInt64 = 0
+    // Admission before authentication (Admission.swift).
+    /// Wrong passwords (verified and failed), abandoned logins included.
+    var passwordFailures: UInt64 = 0
+    /// CONNECTs refused as server busy: the password queue or the address's share was full.
+    var passwordChecksBusy: UInt64 = 0
+    /// Verifications delayed because their address failed repeatedly.
+    var passwordChecksDelayed: UInt64 = 0
+    /// Verifications skipped because the connection closed before a worker was free.
+    var passwordChecksSkipped: UInt64 = 0
+    /// CONNECTs (or packets pipelined behind one) over `limits.maxConnectPacketSize`.
+    var connectPacketsTooLarge: UInt64 = 0
+    /// Unauthenticated connections closed because partial packets passed `limits.maxPreAuthBytes`.
+    var preAuthBudgetCloses: UInt64 = 0
+    /// CONNECTs refused because `limits.maxSessions` sessions exist.
+    var sessionsRefused: UInt64 = 0
 
     func sysTopics(sessions: Int, retained: Int, subscriptions: Int) -> [(String, String)] {
         [
@@ -54,6 +69,13 @@ struct BrokerMetrics {
             ("security/denied", "\(authorizationDenials)"),
             ("security/tls_handshake_failures", "\(tlsHandshakeFailures)"),
             ("packets/dropped/over_client_maximum", "\(packetsOverClientMaximum)"),
+            ("security/password_failures", "\(passwordFailures)"),
+            ("security/password_checks/busy", "\(passwordChecksBusy)"),
+            ("security/password_checks/delayed", "\(passwordChecksDelayed)"),
+            ("security/password_checks/skipped", "\(passwordChecksSkipped)"),
+            ("connections/connect_too_large", "\(connectPacketsTooLarge)"),
+            ("connections/preauth_budget_closed", "\(preAuthBudgetCloses)"),
+            ("clients/sessions_refused", "\(sessionsRefused)"),
         ]
     }
 }

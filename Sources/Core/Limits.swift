@@ -54,5 +54,46 @@ public struct BrokerLimits: Sendable, Equatable {
     /// around it); 1 KiB says why without echoing a client's payload back at it.
     public var maxReasonStringBytes: Int = 1_024
 
+    /// Sessions held at most (connected or persistent, clean ones included while connected). A
+    /// CONNECT that would create one more is refused with 0x97 quota exceeded (v5) / 0x03 server
+    /// unavailable (3.1.1); resuming an existing session or taking one over never is. 1,000,000 is
+    /// the idle-connection design target (docs/BENCHMARKS: ~1.2 KiB each); size it to the host.
+    public var maxSessions: Int = 1_000_000
+
+    // Before CONNECT completes nobody is known: every bound below keeps unauthenticated sockets
+    // cheap (issue #10 §3.3, §3.4; docs/DESIGN-NOTES.md "Admission before authentication").
+
+    /// Largest packet accepted before CONNECT completes (the CONNECT itself, and what a client
+    /// pipelines behind it while its password is checked). Larger -> CONNACK 0x95 (v5) / close.
+    /// A real CONNECT is a few hundred bytes: a 256-byte client id, a user name, a password or a
+    /// JWT of 1-2 KiB, a will topic and a small will payload; 16 KiB leaves room for a will of
+    /// ~12 KiB with properties. Without it a partial CONNECT could announce, and hold, 1 MiB.
+    public var maxConnectPacketSize: Int = 16_384
+    /// Bytes all connections that have not completed CONNECT may hold together (partial packets).
+    /// A connection whose partial data would pass it is closed. 16 MiB = 1,000 half-sent CONNECTs
+    /// of the largest size, while 3,000 of 1 MiB each took the agent to 3 GB before.
+    public var maxPreAuthBytes: Int = 16 * 1_048_576
+    /// Password verifications (PBKDF2, ~50-100 ms of a core each) on worker threads at once;
+    /// 0 = one per CPU core. More would only slow each other and the loop's own thread.
+    public var maxConcurrentPasswordChecks: Int = 0
+    /// Verifications that may wait (delayed or queued) beyond those running; past it a CONNECT is
+    /// refused with 0x89 server busy (v5) / 0x03 server unavailable (3.1.1) without hashing.
+    /// 64 at ~50 ms each over 2 cores is ~1.6 s of queue: a correct login waits at most that.
+    public var maxQueuedPasswordChecks: Int = 64
+    /// Verifications one source address may have admitted (waiting or running): one host cannot
+    /// fill the queue for everybody else.
+    public var maxPasswordChecksPerAddress: Int = 8
+    /// Failed logins from one address before its next verifications are delayed.
+    public var authFailuresBeforeDelay: Int = 2
+    /// First delay after repeated failures from one address, doubled per further failure.
+    public var authFailureDelayMs: UInt64 = 100
+    /// The cap on that delay: slowed, never locked out (a real user behind the address waits
+    /// at most this long). The delay waits on a timer, not on a worker thread.
+    public var authFailureMaxDelayMs: UInt64 = 5_000
+    /// Each quiet period without a failure halves an address's count, until it is forgotten.
+    public var authFailureDecayMs: UInt64 = 60_000
+    /// Addresses whose failures are remembered at most; past it the stalest is forgotten.
+    public var authFailureTableSize: Int = 10_000
+
     public init() {}
 }

@@ -52,6 +52,9 @@ struct AgentCommand: ParsableCommand {
     @Option(name: .customLong("max-keepalive"), help: ArgumentHelp("Largest keepalive granted to clients, in seconds (default 60).", valueName: "SECONDS"))
     var maxKeepAlive: UInt16?
 
+    @Option(name: .customLong("max-sessions"), help: ArgumentHelp("Sessions held at most; a CONNECT that would create another is refused (limits.max_sessions, default 1000000).", valueName: "N"))
+    var maxSessions: Int?
+
     @Option(name: .customLong("durability"), help: "normal (survives an agent crash) or full (fsync every group commit; survives power loss).")
     var durability: String?
 
@@ -142,6 +145,10 @@ struct AgentCommand: ParsableCommand {
         if let maxKeepAlive {
             guard maxKeepAlive > 0 else { throw ConfigError(file: nil, line: nil, key: "--max-keepalive", message: "must be at least 1") }
             config.limits.maxKeepAlive = maxKeepAlive
+        }
+        if let maxSessions {
+            guard maxSessions > 0 else { throw ConfigError(file: nil, line: nil, key: "--max-sessions", message: "must be at least 1") }
+            config.limits.maxSessions = maxSessions
         }
         if !listenTLS.isEmpty {
             config.tlsListeners = try listenTLS.map { (text) throws(ConfigError) in

@@ -105,4 +105,35 @@ import Testing
         var c = AgentConfig()
         #expect(throws: ConfigError.self) { try ConfigFile.load(path: "/nonexistent/fleetgate.yaml", into: &c) }
     }
+
+    /// Issue #10: the pre-authentication bounds and max_sessions are config keys.
+    @Test func admissionLimitsAreApplied() throws {
+        let c = try load("""
+            limits:
+              max_sessions: 3
+              max_connect_packet_size: 8192
+              max_preauth_bytes: 1048576
+              max_concurrent_password_checks: 1
+              max_queued_password_checks: 10
+              max_password_checks_per_address: 2
+              auth_failures_before_delay: 1
+              auth_failure_delay_ms: 50
+              auth_failure_max_delay_ms: 2000
+              auth_failure_decay_ms: 30000
+              auth_failure_table_size: 500
+            """)
+        #expect(c.limits.maxSessions == 3)
+        #expect(c.limits.maxConnectPacketSize == 8192)
+        #expect(c.limits.maxPreAuthBytes == 1_048_576)
+        #expect(c.limits.maxConcurrentPasswordChecks == 1)
+        #expect(c.limits.maxQueuedPasswordChecks == 10)
+        #expect(c.limits.maxPasswordChecksPerAddress == 2)
+        #expect(c.limits.authFailuresBeforeDelay == 1)
+        #expect(c.limits.authFailureDelayMs == 50)
+        #expect(c.limits.authFailureMaxDelayMs == 2000)
+        #expect(c.limits.authFailureDecayMs == 30_000)
+        #expect(c.limits.authFailureTableSize == 500)
+        #expect(error("limits:\n  max_sessions: 0\n")?.key == "limits.max_sessions")
+        #expect(error("limits:\n  max_connect_packet_size: 10\n")?.key == "limits.max_connect_packet_size")
+    }
 }

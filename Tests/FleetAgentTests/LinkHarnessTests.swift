@@ -256,7 +256,7 @@ final class LinkRig {
         dir = try LinkHarness.temporaryDirectory()
         loop = try EventLoop()
         store = try SessionStore(path: dir + "/fleetgate.db", synchronous: .normal)
-        broker = Broker(limits: BrokerLimits(), denySubscribe: [], security: try SecurityState(auth: anonymousAuth, policies: nil), log: Logger(label: "test.broker"), loop: loop, store: store,
+        broker = Broker(limits: BrokerLimits(), denySubscribe: [], security: try SecurityState(auth: anonymousAuth, policies: nil, limits: BrokerLimits()), log: Logger(label: "test.broker"), loop: loop, store: store,
                         wallClock: { UInt64(Date().timeIntervalSince1970 * 1000) })
         let broker = self.broker
         mqtt = try TCPServer(loop: loop, host: "127.0.0.1", port: 0) { broker.accept($0) }

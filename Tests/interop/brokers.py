@@ -55,6 +55,8 @@ class BrokerConfig:
     listen: str = "127.0.0.1:0"
     command_prefix: list = field(default_factory=list)
     extra_yaml: str = ""
+    # Fleetgate only: more keys of the `limits:` section (e.g. {"max_sessions": 3})
+    extra_limits: dict = field(default_factory=dict)
 
     def agent_yaml(self) -> str:
         deny = ", ".join(json.dumps(d) for d in self.deny_subscribe)
@@ -66,6 +68,7 @@ class BrokerConfig:
             f"  max_queued_messages: {self.max_queued_messages}\n"
             f"  topic_alias_maximum: {self.topic_alias_maximum}\n"
             f"  outbound_topic_alias_maximum: {self.outbound_topic_alias_maximum}\n"
+            + "".join(f"  {k}: {v}\n" for k, v in self.extra_limits.items()) +
             "policy:\n"
             f"  deny_subscribe: [{deny}]\n"
             f"sys_interval: {self.sys_interval}\n"

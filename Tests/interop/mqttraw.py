@@ -407,9 +407,12 @@ class RawClient:
     """One TCP connection that speaks bytes. recv() returns decoded packets with a deadline."""
 
     def __init__(self, port: int, proto: int = V311, host: str = "127.0.0.1",
-                 timeout: float = 5.0):
+                 timeout: float = 5.0, source: str | None = None):
+        """`source`: the local address to connect from (e.g. 127.0.0.2, another loopback
+        address: a second "host" for per-address limits)."""
         self.proto = proto
-        self.sock = socket.create_connection((host, port), timeout=timeout)
+        self.sock = socket.create_connection((host, port), timeout=timeout,
+                                             source_address=(source, 0) if source else None)
         self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         self.buf = bytearray()
         self.eof = False

@@ -17,10 +17,13 @@ final class SecurityState {
     /// are none at all (every authenticated client may do anything).
     private(set) var policies: PolicySet?
     private(set) var passwords: PasswordFile?
+    /// The bounds on what unauthenticated connections may cost (password queue, pre-auth bytes).
+    let admission: Admission
 
-    init(auth: AuthSettings, policies: PolicySet?) throws(PasswordFileError) {
+    init(auth: AuthSettings, policies: PolicySet?, limits: BrokerLimits) throws(PasswordFileError) {
         self.auth = auth
         self.policies = policies
+        self.admission = Admission(limits: limits)
         if let path = auth.passwordFile { passwords = try PasswordFile.load(path: path) }
     }
 
@@ -57,6 +60,13 @@ extension Broker {
     /// anonymous if allowed. Calls `completion` on the loop thread, possibly before returning.
     func authenticate(_ p: ConnectPacket, clientId: String, on c: MQTTConnection, completion: @escaping (AuthOutcome) -> Void) {
         let badCredentials = AuthOutcome.refused(.badUserNameOrPassword, .v311BadUserNameOrPassword, "bad user name or password")
+        func outcome(_ result: PasswordCheckResult, _ identity: ClientIdentity) -> AuthOutcome {
+            switch result {
+            case .verified: .accepted(identity)
+            case .wrong: badCredentials
+            case .busy: .refused(.serverBusy, .v311ServerUnavailable, "too many logins are being checked; try again later")
+            }
+        }
         if let certificate = c.stream.tls?.peerCertificate {
             guard let name = security.identity(of: certificate) else {
                 return completion(.refused(.notAuthorized, .v311NotAuthorized, "the certificate has no \(security.auth.identityField.rawValue)"))
@@ -68,16 +78,16 @@ extension Broker {
             // A user name next to a certificate counts only if its password verifies; a claimed
             // name without one is ignored, so a device certificate cannot borrow a user's rules.
             if let username = p.username, let password = p.password, let passwords = security.passwords {
-                return verifyPassword(username, password, passwords, on: c) { ok in
-                    completion(ok ? .accepted(ClientIdentity(clientId: clientId, username: username, certificateCN: name)) : badCredentials)
+                return verifyPassword(username, password, passwords, on: c) { result in
+                    completion(outcome(result, ClientIdentity(clientId: clientId, username: username, certificateCN: name)))
                 }
             }
             return completion(.accepted(ClientIdentity(clientId: clientId, username: nil, certificateCN: name)))
         }
         if let username = p.username, let passwords = security.passwords {
             guard let password = p.password else { return completion(badCredentials) }
-            return verifyPassword(username, password, passwords, on: c) { ok in
-                completion(ok ? .accepted(ClientIdentity(clientId: clientId, username: username)) : badCredentials)
+            return verifyPassword(username, password, passwords, on: c) { result in
+                completion(outcome(result, ClientIdentity(clientId: clientId, username: username)))
             }
         }
         if p.username != nil && security.auth.passwordFile != nil { return completion(badCredentials) }
@@ -87,15 +97,68 @@ extension Broker {
         completion(.accepted(ClientIdentity(clientId: clientId, username: p.username)))
     }
 
-    /// PBKDF2 on libuv's thread pool; the connection holds later packets until the answer.
+    /// PBKDF2 on libuv's thread pool, through `Admission`'s bounded queue: refused at once
+    /// (`.busy`, no hashing) when the queue or this address's share is full, delayed (on a timer,
+    /// not a worker) after repeated failures from the same address, and skipped if the connection
+    /// is gone by the time a worker is free. The connection holds later packets until the answer.
+    /// Loop thread.
     private func verifyPassword(_ username: String, _ password: [UInt8], _ passwords: PasswordFile, on c: MQTTConnection,
-                                _ done: @escaping (Bool) -> Void) {
+                                _ done: @escaping (PasswordCheckResult) -> Void) {
+        let admission = security.admission
+        let address = LoginFailureTable.host(of: c.stream.remoteAddress)
+        guard admission.checks.admit(address: address) else {
+            metrics.passwordChecksBusy += 1
+            return done(.busy)
+        }
         c.phase = .authenticating
-        loop.runBlocking({ passwords.verify(username: username, password: password) }) { [weak c] ok in
+        let check = PasswordCheck(connection: c, username: username, password: password, passwords: passwords) { [weak c] result in
             guard let c, c.phase == .authenticating else { return }  // closed meanwhile
             c.phase = .awaitingConnect
-            done(ok)
+            done(result)
             c.processPendingBytes()
+        }
+        let delay = admission.failures.delay(for: address, now: loopNow)
+        guard delay > 0 else {
+            admission.checks.enqueue(check, address: address)
+            return startPasswordChecks()
+        }
+        metrics.passwordChecksDelayed += 1
+        let timer = LoopTimer(loop: loop)
+        timer.start(afterMilliseconds: delay) { [unowned self] in
+            timer.close()
+            if check.isAbandoned {
+                admission.checks.finish(address: address, wasRunning: false)
+                metrics.passwordChecksSkipped += 1
+            } else {
+                admission.checks.enqueue(check, address: address)
+                startPasswordChecks()
+            }
+        }
+    }
+
+    /// Starts queued checks while workers are free; skips those whose connection went away.
+    /// Loop thread.
+    private func startPasswordChecks() {
+        let admission = security.admission
+        while let (address, check) = admission.checks.next() {
+            if check.isAbandoned {
+                admission.checks.finish(address: address, wasRunning: true)
+                metrics.passwordChecksSkipped += 1
+                continue
+            }
+            let username = check.username, password = check.password, passwords = check.passwords
+            loop.runBlocking({ passwords.verify(username: username, password: password) }) { [unowned self] ok in
+                admission.checks.finish(address: address, wasRunning: true)
+                // An abandoned wrong guess counts too: closing quickly must not dodge the delay.
+                if ok {
+                    admission.failures.recordSuccess(address, now: loopNow)
+                } else {
+                    admission.failures.recordFailure(address, now: loopNow)
+                    metrics.passwordFailures += 1
+                }
+                check.done(ok ? .verified : .wrong)
+                startPasswordChecks()
+            }
         }
     }
 

@@ -5,14 +5,22 @@ import FleetRuntime
 extension Broker {
     /// The first packet was not a valid CONNECT. A protocol level we do not speak is answered
     /// with the refusal the client can read (MQTT 3.1.1 §3.1.2.2, MQTT 5 §3.1.2.2); anything else
-    /// is closed without an answer, as both specs require for a malformed CONNECT.
-    func rejectConnect(_ c: MQTTConnection, error: MQTTDecodeError) {
+    /// is closed without an answer, as both specs require for a malformed CONNECT. A CONNECT over
+    /// `limits.maxConnectPacketSize` gets CONNACK 0x95 when its bytes so far show MQTT 5 (3.1.1
+    /// has no code for it: closed).
+    func rejectConnect(_ c: MQTTConnection, error: MQTTDecodeError, bytes: UnsafeRawBufferPointer) {
         log.notice("refusing connection from \(c.stream.remoteAddress): \(error)")
         if case .limitExceeded(let why) = error {
             // Only MQTT 5 packets carry what our limits bound (user properties): a well-formed
             // CONNECT over them hears why, which a malformed one cannot.
             c.version = .v5
             c.send(.connack(ConnAckPacket(sessionPresent: false, reasonCode: error.reasonCode, properties: c.reasonString(why))))
+        } else if case .packetTooLarge = error {
+            metrics.connectPacketsTooLarge += 1
+            if Self.connectProtocolLevel(bytes) == MQTTVersion.v5.rawValue {
+                c.version = .v5
+                c.send(.connack(ConnAckPacket(sessionPresent: false, reasonCode: .packetTooLarge)))
+            }
         } else if case .unsupportedProtocolVersion(let level) = error {
             let asV5 = level > MQTTVersion.v5.rawValue
             c.version = asV5 ? .v5 : .v311
@@ -20,6 +28,15 @@ extension Broker {
                                           reasonCode: asV5 ? .unsupportedProtocolVersion : .v311UnacceptableProtocolVersion)))
         }
         c.close()
+    }
+
+    /// The protocol level byte of the CONNECT at the start of `bytes`, if that far has arrived
+    /// (fixed header, then the 2-byte length of "MQTT", the name, the level).
+    static func connectProtocolLevel(_ bytes: UnsafeRawBufferPointer) -> UInt8? {
+        var i = 1
+        while i < bytes.count && i <= 4 && bytes[i] & 0x80 != 0 { i += 1 }
+        let level = i + 1 + 2 + 4
+        return level < bytes.count ? bytes[level] : nil
     }
 
     func handleConnect(_ p: ConnectPacket, on c: MQTTConnection) {
@@ -82,6 +99,11 @@ extension Broker {
         // Take over a live connection with the same client id (MQTT §3.1.4 step 3).
         let id = ExactString(clientId)
         let existing = sessions[id]
+        // Only a new session counts against the limit: resuming or taking one over never does.
+        if existing == nil && sessions.count >= limits.maxSessions {
+            metrics.sessionsRefused += 1
+            return refuseConnect(p, on: c, .quotaExceeded, .v311ServerUnavailable, "the broker holds its maximum of \(limits.maxSessions) sessions")
+        }
         if let existing, let old = existing.connection {
             metrics.takeovers += 1
             if old.version == .v5 {
@@ -116,6 +138,7 @@ extension Broker {
         session.connection = c
         c.session = session
         c.phase = .connected
+        c.decoder.maximumPacketSize = limits.maxPacketSize  // the pre-CONNECT limit no longer applies
         c.identity = identity
         c.policy = security.policy(for: identity)
         session.policy = c.policy

@@ -35,6 +35,12 @@ final class MQTTConnection: StreamHandler {
     var decoder: MQTTDecoder
     /// Reassembles packets split across reads; holds no memory while idle.
     private var assembler = PacketAssembler()
+    /// Bytes of a partial packet counted in the broker's pre-authentication budget (0 once
+    /// connected).
+    private var preAuthBytes = 0
+    /// Reading stopped because a client pipelined more than a CONNECT's worth of bytes while its
+    /// password was being checked; resumed with the answer.
+    private var isWaitingForAuthentication = false
     /// The last topic this client published to: a repeat costs neither a String nor a scan.
     private var topicNames = TopicNameCache()
     /// The last topic that passed the broker's length/level limits (`Broker.topicProblem`).
@@ -74,7 +80,9 @@ final class MQTTConnection: StreamHandler {
         self.broker = broker
         self.acceptedAt = now
         self.lastActivity = now
-        self.decoder = MQTTDecoder(version: .v311, maximumPacketSize: broker.limits.maxPacketSize)
+        // Until CONNECT is accepted only a CONNECT-sized packet (Broker+Connect raises it).
+        self.decoder = MQTTDecoder(version: .v311,
+                                   maximumPacketSize: min(broker.limits.maxConnectPacketSize, broker.limits.maxPacketSize))
     }
 
     // MARK: StreamHandler
@@ -82,29 +90,64 @@ final class MQTTConnection: StreamHandler {
     func streamReceived(_ stream: any ByteStream, _ bytes: UnsafeRawBufferPointer) {
         guard isOpen else { return }
         lastActivity = broker.loopNow
+        guard phase == .connected else { return receiveBeforeConnect(bytes) }
         broker.currentPublisher = self
         defer { broker.currentPublisher = nil }
-        if phase == .authenticating {
-            // Bounded: a client may pipeline a little behind CONNECT, not flood us while we hash.
-            guard assembler.pending.count + bytes.count <= broker.limits.maxPacketSize else { return close() }
-            assembler.keep(bytes)
-            return
-        }
-        // MQTT §3.1: the first packet is CONNECT. Say so at the first byte, not after waiting for
-        // a "packet" that an HTTP request or TLS hello will never complete.
-        if phase == .awaitingConnect, assembler.pending.isEmpty, let first = bytes.first, first != 0x10 {
-            broker.metrics.malformedPackets += 1
-            broker.log.notice("closing \(stream.remoteAddress): first packet is not CONNECT (byte 0x\(String(first, radix: 16)))")
-            return close()
-        }
         let decoder = self.decoder
         assembler.feed(bytes, size: decoder.packetSize) { handlePacket($0) }
         if !isOpen { assembler.reset() }
     }
 
+    /// Input before CONNECT has completed: nobody is known yet, so what the socket may hold is
+    /// small (`limits.maxConnectPacketSize`, via the decoder's limit until CONNECT is accepted)
+    /// and counted against the broker-wide `limits.maxPreAuthBytes` (Admission).
+    private func receiveBeforeConnect(_ bytes: UnsafeRawBufferPointer) {
+        if phase == .authenticating {
+            // A client may pipeline packets behind CONNECT. Past the pre-auth packet size it
+            // waits, unread, until its password is checked instead of making us buffer.
+            assembler.keep(bytes)
+            if assembler.pending.count > broker.limits.maxConnectPacketSize && !isWaitingForAuthentication {
+                isWaitingForAuthentication = true
+                stream.stopReading()
+            }
+            return chargePreAuth()
+        }
+        // MQTT §3.1: the first packet is CONNECT. Say so at the first byte, not after waiting for
+        // a "packet" that an HTTP request or TLS hello will never complete.
+        if assembler.pending.isEmpty, let first = bytes.first, first != 0x10 {
+            broker.metrics.malformedPackets += 1
+            broker.log.notice("closing \(stream.remoteAddress): first packet is not CONNECT (byte 0x\(String(first, radix: 16)))")
+            return close()
+        }
+        broker.currentPublisher = self
+        defer { broker.currentPublisher = nil }
+        // The size is read from `self.decoder` each time: accepting CONNECT raises its limit to the
+        // broker's maximum packet size for the packets that follow in the same read.
+        assembler.feed(bytes, size: { [unowned self] in decoder.packetSize($0) }) { handlePacket($0) }
+        if !isOpen { assembler.reset() }
+        chargePreAuth()
+    }
+
+    /// Keeps the broker's pre-auth byte count in step with what this connection holds (nothing once
+    /// connected or closed); closes it if its growth passes the budget.
+    private func chargePreAuth() {
+        let held = phase == .awaitingConnect || phase == .authenticating ? assembler.pending.count : 0
+        guard held != preAuthBytes else { return }
+        let withinBudget = broker.security.admission.chargePreAuth(from: preAuthBytes, to: held)
+        preAuthBytes = held
+        guard withinBudget else {
+            broker.metrics.preAuthBudgetCloses += 1
+            broker.log.notice("closing \(stream.remoteAddress): unauthenticated connections hold more than \(broker.limits.maxPreAuthBytes) bytes")
+            assembler.reset()
+            chargePreAuth()
+            return close()
+        }
+    }
+
     func streamClosed(_ stream: any ByteStream, error: RuntimeError?) {
         phase = .closed
         assembler.reset()
+        chargePreAuth()
         detachFromBroker()
     }
 
@@ -138,7 +181,7 @@ final class MQTTConnection: StreamHandler {
         } catch {
             broker.metrics.malformedPackets += 1
             if phase == .awaitingConnect {
-                broker.rejectConnect(self, error: error)
+                broker.rejectConnect(self, error: error, bytes: bytes)
             } else {
                 protocolViolation(error.reasonCode, "\(error)")
             }
@@ -146,8 +189,13 @@ final class MQTTConnection: StreamHandler {
         return isProcessing
     }
 
-    /// Handles what arrived while CONNECT was being authenticated.
+    /// Handles what arrived while CONNECT was being authenticated, and reads on if that was paused.
     func processPendingBytes() {
+        defer { chargePreAuth() }
+        if isWaitingForAuthentication {
+            isWaitingForAuthentication = false
+            if isOpen && !isThrottled { stream.startReading() }
+        }
         guard isProcessing, !assembler.pending.isEmpty else { return }
         let decoder = self.decoder
         assembler.resume(size: decoder.packetSize) { handlePacket($0) }

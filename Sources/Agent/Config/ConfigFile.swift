@@ -91,10 +91,24 @@ public enum ConfigFile {
             case "connect_timeout_ms": limits.connectTimeoutMs = try r.integer(v, key: key, 100...600_000)
             case "max_retained_messages": limits.maxRetainedMessages = try r.integer(v, key: key, 0...100_000_000)
             case "max_session_expiry": limits.maxSessionExpiry = try r.integer(v, key: key, 0...UInt32.max)
+            case "max_sessions": limits.maxSessions = try r.integer(v, key: key, 1...100_000_000)
+            case "max_connect_packet_size": limits.maxConnectPacketSize = try r.integer(v, key: key, 64...268_435_455)
+            case "max_preauth_bytes": limits.maxPreAuthBytes = try r.integer(v, key: key, 4096...68_719_476_736)
+            case "max_concurrent_password_checks": limits.maxConcurrentPasswordChecks = try r.integer(v, key: key, 0...1_024)
+            case "max_queued_password_checks": limits.maxQueuedPasswordChecks = try r.integer(v, key: key, 0...1_000_000)
+            case "max_password_checks_per_address": limits.maxPasswordChecksPerAddress = try r.integer(v, key: key, 1...1_000_000)
+            case "auth_failures_before_delay": limits.authFailuresBeforeDelay = try r.integer(v, key: key, 0...1_000)
+            case "auth_failure_delay_ms": limits.authFailureDelayMs = try r.integer(v, key: key, 0...60_000)
+            case "auth_failure_max_delay_ms": limits.authFailureMaxDelayMs = try r.integer(v, key: key, 0...600_000)
+            case "auth_failure_decay_ms": limits.authFailureDecayMs = try r.integer(v, key: key, 1_000...86_400_000)
+            case "auth_failure_table_size": limits.authFailureTableSize = try r.integer(v, key: key, 1...10_000_000)
             default:
                 throw r.unknown(v, key: key, known: ["max_packet_size", "max_keepalive", "receive_maximum", "max_inflight_messages",
                     "max_queued_messages", "max_pending_write_bytes", "topic_alias_maximum", "outbound_topic_alias_maximum", "max_topic_length", "max_topic_levels",
-                    "max_subscriptions_per_session", "max_client_id_length", "connect_timeout_ms", "max_retained_messages", "max_session_expiry"])
+                    "max_subscriptions_per_session", "max_client_id_length", "connect_timeout_ms", "max_retained_messages", "max_session_expiry",
+                    "max_sessions", "max_connect_packet_size", "max_preauth_bytes", "max_concurrent_password_checks",
+                    "max_queued_password_checks", "max_password_checks_per_address", "auth_failures_before_delay",
+                    "auth_failure_delay_ms", "auth_failure_max_delay_ms", "auth_failure_decay_ms", "auth_failure_table_size"])
             }
         }
     }
