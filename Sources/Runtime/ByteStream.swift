@@ -46,7 +46,16 @@ public protocol StreamHandler: AnyObject {
 
 /// A stream the loop flushes in its before-sleep phase (see `EventLoop.markDirty`).
 protocol LoopFlushable: AnyObject {
+    /// Writes what may go: nothing while bytes gated by an earlier commit are still held.
     func flush()
+    /// Moves the bytes queued since the last flush behind the durability gate `epoch` (see
+    /// `EventLoop.gateWrittenStreams`). Returns whether this made its first gate (the loop then
+    /// lists it until its gates are released), and whether the stream still wants this flush
+    /// (bytes past an earlier gate; a TLS transport's ciphertext).
+    func gate(epoch: UInt64) -> (firstGate: Bool, stillDirty: Bool)
+    /// Puts the bytes of gates up to `epoch` back in front of the queue (and marks the stream
+    /// dirty). Returns whether gates of later epochs remain.
+    func releaseGates(upTo epoch: UInt64) -> Bool
     /// Bytes queued that the loop may hold back for another iteration (see
     /// `EventLoop.flushDirtyStreams`); nil when the flush must not wait (closing, a TLS layer's
     /// ciphertext, nothing to gain).

@@ -51,6 +51,8 @@ public final class EventLoop {
     private(set) var flushEpoch: UInt32 = 1
     private var heldIterations = 0
     private var heldStreams: [any LoopFlushable] = []
+    /// Streams holding bytes behind a durability gate (`gateWrittenStreams`).
+    private var gatedStreams: [any LoopFlushable] = []
 
     /// Counters for benchmarks and tests (monotonic since init).
     public private(set) var statistics = LoopStatistics()
@@ -145,6 +147,7 @@ public final class EventLoop {
         soonJobs.removeAll()
         dirtyStreams.removeAll()
         flushingStreams.removeAll()
+        gatedStreams.removeAll()
         hooks.removeAll()
         // Runs the close callbacks (and cancelled write callbacks). Bounded: each round also closes
         // whatever those callbacks may have opened.
@@ -210,6 +213,36 @@ public final class EventLoop {
             uv_ref(uvHandle(prepare))
         }
     }
+
+    /// Durability gates. A before-sleep hook that handed this turn's durable writes to a
+    /// background commit (`StorageWriter`) calls this with the commit's epoch: every byte written
+    /// to any stream since the last flush is held back, in order, until `releaseGates(upTo:)`
+    /// reports that epoch committed; bytes written later queue behind them. So an
+    /// acknowledgement never leaves before the data it acknowledges is on disk, while the loop
+    /// goes on reading and answering streams whose bytes wait for no commit. Loop thread only.
+    public func gateWrittenStreams(epoch: UInt64) {
+        guard !dirtyStreams.isEmpty else { return }
+        swap(&dirtyStreams, &flushingStreams)
+        for stream in flushingStreams {
+            let (firstGate, stillDirty) = stream.gate(epoch: epoch)
+            if firstGate { gatedStreams.append(stream) }
+            if stillDirty { dirtyStreams.append(stream) }
+        }
+        flushingStreams.removeAll(keepingCapacity: true)
+    }
+
+    /// The commit of `epoch` (and of every earlier one) is durable: the bytes gated up to it are
+    /// marked dirty again and go out with the next before-sleep flush (called from a loop
+    /// callback, that is the flush of the iteration about to begin, before the loop blocks).
+    public func releaseGates(upTo epoch: UInt64) {
+        guard !gatedStreams.isEmpty else { return }
+        var still: [any LoopFlushable] = []
+        for stream in gatedStreams where stream.releaseGates(upTo: epoch) { still.append(stream) }
+        gatedStreams = still
+    }
+
+    /// Streams holding bytes behind durability gates, for tests and metrics.
+    public var gatedStreamCount: Int { gatedStreams.count }
 
     /// Runs `body` on this loop in the idle phase of the next iteration: after this iteration's
     /// I/O callbacks, before the next before-sleep hooks (so writes it makes are still flushed

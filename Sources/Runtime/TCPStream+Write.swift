@@ -21,6 +21,10 @@ extension TCPStream: LoopFlushable {
     /// Copies the bytes into the queue; see ``write(_:)-([UInt8])``.
     public func write(_ bytes: UnsafeRawBufferPointer) {
         guard state == .open, let source = bytes.baseAddress, bytes.count > 0 else { return }
+        if !gates.isEmpty {
+            tail.append(count: bytes.count) { $0.copyMemory(from: source, byteCount: bytes.count) }
+            return markQueued()
+        }
         let needed = queuedCount + bytes.count
         if needed > queueCapacity { growQueue(to: needed) }
         (queue! + queuedCount).copyMemory(from: source, byteCount: bytes.count)
@@ -31,6 +35,10 @@ extension TCPStream: LoopFlushable {
     /// See ``ByteStream/write(count:_:)``.
     public func write(count: Int, _ fill: (UnsafeMutableRawBufferPointer) -> Void) {
         guard state == .open, count > 0 else { return }
+        if !gates.isEmpty {
+            tail.append(count: count) { fill(UnsafeMutableRawBufferPointer(start: $0, count: count)) }
+            return markQueued()
+        }
         let needed = queuedCount + count
         if needed > queueCapacity { growQueue(to: needed) }
         fill(UnsafeMutableRawBufferPointer(start: queue! + queuedCount, count: count))
@@ -54,15 +62,17 @@ extension TCPStream: LoopFlushable {
     }
 
     private func markQueued() {
-        // With a write in flight, its callback re-dirties the stream.
-        if !isDirty && inFlightBytes == 0 {
+        // Also with a write in flight (its flush then does nothing): the loop must see every
+        // stream written in a turn, to gate it when the turn's data goes to a background commit.
+        if !isDirty {
             isDirty = true
             eventLoop.markDirty(self)
         }
     }
 
-    /// Bytes queued or in flight in uv_write but not yet confirmed written — the broker caps this per client.
-    public var pendingWriteBytes: Int { queuedCount + inFlightBytes }
+    /// Bytes queued, gated or in flight in uv_write but not yet confirmed written — the broker
+    /// caps this per client.
+    public var pendingWriteBytes: Int { queuedCount + inFlightBytes + gatedBytes + tail.count }
 
     /// Smallest queue allocation; then capacity doubles.
     static let minimumQueueCapacity = 512
@@ -79,6 +89,7 @@ extension TCPStream: LoopFlushable {
         queue = nil
         queuedCount = 0
         queueCapacity = 0
+        sendableCount = 0
     }
 
     /// Only an open stream's own queue is held: a draining stream must close, the bytes of a TLS
@@ -92,6 +103,8 @@ extension TCPStream: LoopFlushable {
     func flush() {
         isDirty = false
         guard state != .closed else { return }
+        // With gates held the queue holds only bytes past their gate (TCPStream+Gate.swift).
+        defer { sendableCount = queuedCount }
         if queuedCount > 0 && inFlightBytes == 0 {
             let loop = eventLoop
             var buffer = uv_buf_init(queue!.assumingMemoryBound(to: CChar.self), UInt32(queuedCount))

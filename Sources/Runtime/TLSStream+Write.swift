@@ -24,6 +24,14 @@ extension TLSStream: LoopFlushable {
     /// See ``ByteStream/write(count:_:)``: plaintext queued here is encrypted at the flush.
     public func write(count: Int, _ fill: (UnsafeMutableRawBufferPointer) -> Void) {
         guard phase == .open, !transport.isClosed, count > 0 else { return }
+        if !gates.isEmpty {
+            tail.append(count: count) { fill(UnsafeMutableRawBufferPointer(start: $0, count: count)) }
+            if !isDirty {
+                isDirty = true
+                eventLoop.markDirty(self)
+            }
+            return
+        }
         let needed = plaintextCount + count
         if needed > plaintextCapacity {
             let capacity = max(needed, plaintextCapacity * 2, TCPStream.minimumQueueCapacity)
@@ -50,9 +58,12 @@ extension TLSStream: LoopFlushable {
     /// Called by the loop's before-sleep flush.
     func flush() {
         isDirty = false
-        guard phase == .open, ssl != nil else { return }
+        guard phase == .open || phase == .closing, ssl != nil else { return }
+        // With gates held the plaintext queue holds only bytes past their gate.
         encryptQueued()
         drainOutput()
+        sendableCount = plaintextCount
+        if phase == .closing && gates.isEmpty && tail.isEmpty { return finishClose() }
         releaseIdleBuffers()
     }
 
@@ -82,5 +93,6 @@ extension TLSStream: LoopFlushable {
         plaintext = nil
         plaintextCount = 0
         plaintextCapacity = 0
+        sendableCount = 0
     }
 }

@@ -24,7 +24,10 @@ public final class TLSStream: ByteStream {
     enum Phase: UInt8 {
         case handshaking
         case open
-        /// close() was called: close_notify queued, TCP draining.
+        /// close() was called: what is queued (gated bytes included) is encrypted at the next
+        /// flush that may write it, then close_notify (TLSStream+Gate.swift).
+        case closing
+        /// close_notify queued, TCP draining.
         case draining
         /// closeNow(), a failure, or the TCP stream closed.
         case closed
@@ -47,6 +50,12 @@ public final class TLSStream: ByteStream {
     var plaintext: UnsafeMutableRawPointer?
     var plaintextCount = 0
     var plaintextCapacity = 0
+    /// Plaintext held behind durability gates, and written after them (see TCPStream+Gate.swift,
+    /// whose scheme this is, one layer up).
+    var gates: [WriteGate] = []
+    var gatedBytes = 0
+    var tail = GrowableBuffer()
+    var sendableCount = 0
     var closeError: RuntimeError?
     /// Until the handshake is reported (success or failure), exactly once.
     var handshakeCompletion: ((HandshakeOutcome) -> Void)?
@@ -86,7 +95,7 @@ public final class TLSStream: ByteStream {
 
     public var isClosed: Bool { phase != .open || transport.isClosed }
 
-    public var pendingWriteBytes: Int { plaintextCount + transport.pendingWriteBytes }
+    public var pendingWriteBytes: Int { plaintextCount + gatedBytes + tail.count + transport.pendingWriteBytes }
 
     // MARK: Reading
 
@@ -279,19 +288,31 @@ public final class TLSStream: ByteStream {
 
     // MARK: Closing
 
-    /// Graceful: encrypts what is queued, sends close_notify, then closes the TCP stream once
+    /// Graceful: at the loop's next flush that may write them, encrypts what is queued (after any
+    /// bytes held behind a durability gate), sends close_notify, then closes the TCP stream once
     /// everything is written.
     public func close() {
         guard phase == .open else { return }
-        if let ssl {
-            encryptQueued()
-            guard phase == .open else { return }        // encrypting failed: already closing
-            ERR_clear_error()
-            SSL_shutdown(ssl)
-            drainOutput()
-        }
-        phase = .draining
         userReading = false
+        guard ssl != nil else {
+            phase = .draining
+            releasePlaintext()
+            return transport.close()
+        }
+        phase = .closing
+        if !isDirty {
+            isDirty = true
+            eventLoop.markDirty(self)
+        }
+    }
+
+    /// The close() of a stream whose every byte is now encrypted.
+    func finishClose() {
+        guard phase == .closing, let ssl else { return }
+        ERR_clear_error()
+        SSL_shutdown(ssl)
+        drainOutput()
+        phase = .draining
         releasePlaintext()
         transport.close()
     }
@@ -302,6 +323,7 @@ public final class TLSStream: ByteStream {
         phase = .closed
         userReading = false
         releasePlaintext()
+        dropGates()
         transport.closeNow()
     }
 
@@ -317,6 +339,7 @@ public final class TLSStream: ByteStream {
         phase = .closed
         userReading = false
         releasePlaintext()
+        dropGates()
         transport.close()
     }
 
@@ -326,6 +349,7 @@ public final class TLSStream: ByteStream {
         phase = .closed
         userReading = false
         releasePlaintext()
+        dropGates()
         if let ssl { SSL_free(ssl) }
         ssl = nil
         if wasHandshaking {

@@ -1,0 +1,41 @@
+internal import Glibc
+
+/// A malloc'ed byte buffer that grows by doubling, with no allocation while empty. Owned by one
+/// stream (loop-thread only); the owner calls `release()` or takes the bytes with `take()`.
+struct GrowableBuffer {
+    private(set) var bytes: UnsafeMutableRawPointer?
+    private(set) var count = 0
+    private(set) var capacity = 0
+
+    var isEmpty: Bool { count == 0 }
+
+    /// Appends `n` bytes that `fill` writes in place.
+    mutating func append(count n: Int, _ fill: (UnsafeMutableRawPointer) -> Void) {
+        let needed = count + n
+        if needed > capacity {
+            let grown = max(needed, capacity * 2, 512)
+            guard let p = realloc(bytes, grown) else { fatalError("FleetRuntime: out of memory for a buffer of \(grown) bytes") }
+            bytes = p
+            capacity = grown
+        }
+        fill(bytes! + count)
+        count = needed
+    }
+
+    /// Hands the bytes over (the caller frees the pointer); empty afterwards. nil when empty.
+    mutating func take() -> (bytes: UnsafeMutableRawPointer, count: Int)? {
+        guard let b = bytes, count > 0 else { release(); return nil }
+        let taken = (b, count)
+        bytes = nil
+        count = 0
+        capacity = 0
+        return taken
+    }
+
+    mutating func release() {
+        free(bytes)
+        bytes = nil
+        count = 0
+        capacity = 0
+    }
+}
