@@ -24,6 +24,8 @@ public final class Agent {
     private var stopping = false
     /// The coordinator link, when one is configured (issue #4).
     private var link: CoordinatorLink?
+    /// Each turn's changes in one transaction off the loop thread; the turn's bytes wait for it.
+    private let committer: TurnCommitter
 
     public init(config: AgentConfig, logger: Logger) throws {
         self.config = config
@@ -48,6 +50,8 @@ public final class Agent {
         broker = Broker(limits: config.limits, denySubscribe: config.denySubscribe, security: security, log: logger, loop: loop, store: store,
                         wallClock: { UInt64(Date().timeIntervalSince1970 * 1000) })
         try broker.restore()
+        committer = try TurnCommitter(loop: loop, databasePath: config.dataDir + "/fleetgate.db",
+                                      synchronous: config.durability == .full ? .full : .normal, broker: broker)
     }
 
     /// Binds every listener, writes the ready file and serves until SIGTERM/SIGINT.
@@ -75,17 +79,18 @@ public final class Agent {
                 log.info("MQTT over TLS listening on \(server.localAddress)")
             }
         }
-        // Group commit, then the loop flushes sockets: acknowledgements never precede their data.
-        loop.addBeforeSleepHook { [broker] in broker.commit() }
+        // Group commit of the broker's and the link's changes, off the loop thread; the loop holds
+        // what each turn wrote until its commit is done: acknowledgements never precede their data.
+        committer.install()
 
         // --- coordinator link (issue #4) ---
-        // Its hook commits the forward log after the broker's commit and, like it, before the loop
-        // flushes sockets: a forwarded QoS 1 message's PUBACK leaves only once the forward is durable.
+        // Its forward log joins the broker's transaction of each turn (TurnCommitter): a forwarded
+        // QoS 1 message's PUBACK leaves only once the forward is durable.
         if let coordinator = config.coordinator {
             let link = try CoordinatorLink(settings: try coordinator.resolved(file: nil), databasePath: config.dataDir + "/fleetgate.db",
                                            synchronous: config.durability == .full ? .full : .normal,
                                            broker: broker, loop: loop, log: log)
-            loop.addBeforeSleepHook { [link] in link.beforeSleep() }
+            committer.link = link
             link.start(defaultAdvertise: servers.first?.localAddress ?? "", sysIntervalSeconds: config.sysInterval)
             self.link = link
         }
@@ -107,6 +112,7 @@ public final class Agent {
         signals.append(try SignalWatcher(loop: loop, signal: SIGHUP) { [unowned self] in self.reload() })
         try writeReadyFile()
         loop.run()
+        do { try committer.close() } catch { log.error("final commit failed: \(error)") }
         store.close()
         policyStore.close()
         log.info("stopped")
@@ -122,8 +128,8 @@ public final class Agent {
         for t in timers { t.close() }
         for s in signals { s.close() }
         broker.shutDown()
-        broker.commit()
-        link?.stop()  // coordinator link: closes its connection and timers, commits its log
+        do { try committer.commitNow() } catch { log.error("commit at shutdown failed: \(error)") }
+        link?.stop()  // coordinator link: closes its connection and timers
         loop.stop()
     }
 

@@ -247,6 +247,7 @@ final class LinkRig {
     let mqtt: TCPServer
     let fake: LinkFakeCoordinator
     var link: CoordinatorLink!
+    var committer: TurnCommitter!
     var clients: [LinkMQTTClient] = []
     let gatewayId = "gw-a"
     let token = "s3cret-token"
@@ -260,7 +261,8 @@ final class LinkRig {
                         wallClock: { UInt64(Date().timeIntervalSince1970 * 1000) })
         let broker = self.broker
         mqtt = try TCPServer(loop: loop, host: "127.0.0.1", port: 0) { broker.accept($0) }
-        loop.addBeforeSleepHook { [broker] in broker.commit() }
+        committer = try TurnCommitter(loop: loop, databasePath: dir + "/fleetgate.db", synchronous: .normal, broker: broker)
+        committer.install()
         fake = try LinkFakeCoordinator(loop: loop)
         fake.remoteFilters = remoteFilters
         configure(fake)
@@ -282,7 +284,7 @@ final class LinkRig {
         settings.backoff = backoff
         let link = try CoordinatorLink(settings: settings, limits: limits, databasePath: dir + "/fleetgate.db", synchronous: .normal,
                                        broker: broker, loop: loop, log: Logger(label: "test.link"), jitter: { 1 })
-        loop.addBeforeSleepHook { [weak link] in link?.beforeSleep() }
+        committer.link = link
         self.link = link
     }
 
@@ -319,6 +321,7 @@ final class LinkRig {
 
     /// Stops everything and checks the loop ends with no handles left.
     func finish(keepFiles: Bool = false) {
+        try? committer.commitNow()
         link.stop()
         for c in clients where !c.closed { c.stream?.close() }
         mqtt.close()
@@ -326,6 +329,7 @@ final class LinkRig {
         spin { clients.allSatisfy(\.closed) && fake.peers.allSatisfy(\.closed) }
         for c in Array(broker.connections.values) { c.stream.closeNow() }
         spin { broker.connections.isEmpty }
+        #expect((try? committer.close()) != nil)
         store.close()
         #expect(loop.shutdown() == 0)
         if !keepFiles { removeFiles() }

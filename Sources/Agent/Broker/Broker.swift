@@ -5,8 +5,9 @@ import Logging
 
 /// The MQTT broker of one gateway: sessions, the subscription table, retained messages and the
 /// routing between them. Packets arrive decoded from `MQTTConnection`; every durable change goes
-/// into `store`'s current batch, which `commit()` writes once per loop turn, before the loop
-/// flushes the turn's writes, so no acknowledgement leaves before its data is on disk.
+/// into `store`'s current batch, which the agent's `TurnCommitter` takes once per loop turn and
+/// commits off the loop thread, while the loop holds the turn's writes until that commit is
+/// done, so no acknowledgement leaves before its data is on disk.
 /// Loop-thread only: one loop owns one broker, no locks.
 final class Broker {
     let limits: BrokerLimits
@@ -46,8 +47,6 @@ final class Broker {
     /// instead of one per message. Drift against the real clock over a run is irrelevant for
     /// expiry intervals counted in seconds.
     private(set) var wallOffset: UInt64 = 0
-    /// Loop time of the first failed commit of the current run of failures; nil while commits work.
-    private var commitFailingSince: UInt64?
     private var lastCommitFailureLog: UInt64 = 0
 
     init(limits: BrokerLimits, denySubscribe: [String], security: SecurityState, log: Logger, loop: EventLoop,
@@ -176,32 +175,21 @@ final class Broker {
         }
     }
 
-    // MARK: Per-turn work
+    // MARK: Persistence outcomes (TurnCommitter)
 
-    /// Writes the turn's batch. Runs before the loop flushes sockets, so acknowledgements written
-    /// during the turn leave only after their data is committed. If the commit fails, the store
-    /// keeps the batch and the next turn (at the latest the next sweep) tries again, and
-    /// connections that wrote during the turn are dropped without their acknowledgements: clients
-    /// re-send, and nothing acknowledged is lost.
-    func commit() {
-        guard store.hasPendingWrites else { return }
-        do {
-            try store.commit()
-            if commitFailingSince != nil {
-                log.notice("persistence commit succeeded again")
-                commitFailingSince = nil
-            }
-        } catch {
-            metrics.commitFailures += 1
-            // Once per failure episode and then every 10 s: a broken disk retries each turn.
-            let loopTime = loopNow
-            if commitFailingSince == nil || loopTime >= lastCommitFailureLog + 10_000 {
-                log.error("persistence commit failed: \(error); the batch is kept and retried, unacknowledged connections are dropped")
-                lastCommitFailureLog = loopTime
-            }
-            if commitFailingSince == nil { commitFailingSince = loopTime }
-            for c in connections.values where c.stream.pendingWriteBytes > 0 { c.stream.closeNow() }
+    /// A turn's transaction failed; the writer keeps its writes and retries, and the loop keeps
+    /// holding what the turn wrote. Logged once per run of failures and then every 10 s.
+    func noteCommitFailure(_ error: any Error, attempt: Int) {
+        metrics.commitFailures += 1
+        let loopTime = loopNow
+        if attempt == 1 || loopTime >= lastCommitFailureLog + 10_000 {
+            log.error("persistence commit failed (attempt \(attempt)): \(error); retrying, acknowledgements wait")
+            lastCommitFailureLog = loopTime
         }
+    }
+
+    func noteCommitRecovered(afterAttempts attempts: Int) {
+        log.notice("persistence commit succeeded again after \(attempts) failed attempts")
     }
 }
 

@@ -11,7 +11,6 @@ extension CoordinatorLink {
         let loaded = try store.load()
         for (seq, message) in loaded.log { outbound.append(seq: seq, message: message) }
         seen = loaded.seen
-        committedSeen = loaded.seen
         nextSequence = loaded.nextSeq
         reservedSequence = nextSequence + limits.sequenceBlock
         store.reserve(upTo: reservedSequence)

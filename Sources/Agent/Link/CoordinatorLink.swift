@@ -12,10 +12,11 @@ import Logging
 /// local path waits on the link: the broker calls `interestChanged` and `localMessagePublished`,
 /// which only record and queue; frames move when the socket can take them.
 ///
-/// Per loop turn, `beforeSleep()` (registered after the broker's commit hook, and like it before
-/// the loop's socket flush) sends the turn's interest delta, commits the forward log and the
-/// per-origin dedup marks in one transaction, then writes the turn's DELIVERY_ACKs: so a QoS 1
-/// publisher's PUBACK and our DELIVERY_ACKs leave only after the forward state is durable.
+/// Per loop turn, `endTurn(into:)` (called by the agent's `TurnCommitter` before the loop's socket
+/// flush) sends the turn's interest delta, adds the forward log and the per-origin dedup marks to
+/// the turn's one transaction, then writes the turn's DELIVERY_ACKs, which the loop holds with
+/// every other byte of the turn until that transaction committed: a QoS 1 publisher's PUBACK and
+/// our DELIVERY_ACKs leave only after the forward state is durable.
 final class CoordinatorLink: FabricLink {
     enum Phase: Equatable {
         /// Waiting for the reconnect timer (or not started).
@@ -72,9 +73,7 @@ final class CoordinatorLink: FabricLink {
     var outbound = OutboundLog()
     var queuedQoS0 = BulkFIFO()
     var seen: [String: UInt64] = [:]
-    var committedSeen: [String: UInt64] = [:]
     var acksDue: Set<String> = []
-    var brokerCommitFailures: UInt64 = 0
     /// Publishers not read while the outbound log is at its bound (CoordinatorLink+Forward).
     var publishersHeldByLog: [any PausableSource] = []
 
@@ -107,7 +106,6 @@ final class CoordinatorLink: FabricLink {
         if advertised.isEmpty { advertised = defaultAdvertise }
         connectHost = Self.resolve(settings.coordinator.host) ?? settings.coordinator.host
         broker.fabric = self
-        brokerCommitFailures = broker.metrics.commitFailures
         if sysIntervalSeconds > 0 {
             let t = LoopTimer(loop: loop)
             let ms = UInt64(sysIntervalSeconds) * 1000
@@ -131,7 +129,6 @@ final class CoordinatorLink: FabricLink {
             connection = nil
             c.close(now: false)
         }
-        commit()
         store.close()
         releasePublishersHeldByLog()
     }
@@ -329,40 +326,14 @@ final class CoordinatorLink: FabricLink {
 
     // MARK: Per turn
 
-    /// The before-sleep hook: register it after the broker's commit hook (both run before the
-    /// loop flushes sockets).
-    func beforeSleep() {
+    /// End of a loop turn (the agent's `TurnCommitter`, before the loop gates and flushes the
+    /// turn's bytes): the interest delta, this turn's forward-log writes for the shared
+    /// transaction, and the DELIVERY_ACKs, which the loop holds until that transaction committed.
+    func endTurn(into writes: inout [SQLWrite]) {
         guard phase != .stopped else { return }
         flushInterest()
-        commit()
-    }
-
-    /// Commits the turn's forward log and dedup marks, then writes the DELIVERY_ACKs they allow.
-    /// A failed commit (ours or the broker's) must not let an acknowledgement leave: the
-    /// publishers' connections with bytes pending and the coordinator connection are dropped
-    /// with their queued bytes; clients and the coordinator re-send.
-    private func commit() {
-        let brokerFailed = broker.metrics.commitFailures != brokerCommitFailures
-        brokerCommitFailures = broker.metrics.commitFailures
-        if brokerFailed && !acksDue.isEmpty {
-            // What we delivered this turn may not be persisted: take it again when re-sent.
-            seen = committedSeen
-            store.dropSeenUpdates()
-            acksDue = []
-            connection?.close(now: true)
-        }
-        guard store.hasPendingWrites else { return sendAcks() }
-        do {
-            try store.commit()
-            committedSeen = seen
-            sendAcks()
-        } catch {
-            metrics.commitFailures += 1
-            log.error("coordinator link: forward log commit failed: \(error); dropping unacknowledged connections")
-            for c in broker.connections.values where c.stream.pendingWriteBytes > 0 { c.stream.closeNow() }
-            acksDue = []
-            connection?.close(now: true)
-        }
+        writes += store.takeWrites()
+        sendAcks()
     }
 
     // MARK: Host names

@@ -10,10 +10,10 @@ import FleetRuntime
 /// forward_state(key TEXT PRIMARY KEY, value INTEGER)   -- 'next_seq': our sequences below it may have been used
 /// ```
 ///
-/// Like SessionStore it batches a loop turn's writes and `commit()` writes them in one
-/// transaction from the link's before-sleep hook, before the loop flushes sockets: the PUBACK of
-/// a forwarded QoS 1 message and the DELIVERY_ACK of a received one leave only after this commit.
-/// Loop-thread only.
+/// Like SessionStore it batches a loop turn's writes; the agent's `TurnCommitter` writes them in
+/// the same transaction as the broker's, and the loop holds the turn's bytes until it committed:
+/// the PUBACK of a forwarded QoS 1 message and the DELIVERY_ACK of a received one leave only
+/// after this commit. Loop-thread only.
 final class ForwardStore {
     private let db: SQLiteDatabase
     private var inserts: [(seq: UInt64, blob: [UInt8])] = []
@@ -72,26 +72,44 @@ final class ForwardStore {
     func setSeen(origin: String, seq: UInt64) { seen[origin] = seq }
     /// Sequences below `seq` may be in use after this commits.
     func reserve(upTo seq: UInt64) { reservedSeq = max(reservedSeq ?? 0, seq) }
-    /// Forgets the turn's seen updates (their deliveries were not committed by the broker).
-    func dropSeenUpdates() { seen = [:] }
 
-    /// Writes the batch in one transaction. On failure the batch is kept and retried next turn.
+    /// The turn's writes, committed with the broker's in one transaction by the agent's
+    /// `TurnCommitter` (which retries until they are durable); the batch is empty afterwards.
+    func takeWrites() -> [SQLWrite] {
+        guard hasPendingWrites else { return [] }
+        let writes = pendingWrites()
+        clearBatch()
+        return writes
+    }
+
+    /// Writes the batch in one transaction on this thread (startup). On failure the batch is kept.
     func commit() throws {
         guard hasPendingWrites else { return }
+        let writes = pendingWrites()
         try db.transaction {
-            if let reservedSeq {
-                try db.run("INSERT OR REPLACE INTO forward_state(key, value) VALUES('next_seq', ?)", [.integer(Int64(reservedSeq))])
-            }
-            for (seq, blob) in inserts {
-                try db.run("INSERT OR REPLACE INTO forward_log(seq, message) VALUES(?, ?)", [.integer(Int64(seq)), .blob(blob)])
-            }
-            // After the inserts, so a (theoretical) same-turn insert and confirmation cancel out.
-            if deleteUpTo > 0 { try db.run("DELETE FROM forward_log WHERE seq <= ?", [.integer(Int64(deleteUpTo))]) }
-            for seq in deletes { try db.run("DELETE FROM forward_log WHERE seq = ?", [.integer(Int64(seq))]) }
-            for (origin, seq) in seen {
-                try db.run("INSERT OR REPLACE INTO forward_seen(origin, seq) VALUES(?, ?)", [.text(origin), .integer(Int64(seq))])
-            }
+            for w in writes { try db.run(w.sql, w.values) }
         }
+        clearBatch()
+    }
+
+    private func pendingWrites() -> [SQLWrite] {
+        var writes: [SQLWrite] = []
+        if let reservedSeq {
+            writes.append(SQLWrite("INSERT OR REPLACE INTO forward_state(key, value) VALUES('next_seq', ?)", [.integer(Int64(reservedSeq))]))
+        }
+        for (seq, blob) in inserts {
+            writes.append(SQLWrite("INSERT OR REPLACE INTO forward_log(seq, message) VALUES(?, ?)", [.integer(Int64(seq)), .blob(blob)]))
+        }
+        // After the inserts, so a (theoretical) same-turn insert and confirmation cancel out.
+        if deleteUpTo > 0 { writes.append(SQLWrite("DELETE FROM forward_log WHERE seq <= ?", [.integer(Int64(deleteUpTo))])) }
+        for seq in deletes { writes.append(SQLWrite("DELETE FROM forward_log WHERE seq = ?", [.integer(Int64(seq))])) }
+        for (origin, seq) in seen {
+            writes.append(SQLWrite("INSERT OR REPLACE INTO forward_seen(origin, seq) VALUES(?, ?)", [.text(origin), .integer(Int64(seq))]))
+        }
+        return writes
+    }
+
+    private func clearBatch() {
         inserts.removeAll(keepingCapacity: true)
         deleteUpTo = 0
         deletes.removeAll(keepingCapacity: true)

@@ -106,41 +106,65 @@ final class SessionStore {
 
     // MARK: Commit
 
-    /// Writes the batch in one transaction. The batch is cleared only once the transaction has
-    /// committed: a failed commit keeps every write for the next attempt (later turns add to it,
-    /// coalescing as usual), so a transient SQLite error delays data but never loses it. The
-    /// bookkeeping of which rows exist on disk moves only after the commit too.
+    /// The turn's writes, for the agent's `TurnCommitter`, which commits them off the loop thread
+    /// together with the coordinator link's and retries until they are durable. The batch is
+    /// empty afterwards, and rows count as written from now on (the writer runs transactions in
+    /// order, so a later delete of such a row comes after its insert).
+    func takeWrites() -> [SQLWrite] {
+        guard !batch.isEmpty else { return [] }
+        let writes = Self.writes(for: batch, now: wallClock())
+        noteWritten(batch)
+        batch = Batch()
+        return writes
+    }
+
+    /// Writes the batch in one transaction on this thread (startup, tests). The batch is cleared
+    /// only once the transaction has committed: a failed commit keeps every write for the next
+    /// attempt (later changes add to it, coalescing as usual), so a transient SQLite error
+    /// delays data but never loses it.
     func commit() throws {
         guard !batch.isEmpty else { return }
-        let b = batch
-        let now = wallClock()
+        let writes = Self.writes(for: batch, now: wallClock())
         try db.transaction {
-            for clientId in b.clearedSessions {
-                try db.run("DELETE FROM sessions WHERE client_id = ?", [.text(clientId.string)])
-                try db.run("DELETE FROM outbound WHERE client_id = ?", [.text(clientId.string)])
-            }
-            for (clientId, session) in b.dirtySessions {
-                try db.run("INSERT OR REPLACE INTO sessions(client_id, state) VALUES(?, ?)",
-                           [.text(clientId.string), .blob(session.state.serializedHeader(asOf: now))])
-            }
-            for (key, write) in b.outbound {
-                switch write {
-                case .insert(let blob, let packetId, let phase), .update(let blob, let packetId, let phase):
-                    try db.run("INSERT OR REPLACE INTO outbound(client_id, seq, packet_id, phase, message) VALUES(?, ?, ?, ?, ?)",
-                               [.text(key.clientId.string), .integer(key.seq), .integer(Int64(packetId)), .integer(Int64(phase)), .blob(blob)])
-                case .delete:
-                    try db.run("DELETE FROM outbound WHERE client_id = ? AND seq = ?", [.text(key.clientId.string), .integer(key.seq)])
-                }
-            }
-            for (key, message) in b.retained {
-                if let message {
-                    try db.run("INSERT OR REPLACE INTO retained(topic, message) VALUES(?, ?)", [.text(key.string), .blob(message.serialized())])
-                } else {
-                    try db.run("DELETE FROM retained WHERE topic = ?", [.text(key.string)])
-                }
+            for w in writes { try db.run(w.sql, w.values) }
+        }
+        noteWritten(batch)
+        batch = Batch()
+    }
+
+    private static func writes(for b: Batch, now: UInt64) -> [SQLWrite] {
+        var writes: [SQLWrite] = []
+        writes.reserveCapacity(b.clearedSessions.count * 2 + b.dirtySessions.count + b.outbound.count + b.retained.count)
+        for clientId in b.clearedSessions {
+            writes.append(SQLWrite("DELETE FROM sessions WHERE client_id = ?", [.text(clientId.string)]))
+            writes.append(SQLWrite("DELETE FROM outbound WHERE client_id = ?", [.text(clientId.string)]))
+        }
+        for (clientId, session) in b.dirtySessions {
+            writes.append(SQLWrite("INSERT OR REPLACE INTO sessions(client_id, state) VALUES(?, ?)",
+                                   [.text(clientId.string), .blob(session.state.serializedHeader(asOf: now))]))
+        }
+        for (key, write) in b.outbound {
+            switch write {
+            case .insert(let blob, let packetId, let phase), .update(let blob, let packetId, let phase):
+                writes.append(SQLWrite("INSERT OR REPLACE INTO outbound(client_id, seq, packet_id, phase, message) VALUES(?, ?, ?, ?, ?)",
+                                       [.text(key.clientId.string), .integer(key.seq), .integer(Int64(packetId)), .integer(Int64(phase)), .blob(blob)]))
+            case .delete:
+                writes.append(SQLWrite("DELETE FROM outbound WHERE client_id = ? AND seq = ?", [.text(key.clientId.string), .integer(key.seq)]))
             }
         }
-        batch = Batch()
+        for (key, message) in b.retained {
+            if let message {
+                writes.append(SQLWrite("INSERT OR REPLACE INTO retained(topic, message) VALUES(?, ?)", [.text(key.string), .blob(message.serialized())]))
+            } else {
+                writes.append(SQLWrite("DELETE FROM retained WHERE topic = ?", [.text(key.string)]))
+            }
+        }
+        return writes
+    }
+
+    /// Which rows exist on disk once `b` is written (an insert cancelled by a later delete in the
+    /// same batch never reaches the disk; see `isNewRow`).
+    private func noteWritten(_ b: Batch) {
         for clientId in b.clearedSessions { committedHighSeq[clientId] = nil }
         for (key, write) in b.outbound {
             if case .delete = write { continue }

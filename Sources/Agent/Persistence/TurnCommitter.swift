@@ -1,0 +1,66 @@
+import FleetRuntime
+import Logging
+
+/// Makes each loop turn's changes durable before anything the turn wrote leaves the process, in
+/// one SQLite transaction off the loop thread.
+///
+/// At the end of every turn (a before-sleep hook, before the loop flushes sockets) it takes the
+/// broker's batch (`SessionStore`) and the coordinator link's (`ForwardStore`, the interest delta
+/// and DELIVERY_ACKs), hands them together to the `StorageWriter` (one transaction, one fsync
+/// under `--durability full`), and gates every stream the turn wrote to until that transaction
+/// committed. The loop meanwhile reads and answers other clients: a large commit (a publish to
+/// 10,000 persistent sessions) delays only the acknowledgements that wait for it.
+///
+/// Loop-thread only.
+final class TurnCommitter {
+    private let loop: EventLoop
+    private let broker: Broker
+    private let writer: StorageWriter
+    /// Set once the coordinator link exists (it is created after the listeners).
+    var link: CoordinatorLink?
+    private var failedAttempts = 0
+
+    init(loop: EventLoop, databasePath: String, synchronous: SQLiteDatabase.Synchronous, broker: Broker) throws {
+        self.loop = loop
+        self.broker = broker
+        writer = try StorageWriter(loop: loop, path: databasePath, synchronous: synchronous)
+        writer.onCommitted = { [unowned self] epoch in
+            if failedAttempts > 0 {
+                broker.noteCommitRecovered(afterAttempts: failedAttempts)
+                failedAttempts = 0
+            }
+            loop.releaseGates(upTo: epoch)
+        }
+        writer.onFailure = { [unowned self] error, attempt in
+            failedAttempts = attempt
+            broker.noteCommitFailure(error, attempt: attempt)
+            link?.metrics.commitFailures += 1
+        }
+    }
+
+    /// Registers the end-of-turn hook. Call once, before the loop runs.
+    func install() {
+        loop.addBeforeSleepHook { [unowned self] in endTurn() }
+    }
+
+    /// Submits the turn's writes and gates what the turn wrote behind them.
+    func endTurn() {
+        var writes = broker.store.takeWrites()
+        link?.endTurn(into: &writes)
+        guard !writes.isEmpty else { return }
+        loop.gateWrittenStreams(epoch: writer.submit(writes))
+    }
+
+    /// For a shutdown: the last turn's writes, committed on this thread, and its bytes released
+    /// to the flush that follows (the loop is about to stop and will not wait for the pool).
+    func commitNow() throws {
+        endTurn()
+        try writer.commitSynchronously()
+    }
+
+    /// Commits what is left and closes the writer's connection.
+    func close() throws { try writer.close() }
+
+    /// Whether a transaction is submitted and not yet committed (tests).
+    var isCommitting: Bool { writer.isBusy }
+}
