@@ -81,6 +81,12 @@ public struct Message: Sendable, Hashable {
                   expiresAt: p.properties.messageExpiryInterval.map { now + UInt64($0) * 1000 }, origin: origin)
     }
 
+    /// The same stored bytes for sure: one shared body (no comparison of contents) and the same
+    /// per-delivery flags. Lets a fan-out serialize a message once for all its rows.
+    public func storesIdentically(to other: Message) -> Bool {
+        body === other.body && qos == other.qos && retain == other.retain
+    }
+
     public func isExpired(now: UInt64) -> Bool { expiresAt.map { now >= $0 } ?? false }
 
     /// Remaining expiry in whole seconds, rounded up so a message is never sent with 0 while still

@@ -51,16 +51,22 @@ extension Message {
 extension OutboundMessage {
     /// `bodyNeeded: false` leaves the message body out (a released QoS 2 message only needs its id).
     public func serialized(includingBody: Bool = true) -> [UInt8] {
-        var w = ByteWriter()
+        var body = message
+        if !includingBody { body.payload = []; body.properties = .none }
+        return serialized(messageBytes: body.serialized())
+    }
+
+    /// With `message.serialized()` (or the slim form) already made: a fan-out to many persistent
+    /// sessions serializes the message once.
+    public func serialized(messageBytes: [UInt8]) -> [UInt8] {
+        var w = ByteWriter(capacity: messageBytes.count + 16 + 4 * subscriptionIdentifiers.count)
         w.writeU8(1)
         w.writeU64(UInt64(bitPattern: seq))
         w.writeU16(packetId)
         w.writeU8(phase.rawValue)
         w.writeU8(UInt8(min(subscriptionIdentifiers.count, 255)))
         for id in subscriptionIdentifiers.prefix(255) { w.writeU32(id) }
-        var body = message
-        if !includingBody { body.payload = []; body.properties = .none }
-        w.writeBytes(body.serialized())
+        w.writeBytes(messageBytes)
         return w.bytes
     }
 

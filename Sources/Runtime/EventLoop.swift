@@ -53,6 +53,9 @@ public final class EventLoop {
     private var heldStreams: [any LoopFlushable] = []
     /// Streams holding bytes behind a durability gate (`gateWrittenStreams`).
     private var gatedStreams: [any LoopFlushable] = []
+    /// Counts writes to any stream of this loop; each stream keeps the number of its latest, so a
+    /// gate can take only the streams written after a given moment.
+    public private(set) var writeSequence: UInt64 = 0
 
     /// Counters for benchmarks and tests (monotonic since init).
     public private(set) var statistics = LoopStatistics()
@@ -220,15 +223,29 @@ public final class EventLoop {
     /// reports that epoch committed; bytes written later queue behind them. So an
     /// acknowledgement never leaves before the data it acknowledges is on disk, while the loop
     /// goes on reading and answering streams whose bytes wait for no commit. Loop thread only.
-    public func gateWrittenStreams(epoch: UInt64) {
+    ///
+    /// `writtenAfter`: only streams written after that `writeSequence` value are gated (their
+    /// bytes of the whole turn); the others flush as usual. 0 gates every stream written.
+    public func gateWrittenStreams(epoch: UInt64, writtenAfter: UInt64 = 0) {
         guard !dirtyStreams.isEmpty else { return }
         swap(&dirtyStreams, &flushingStreams)
         for stream in flushingStreams {
+            guard stream.lastWriteSequence > writtenAfter else {
+                dirtyStreams.append(stream)
+                continue
+            }
             let (firstGate, stillDirty) = stream.gate(epoch: epoch)
             if firstGate { gatedStreams.append(stream) }
             if stillDirty { dirtyStreams.append(stream) }
         }
         flushingStreams.removeAll(keepingCapacity: true)
+    }
+
+    /// Called by every stream write.
+    @inline(__always)
+    func nextWriteSequence() -> UInt64 {
+        writeSequence &+= 1
+        return writeSequence
     }
 
     /// The commit of `epoch` (and of every earlier one) is durable: the bytes gated up to it are

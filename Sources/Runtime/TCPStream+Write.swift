@@ -62,11 +62,13 @@ extension TCPStream: LoopFlushable {
     }
 
     private func markQueued() {
+        let loop = eventLoop
+        lastWriteSequence = loop.nextWriteSequence()
         // Also with a write in flight (its flush then does nothing): the loop must see every
         // stream written in a turn, to gate it when the turn's data goes to a background commit.
         if !isDirty {
             isDirty = true
-            eventLoop.markDirty(self)
+            loop.markDirty(self)
         }
     }
 

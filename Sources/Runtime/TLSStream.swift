@@ -54,6 +54,7 @@ public final class TLSStream: ByteStream {
     /// whose scheme this is, one layer up).
     var gates: [WriteGate] = []
     var gatedBytes = 0
+    var lastWriteSequence: UInt64 = 0
     var tail = GrowableBuffer()
     var sendableCount = 0
     var closeError: RuntimeError?

@@ -49,6 +49,30 @@ final class Broker {
     private(set) var wallOffset: UInt64 = 0
     private var lastCommitFailureLog: UInt64 = 0
 
+    // What this turn's gate must hold (TurnCommitter): packets that recorded durable changes, and
+    // the write sequence before the first of them. Streams written earlier in the turn by packets
+    // that changed nothing on disk need not wait for the commit.
+    /// Durable changes recorded by the broker's store and the link's (wrapping counter).
+    var durableWrites: UInt64 { store.recordedWrites &+ (fabric?.recordedWrites ?? 0) }
+    /// Durable changes recorded inside `handleTracked` this turn.
+    var turnTrackedWrites: UInt64 = 0
+    /// `loop.writeSequence` before the first tracked packet of this turn that changed anything.
+    var turnGateAfter: UInt64 = .max
+
+    /// Runs the handling of one inbound packet, noting whether it changed anything on disk and
+    /// from which write on, so the turn's gate can leave earlier streams alone.
+    @inline(__always)
+    func handleTracked(_ body: () -> Void) {
+        let writesBefore = durableWrites
+        let sequenceBefore = loop.writeSequence
+        body()
+        let changed = durableWrites &- writesBefore
+        if changed != 0 {
+            turnTrackedWrites &+= changed
+            if sequenceBefore < turnGateAfter { turnGateAfter = sequenceBefore }
+        }
+    }
+
     init(limits: BrokerLimits, denySubscribe: [String], security: SecurityState, log: Logger, loop: EventLoop,
          store: SessionStore, wallClock: @escaping () -> UInt64) {
         self.limits = limits; self.denySubscribe = denySubscribe; self.security = security; self.log = log; self.loop = loop

@@ -171,13 +171,13 @@ final class MQTTConnection: StreamHandler {
             // PUBLISH, the packet that comes by the million, skips the MQTTPacket enum.
             if bytes[0] >> 4 == MQTTPacketType.publish.rawValue, phase == .connected, let session {
                 let publish = try decoder.decodePublish(bytes, topics: &topicNames)
-                broker.handlePublish(publish, from: session, on: self)
+                broker.handleTracked { broker.handlePublish(publish, from: session, on: self) }
                 return isProcessing
             }
             guard let (packet, used) = try decoder.decode(bytes, topics: &topicNames), used == bytes.count else {
                 throw MQTTDecodeError.malformed("packet length disagrees with its contents")
             }
-            broker.handle(packet, on: self)
+            broker.handleTracked { broker.handle(packet, on: self) }
         } catch {
             broker.metrics.malformedPackets += 1
             if phase == .awaitingConnect {

@@ -74,6 +74,7 @@ final class CoordinatorLink: FabricLink {
     var queuedQoS0 = BulkFIFO()
     var seen: [String: UInt64] = [:]
     var acksDue: Set<String> = []
+    var recordedWrites: UInt64 { store.recordedWrites }
     /// Publishers not read while the outbound log is at its bound (CoordinatorLink+Forward).
     var publishersHeldByLog: [any PausableSource] = []
 

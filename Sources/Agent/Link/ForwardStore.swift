@@ -66,12 +66,14 @@ final class ForwardStore {
 
     // MARK: Recording (nothing touches the disk until commit)
 
-    func insert(seq: UInt64, message: Message) { inserts.append((seq, message.serialized())) }
-    func delete(upTo seq: UInt64) { deleteUpTo = max(deleteUpTo, seq) }
-    func delete(seq: UInt64) { deletes.append(seq) }
-    func setSeen(origin: String, seq: UInt64) { seen[origin] = seq }
+    func insert(seq: UInt64, message: Message) { recordedWrites &+= 1; inserts.append((seq, message.serialized())) }
+    func delete(upTo seq: UInt64) { recordedWrites &+= 1; deleteUpTo = max(deleteUpTo, seq) }
+    func delete(seq: UInt64) { recordedWrites &+= 1; deletes.append(seq) }
+    func setSeen(origin: String, seq: UInt64) { recordedWrites &+= 1; seen[origin] = seq }
     /// Sequences below `seq` may be in use after this commits.
-    func reserve(upTo seq: UInt64) { reservedSeq = max(reservedSeq ?? 0, seq) }
+    func reserve(upTo seq: UInt64) { recordedWrites &+= 1; reservedSeq = max(reservedSeq ?? 0, seq) }
+    /// Changes recorded since the store opened (wrapping; see SessionStore.recordedWrites).
+    private(set) var recordedWrites: UInt64 = 0
 
     /// The turn's writes, committed with the broker's in one transaction by the agent's
     /// `TurnCommitter` (which retries until they are durable); the batch is empty afterwards.

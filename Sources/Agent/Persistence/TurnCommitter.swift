@@ -19,6 +19,8 @@ final class TurnCommitter {
     /// Set once the coordinator link exists (it is created after the listeners).
     var link: CoordinatorLink?
     private var failedAttempts = 0
+    /// `broker.durableWrites` at the end of the previous turn.
+    private var writesAtTurnStart: UInt64 = 0
 
     init(loop: EventLoop, databasePath: String, synchronous: SQLiteDatabase.Synchronous, broker: Broker) throws {
         self.loop = loop
@@ -43,12 +45,22 @@ final class TurnCommitter {
         loop.addBeforeSleepHook { [unowned self] in endTurn() }
     }
 
-    /// Submits the turn's writes and gates what the turn wrote behind them.
+    /// Submits the turn's writes and gates what the turn wrote behind them. When every durable
+    /// change of the turn came from inbound packets (`Broker.handleTracked`), only streams written
+    /// from the first such packet on are gated: an unrelated client answered earlier in the turn
+    /// does not wait for a large commit. Any other change (a timer, the link's frames, a CONNECT
+    /// completed after its password check) gates everything the turn wrote.
     func endTurn() {
         var writes = broker.store.takeWrites()
         link?.endTurn(into: &writes)
+        let total = broker.durableWrites
+        let allTracked = total &- writesAtTurnStart == broker.turnTrackedWrites
+        let gateAfter = allTracked && broker.turnGateAfter != .max ? broker.turnGateAfter : 0
+        writesAtTurnStart = total
+        broker.turnTrackedWrites = 0
+        broker.turnGateAfter = .max
         guard !writes.isEmpty else { return }
-        loop.gateWrittenStreams(epoch: writer.submit(writes))
+        loop.gateWrittenStreams(epoch: writer.submit(writes), writtenAfter: gateAfter)
     }
 
     /// For a shutdown: the last turn's writes, committed on this thread, and its bytes released
