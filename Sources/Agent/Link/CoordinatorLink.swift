@@ -149,7 +149,9 @@ final class CoordinatorLink: FabricLink {
             guard let self, attempt == self.attemptId, self.phase == .connecting else { return }
             switch result {
             case .failure(let error): self.attemptFailed("cannot resolve \(host): \(error)")
-            case .success(let addresses): self.open(addresses[0], attempt: attempt)
+            // Consecutive failed attempts walk the list (a name with an IPv6 and an IPv4
+            // address, only one of them listening, still connects).
+            case .success(let addresses): self.open(addresses[self.failedAttempts % addresses.count], attempt: attempt)
             }
         }
     }
