@@ -48,6 +48,7 @@ final class HTTPConnectionGuard: ChannelDuplexHandler, RemovableChannelHandler {
     private let limiter: HTTPConnectionLimiter
     private let requestTimeout: TimeAmount
     private var started = false
+    private var admitted = false
     private var deadline: Scheduled<Void>?
 
     init(limiter: HTTPConnectionLimiter, requestTimeout: TimeAmount) {
@@ -65,7 +66,9 @@ final class HTTPConnectionGuard: ChannelDuplexHandler, RemovableChannelHandler {
     }
 
     func channelActive(context: ChannelHandlerContext) {
-        start(context)
+        // A refused connection is closing: the handlers behind (Hummingbird's idle timer) never
+        // see it become active.
+        guard start(context) else { return }
         context.fireChannelActive()
     }
 
@@ -90,16 +93,20 @@ final class HTTPConnectionGuard: ChannelDuplexHandler, RemovableChannelHandler {
         if isEnd { arm(context) }   // the next request on this keep-alive connection
     }
 
-    private func start(_ context: ChannelHandlerContext) {
-        guard !started else { return }
+    /// Takes a slot and arms the deadline once; false when the cap refused the connection.
+    @discardableResult
+    private func start(_ context: ChannelHandlerContext) -> Bool {
+        guard !started else { return admitted }
         started = true
         guard limiter.admit() else {
             context.close(promise: nil)
-            return
+            return false
         }
+        admitted = true
         let limiter = self.limiter
         context.channel.closeFuture.whenComplete { _ in limiter.release() }
         arm(context)
+        return true
     }
 
     private func arm(_ context: ChannelHandlerContext) {
