@@ -61,6 +61,9 @@ struct DescriptorExhaustionTests {
     func emfileWithAThreadTakingDescriptors() throws {
         let loop = try EventLoop()
         let (server, accepted) = try makeServer(loop, echo: false, read: false)
+        final class Reports { var count = 0 }
+        let reports = Reports()
+        server.onAcceptError = { _ in reports.count += 1 }
         // Client sockets are made before the table is full (connect needs no new descriptor).
         let clientCount = 60
         var clients: [Int32] = []
@@ -104,6 +107,9 @@ struct DescriptorExhaustionTests {
         // 1.5 s of 10 ms ticks is ~150; a loop stuck in its accept path gets almost none.
         #expect(counts.ticks >= 75, "timers ran \(counts.ticks) times in \(phaseMs) ms while out of descriptors")
         #expect(phaseMs < 2_500, "the loop was stuck for \(phaseMs) ms")
+        // It backed off more than once, and said so once (rate-limited), not once per attempt.
+        #expect(server.acceptPauses >= 2, "\(server.acceptPauses) pauses")
+        #expect(reports.count == 1, "onAcceptError called \(reports.count) times")
 
         // Descriptors are back: a new client is accepted (after at most one back-off).
         let before = accepted.streams.count
