@@ -29,7 +29,14 @@ sys.path.insert(0, str(Path(__file__).parent))
 
 from brokers import Broker, BrokerConfig  # noqa: E402
 from fabric import FleetCoordinator  # noqa: E402
-from test_dos_fds import cpu_seconds, link_hello, open_fds  # noqa: E402
+from test_dos_fds import cpu_seconds, cpu_share, link_hello, open_fds  # noqa: E402
+
+
+def rss_mb(pid: int) -> float:
+    for line in open(f"/proc/{pid}/status"):
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return 0.0
 
 TOTAL = 20_000
 PER_PROCESS = 10_000
@@ -107,7 +114,8 @@ def main():
             p.start()
         opened, closed = [], []
         new_gw = None
-        peak_fds, peak_cpu = 0, 0.0
+        peak_fds, peak_cpu, peak_rss = 0, 0.0, 0.0
+        rss_before = rss_mb(pid)
         c0, w0 = cpu_seconds(pid), time.monotonic()
         while time.monotonic() - t0 < 60 and len(closed) < len(procs):
             time.sleep(1)
@@ -124,11 +132,12 @@ def main():
             cpu = (c1 - c0) / (w1 - w0)
             c0, w0 = c1, w1
             fds = open_fds(pid)
-            peak_fds, peak_cpu = max(peak_fds, fds), max(peak_cpu, cpu)
+            rss = rss_mb(pid)
+            peak_fds, peak_cpu, peak_rss = max(peak_fds, fds), max(peak_cpu, cpu), max(peak_rss, rss)
             if new_gw is None and time.monotonic() - t0 > 5:
                 new_gw = link_hello(coord, "gw-new")
                 print(f"  new gateway HELLO during the attack: {'ok' if new_gw else 'FAILED'}")
-            print(f"  t={w1 - t0:5.1f}s fds {fds:6d} cpu {cpu:4.0%} gw-1 {gw_state(coord):18s} gateway_timeouts {timeouts(coord)}")
+            print(f"  t={w1 - t0:5.1f}s fds {fds:6d} cpu {cpu:4.0%} rss {rss:5.1f} MB gw-1 {gw_state(coord):18s} gateway_timeouts {timeouts(coord)}")
         for p in procs:
             p.join(30)
             if p.is_alive():
@@ -136,8 +145,17 @@ def main():
         print(f"connections the server had closed by the end of the hold: {sum(closed)}")
         time.sleep(2)
         alive = coord.proc.poll() is None
+        if alive:
+            # The attacker's close lets the kernel finish connections it had dropped from the full
+            # accept queue; the coordinator accepts and closes them. Then it is quiet again.
+            deadline = time.monotonic() + 20
+            share = cpu_share(pid, 2.0)
+            while share > 0.1 and time.monotonic() < deadline:
+                share = cpu_share(pid, 2.0)
+            print(f"cpu back to {share:.0%} {time.monotonic() - t0:.0f} s after the attack began")
         print(f"after: alive {alive}, fds {open_fds(pid) if alive else '-'}, gw-1 {gw_state(coord) if alive else '-'}, "
-              f"gateway_timeouts {timeouts(coord) if alive else '-'}; peak fds {peak_fds}, peak cpu {peak_cpu:.0%}")
+              f"gateway_timeouts {timeouts(coord) if alive else '-'}; peak fds {peak_fds}, peak cpu {peak_cpu:.0%}, "
+              f"rss before {rss_before:.1f} MB, peak {peak_rss:.1f} MB, after {rss_mb(pid) if alive else 0:.1f} MB")
     finally:
         for p in procs:
             if p.is_alive():
