@@ -59,6 +59,11 @@ public final class Agent {
         for address in config.listeners {
             let broker = self.broker
             let server = try TCPServer(loop: loop, host: address.host, port: address.port) { broker.accept($0) }
+            // Called at most every 10 s while accepting fails (out of descriptors): the listener
+            // refuses and backs off on its own, this only tells the operator.
+            server.onAcceptError = { [log, unowned server] error in
+                log.warning("MQTT listener \(server.localAddress): \(error); refusing connections with back-off (\(server.refusedConnections) refused, \(server.acceptPauses) pauses so far)")
+            }
             servers.append(server)
             log.info("MQTT listening on \(server.localAddress)")
         }
@@ -70,6 +75,9 @@ public final class Agent {
                         broker.log.debug("TLS \(info.protocolVersion) \(info.cipher) from \(stream.remoteAddress), SNI \(info.serverName ?? "-"), ALPN \(info.alpn ?? "-"), client \(info.peerCertificate?.subjectCommonName ?? "-")")
                     }
                     broker.accept(stream)
+                }
+                server.onAcceptError = { [log] error in
+                    log.warning("MQTT over TLS listener \(address): \(error); refusing connections with back-off")
                 }
                 server.onHandshakeFailure = { [log] address, reason in
                     broker.metrics.tlsHandshakeFailures += 1

@@ -1,6 +1,12 @@
 // libuv for Swift: macros and variadics turned into functions. Only FleetRuntime imports this.
 #include <uv.h>
 #include <sys/resource.h>
+#include <sys/socket.h>
+
+// accept4 is declared only with _GNU_SOURCE. TCPServer accepts itself (TCPServer+Shedding.swift)
+// and wants the new socket non-blocking and close-on-exec atomically.
+extern int accept4(int fd, struct sockaddr *addr, socklen_t *len, int flags);
+static inline int shim_accept_nonblocking(int fd) { return accept4(fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC); }
 
 // RLIMIT_NOFILE is an enum of type __rlimit_resource in glibc, awkward from Swift.
 // Raises the soft limit to the hard limit (capped for RLIM_INFINITY); returns the soft limit now

@@ -1,6 +1,8 @@
 import FleetRuntime
 import Foundation
 import Hummingbird
+import HummingbirdCore
+import struct NIOCore.TimeAmount
 import Logging
 import ServiceLifecycle
 
@@ -48,13 +50,15 @@ public final class Coordinator {
         signals.append(try SignalWatcher(loop: loop, signal: SIGHUP) { [fabric] in fabric.reloadLinkTLS() })
 
         let bridge = FabricBridge(mailbox: mailbox, fabric: fabric)
-        let metrics = CoordinatorMetrics()
+        let limiter = HTTPConnectionLimiter(maxConnections: config.httpMaxConnections)
+        let metrics = CoordinatorMetrics(httpLimiter: limiter)
         let readyFile = config.readyFile
         let log = self.log
         var httpLogger = Logger(label: "fleetgate-coordinator.http")
         httpLogger.logLevel = log.logLevel > .notice ? log.logLevel : .notice
         let app = Application(
             router: AdminAPI.router(bridge: bridge, metrics: metrics),
+            server: .http1(configuration: Self.http1Configuration(config, limiter: limiter)),
             configuration: .init(address: .hostname(config.http.host, port: Int(config.http.port)), serverName: nil),
             onServerRunning: { channel in
                 let http = Self.describe(host: channel.localAddress?.ipAddress, port: channel.localAddress?.port)
@@ -123,6 +127,15 @@ public final class Coordinator {
         // with the mailbox; the process ends anyway.
         mailbox?.close()
         loop?.stop()
+    }
+
+    /// The admin listener's bounds (docs/DESIGN-NOTES.md "HTTP listener bounds"): Hummingbird's
+    /// idle timeout, and per connection a guard holding a slot of `limiter` and the request deadline.
+    static func http1Configuration(_ config: CoordinatorConfig, limiter: HTTPConnectionLimiter) -> HTTP1Channel.Configuration {
+        let requestTimeout = TimeAmount.milliseconds(Int64((config.httpRequestTimeoutSeconds * 1000).rounded()))
+        return HTTP1Channel.Configuration(
+            additionalChannelHandlers: [HTTPConnectionGuard(limiter: limiter, requestTimeout: requestTimeout)],
+            idleTimeout: .milliseconds(Int64((config.httpIdleTimeoutSeconds * 1000).rounded())))
     }
 
     static func describe(host: String?, port: Int?) -> String {

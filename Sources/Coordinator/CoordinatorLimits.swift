@@ -35,4 +35,19 @@ public enum CoordinatorLimits {
     public static let defaultGatewayTimeoutSeconds: Double = 15
     /// How long a graceful shutdown waits for gateways to take their ERROR shuttingDown.
     public static let shutdownGraceMs: UInt64 = 2_000
+
+    // The admin HTTP listener (issue #10 §3.2; docs/DESIGN-NOTES.md "HTTP listener bounds").
+    // Without these, idle connections were never closed and 20,000 of them used up the process's
+    // descriptors, and with them the gateway link.
+    /// Default `http_idle_timeout`: a keep-alive connection with no request in progress is closed
+    /// after this long (Hummingbird's idle timeout). The admin API's clients (CLI, dashboard,
+    /// Prometheus at 15 s+) reconnect cheaply.
+    public static let defaultHTTPIdleTimeoutSeconds: Double = 30
+    /// Default `http_request_timeout`: from connect (or the previous response) to the end of the
+    /// request. Admin requests are a few hundred bytes; this only has to outlast a slow link.
+    public static let defaultHTTPRequestTimeoutSeconds: Double = 10
+    /// Default `http_max_connections`: open admin connections at once; past it a new connection
+    /// is closed as soon as it is accepted (counted in `http_connections_refused_total`). Far
+    /// below any sane descriptor limit, so the link always has descriptors left.
+    public static let defaultHTTPMaxConnections = 256
 }

@@ -20,6 +20,10 @@ public final class EventLoop {
     /// Runs the `runSoon` jobs in the idle phase of the next iteration (before the hooks).
     private let soonIdle: UnsafeMutablePointer<uv_idle_t>
     private var soonJobs: [() -> Void] = []
+    /// `uv_getaddrinfo` requests in flight (EventLoop+Resolve.swift); cancelled by `shutdown()`.
+    var resolutions = Set<UnsafeMutableRawPointer>()
+    /// Set by `shutdown()`: completions of lookups that still finish are dropped.
+    var resolutionsCancelled = false
     private var prepareReferenced = false
     private var idleActive = false
     private(set) var isShutDown = false
@@ -144,6 +148,7 @@ public final class EventLoop {
         let handles = userHandles()
         let open = handles.filter { !(Self.owner(of: $0)?.isClosingGracefully ?? false) }
         for handle in handles { closeForShutdown(handle) }
+        cancelResolutions()
         closeLoopHandle(uvHandle(prepare))
         closeLoopHandle(uvHandle(idle))
         closeLoopHandle(uvHandle(soonIdle))

@@ -69,4 +69,15 @@ enum SocketAddress {
         try uvCheck(peer ? "uv_tcp_getpeername" : "uv_tcp_getsockname", rc)
         return storage
     }
+
+    /// `getsockname` of a plain socket descriptor into a `sockaddr_storage`.
+    static func ofSocket(_ fd: Int32) throws(RuntimeError) -> sockaddr_storage {
+        var storage = sockaddr_storage()
+        var length = socklen_t(MemoryLayout<sockaddr_storage>.size)
+        let rc = withUnsafeMutableBytes(of: &storage) { raw in
+            getsockname(fd, raw.baseAddress!.assumingMemoryBound(to: sockaddr.self), &length)
+        }
+        if rc != 0 { throw RuntimeError(call: "getsockname", code: -errno) }
+        return storage
+    }
 }

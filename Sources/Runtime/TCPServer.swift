@@ -7,89 +7,166 @@ internal import Glibc
 /// that is not reading yet: set `handler`, then `startReading()`. A stream `onAccept` ignores stays
 /// open (retained by its handle) until closed or until `EventLoop.shutdown()`. Closing the server
 /// does not close accepted streams.
+///
+/// Accepting runs here, not in libuv's `uv_listen` (TCPServer+Shedding.swift says why): the
+/// listening socket is watched with a `uv_poll_t`, so that when the process is out of descriptors
+/// (EMFILE/ENFILE) the listener can be *paused* for a back-off instead of being retried on every
+/// loop turn.
 public final class TCPServer {
-    let tcp: UnsafeMutablePointer<uv_tcp_t>
-    private var onAccept: ((TCPStream) -> Void)?
-    private var isClosed = false
+    let poll: UnsafeMutablePointer<uv_poll_t>
+    let eventLoop: EventLoop
+    /// The listening socket; closed after the poll handle's close callback.
+    let fd: Int32
+    var onAccept: ((TCPStream) -> Void)?
+    var isClosed = false
     /// The port actually bound (the OS's choice for port 0).
     public let localPort: UInt16
     /// "127.0.0.1:40123" / "[::1]:40123".
     public let localAddress: String
-    /// Called for a failed accept (e.g. EMFILE); the listener keeps running.
+    /// Called when accepting fails (EMFILE, ENFILE, ...). Rate-limited: at most once per
+    /// ``acceptErrorReportIntervalMs`` while the failures last, with ``refusedConnections`` and
+    /// ``acceptPauses`` telling how many. The listener keeps running (after a back-off).
     public var onAcceptError: ((RuntimeError) -> Void)?
 
+    // Shedding state (TCPServer+Shedding.swift).
+    /// A descriptor held in reserve (`/dev/null`): closed to make room for one accept when the
+    /// table is full, so pending connections can be accepted and closed instead of left hanging.
+    var reserveFD: Int32 = -1
+    var backoffTimer: LoopTimer?
+    var nextBackoffMs = TCPServer.initialBackoffMs
+    var isPaused = false
+    var lastErrorReportMs: UInt64?
+    /// Connections accepted only to be closed at once because the process was out of descriptors.
+    public internal(set) var refusedConnections: UInt64 = 0
+    /// Times accepting was paused for a back-off (descriptor table full or another accept error).
+    public internal(set) var acceptPauses: UInt64 = 0
+
     /// host: IPv4 or IPv6 literal ("127.0.0.1", "::1", "0.0.0.0"); port 0 = OS picks.
-    /// SO_REUSEADDR (libuv sets it on every TCP bind on Unix); backlog default 4096.
+    /// SO_REUSEADDR (as libuv sets on every TCP bind on Unix); backlog default 4096.
     public init(loop: EventLoop, host: String, port: UInt16, backlog: Int32 = 4096,
                 onAccept: @escaping (TCPStream) -> Void) throws(RuntimeError) {
-        try loop.checkUsable("uv_tcp_init")
+        try loop.checkUsable("uv_poll_init_socket")
         var address = try SocketAddress.parse(host: host, port: port)
-        let tcp = allocateUV(uv_tcp_t.self)
-        let initialised = uv_tcp_init(loop.loop, tcp)
-        if initialised < 0 {
-            free(tcp)
-            throw RuntimeError(call: "uv_tcp_init", code: initialised)
-        }
-        // From here the handle is linked into the loop: a failure closes it (data is still nil,
-        // so the close callback only frees it).
+        let fd = try Self.listeningSocket(&address, backlog: backlog)
         let bound: sockaddr_storage
         do throws(RuntimeError) {
-            try uvCheck("uv_tcp_bind", withUnsafeBytes(of: &address) { raw in
-                uv_tcp_bind(tcp, raw.baseAddress!.assumingMemoryBound(to: sockaddr.self), 0)
-            })
-            // libuv defers EADDRINUSE from bind(2) to uv_listen, so listen before reading the name.
-            try uvCheck("uv_listen", uv_listen(uvStream(tcp), backlog) { server, status in
-                let owner = Unmanaged<TCPServer>.fromOpaque(server!.pointee.data!).takeUnretainedValue()
-                owner.accept(status)
-            })
-            bound = try SocketAddress.of(tcp, peer: false)
+            bound = try SocketAddress.ofSocket(fd)
         } catch {
-            closeLoopHandle(uvHandle(tcp))
+            Glibc.close(fd)
             throw error
         }
-        self.tcp = tcp
+        let poll = allocateUV(uv_poll_t.self)
+        let initialised = uv_poll_init_socket(loop.loop, poll, fd)
+        if initialised < 0 {
+            free(poll)
+            Glibc.close(fd)
+            throw RuntimeError(call: "uv_poll_init_socket", code: initialised)
+        }
+        self.poll = poll
+        self.fd = fd
+        self.eventLoop = loop
         self.onAccept = onAccept
         self.localPort = SocketAddress.port(bound)
         self.localAddress = SocketAddress.describe(bound)
-        // No callback can run before the loop runs again, so setting data after uv_listen is safe.
-        retainOwner(self, in: tcp)
+        self.reserveFD = Self.openReserve()
+        retainOwner(self, in: poll)
+        startPolling()
     }
 
     /// Stops listening and closes the socket. Accepted streams are not affected.
     public func close() {
         guard !isClosed else { return }
         isClosed = true
-        closeLoopHandle(uvHandle(tcp))
+        backoffTimer?.close()
+        backoffTimer = nil
+        closeLoopHandle(uvHandle(poll))
     }
 
-    private func accept(_ status: Int32) {
+    /// socket + SO_REUSEADDR + bind + listen, non-blocking and close-on-exec.
+    private static func listeningSocket(_ address: inout sockaddr_storage, backlog: Int32) throws(RuntimeError) -> Int32 {
+        let family = Int32(address.ss_family)
+        let fd = socket(family, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_NONBLOCK.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
+        if fd < 0 { throw RuntimeError(call: "socket", code: -errno) }
+        var on: Int32 = 1
+        let length = socklen_t(family == AF_INET6 ? MemoryLayout<sockaddr_in6>.size : MemoryLayout<sockaddr_in>.size)
+        if setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &on, socklen_t(MemoryLayout<Int32>.size)) != 0 {
+            let code = errno
+            Glibc.close(fd)
+            throw RuntimeError(call: "setsockopt", code: -code)
+        }
+        let boundRC = withUnsafeBytes(of: &address) { raw in
+            bind(fd, raw.baseAddress!.assumingMemoryBound(to: sockaddr.self), length)
+        }
+        if boundRC != 0 {
+            let code = errno
+            Glibc.close(fd)
+            throw RuntimeError(call: "bind", code: -code)
+        }
+        if listen(fd, backlog) != 0 {
+            let code = errno
+            Glibc.close(fd)
+            throw RuntimeError(call: "listen", code: -code)
+        }
+        return fd
+    }
+
+    func startPolling() {
+        uv_poll_start(poll, Int32(UV_READABLE.rawValue)) { poll, status, _ in
+            let owner = Unmanaged<TCPServer>.fromOpaque(poll!.pointee.data!).takeUnretainedValue()
+            owner.readable(status)
+        }
+    }
+
+    /// The listening socket is readable: accept what is pending (bounded per wakeup, so one busy
+    /// listener cannot starve the rest of the loop turn).
+    private func readable(_ status: Int32) {
         guard !isClosed else { return }
         if status < 0 {
-            onAcceptError?(RuntimeError(call: "uv_listen", code: status))
+            pause(RuntimeError(call: "uv_poll", code: status))
             return
         }
-        let client = allocateUV(uv_tcp_t.self)
-        let initialised = uv_tcp_init(tcp.pointee.loop, client)
-        if initialised < 0 {
-            free(client)
-            onAcceptError?(RuntimeError(call: "uv_tcp_init", code: initialised))
+        for _ in 0..<Self.maxAcceptsPerWakeup {
+            let client = shim_accept_nonblocking(fd)
+            if client >= 0 {
+                nextBackoffMs = Self.initialBackoffMs
+                adopt(client)
+                if isClosed { return }
+                continue
+            }
+            let code = errno
+            switch code {
+            case EAGAIN, EWOULDBLOCK: return
+            // The peer gave up while queued, or a signal: nothing wrong with the listener.
+            case EINTR, ECONNABORTED, EPROTO: continue
+            case EMFILE, ENFILE: shed(code)
+            default: pause(RuntimeError(call: "accept4", code: -code))
+            }
             return
         }
-        let accepted = uv_accept(uvStream(tcp), uvStream(client))
-        if accepted < 0 {
-            closeLoopHandle(uvHandle(client))
-            onAcceptError?(RuntimeError(call: "uv_accept", code: accepted))
+    }
+
+    /// Wraps an accepted descriptor in a stream and hands it on.
+    private func adopt(_ client: Int32) {
+        let tcp = allocateUV(uv_tcp_t.self)
+        uv_tcp_init(eventLoop.loop, tcp)              // AF_UNSPEC: creates no socket, cannot fail
+        let opened = uv_tcp_open(tcp, uv_os_sock_t(client))
+        if opened < 0 {
+            Glibc.close(client)
+            closeLoopHandle(uvHandle(tcp))
+            report(RuntimeError(call: "uv_tcp_open", code: opened))
             return
         }
-        uv_tcp_nodelay(client, 1)
-        let remote = (try? SocketAddress.of(client, peer: true)).map(SocketAddress.describe) ?? "?"
-        let stream = TCPStream(tcp: client, remoteAddress: remote)
-        onAccept?(stream)
+        uv_tcp_nodelay(tcp, 1)
+        let remote = (try? SocketAddress.of(tcp, peer: true)).map(SocketAddress.describe) ?? "?"
+        onAccept?(TCPStream(tcp: tcp, remoteAddress: remote))
     }
 }
 
 extension TCPServer: LoopHandleOwner {
     func handleDidClose() {
+        Glibc.close(fd)
+        if reserveFD >= 0 { Glibc.close(reserveFD) }
+        reserveFD = -1
         onAccept = nil
         onAcceptError = nil
     }

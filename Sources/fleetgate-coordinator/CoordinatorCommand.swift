@@ -37,6 +37,15 @@ struct CoordinatorCommand: ParsableCommand {
     @Option(name: .customLong("gateway-timeout"), help: ArgumentHelp("Mark a connected gateway down after this much silence (default 15; fractions allowed).", valueName: "SECONDS"))
     var gatewayTimeout: String?
 
+    @Option(name: .customLong("http-idle-timeout"), help: ArgumentHelp("Close an idle admin HTTP connection after this long (default 30; http_idle_timeout).", valueName: "SECONDS"))
+    var httpIdleTimeout: String?
+
+    @Option(name: .customLong("http-request-timeout"), help: ArgumentHelp("An admin HTTP request must be read within this long (default 10; http_request_timeout).", valueName: "SECONDS"))
+    var httpRequestTimeout: String?
+
+    @Option(name: .customLong("http-max-connections"), help: ArgumentHelp("Open admin HTTP connections at once; more are closed at accept (default 256; http_max_connections).", valueName: "N"))
+    var httpMaxConnections: String?
+
     @Option(name: .customLong("link-tls-cert"), help: ArgumentHelp("Serve the agent link over TLS with this certificate chain (PEM; link_tls.cert).", valueName: "FILE"))
     var linkTLSCert: String?
 
@@ -97,6 +106,20 @@ struct CoordinatorCommand: ParsableCommand {
             guard let cert else { throw ConfigError(file: nil, line: nil, key: "--link-tls-cert", message: "required with --link-tls-key/--link-tls-client-ca") }
             guard let key else { throw ConfigError(file: nil, line: nil, key: "--link-tls-key", message: "required with --link-tls-cert") }
             config.linkTLS = LinkTLS(certificateFile: cert, keyFile: key, clientCAFile: linkTLSClientCA ?? config.linkTLS?.clientCAFile)
+        }
+        func seconds(_ text: String, _ flag: String) throws(ConfigError) -> Double {
+            guard let v = Double(text), v.isFinite, v >= 0.05, v <= 86_400 else {
+                throw ConfigError(file: nil, line: nil, key: flag, message: "expected seconds in 0.05...86400, got '\(text)'")
+            }
+            return v
+        }
+        if let httpIdleTimeout { config.httpIdleTimeoutSeconds = try seconds(httpIdleTimeout, "--http-idle-timeout") }
+        if let httpRequestTimeout { config.httpRequestTimeoutSeconds = try seconds(httpRequestTimeout, "--http-request-timeout") }
+        if let httpMaxConnections {
+            guard let n = Int(httpMaxConnections), n >= 1, n <= 1_000_000 else {
+                throw ConfigError(file: nil, line: nil, key: "--http-max-connections", message: "expected 1...1000000, got '\(httpMaxConnections)'")
+            }
+            config.httpMaxConnections = n
         }
         if let gatewayTimeout {
             guard let v = Double(gatewayTimeout), v.isFinite, v >= 0.05, v <= 86_400 else {

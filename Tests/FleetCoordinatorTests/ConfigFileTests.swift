@@ -16,6 +16,9 @@ import Testing
             heartbeat_interval_ms: 500
             coordinator_id: central
             max_frame_size: 65536
+            http_idle_timeout: 5
+            http_request_timeout: 1.5
+            http_max_connections: 64
             """, file: "c.yaml", to: &c)
         #expect(c.link == HostPort(host: "0.0.0.0", port: 9000))
         #expect(c.http == HostPort(host: "::1", port: 9001))
@@ -23,6 +26,17 @@ import Testing
         #expect(c.gatewayTimeoutSeconds == 2.5 && c.heartbeatIntervalMs == 500 && c.coordinatorId == "central")
         #expect(c.effectiveHeartbeatIntervalMs == 500)
         #expect(c.maximumFrameSize == 65536)
+        #expect(c.httpIdleTimeoutSeconds == 5 && c.httpRequestTimeoutSeconds == 1.5 && c.httpMaxConnections == 64)
+    }
+
+    @Test func httpBoundsHaveDefaultsAndRanges() {
+        var c = CoordinatorConfig()
+        #expect(c.httpIdleTimeoutSeconds == CoordinatorLimits.defaultHTTPIdleTimeoutSeconds)
+        #expect(c.httpRequestTimeoutSeconds == CoordinatorLimits.defaultHTTPRequestTimeoutSeconds)
+        #expect(c.httpMaxConnections == CoordinatorLimits.defaultHTTPMaxConnections)
+        #expect(throws: ConfigError.self) { try CoordinatorConfigFile.apply(yaml: "http_max_connections: 0\n", file: "c.yaml", to: &c) }
+        #expect(throws: ConfigError.self) { try CoordinatorConfigFile.apply(yaml: "http_idle_timeout: 0\n", file: "c.yaml", to: &c) }
+        #expect(throws: ConfigError.self) { try CoordinatorConfigFile.apply(yaml: "http_request_timeout: forever\n", file: "c.yaml", to: &c) }
     }
 
     @Test func errorsNameFileLineAndKey() {

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import resource
 import signal
 import socket
 import subprocess
@@ -40,7 +41,8 @@ class BrokerConfig:
     sys_interval: int = 1
     # Fleetgate only: topic aliases the broker uses towards clients (off by default)
     outbound_topic_alias_maximum: int = 0
-    # mosquitto only: raise its fd limit (used by the 10k-connection test)
+    # mosquitto: raise its fd limit (used by the 10k-connection test); fleetgate: set the agent's
+    # soft *and* hard limit (it raises its soft limit to the hard one at start; test_dos_fds.py)
     nofile: int | None = None
     # Fleetgate only (device security, issue #3): the `tls:`, `auth:` and `policies:` sections as
     # dicts (written as YAML flow mappings). `tls` set adds an mqtts listener on 127.0.0.1:0;
@@ -112,6 +114,16 @@ class BrokerConfig:
         return "\n".join(lines) + "\n"
 
 
+def nofile_limit(n: int | None):
+    """A preexec_fn that sets RLIMIT_NOFILE (soft and hard) to n in the child; None: no change."""
+    if n is None:
+        return None
+
+    def apply():
+        resource.setrlimit(resource.RLIMIT_NOFILE, (n, n))
+    return apply
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -166,7 +178,7 @@ class Broker:
                "--ready-file", str(ready), "--log-level", "info", "--config", str(cfg),
                *self.config.extra_args]
         self.proc = subprocess.Popen(cmd, stdout=self._stderr, stderr=subprocess.STDOUT,
-                                     stdin=subprocess.DEVNULL)
+                                     stdin=subprocess.DEVNULL, preexec_fn=nofile_limit(self.config.nofile))
         deadline = time.monotonic() + START_TIMEOUT
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:

@@ -18,6 +18,7 @@ from pathlib import Path
 
 import pytest
 
+from brokers import nofile_limit
 from fleetframes import HELLO_ACK, REMOTE_INTEREST, FleetClient, hello
 
 REPO = Path(__file__).resolve().parents[2]
@@ -28,7 +29,7 @@ STOP_TIMEOUT = 10.0
 
 
 class Coordinator:
-    def __init__(self, tmp: Path, gateway_timeout: float | None = None, extra_args=()):
+    def __init__(self, tmp: Path, gateway_timeout: float | None = None, extra_args=(), nofile: int | None = None):
         self.tmp = tmp
         tmp.mkdir(parents=True, exist_ok=True)
         self.data_dir = tmp / "data"
@@ -38,6 +39,8 @@ class Coordinator:
         self.log_path = tmp / "coordinator.log"
         self.gateway_timeout = gateway_timeout
         self.extra_args = list(extra_args)
+        # RLIMIT_NOFILE (soft and hard) of the child, for the descriptor-exhaustion tests
+        self.nofile = nofile
         self.proc: subprocess.Popen | None = None
         self.link_host = self.http_base = None
         self.link_port = 0
@@ -53,7 +56,8 @@ class Coordinator:
         if self.ready_file.exists():
             self.ready_file.unlink()
         self.log = open(self.log_path, "ab")
-        self.proc = subprocess.Popen(self.args(), stdout=self.log, stderr=subprocess.STDOUT)
+        self.proc = subprocess.Popen(self.args(), stdout=self.log, stderr=subprocess.STDOUT,
+                                     preexec_fn=nofile_limit(self.nofile))
         deadline = time.monotonic() + START_TIMEOUT
         while not self.ready_file.exists():
             if self.proc.poll() is not None:

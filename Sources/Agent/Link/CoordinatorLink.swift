@@ -37,8 +37,6 @@ final class CoordinatorLink: FabricLink {
     var metrics = FabricMetrics()
     private(set) var phase = Phase.idle
 
-    /// Where `TCPStream.connect` goes (the configured host, resolved once at start).
-    private var connectHost: String
     /// Set when the link runs over TLS (`coordinator.tls`); read at start and again on SIGHUP
     /// (`reloadTLS`), for the next connection.
     private var tlsContext: TLSClientContext?
@@ -89,7 +87,6 @@ final class CoordinatorLink: FabricLink {
         self.loop = loop
         self.log = log
         self.jitter = jitter
-        self.connectHost = settings.coordinator.host
         tlsContext = try settings.tls.map { tls throws(TLSError) in try TLSClientContext(tls.client) }
         self.advertised = settings.advertise ?? ""
         store = try ForwardStore(path: databasePath, synchronous: synchronous)
@@ -105,7 +102,6 @@ final class CoordinatorLink: FabricLink {
     func start(defaultAdvertise: String, sysIntervalSeconds: UInt32 = 0) {
         guard phase == .idle else { return }
         if advertised.isEmpty { advertised = defaultAdvertise }
-        connectHost = Self.resolve(settings.coordinator.host) ?? settings.coordinator.host
         broker.fabric = self
         if sysIntervalSeconds > 0 {
             let t = LoopTimer(loop: loop)
@@ -147,14 +143,30 @@ final class CoordinatorLink: FabricLink {
         deadlineTimer.start(afterMilliseconds: limits.connectTimeoutMs) { [unowned self] in
             self.attemptFailed("no connection to \(self.settings.coordinator) within \(self.limits.connectTimeoutMs) ms")
         }
+        // Resolved on every attempt and off the loop thread (uv_getaddrinfo, issue #10 §4.8): slow
+        // or unreachable DNS never stalls the devices' loop, and a changed address is followed.
+        let host = settings.coordinator.host
+        loop.resolve(host: host) { [weak self] result in
+            guard let self, attempt == self.attemptId, self.phase == .connecting else { return }
+            switch result {
+            case .failure(let error): self.attemptFailed("cannot resolve \(host): \(error)")
+            // Consecutive failed attempts walk the list (a name with an IPv6 and an IPv4
+            // address, only one of them listening, still connects).
+            case .success(let addresses): self.open(addresses[self.failedAttempts % addresses.count], attempt: attempt)
+            }
+        }
+    }
+
+    /// Opens the TCP (or TLS) connection of attempt `attempt` to a resolved address.
+    private func open(_ address: String, attempt: Int) {
         do {
             if let tlsContext, let tls = settings.tls {
-                try TLSStream.connect(loop: loop, host: connectHost, port: settings.coordinator.port, context: tlsContext,
+                try TLSStream.connect(loop: loop, host: address, port: settings.coordinator.port, context: tlsContext,
                                       serverName: tls.serverName) { [weak self] result in
                     self?.connected(result, attempt: attempt)
                 }
             } else {
-                try TCPStream.connect(loop: loop, host: connectHost, port: settings.coordinator.port) { [weak self] result in
+                try TCPStream.connect(loop: loop, host: address, port: settings.coordinator.port) { [weak self] result in
                     self?.connected(result.map { $0 as any ByteStream }, attempt: attempt)
                 }
             }
@@ -335,22 +347,5 @@ final class CoordinatorLink: FabricLink {
         flushInterest()
         writes += store.takeWrites()
         sendAcks()
-    }
-
-    // MARK: Host names
-
-    /// An IP literal as is; otherwise the first address getaddrinfo gives (resolved once, at
-    /// start, before the loop serves anyone: the loop never blocks on DNS afterwards).
-    static func resolve(_ host: String) -> String? {
-        var v4 = in_addr(), v6 = in6_addr()
-        if inet_pton(AF_INET, host, &v4) == 1 || inet_pton(AF_INET6, host, &v6) == 1 { return host }
-        var hints = addrinfo()
-        hints.ai_socktype = Int32(SOCK_STREAM.rawValue)
-        var result: UnsafeMutablePointer<addrinfo>?
-        guard getaddrinfo(host, nil, &hints, &result) == 0, let first = result else { return nil }
-        defer { freeaddrinfo(result) }
-        var buffer = [CChar](repeating: 0, count: Int(NI_MAXHOST))
-        guard getnameinfo(first.pointee.ai_addr, first.pointee.ai_addrlen, &buffer, socklen_t(buffer.count), nil, 0, NI_NUMERICHOST) == 0 else { return nil }
-        return String(decoding: buffer.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
     }
 }

@@ -26,12 +26,15 @@ public final class CoordinatorMetrics: Sendable {
     }
     private let state = Mutex(State())
     private let factory: PrometheusMetricsFactory
+    /// The admin listener's connection cap (its counters are read at each scrape).
+    private let httpLimiter: HTTPConnectionLimiter?
 
     static let prefix = "fleetgate_coordinator_"
     static let dropReasons = ["queue_full", "too_large", "bad_origin", "recovering"]
 
-    public init() {
+    public init(httpLimiter: HTTPConnectionLimiter? = nil) {
         factory = PrometheusMetricsFactory(registry: registry)
+        self.httpLimiter = httpLimiter
         // Every series exists from the first scrape, at 0.
         var initial = FabricCounters()
         for kind in FleetFrameKind.known { initial.framesIn[kind.rawValue] = 0; initial.framesOut[kind.rawValue] = 0 }
@@ -86,6 +89,10 @@ public final class CoordinatorMetrics: Sendable {
             gauge(p + "interest_filters", [], Double(s.interestFilters))
             gauge(p + "interest_entries", [], Double(s.interestEntries))
             gauge(p + "pending_deliveries", [], Double(s.pendingDeliveries))
+            if let limiter = httpLimiter {
+                counter(p + "http_connections_refused_total", [], limiter.refusedConnections)
+                gauge(p + "http_connections", [], Double(limiter.openConnections))
+            }
         }
     }
 }

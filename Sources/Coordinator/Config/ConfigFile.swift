@@ -6,7 +6,8 @@ import Yams
 /// errors, every error names the file, line and dotted key).
 public enum CoordinatorConfigFile {
     static let knownKeys = ["link", "http", "data_dir", "token_file", "log_level", "ready_file", "gateway_timeout",
-                            "heartbeat_interval_ms", "coordinator_id", "max_frame_size", "link_tls"]
+                            "heartbeat_interval_ms", "coordinator_id", "max_frame_size", "link_tls",
+                            "http_idle_timeout", "http_request_timeout", "http_max_connections"]
 
     public static func load(path: String, into config: inout CoordinatorConfig) throws(ConfigError) {
         guard let data = FileManager.default.contents(atPath: path) else {
@@ -34,6 +35,9 @@ public enum CoordinatorConfigFile {
                 config.coordinatorId = id
             case "max_frame_size": config.maximumFrameSize = try r.integer(value, key: key, 16_384...268_435_456)
             case "link_tls": config.linkTLS = try r.linkTLS(value, key: key)
+            case "http_idle_timeout": config.httpIdleTimeoutSeconds = try r.seconds(value, key: key)
+            case "http_request_timeout": config.httpRequestTimeoutSeconds = try r.seconds(value, key: key)
+            case "http_max_connections": config.httpMaxConnections = try r.integer(value, key: key, 1...1_000_000)
             default: throw r.error(value, key: key, "unknown key (known: \(knownKeys.joined(separator: ", ")))")
             }
         }

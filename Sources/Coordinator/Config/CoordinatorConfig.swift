@@ -25,6 +25,12 @@ public struct CoordinatorConfig: Sendable, Equatable {
     public var maximumFrameSize: Int = 1_048_576 + 65_536
     /// TLS on the agent link (`link_tls:`, `--link-tls-*`); nil = plain TCP.
     public var linkTLS: LinkTLS?
+    /// Admin HTTP: an idle keep-alive connection is closed after this long (`http_idle_timeout`).
+    public var httpIdleTimeoutSeconds: Double = CoordinatorLimits.defaultHTTPIdleTimeoutSeconds
+    /// Admin HTTP: a request must be read completely within this long (`http_request_timeout`).
+    public var httpRequestTimeoutSeconds: Double = CoordinatorLimits.defaultHTTPRequestTimeoutSeconds
+    /// Admin HTTP: open connections at once; more are closed at accept (`http_max_connections`).
+    public var httpMaxConnections: Int = CoordinatorLimits.defaultHTTPMaxConnections
 
     public init() {}
 

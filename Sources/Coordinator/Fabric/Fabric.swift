@@ -86,6 +86,10 @@ public final class Fabric {
     private func listen() throws -> String {
         guard let tls = config.linkTLS else {
             let server = try TCPServer(loop: loop, host: config.link.host, port: config.link.port) { [unowned self] in self.accept($0) }
+            // At most every 10 s while accepting fails (out of descriptors); the listener backs off itself.
+            server.onAcceptError = { [log, unowned server] error in
+                log.warning("link listener: \(error); refusing connections with back-off (\(server.refusedConnections) refused, \(server.acceptPauses) pauses so far)")
+            }
             closeListener = { server.close() }
             log.info("link listening on \(server.localAddress)")
             return server.localAddress
@@ -94,6 +98,9 @@ public final class Fabric {
         linkTLSContext = context
         let server = try TLSServer(loop: loop, host: config.link.host, port: config.link.port, context: context) { [unowned self] in
             self.accept($0)
+        }
+        server.onAcceptError = { [log] error in
+            log.warning("link listener (TLS): \(error); refusing connections with back-off")
         }
         server.onHandshakeFailure = { [unowned self] remote, reason in
             counters.tlsHandshakeFailures += 1
