@@ -236,7 +236,8 @@ class Fleetgate(Broker):
     name = "fleetgate"
 
     def __init__(self):
-        if not os.path.exists(AGENT):
+        self.agent = AGENT
+        if not os.path.exists(self.agent):
             self.unavailable = "fleetgate-agent not built"
 
     def version(self):
@@ -254,7 +255,7 @@ class Fleetgate(Broker):
         config = os.path.join(tmp, "agent.yaml")
         with open(config, "w") as f:
             f.write("limits:\n  max_queued_messages: 1000000\n  max_packet_size: 1048576\nauth:\n  allow_anonymous: true\n")
-        argv = [AGENT, "--listen", "127.0.0.1:0", "--data-dir", data, "--ready-file", ready,
+        argv = [self.agent, "--listen", "127.0.0.1:0", "--data-dir", data, "--ready-file", ready,
                 "--log-level", "warning", "--config", config]
         tls = bool(scenario.get("tls"))
         if tls:
@@ -275,6 +276,21 @@ class Fleetgate(Broker):
             time.sleep(0.05)
         stop_process(proc)
         raise Unavailable("fleetgate-agent did not write ready.json within 15 s" + tail_note(self.log_tail(tmp)))
+
+
+class Baseline(Fleetgate):
+    """Another fleetgate-agent build as a peer in the same run (before/after a change): the
+    binary named by FLEETGATE_BASELINE_AGENT, e.g. a release build of the previous commit made
+    in a git worktree. `--brokers fleetgate,baseline`; its column is Fleetgate/baseline."""
+    name = "baseline"
+
+    def __init__(self):
+        self.agent = os.environ.get("FLEETGATE_BASELINE_AGENT", "")
+        if not self.agent or not os.path.exists(self.agent):
+            self.unavailable = "FLEETGATE_BASELINE_AGENT does not name a fleetgate-agent binary"
+
+    def version(self):
+        return f"fleetgate-agent baseline ({self.agent})"
 
 
 class Mosquitto(Broker):
@@ -1000,7 +1016,7 @@ def main():
     if args.render:
         with open(args.render) as f:
             saved = json.load(f)
-        named = {"fleetgate": Fleetgate, "mosquitto": Mosquitto, "nats": Nats}
+        named = {"fleetgate": Fleetgate, "mosquitto": Mosquitto, "nats": Nats, "baseline": Baseline}
         brokers = [named[n]() for n in saved["meta"]["versions"]]
         write_markdown(args.markdown, saved["meta"], saved["summary"], brokers, saved["meta"]["skipped"])
         return
@@ -1019,7 +1035,7 @@ def main():
             print(f"skipping TLS scenarios: {tls_unavailable}", flush=True)
             scenarios = [s for s in scenarios if not s.get("tls")]
 
-    all_brokers = {"fleetgate": Fleetgate, "mosquitto": Mosquitto, "nats": Nats}
+    all_brokers = {"fleetgate": Fleetgate, "mosquitto": Mosquitto, "nats": Nats, "baseline": Baseline}
     brokers, skipped = [], {}
     for name in args.brokers.split(","):
         b = all_brokers[name]()
