@@ -194,7 +194,7 @@ extension AgentCommand {
     private func applyCoordinatorFlags(to config: inout AgentConfig) throws(ConfigError) {
         if gatewayId != nil || coordinator != nil || tokenFile != nil || advertise != nil
             || coordinatorTLSCA != nil || coordinatorTLSCert != nil || coordinatorTLSKey != nil {
-            var c = config.coordinator ?? CoordinatorConfig()
+            var c = config.coordinator ?? CoordinatorLinkConfig()
             if let gatewayId { c.gatewayId = gatewayId }
             if let coordinator {
                 switch ListenAddress.parse(coordinator) {
@@ -203,7 +203,7 @@ extension AgentCommand {
                 }
             }
             if let tokenFile {
-                _ = try CoordinatorConfig.readToken(tokenFile, key: "--token-file", file: nil)
+                _ = try CoordinatorLinkConfig.readToken(tokenFile, key: "--token-file", file: nil)
                 c.tokenFile = tokenFile
             }
             if let advertise {

@@ -272,7 +272,7 @@ final class LinkRig {
 
     func makeLink(backoff: Backoff = Backoff(minMs: 5, maxMs: 40), limits: LinkLimits = LinkLimits()) throws {
         try token.write(toFile: dir + "/token", atomically: true, encoding: .utf8)
-        var config = CoordinatorConfig()
+        var config = CoordinatorLinkConfig()
         config.address = ListenAddress(host: "127.0.0.1", port: fake.port)
         config.gatewayId = gatewayId
         config.tokenFile = dir + "/token"

@@ -193,7 +193,7 @@ import FleetProtocol
         } catch {
             #expect(error.key == "coordinator.gateway_id")
         }
-        var c = CoordinatorConfig()
+        var c = CoordinatorLinkConfig()
         c.address = ListenAddress(host: "127.0.0.1", port: 1)
         c.gatewayId = "gw"
         do { try c.validate(file: nil); Issue.record("expected an error") } catch { #expect(error.key == "coordinator.token_file") }

@@ -22,11 +22,11 @@ final class Session: Hashable {
 
     /// In-flight QoS 1/2 messages (phase published or released), in send order. A ring: acks
     /// usually remove the oldest, which must not shift the whole window.
-    var inflight = OutboundQueue()
+    var inflight = RingBuffer<OutboundMessage>()
     /// Packet ids of `inflight`, so allocating one is O(1) rather than a scan of the window.
     private(set) var inflightIds: Set<UInt16> = []
     /// Messages waiting for room in the in-flight window or for the client to come back.
-    var queue = OutboundQueue()
+    var queue = RingBuffer<OutboundMessage>()
     /// Packet ids of in-flight PUBLISHes not yet re-sent on the current connection (MQTT §4.4),
     /// oldest first. A resumed client may have a smaller Receive Maximum than when they were
     /// sent, so they go out as its window allows (`Broker.resendInflight`), keeping their ids.
@@ -140,50 +140,4 @@ final class Session: Hashable {
         }
         nextSeq = max(s.nextSeq, (s.outbound.map(\.seq).max() ?? 0) + 1)
     }
-}
-
-/// FIFO of outbound messages with O(1) removal from the front (an array with a moving head), so
-/// draining a long offline queue, or acknowledging the oldest in-flight message, does not move
-/// every element. Indices are 0-based from the current head.
-struct OutboundQueue {
-    private var storage: [OutboundMessage] = []
-    private var head = 0
-
-    var count: Int { storage.count - head }
-    var isEmpty: Bool { head == storage.count }
-    var elements: [OutboundMessage] { Array(storage[head...]) }
-    var indices: Range<Int> { 0..<count }
-
-    subscript(i: Int) -> OutboundMessage {
-        get { storage[head + i] }
-        set { storage[head + i] = newValue }
-    }
-
-    func firstIndex(where match: (OutboundMessage) -> Bool) -> Int? {
-        var i = head
-        while i < storage.count {
-            if match(storage[i]) { return i - head }
-            i += 1
-        }
-        return nil
-    }
-
-    /// O(1) for the first element (the usual case), O(n) elsewhere.
-    mutating func remove(at i: Int) -> OutboundMessage {
-        if i == 0 { return popFirst()! }
-        return storage.remove(at: head + i)
-    }
-
-    mutating func append(_ m: OutboundMessage) { storage.append(m) }
-
-    mutating func popFirst() -> OutboundMessage? {
-        guard head < storage.count else { return nil }
-        let m = storage[head]
-        head += 1
-        if head == storage.count { storage.removeAll(keepingCapacity: storage.count <= 64); head = 0 }
-        else if head >= 1024 && head * 2 >= storage.count { storage.removeFirst(head); head = 0 }
-        return m
-    }
-
-    mutating func removeAll() { storage.removeAll(); head = 0 }
 }

@@ -30,7 +30,7 @@ public struct AgentConfig: Sendable, Equatable {
     /// Authorization rules; nil lets every authenticated client do anything.
     public var policies: PolicySet?
     /// The coordinator link (issue #4); nil = a stand-alone broker.
-    public var coordinator: CoordinatorConfig?
+    public var coordinator: CoordinatorLinkConfig?
 
     public init() {}
 }

@@ -5,14 +5,14 @@ extension ConfigFile {
     /// The `coordinator:` section (issue #4). Kept apart from ConfigFile.swift so the TLS/auth
     /// sections can grow there without conflicts.
     static func applyCoordinator(_ node: Node, _ r: NodeReader, _ config: inout AgentConfig) throws(ConfigError) {
-        var c = config.coordinator ?? CoordinatorConfig()
+        var c = config.coordinator ?? CoordinatorLinkConfig()
         for (k, v) in try r.mapping(node, key: "coordinator") {
             let key = "coordinator.\(k)"
             switch k {
             case "address": c.address = try r.listenAddress(v, key: key)
             case "token_file":
                 let path = try r.string(v, key: key)
-                _ = try CoordinatorConfig.readToken(path, key: key, file: r.file, line: v.mark?.line)
+                _ = try CoordinatorLinkConfig.readToken(path, key: key, file: r.file, line: v.mark?.line)
                 c.tokenFile = path
             case "gateway_id": c.gatewayId = try r.string(v, key: key)
             case "advertise":

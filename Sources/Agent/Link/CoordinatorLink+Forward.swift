@@ -43,7 +43,7 @@ extension CoordinatorLink {
                 metrics.forwardsDroppedQoS0 += 1
                 return
             }
-            queuedQoS0.append(takeSequence(), message)
+            queuedQoS0.append((takeSequence(), message))
         } else {
             // Always logged: the publisher gets its PUBACK after this turn's commit, so dropping
             // the forward here would lose an acknowledged message (docs/PROTOCOL.md §8 rule 5).
@@ -130,7 +130,7 @@ extension CoordinatorLink {
             }
             c.sendBulk(bytes)
             metrics.forwardsSent += 1
-            if fromLog { outbound.advance() } else { queuedQoS0.removeFirst() }
+            if fromLog { outbound.advance() } else { _ = queuedQoS0.popFirst() }
         }
     }
 
@@ -139,7 +139,7 @@ extension CoordinatorLink {
             outbound.dropUnsent()
             store.delete(seq: seq)
         } else {
-            queuedQoS0.removeFirst()
+            _ = queuedQoS0.popFirst()
         }
     }
 

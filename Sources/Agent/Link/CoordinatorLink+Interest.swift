@@ -60,7 +60,7 @@ extension CoordinatorLink {
         return out
     }
 
-    func receivedRemoteInterest(_ frame: FleetFrame.RemoteInterest, on c: LinkConnection) {
+    func receivedRemoteInterest(_ frame: FleetFrame.RemoteInterest, on c: CoordinatorConnection) {
         switch remote.apply(frame) {
         case .applied, .stale: break
         case .outOfSync(let report):

@@ -41,7 +41,7 @@ final class CoordinatorLink: FabricLink {
     /// (`reloadTLS`), for the next connection.
     private var tlsContext: TLSClientContext?
     private var advertised: String
-    private(set) var connection: LinkConnection?
+    private(set) var connection: CoordinatorConnection?
     /// Tells a late connect completion from the current attempt.
     private var attemptId = 0
     /// Failed attempts since the last established session (drives the backoff).
@@ -69,7 +69,8 @@ final class CoordinatorLink: FabricLink {
     var nextSequence: UInt64 = 1
     var reservedSequence: UInt64 = 1
     var outbound = OutboundLog()
-    var queuedQoS0 = BulkFIFO()
+    /// QoS 0 forwards waiting for the socket, in sequence order.
+    var queuedQoS0 = RingBuffer<(seq: UInt64, message: Message)>()
     var seen: [String: UInt64] = [:]
     var acksDue: Set<String> = []
     var recordedWrites: UInt64 { store.recordedWrites }
@@ -196,7 +197,7 @@ final class CoordinatorLink: FabricLink {
         case .failure(let error):
             attemptFailed("cannot connect to \(settings.coordinator): \(error)")
         case .success(let stream):
-            let c = LinkConnection(stream: stream, link: self, limits: limits)
+            let c = CoordinatorConnection(stream: stream, link: self, limits: limits)
             stream.handler = c
             connection = c
             phase = .handshaking
@@ -238,7 +239,7 @@ final class CoordinatorLink: FabricLink {
 
     /// The connection is gone (peer close, error, our close): local traffic goes on; forwarding
     /// pauses (QoS >= 1 stays in the log, QoS 0 is dropped and counted) until the next session.
-    func connectionClosed(_ c: LinkConnection, error: RuntimeError?) {
+    func connectionClosed(_ c: CoordinatorConnection, error: RuntimeError?) {
         guard c === connection else { return }
         connection = nil
         deadlineTimer.stop()
@@ -258,7 +259,7 @@ final class CoordinatorLink: FabricLink {
 
     // MARK: Frames from the coordinator
 
-    func received(_ frame: FleetFrame, on c: LinkConnection) {
+    func received(_ frame: FleetFrame, on c: CoordinatorConnection) {
         guard c === connection else { return }
         lastReceivedAt = loop.now
         if phase == .handshaking {
@@ -280,7 +281,7 @@ final class CoordinatorLink: FabricLink {
         }
     }
 
-    private func established(_ ack: FleetFrame.HelloAck, on c: LinkConnection) {
+    private func established(_ ack: FleetFrame.HelloAck, on c: CoordinatorConnection) {
         guard FleetLimits.supportedVersions.contains(ack.version), ack.heartbeatIntervalMs > 0 else {
             return c.fail(.unsupportedVersion, related: .helloAck, "version \(ack.version) / heartbeat \(ack.heartbeatIntervalMs) ms not acceptable")
         }
@@ -307,7 +308,7 @@ final class CoordinatorLink: FabricLink {
         pump()
     }
 
-    private func receivedError(_ e: FleetFrame.ErrorReport, on c: LinkConnection) {
+    private func receivedError(_ e: FleetFrame.ErrorReport, on c: CoordinatorConnection) {
         metrics.errorsReceived += 1
         switch e.code {
         case .interestOutOfSync:

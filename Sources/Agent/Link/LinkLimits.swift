@@ -31,7 +31,7 @@ struct LinkLimits: Sendable {
     init() {}
 }
 
-/// What the link runs with: `CoordinatorConfig` validated, the token read.
+/// What the link runs with: `CoordinatorLinkConfig` validated, the token read.
 struct LinkSettings: Sendable, Equatable {
     var gatewayId: String
     var token: [UInt8]

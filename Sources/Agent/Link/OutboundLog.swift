@@ -11,10 +11,9 @@ struct OutboundLog {
         var isDone = false
     }
 
-    private(set) var entries: [Entry] = []
-    /// Index of the oldest entry still in the log.
-    private var head = 0
-    /// Index of the next entry to send on the current connection.
+    /// From the oldest entry still in the log.
+    private var entries = RingBuffer<Entry>()
+    /// Position (from the front) of the next entry to send on the current connection.
     private var cursor = 0
     /// Entries not done.
     private(set) var count = 0
@@ -27,7 +26,6 @@ struct OutboundLog {
 
     /// The next entry to send, if any (does not move the cursor).
     mutating func nextUnsent() -> Entry? {
-        cursor = max(cursor, head)
         while cursor < entries.count && entries[cursor].isDone { cursor += 1 }
         return cursor < entries.count ? entries[cursor] : nil
     }
@@ -42,27 +40,28 @@ struct OutboundLog {
             count -= 1
         }
         cursor += 1
+        removeDoneAtFront()
     }
 
     /// A new connection: send everything unconfirmed again, in order.
-    mutating func rewind() { cursor = head }
+    mutating func rewind() { cursor = 0 }
 
     /// Every entry up to `seq` is confirmed. Returns how many were removed.
     @discardableResult
     mutating func confirm(upTo seq: UInt64) -> Int {
         var removed = 0
-        while head < entries.count && entries[head].seq <= seq {
-            if !entries[head].isDone { removed += 1; count -= 1 }
-            head += 1
+        while let front = entries.first, front.seq <= seq {
+            if !front.isDone { removed += 1; count -= 1 }
+            popFront()
         }
-        compact()
+        removeDoneAtFront()
         return removed
     }
 
     /// One entry is confirmed (a selective acknowledgement). Returns whether it was in the log.
     @discardableResult
     mutating func confirm(seq: UInt64) -> Bool {
-        var lo = head, hi = entries.count
+        var lo = 0, hi = entries.count
         while lo < hi {
             let mid = (lo + hi) / 2
             if entries[mid].seq < seq { lo = mid + 1 } else { hi = mid }
@@ -70,23 +69,19 @@ struct OutboundLog {
         guard lo < entries.count, entries[lo].seq == seq, !entries[lo].isDone else { return false }
         entries[lo].isDone = true
         count -= 1
-        while head < entries.count && entries[head].isDone { head += 1 }
-        compact()
+        removeDoneAtFront()
         return true
     }
 
     /// Sequences of the entries still in the log, oldest first (for tests and logs).
-    var sequences: [UInt64] { entries[head...].filter { !$0.isDone }.map(\.seq) }
+    var sequences: [UInt64] { entries.elements.filter { !$0.isDone }.map(\.seq) }
 
-    private mutating func compact() {
-        if head == entries.count {
-            entries.removeAll(keepingCapacity: true)
-            cursor = 0
-            head = 0
-        } else if head > 1024 && head > entries.count / 2 {
-            entries.removeFirst(head)
-            cursor = max(0, cursor - head)
-            head = 0
-        }
+    private mutating func removeDoneAtFront() {
+        while let front = entries.first, front.isDone { popFront() }
+    }
+
+    private mutating func popFront() {
+        _ = entries.popFirst()
+        if cursor > 0 { cursor -= 1 }
     }
 }

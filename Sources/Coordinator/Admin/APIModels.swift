@@ -63,9 +63,9 @@ extension Fabric {
     func view(_ g: GatewayRecord) -> GatewayView {
         var labels: [String: String] = [:]
         for l in g.labels { labels[l.key] = l.value }
-        let connected = sessions[g.id] != nil
+        let connected = gatewayConnections[g.id] != nil
         var lastSeen = g.lastSeenMs
-        if let c = sessions[g.id] { lastSeen = lastSeenWallMs(c, now: wallClock()) }
+        if let c = gatewayConnections[g.id] { lastSeen = lastSeenWallMs(c, now: wallClock()) }
         return GatewayView(
             id: g.id, state: g.state.rawValue, connected: connected, mqtt_address: g.mqttAddress, region: g.region,
             labels: labels, capacity_weight: g.capacityWeight, software_version: g.softwareVersion, last_seen_ms: lastSeen,
@@ -104,7 +104,7 @@ extension Fabric {
 
     public func health() -> HealthView {
         HealthView(status: isShuttingDown ? "stopping" : "ok", coordinator_id: config.coordinatorId,
-                   gateways_active: sessions.count, connections: connections.count)
+                   gateways_active: gatewayConnections.count, connections: connections.count)
     }
 
     public func metricsSnapshot() -> MetricsSnapshot {

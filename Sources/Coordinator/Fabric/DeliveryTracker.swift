@@ -1,3 +1,4 @@
+import FleetCore
 import FleetProtocol
 
 /// Which QoS >= 1 forwards each origin is still owed a confirmation for, and by whom
@@ -24,20 +25,19 @@ public struct DeliveryTracker: Sendable {
     }
 
     struct Origin: Sendable {
-        /// Sorted by sequence; `head` is the first live entry (entries before it are confirmed
-        /// and reported). Compacted when the dead prefix grows.
-        var entries: [Entry] = []
-        var head = 0
+        /// Sorted by sequence, from the first entry not yet confirmed (confirmed ones at the front
+        /// are removed as the cumulative ack passes them).
+        var entries = RingBuffer<Entry>()
         /// Everything <= this is confirmed (what the next cumulative ack says).
         var confirmedUpTo: UInt64 = 0
         var lastTracked: UInt64 = 0
         /// What the last DELIVERY_ACK sent said, to send only changes.
         var sentUpTo: UInt64 = 0
         var sentSelective: [UInt64] = []
-        /// Entries after `head` already confirmed (out of order): when 0, the selective part of the
-        /// ack is empty without walking every pending entry.
+        /// Entries behind the first unconfirmed one already confirmed (out of order): when 0, the
+        /// selective part of the ack is empty without walking every pending entry.
         var confirmedAboveHead = 0
-        var pending: Int { entries.count - head }
+        var pending: Int { entries.count }
     }
 
     public enum TrackResult: Equatable, Sendable {
@@ -98,7 +98,7 @@ public struct DeliveryTracker: Sendable {
         guard o.pending > 0 else { return false }
         var changed = false
         // Entries are sorted: walk the covered prefix, then binary-search each selective one.
-        var i = o.head
+        var i = 0
         while i < o.entries.count && o.entries[i].sequence <= upTo {
             if o.entries[i].waiting.remove(destination) != nil, o.entries[i].waiting.isEmpty {
                 o.confirmedAboveHead += 1
@@ -107,7 +107,7 @@ public struct DeliveryTracker: Sendable {
             i += 1
         }
         for s in selective where s > upTo {
-            if let j = Self.index(of: s, in: o.entries, from: o.head), o.entries[j].waiting.remove(destination) != nil,
+            if let j = Self.index(of: s, in: o.entries), o.entries[j].waiting.remove(destination) != nil,
                o.entries[j].waiting.isEmpty {
                 o.confirmedAboveHead += 1
                 changed = true
@@ -123,7 +123,7 @@ public struct DeliveryTracker: Sendable {
         var changedOrigins: [String] = []
         for (name, var o) in origins where o.pending > 0 {
             var removed = false, confirmed = false
-            for i in o.head..<o.entries.count where o.entries[i].waiting.remove(destination) != nil {
+            for i in o.entries.indices where o.entries[i].waiting.remove(destination) != nil {
                 removed = true
                 if o.entries[i].waiting.isEmpty {
                     o.confirmedAboveHead += 1
@@ -158,7 +158,7 @@ public struct DeliveryTracker: Sendable {
     public mutating func acknowledgement(for origin: String) -> FleetFrame.DeliveryAck? {
         guard let o = origins[origin] else { return nil }
         var selective: [UInt64] = []
-        var i = o.confirmedAboveHead > 0 ? o.head : o.entries.count
+        var i = o.confirmedAboveHead > 0 ? 0 : o.entries.count
         while i < o.entries.count && selective.count < CoordinatorLimits.maxSelectiveAcks {
             if o.entries[i].waiting.isEmpty { selective.append(o.entries[i].sequence) }
             i += 1
@@ -176,24 +176,17 @@ public struct DeliveryTracker: Sendable {
         origins.removeValue(forKey: origin)
     }
 
-    /// Moves the head over confirmed entries, raising `confirmedUpTo`; compacts the array.
+    /// Removes the confirmed entries at the front, raising `confirmedUpTo`.
     private static func advance(_ o: inout Origin) {
-        while o.head < o.entries.count && o.entries[o.head].waiting.isEmpty {
-            o.confirmedUpTo = o.entries[o.head].sequence
-            o.head += 1
+        while let front = o.entries.first, front.waiting.isEmpty {
+            o.confirmedUpTo = front.sequence
+            _ = o.entries.popFirst()
             o.confirmedAboveHead -= 1
-        }
-        if o.head == o.entries.count {
-            o.entries.removeAll(keepingCapacity: true)
-            o.head = 0
-        } else if o.head > 1024 && o.head * 2 > o.entries.count {
-            o.entries.removeFirst(o.head)
-            o.head = 0
         }
     }
 
-    private static func index(of sequence: UInt64, in entries: [Entry], from start: Int) -> Int? {
-        var lo = start, hi = entries.count
+    private static func index(of sequence: UInt64, in entries: RingBuffer<Entry>) -> Int? {
+        var lo = 0, hi = entries.count
         while lo < hi {
             let mid = (lo + hi) / 2
             if entries[mid].sequence < sequence { lo = mid + 1 } else { hi = mid }

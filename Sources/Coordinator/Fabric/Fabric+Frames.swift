@@ -3,7 +3,7 @@ import FleetProtocol
 extension Fabric {
     /// One decoded frame from a connection. Loop thread. `raw` is the frame as it arrived (valid
     /// only during the call): a FORWARD is relayed as these bytes, never re-encoded.
-    func received(_ frame: FleetFrame, raw: UnsafeRawBufferPointer, on c: LinkConnection) {
+    func received(_ frame: FleetFrame, raw: UnsafeRawBufferPointer, on c: GatewayConnection) {
         counters.countIn(frame.kind)
         guard c.phase == .established, let id = c.gatewayId else {
             // PROTOCOL.md §7.2: before HELLO_ACK only HELLO; nothing else is ever answered but
@@ -39,7 +39,7 @@ extension Fabric {
         }
     }
 
-    private func interestOutcome(_ outcome: InterestSequencer.Outcome, gateway id: String, kind: FleetFrameKind, on c: LinkConnection) {
+    private func interestOutcome(_ outcome: InterestSequencer.Outcome, gateway id: String, kind: FleetFrameKind, on c: GatewayConnection) {
         switch outcome {
         case .dropped, .partial:
             break
@@ -55,7 +55,7 @@ extension Fabric {
         }
     }
 
-    private func peerError(_ e: FleetFrame.ErrorReport, gateway id: String, on c: LinkConnection) {
+    private func peerError(_ e: FleetFrame.ErrorReport, gateway id: String, on c: GatewayConnection) {
         if e.code == .interestOutOfSync {
             // Our REMOTE_INTEREST stream confused the agent: start over with a higher epoch.
             sendInterestSnapshot(on: c)
@@ -70,7 +70,7 @@ extension Fabric {
     /// Routes a FORWARD from `origin`: to every other connected gateway whose interest matches
     /// (one trie walk), or to every other connected gateway if it is retained; never back to the
     /// origin. QoS >= 1 forwards are tracked until every destination acknowledged.
-    private func forward(_ f: FleetFrame.Forward, raw: UnsafeRawBufferPointer, from origin: String, on c: LinkConnection) {
+    private func forward(_ f: FleetFrame.Forward, raw: UnsafeRawBufferPointer, from origin: String, on c: GatewayConnection) {
         guard f.originGatewayId == origin else {
             counters.dropped("bad_origin")
             c.send(.error(.init(code: .forwardRejected, relatedKind: .forward,
@@ -91,14 +91,14 @@ extension Fabric {
             return
         }
         let destinations: [String] = f.retain
-            ? sessions.keys.filter { $0 != origin }.sorted()
+            ? gatewayConnections.keys.filter { $0 != origin }.sorted()
             : interest.gateways(matching: f.topic, excluding: origin)
         if destinations.isEmpty { counters.forwardsUnrouted += 1 }
         let bytes = [UInt8](raw)
         var accepted: [String] = []
         var refused = false
         for d in destinations {
-            guard let dc = sessions[d] else { continue }
+            guard let dc = gatewayConnections[d] else { continue }
             guard bytes.count <= dc.peerMaximumFrameSize else {
                 counters.dropped("too_large")
                 continue

@@ -46,9 +46,9 @@ extension Fabric {
         log.info("recovery over (\(why)); \(origins.count) origins re-send their unconfirmed forwards")
         // Interest was held back while the union was incomplete (sendInterestSnapshot): now it is
         // whole (recoveryAwaiting is empty, so isRecovering is false).
-        for id in sessions.keys.sorted() { if let c = sessions[id] { sendInterestSnapshot(on: c) } }
+        for id in gatewayConnections.keys.sorted() { if let c = gatewayConnections[id] { sendInterestSnapshot(on: c) } }
         for origin in origins.sorted() {
-            sessions[origin]?.fail(.overloaded, related: .forward, "coordinator recovered: reconnect and re-send unconfirmed forwards")
+            gatewayConnections[origin]?.fail(.overloaded, related: .forward, "coordinator recovered: reconnect and re-send unconfirmed forwards")
         }
     }
 }

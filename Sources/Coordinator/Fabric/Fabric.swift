@@ -24,10 +24,10 @@ public final class Fabric {
     var gateways: [String: GatewayRecord] = [:]
     /// gateway <-> coordinator edges, by gateway id.
     var links: [String: GraphLink] = [:]
-    /// Established sessions by gateway id.
-    var sessions: [String: LinkConnection] = [:]
+    /// Established gateway links (their connections) by gateway id.
+    var gatewayConnections: [String: GatewayConnection] = [:]
     /// Every open connection (handshaking, established, closing), by serial.
-    var connections: [UInt64: LinkConnection] = [:]
+    var connections: [UInt64: GatewayConnection] = [:]
     private var nextSerial: UInt64 = 1
 
     let interest = InterestIndex()
@@ -113,7 +113,7 @@ public final class Fabric {
 
     private func accept(_ stream: any ByteStream) {
         guard !isShuttingDown else { stream.closeNow(); return }
-        let connection = LinkConnection(fabric: self, stream: stream, serial: nextSerial, now: loop.now)
+        let connection = GatewayConnection(fabric: self, stream: stream, serial: nextSerial, now: loop.now)
         nextSerial += 1
         connections[connection.serial] = connection
         connection.start()
@@ -123,7 +123,7 @@ public final class Fabric {
     // MARK: - Sessions
 
     /// A connection's stream closed (any reason).
-    func connectionClosed(_ connection: LinkConnection, wasEstablished: Bool, error: RuntimeError?) {
+    func connectionClosed(_ connection: GatewayConnection, wasEstablished: Bool, error: RuntimeError?) {
         connections[connection.serial] = nil
         if wasEstablished { sessionEnded(connection) }
         if let error { log.debug("connection \(connection.serial) closed: \(error)") }
@@ -133,9 +133,9 @@ public final class Fabric {
     /// An established session ended: forget the gateway from routing and interest; its pending
     /// confirmations are dropped (as origin) or released (as destination); it is marked down
     /// unless a newer session replaced it. Idempotent per connection.
-    func sessionEnded(_ connection: LinkConnection) {
-        guard let id = connection.gatewayId, sessions[id] === connection else { return }
-        sessions[id] = nil
+    func sessionEnded(_ connection: GatewayConnection) {
+        guard let id = connection.gatewayId, gatewayConnections[id] === connection else { return }
+        gatewayConnections[id] = nil
         broadcast(interest.removeMember(id))
         delivery.originDown(id)
         delivery.destinationDown(id)
@@ -157,7 +157,7 @@ public final class Fabric {
     /// None while recovering: the union still lacks the gateways not back yet, and a snapshot of
     /// it would make the agent drop its older, complete view and stop forwarding to them; agents
     /// keep that view until endRecovery sends every gateway the whole union.
-    func sendInterestSnapshot(on c: LinkConnection) {
+    func sendInterestSnapshot(on c: GatewayConnection) {
         guard !isRecovering, let id = c.gatewayId else { return }
         for frame in c.remoteInterest.snapshot(interest.remoteUnion(for: id), maxFilterBytes: c.remoteInterestFilterBytes) { c.send(frame) }
     }
@@ -166,14 +166,14 @@ public final class Fabric {
     /// snapshot yet, as during recovery: deltas need one).
     func broadcast(_ changes: UnionChanges) {
         for (gateway, change) in changes.byGateway where !change.isEmpty {
-            guard let c = sessions[gateway] else { continue }
+            guard let c = gatewayConnections[gateway] else { continue }
             for frame in c.remoteInterest.delta(added: change.added.sorted(), removed: change.removed.sorted(),
                                                     maxFilterBytes: c.remoteInterestFilterBytes) { c.send(frame) }
         }
     }
 
     /// HELLO: authenticate (constant time), choose the version, replace an older session, register.
-    func hello(_ h: FleetFrame.Hello, on c: LinkConnection) {
+    func hello(_ h: FleetFrame.Hello, on c: GatewayConnection) {
         guard Self.constantTimeEqual(h.authToken, token) else {
             counters.authFailures += 1
             log.warning("HELLO from \(c.stream.remoteAddress) (gateway id \(h.gatewayId)): bad token")
@@ -196,7 +196,7 @@ public final class Fabric {
                 return
             }
         }
-        if let old = sessions[id] {
+        if let old = gatewayConnections[id] {
             counters.sessionsReplaced += 1
             old.replaced = true
             old.fail(.sessionReplaced, related: nil, "a new session of gateway \(id) was established")
@@ -220,7 +220,7 @@ public final class Fabric {
         setLink(id, .up, now: now)
 
         c.establish(gatewayId: id, peerMaximumFrameSize: Int(h.maximumFrameSize), maximumFrameSize: config.maximumFrameSize)
-        sessions[id] = c
+        gatewayConnections[id] = c
         c.send(.helloAck(.init(version: high, sessionEpoch: g.sessionEpoch, heartbeatIntervalMs: config.effectiveHeartbeatIntervalMs,
                                maximumFrameSize: UInt32(config.maximumFrameSize), coordinatorId: config.coordinatorId)))
         interest.addMember(id)
@@ -271,7 +271,7 @@ public final class Fabric {
     }
 
     /// Wall-clock time of the last bytes received on a connection.
-    func lastSeenWallMs(_ c: LinkConnection, now: UInt64) -> UInt64 {
+    func lastSeenWallMs(_ c: GatewayConnection, now: UInt64) -> UInt64 {
         let age = loop.now &- c.lastReceivedMs
         return now &- min(age, now)
     }
@@ -312,7 +312,7 @@ public final class Fabric {
     private func persistLastSeen() {
         let wall = wallClock()
         var batch: [(id: String, lastSeenMs: UInt64)] = []
-        for (id, c) in sessions {
+        for (id, c) in gatewayConnections {
             let seen = lastSeenWallMs(c, now: wall)
             gateways[id]?.lastSeenMs = seen
             batch.append((id, seen))
@@ -324,7 +324,7 @@ public final class Fabric {
     private func flushAcknowledgements() {
         guard !isRecovering else { return }  // confirmations wait; the dirty set is kept
         for origin in delivery.takeDirty() {
-            guard let c = sessions[origin], let ack = delivery.acknowledgement(for: origin) else { continue }
+            guard let c = gatewayConnections[origin], let ack = delivery.acknowledgement(for: origin) else { continue }
             c.send(.deliveryAck(ack))
         }
     }

@@ -1,3 +1,5 @@
+import FleetCore
+
 /// The control-before-bulk writer rule of PROTOCOL.md §8 for one connection, without the socket:
 /// two FIFO queues of encoded frames. The connection asks `next(unsentBytes:)` for the next frame
 /// to hand to its stream until it returns nil, whenever frames were queued or the stream drained.
@@ -18,8 +20,10 @@ public struct FrameWriterQueue: Sendable {
     public let maxBulkBytes: Int
     public let maxUnsentControlBytes: Int
 
-    private var control = FrameRing()
-    private var bulk = FrameRing()
+    private var control = RingBuffer<[UInt8]>()
+    private var bulk = RingBuffer<[UInt8]>()
+    private var controlBytes = 0
+    private var bulkBytes = 0
     public private(set) var bulkDropped: UInt64 = 0
 
     public init(lowWatermark: Int = CoordinatorLimits.bulkLowWatermark,
@@ -34,19 +38,21 @@ public struct FrameWriterQueue: Sendable {
 
     public var queuedControlFrames: Int { control.count }
     public var queuedBulkFrames: Int { bulk.count }
-    public var queuedBulkBytes: Int { bulk.bytes }
+    public var queuedBulkBytes: Int { bulkBytes }
 
     /// `unsentBytes`: what the stream holds unsent now (for the control bound).
     public mutating func enqueue(_ frame: [UInt8], bulk isBulk: Bool, unsentBytes: Int = 0) -> Enqueued {
         if isBulk {
-            guard bulk.count < maxBulkFrames, bulk.bytes + frame.count <= maxBulkBytes else {
+            guard bulk.count < maxBulkFrames, bulkBytes + frame.count <= maxBulkBytes else {
                 bulkDropped += 1
                 return .bulkFull
             }
-            bulk.push(frame)
+            bulk.append(frame)
+            bulkBytes += frame.count
         } else {
-            guard unsentBytes + control.bytes + frame.count <= maxUnsentControlBytes else { return .overloaded }
-            control.push(frame)
+            guard unsentBytes + controlBytes + frame.count <= maxUnsentControlBytes else { return .overloaded }
+            control.append(frame)
+            controlBytes += frame.count
         }
         return .queued
     }
@@ -54,42 +60,20 @@ public struct FrameWriterQueue: Sendable {
     /// The next frame to write: any control frame; else one bulk frame if `unsentBytes` is below
     /// the watermark; else nil.
     public mutating func next(unsentBytes: Int) -> [UInt8]? {
-        if let c = control.pop() { return c }
-        if unsentBytes < lowWatermark, let b = bulk.pop() { return b }
+        if let c = control.popFirst() {
+            controlBytes -= c.count
+            return c
+        }
+        if unsentBytes < lowWatermark, let b = bulk.popFirst() {
+            bulkBytes -= b.count
+            return b
+        }
         return nil
     }
 
     /// Before closing after an ERROR (§8.6): bulk is discarded, control is still written.
     public mutating func discardBulk() {
-        bulk = FrameRing()
-    }
-}
-
-/// A FIFO of frames: an array with a moving head, compacted when half is dead.
-struct FrameRing: Sendable {
-    private var items: [[UInt8]] = []
-    private var head = 0
-    private(set) var bytes = 0
-    var count: Int { items.count - head }
-
-    mutating func push(_ frame: [UInt8]) {
-        items.append(frame)
-        bytes += frame.count
-    }
-
-    mutating func pop() -> [UInt8]? {
-        guard head < items.count else { return nil }
-        let frame = items[head]
-        items[head] = []
-        head += 1
-        bytes -= frame.count
-        if head == items.count {
-            items.removeAll(keepingCapacity: true)
-            head = 0
-        } else if head >= 64 && head * 2 >= items.count {
-            items.removeFirst(head)
-            head = 0
-        }
-        return frame
+        bulk.removeAll()
+        bulkBytes = 0
     }
 }

@@ -14,7 +14,7 @@ typealias LinkStream = any ByteStream
 /// log and the QoS 0 queue) and are handed over one at a time, only while the stream holds less
 /// than the low watermark; `onDrained` asks the link for more. So at most the watermark plus one
 /// bulk frame sits in front of any control frame. Loop-thread only.
-final class LinkConnection: StreamHandler {
+final class CoordinatorConnection: StreamHandler {
     let stream: LinkStream
     private weak var link: CoordinatorLink?
     private let limits: LinkLimits
@@ -156,7 +156,7 @@ final class LinkConnection: StreamHandler {
     }
 }
 
-extension LinkConnection: PausableSource {
+extension CoordinatorConnection: PausableSource {
     func pauseInput() {
         stream.stopReading()
         link?.metrics.pausedForSubscribers += 1

@@ -11,7 +11,7 @@ public typealias LinkStream = any ByteStream
 ///
 /// **Loop-thread only, no locks.** Every method runs on the coordinator's single loop thread,
 /// which owns every gateway connection and all fabric state.
-final class LinkConnection: StreamHandler {
+final class GatewayConnection: StreamHandler {
     enum Phase: Equatable {
         /// Accepted; nothing but HELLO is accepted, nothing but one ERROR is written.
         case awaitingHello
@@ -35,8 +35,8 @@ final class LinkConnection: StreamHandler {
     /// Bytes of a partial frame, kept only while one is pending (reads use the loop's shared buffer).
     private var partial: [UInt8] = []
     private var writer = FrameWriterQueue()
-    /// Origins not being read until this destination drains (LinkConnection+Backpressure).
-    var heldOrigins: [LinkConnection] = []
+    /// Origins not being read until this destination drains (GatewayConnection+Backpressure).
+    var heldOrigins: [GatewayConnection] = []
     /// How many destinations hold this origin; it is read again at 0.
     var holdCount = 0
     var queuedBulkFrames: Int { writer.queuedBulkFrames }

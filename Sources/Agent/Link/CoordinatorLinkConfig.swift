@@ -6,7 +6,7 @@ import Foundation
 /// How this agent joins the fabric: the `coordinator:` section of the config file and the
 /// `--gateway-id`, `--coordinator`, `--token-file`, `--advertise` flags (flags win).
 /// nil in `AgentConfig.coordinator` = a stand-alone broker with no link.
-public struct CoordinatorConfig: Sendable, Equatable {
+public struct CoordinatorLinkConfig: Sendable, Equatable {
     /// The coordinator's agent port, "HOST:PORT" (IPv6 in brackets).
     public var address: ListenAddress?
     /// File holding the HELLO auth token (surrounding whitespace trimmed); must exist and not be empty.

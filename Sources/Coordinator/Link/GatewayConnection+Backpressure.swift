@@ -4,13 +4,13 @@ import FleetRuntime
 /// whose FORWARD filled it is no longer read until the destination drains below a quarter. TCP then
 /// slows the origin agent, whose durable log holds what it cannot send yet — nothing is dropped
 /// and no healthy destination is disconnected for being slower than the origin. Loop-thread only.
-extension LinkConnection {
+extension GatewayConnection {
     /// Whether this connection, as a destination, should hold back the origins feeding it.
     var isBackedUp: Bool { queuedBulkFrames * 2 >= CoordinatorLimits.maxQueuedBulkFrames }
     private var hasDrained: Bool { queuedBulkFrames * 4 < CoordinatorLimits.maxQueuedBulkFrames }
 
     /// Stops reading `origin` until this destination has drained.
-    func hold(_ origin: LinkConnection) {
+    func hold(_ origin: GatewayConnection) {
         guard origin !== self, !heldOrigins.contains(where: { $0 === origin }) else { return }
         heldOrigins.append(origin)
         origin.holdCount += 1
