@@ -87,6 +87,11 @@ public final class Agent {
                 log.info("MQTT over TLS listening on \(server.localAddress)")
             }
         }
+        broker.extraSysTopics = { [unowned self] in
+            let refused = servers.reduce(0) { $0 + $1.refusedConnections } + tlsServers.reduce(0) { $0 + $1.refusedConnections }
+            let pauses = servers.reduce(0) { $0 + $1.acceptPauses } + tlsServers.reduce(0) { $0 + $1.acceptPauses }
+            return [("connections/accept_refused", "\(refused)"), ("connections/accept_pauses", "\(pauses)")]
+        }
         // Group commit of the broker's and the link's changes, off the loop thread; the loop holds
         // what each turn wrote until its commit is done: acknowledgements never precede their data.
         committer.install()

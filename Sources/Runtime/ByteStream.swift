@@ -53,8 +53,8 @@ protocol LoopFlushable: AnyObject {
     /// lists it until its gates are released), and whether the stream still wants this flush
     /// (bytes past an earlier gate; a TLS transport's ciphertext).
     func gate(epoch: UInt64) -> (firstGate: Bool, stillDirty: Bool)
-    /// `EventLoop.writeSequence` at this stream's latest write.
-    var lastWriteSequence: UInt64 { get }
+    /// Written while handling something that changed durable state: the turn's gate takes it.
+    var mustGate: Bool { get set }
     /// Puts the bytes of gates up to `epoch` back in front of the queue (and marks the stream
     /// dirty). Returns whether gates of later epochs remain.
     func releaseGates(upTo epoch: UInt64) -> Bool

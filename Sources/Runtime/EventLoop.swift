@@ -57,9 +57,11 @@ public final class EventLoop {
     private var heldStreams: [any LoopFlushable] = []
     /// Streams holding bytes behind a durability gate (`gateWrittenStreams`).
     private var gatedStreams: [any LoopFlushable] = []
-    /// Counts writes to any stream of this loop; each stream keeps the number of its latest, so a
-    /// gate can take only the streams written after a given moment.
-    public private(set) var writeSequence: UInt64 = 0
+    // Marking what a gate must take (`trackWrites`): the streams written while one inbound packet
+    // was handled, collected once each, and marked if that packet changed anything durable.
+    public private(set) var isTrackingWrites = false
+    private(set) var trackingGeneration: UInt64 = 0
+    private var trackedStreams: [any LoopFlushable] = []
 
     /// Counters for benchmarks and tests (monotonic since init).
     public private(set) var statistics = LoopStatistics()
@@ -156,6 +158,7 @@ public final class EventLoop {
         dirtyStreams.removeAll()
         flushingStreams.removeAll()
         gatedStreams.removeAll()
+        trackedStreams.removeAll()
         hooks.removeAll()
         // Runs the close callbacks (and cancelled write callbacks). Bounded: each round also closes
         // whatever those callbacks may have opened.
@@ -229,13 +232,15 @@ public final class EventLoop {
     /// acknowledgement never leaves before the data it acknowledges is on disk, while the loop
     /// goes on reading and answering streams whose bytes wait for no commit. Loop thread only.
     ///
-    /// `writtenAfter`: only streams written after that `writeSequence` value are gated (their
-    /// bytes of the whole turn); the others flush as usual. 0 gates every stream written.
-    public func gateWrittenStreams(epoch: UInt64, writtenAfter: UInt64 = 0) {
+    /// `onlyMarked`: gate only the streams `trackWrites` marked (written while handling something
+    /// that changed durable state); the others flush as usual. Marks are cleared either way.
+    public func gateWrittenStreams(epoch: UInt64, onlyMarked: Bool = false) {
         guard !dirtyStreams.isEmpty else { return }
         swap(&dirtyStreams, &flushingStreams)
         for stream in flushingStreams {
-            guard stream.lastWriteSequence > writtenAfter else {
+            let marked = stream.mustGate
+            stream.mustGate = false
+            guard marked || !onlyMarked else {
                 dirtyStreams.append(stream)
                 continue
             }
@@ -246,11 +251,33 @@ public final class EventLoop {
         flushingStreams.removeAll(keepingCapacity: true)
     }
 
-    /// Called by every stream write.
+    /// Runs `body` (the handling of one inbound packet), and if `changedDurableState` says it
+    /// recorded durable changes, marks every stream it wrote to for the turn's gate
+    /// (`gateWrittenStreams(epoch:onlyMarked: true)`). Inside another `trackWrites` it only runs
+    /// `body`: the outer one accounts for it.
+    public func trackWrites(_ body: () -> Void, changedDurableState: () -> Bool) {
+        guard !isTrackingWrites else { return body() }
+        isTrackingWrites = true
+        trackingGeneration &+= 1
+        body()
+        isTrackingWrites = false
+        if changedDurableState() {
+            for stream in trackedStreams { stream.mustGate = true }
+        }
+        trackedStreams.removeAll(keepingCapacity: true)
+    }
+
+    /// Forgets the marks of streams that no gate took (a turn whose changes cancelled out).
+    public func clearGateMarks() {
+        for stream in dirtyStreams { stream.mustGate = false }
+    }
+
+    /// Called by every stream write: collects the stream once per tracked packet.
     @inline(__always)
-    func nextWriteSequence() -> UInt64 {
-        writeSequence &+= 1
-        return writeSequence
+    func noteWrite(_ stream: any LoopFlushable, generation: inout UInt64) {
+        guard isTrackingWrites, generation != trackingGeneration else { return }
+        generation = trackingGeneration
+        trackedStreams.append(stream)
     }
 
     /// The commit of `epoch` (and of every earlier one) is durable: the bytes gated up to it are

@@ -63,7 +63,7 @@ extension TCPStream: LoopFlushable {
 
     private func markQueued() {
         let loop = eventLoop
-        lastWriteSequence = loop.nextWriteSequence()
+        loop.noteWrite(self, generation: &trackedGeneration)
         // Also with a write in flight (its flush then does nothing): the loop must see every
         // stream written in a turn, to gate it when the turn's data goes to a background commit.
         if !isDirty {

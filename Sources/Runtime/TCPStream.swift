@@ -59,7 +59,9 @@ public final class TCPStream: ByteStream {
     /// malloc'ed and owned here until released into the queue or the stream closes.
     var gates: [WriteGate] = []
     var gatedBytes = 0
-    var lastWriteSequence: UInt64 = 0
+    var mustGate = false
+    /// `EventLoop.trackingGeneration` when this stream was last collected by `trackWrites`.
+    var trackedGeneration: UInt64 = 0
     /// While gates are held, later writes go here (they must follow the gated bytes).
     var tail = GrowableBuffer()
     /// How much of the queue is past its gate point (already flushed once, or released): a gate

@@ -11,6 +11,9 @@ public final class TLSServer {
     public let context: TLSContext
     private var onAccept: ((any ByteStream) -> Void)?
     private var listener: TCPServer?
+    /// The TCP listener's counters (connections refused while out of descriptors, back-offs).
+    public var refusedConnections: UInt64 { listener?.refusedConnections ?? 0 }
+    public var acceptPauses: UInt64 { listener?.acceptPauses ?? 0 }
     /// (remote address, reason): "handshake timeout", "too many concurrent handshakes",
     /// "certificate expired: certificate has expired; certificate verify failed",
     /// "unknown ca: unable to get local issuer certificate; certificate verify failed",

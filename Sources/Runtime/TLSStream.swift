@@ -54,7 +54,8 @@ public final class TLSStream: ByteStream {
     /// whose scheme this is, one layer up).
     var gates: [WriteGate] = []
     var gatedBytes = 0
-    var lastWriteSequence: UInt64 = 0
+    var mustGate = false
+    var trackedGeneration: UInt64 = 0
     var tail = GrowableBuffer()
     var sendableCount = 0
     var closeError: RuntimeError?

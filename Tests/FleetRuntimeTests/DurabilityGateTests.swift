@@ -121,4 +121,39 @@ import Testing
         server.close()
         #expect(loop.shutdown() == 0)
     }
+
+    @Test("only streams written while handling a durable change are gated, nested handling included")
+    func onlyMarkedStreamsAreGated() throws {
+        let loop = try EventLoop()
+        let (server, accepted) = try makeServer(loop, echo: false)
+        let (aClient, a) = try connectClient(loop, to: server, accepted: accepted)
+        let (bClient, b) = try connectClient(loop, to: server, accepted: accepted)
+        let (cClient, c) = try connectClient(loop, to: server, accepted: accepted)
+        let aSide = accepted.streams[0], bSide = accepted.streams[1], cSide = accepted.streams[2]
+        final class Script { var step = 0 }
+        let script = Script()
+        loop.addBeforeSleepHook {
+            guard script.step == 1 else { return }
+            script.step = 2
+            loop.trackWrites({ bSide.write(Array("b".utf8)) }, changedDurableState: { false })
+            loop.trackWrites({
+                aSide.write(Array("a".utf8))
+                // Nested handling (a CONNECT completing inside a packet): counted by the outer one.
+                loop.trackWrites({ cSide.write(Array("c".utf8)) }, changedDurableState: { false })
+            }, changedDurableState: { true })
+            bSide.write(Array("2".utf8))   // an untracked write after: not marked
+            loop.gateWrittenStreams(epoch: 1, onlyMarked: true)
+        }
+        script.step = 1
+        #expect(spin(loop) { b.received.count >= 2 })
+        _ = spin(loop, maxTicks: 5) { false }
+        #expect(b.received == Array("b2".utf8))
+        #expect(a.received.isEmpty && c.received.isEmpty)
+        loop.releaseGates(upTo: 1)
+        #expect(spin(loop) { a.received.count == 1 && c.received.count == 1 })
+        for client in [aClient, bClient, cClient] { client.close() }
+        #expect(spin(loop) { accepted.recorders.allSatisfy { $0.closedCount == 1 } && [a, b, c].allSatisfy { $0.closedCount == 1 } })
+        server.close()
+        #expect(loop.shutdown() == 0)
+    }
 }

@@ -251,6 +251,10 @@ def test_agent_survives_descriptor_exhaustion_on_its_mqtt_port(tmp_path, started
         # The connected client is still served.
         client.publish("dos/echo", b"still here", qos=1)
         client.wait_messages(1, timeout=5)
+        # And the operator can see the refusals ($SYS, published every second here).
+        client.subscribe("$SYS/broker/connections/accept_refused", qos=0)
+        wait_until(lambda: any(m.topic.endswith("accept_refused") and int(m.payload) > 0 for m in client.messages),
+                   10, 0.2, "$SYS/broker/connections/accept_refused > 0")
     finally:
         attacker.close()
     # Once the attacker is gone, new clients are accepted again.

@@ -54,7 +54,9 @@ extension Broker {
         let loopTopics = [("load/loop/iterations", "\(l.iterations)"), ("load/loop/reads", "\(l.reads)"),
                           ("load/loop/try_writes", "\(l.tryWrites)"), ("load/loop/queued_writes", "\(l.queuedWrites)"),
                           ("load/loop/held_flushes", "\(l.heldFlushes)"),
-                          ("load/bytes/sent", "\(l.bytesWritten)")]
+                          ("load/bytes/sent", "\(l.bytesWritten)"),
+                          // Streams whose bytes wait for a commit in progress (TurnCommitter).
+                          ("store/gated_streams", "\(loop.gatedStreamCount)")] + extraSysTopics()
         for (name, value) in metrics.sysTopics(sessions: sessions.count, retained: retained.count, subscriptions: subscriptionTable.count) + loopTopics {
             var m = Message(topic: "$SYS/broker/" + name, payload: Array(value.utf8), qos: .atMostOnce, retain: true)
             m.expiresAt = nil

@@ -19,6 +19,8 @@ final class Broker {
     /// Wall-clock milliseconds since the epoch (expiry and persistence survive restarts).
     let wallClock: () -> UInt64
     var metrics = BrokerMetrics()
+    /// Extra `$SYS/broker/...` values the agent gathers from outside the broker (its listeners).
+    var extraSysTopics: () -> [(String, String)] = { [] }
 
     /// By client id as bytes: MQTT compares client ids byte for byte, Swift's String == by
     /// canonical equivalence, which let "café" spelled two ways take over each other's session.
@@ -49,27 +51,24 @@ final class Broker {
     private(set) var wallOffset: UInt64 = 0
     private var lastCommitFailureLog: UInt64 = 0
 
-    // What this turn's gate must hold (TurnCommitter): packets that recorded durable changes, and
-    // the write sequence before the first of them. Streams written earlier in the turn by packets
-    // that changed nothing on disk need not wait for the commit.
+    // What this turn's gate must hold (TurnCommitter): the streams written while handling inbound
+    // packets that changed something durable (marked by the loop), unless some change of the turn
+    // came from elsewhere, which gates everything the turn wrote.
     /// Durable changes recorded by the broker's store and the link's (wrapping counter).
     var durableWrites: UInt64 { store.recordedWrites &+ (fabric?.recordedWrites ?? 0) }
     /// Durable changes recorded inside `handleTracked` this turn.
     var turnTrackedWrites: UInt64 = 0
-    /// `loop.writeSequence` before the first tracked packet of this turn that changed anything.
-    var turnGateAfter: UInt64 = .max
 
-    /// Runs the handling of one inbound packet, noting whether it changed anything on disk and
-    /// from which write on, so the turn's gate can leave earlier streams alone.
+    /// Runs the handling of one inbound packet; if it changed anything on disk, the streams it
+    /// wrote to wait for the turn's commit, and only those.
     @inline(__always)
     func handleTracked(_ body: () -> Void) {
+        guard !loop.isTrackingWrites else { return body() }  // nested: the outer packet accounts
         let writesBefore = durableWrites
-        let sequenceBefore = loop.writeSequence
-        body()
-        let changed = durableWrites &- writesBefore
-        if changed != 0 {
+        loop.trackWrites(body) {
+            let changed = durableWrites &- writesBefore
             turnTrackedWrites &+= changed
-            if sequenceBefore < turnGateAfter { turnGateAfter = sequenceBefore }
+            return changed != 0
         }
     }
 

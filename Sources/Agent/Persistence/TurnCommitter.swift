@@ -46,21 +46,19 @@ final class TurnCommitter {
     }
 
     /// Submits the turn's writes and gates what the turn wrote behind them. When every durable
-    /// change of the turn came from inbound packets (`Broker.handleTracked`), only streams written
-    /// from the first such packet on are gated: an unrelated client answered earlier in the turn
-    /// does not wait for a large commit. Any other change (a timer, the link's frames, a CONNECT
-    /// completed after its password check) gates everything the turn wrote.
+    /// change of the turn came from inbound packets (`Broker.handleTracked`), only the streams
+    /// those packets wrote to are gated: an unrelated client answered in the same turn does not
+    /// wait for a large commit. Any other change (a timer, the link's frames, a CONNECT completed
+    /// after its password check) gates everything the turn wrote.
     func endTurn() {
         var writes = broker.store.takeWrites()
         link?.endTurn(into: &writes)
         let total = broker.durableWrites
         let allTracked = total &- writesAtTurnStart == broker.turnTrackedWrites
-        let gateAfter = allTracked && broker.turnGateAfter != .max ? broker.turnGateAfter : 0
         writesAtTurnStart = total
         broker.turnTrackedWrites = 0
-        broker.turnGateAfter = .max
-        guard !writes.isEmpty else { return }
-        loop.gateWrittenStreams(epoch: writer.submit(writes), writtenAfter: gateAfter)
+        guard !writes.isEmpty else { return loop.clearGateMarks() }
+        loop.gateWrittenStreams(epoch: writer.submit(writes), onlyMarked: allTracked)
     }
 
     /// For a shutdown: the last turn's writes, committed on this thread, and its bytes released
