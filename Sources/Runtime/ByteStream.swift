@@ -55,6 +55,8 @@ protocol LoopFlushable: AnyObject {
     func gate(epoch: UInt64) -> (firstGate: Bool, stillDirty: Bool)
     /// Written while handling something that changed durable state: the turn's gate takes it.
     var mustGate: Bool { get set }
+    /// `EventLoop.writeSequence` at this stream's latest write.
+    var lastWriteSequence: UInt64 { get }
     /// Puts the bytes of gates up to `epoch` back in front of the queue (and marks the stream
     /// dirty). Returns whether gates of later epochs remain.
     func releaseGates(upTo epoch: UInt64) -> Bool

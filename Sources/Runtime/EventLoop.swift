@@ -57,11 +57,9 @@ public final class EventLoop {
     private var heldStreams: [any LoopFlushable] = []
     /// Streams holding bytes behind a durability gate (`gateWrittenStreams`).
     private var gatedStreams: [any LoopFlushable] = []
-    // Marking what a gate must take (`trackWrites`): the streams written while one inbound packet
-    // was handled, collected once each, and marked if that packet changed anything durable.
-    public private(set) var isTrackingWrites = false
-    private(set) var trackingGeneration: UInt64 = 0
-    private var trackedStreams: [any LoopFlushable] = []
+    /// Counts writes to the streams of this loop; each stream keeps the count at its latest write
+    /// (`markWritten(since:)`).
+    public internal(set) var writeSequence: UInt64 = 0
 
     /// Counters for benchmarks and tests (monotonic since init).
     public private(set) var statistics = LoopStatistics()
@@ -158,7 +156,6 @@ public final class EventLoop {
         dirtyStreams.removeAll()
         flushingStreams.removeAll()
         gatedStreams.removeAll()
-        trackedStreams.removeAll()
         hooks.removeAll()
         // Runs the close callbacks (and cancelled write callbacks). Bounded: each round also closes
         // whatever those callbacks may have opened.
@@ -232,7 +229,7 @@ public final class EventLoop {
     /// acknowledgement never leaves before the data it acknowledges is on disk, while the loop
     /// goes on reading and answering streams whose bytes wait for no commit. Loop thread only.
     ///
-    /// `onlyMarked`: gate only the streams `trackWrites` marked (written while handling something
+    /// `onlyMarked`: gate only the streams `markWritten(since:)` marked (written while handling something
     /// that changed durable state); the others flush as usual. Marks are cleared either way.
     public func gateWrittenStreams(epoch: UInt64, onlyMarked: Bool = false) {
         guard !dirtyStreams.isEmpty else { return }
@@ -251,33 +248,17 @@ public final class EventLoop {
         flushingStreams.removeAll(keepingCapacity: true)
     }
 
-    /// Runs `body` (the handling of one inbound packet), and if `changedDurableState` says it
-    /// recorded durable changes, marks every stream it wrote to for the turn's gate
-    /// (`gateWrittenStreams(epoch:onlyMarked: true)`). Inside another `trackWrites` it only runs
-    /// `body`: the outer one accounts for it.
-    public func trackWrites(_ body: () -> Void, changedDurableState: () -> Bool) {
-        guard !isTrackingWrites else { return body() }
-        isTrackingWrites = true
-        trackingGeneration &+= 1
-        body()
-        isTrackingWrites = false
-        if changedDurableState() {
-            for stream in trackedStreams { stream.mustGate = true }
-        }
-        trackedStreams.removeAll(keepingCapacity: true)
+    /// Marks for the turn's gate (`gateWrittenStreams(epoch:onlyMarked: true)`) every stream
+    /// written after `sequence` (a `writeSequence` taken before handling something that turned out
+    /// to change durable state). Every stream written since the last flush is in the dirty list,
+    /// so this costs a walk of it, and only for such packets; the write path pays one counter.
+    public func markWritten(since sequence: UInt64) {
+        for stream in dirtyStreams where stream.lastWriteSequence > sequence { stream.mustGate = true }
     }
 
     /// Forgets the marks of streams that no gate took (a turn whose changes cancelled out).
     public func clearGateMarks() {
         for stream in dirtyStreams { stream.mustGate = false }
-    }
-
-    /// Called by every stream write: collects the stream once per tracked packet.
-    @inline(__always)
-    func noteWrite(_ stream: any LoopFlushable, generation: inout UInt64) {
-        guard isTrackingWrites, generation != trackingGeneration else { return }
-        generation = trackingGeneration
-        trackedStreams.append(stream)
     }
 
     /// The commit of `epoch` (and of every earlier one) is durable: the bytes gated up to it are

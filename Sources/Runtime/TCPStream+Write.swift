@@ -62,8 +62,8 @@ extension TCPStream: LoopFlushable {
     }
 
     private func markQueued() {
-        let loop = eventLoop
-        loop.noteWrite(self, generation: &trackedGeneration)
+        loop.writeSequence &+= 1
+        lastWriteSequence = loop.writeSequence
         // Also with a write in flight (its flush then does nothing): the loop must see every
         // stream written in a turn, to gate it when the turn's data goes to a background commit.
         if !isDirty {

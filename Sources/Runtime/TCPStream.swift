@@ -60,8 +60,10 @@ public final class TCPStream: ByteStream {
     var gates: [WriteGate] = []
     var gatedBytes = 0
     var mustGate = false
-    /// `EventLoop.trackingGeneration` when this stream was last collected by `trackWrites`.
-    var trackedGeneration: UInt64 = 0
+    var lastWriteSequence: UInt64 = 0
+    /// The loop, which outlives every stream of it (unowned(unsafe): no reference counting on the
+    /// write path, which used to find it through the handle for every write).
+    unowned(unsafe) let loop: EventLoop
     /// While gates are held, later writes go here (they must follow the gated bytes).
     var tail = GrowableBuffer()
     /// How much of the queue is past its gate point (already flushed once, or released): a gate
@@ -78,10 +80,11 @@ public final class TCPStream: ByteStream {
     init(tcp: UnsafeMutablePointer<uv_tcp_t>, remoteAddress: String) {
         self.tcp = tcp
         self.remoteAddress = remoteAddress
+        self.loop = FleetRuntime.eventLoop(of: tcp.pointee.loop)
         retainOwner(self, in: tcp)
     }
 
-    var eventLoop: EventLoop { FleetRuntime.eventLoop(of: tcp.pointee.loop) }
+    var eventLoop: EventLoop { loop }
 
     /// True as soon as closing began (close(), closeNow(), EOF, error): writes are then ignored.
     public var isClosed: Bool { state != .open }

@@ -24,7 +24,9 @@ extension TLSStream: LoopFlushable {
     /// See ``ByteStream/write(count:_:)``: plaintext queued here is encrypted at the flush.
     public func write(count: Int, _ fill: (UnsafeMutableRawBufferPointer) -> Void) {
         guard phase == .open, !transport.isClosed, count > 0 else { return }
-        eventLoop.noteWrite(self, generation: &trackedGeneration)
+        let loop = eventLoop
+        loop.writeSequence &+= 1
+        lastWriteSequence = loop.writeSequence
         if !gates.isEmpty {
             tail.append(count: count) { fill(UnsafeMutableRawBufferPointer(start: $0, count: count)) }
             if !isDirty {

@@ -55,7 +55,7 @@ public final class TLSStream: ByteStream {
     var gates: [WriteGate] = []
     var gatedBytes = 0
     var mustGate = false
-    var trackedGeneration: UInt64 = 0
+    var lastWriteSequence: UInt64 = 0
     var tail = GrowableBuffer()
     var sendableCount = 0
     var closeError: RuntimeError?

@@ -11,8 +11,6 @@ protocol FabricLink: AnyObject {
     /// A message a local client (or a will) published, after local routing and retained handling.
     /// QoS >= 1 forwards must be durable by the end of the loop turn (the PUBACK leaves after).
     func localMessagePublished(_ message: Message)
-    /// Durable changes the link recorded so far (wrapping counter; see `Broker.durableWrites`).
-    var recordedWrites: UInt64 { get }
 }
 
 extension Broker {

@@ -52,24 +52,28 @@ final class Broker {
     private var lastCommitFailureLog: UInt64 = 0
 
     // What this turn's gate must hold (TurnCommitter): the streams written while handling inbound
-    // packets that changed something durable (marked by the loop), unless some change of the turn
-    // came from elsewhere, which gates everything the turn wrote.
-    /// Durable changes recorded by the broker's store and the link's (wrapping counter).
-    var durableWrites: UInt64 { store.recordedWrites &+ (fabric?.recordedWrites ?? 0) }
+    // packets that changed something durable (marked through the loop), unless some change of the
+    // turn came from elsewhere, which gates everything the turn wrote.
+    /// Durable changes recorded by the broker's store and the link's (one counter both count in).
+    var durableWrites: UInt64 { store.changes.count }
     /// Durable changes recorded inside `handleTracked` this turn.
     var turnTrackedWrites: UInt64 = 0
+    /// `handleTracked` calls under way (a CONNECT completing inside a read nests one).
+    private var trackingDepth = 0
 
     /// Runs the handling of one inbound packet; if it changed anything on disk, the streams it
     /// wrote to wait for the turn's commit, and only those.
     @inline(__always)
     func handleTracked(_ body: () -> Void) {
-        guard !loop.isTrackingWrites else { return body() }  // nested: the outer packet accounts
-        let writesBefore = durableWrites
-        loop.trackWrites(body) {
-            let changed = durableWrites &- writesBefore
-            turnTrackedWrites &+= changed
-            return changed != 0
-        }
+        let writesBefore = store.changes.count
+        let sequenceBefore = loop.writeSequence
+        trackingDepth += 1
+        body()
+        trackingDepth -= 1
+        let changed = store.changes.count &- writesBefore
+        guard changed != 0 else { return }
+        loop.markWritten(since: sequenceBefore)
+        if trackingDepth == 0 { turnTrackedWrites &+= changed }  // an outer call counts nested ones
     }
 
     init(limits: BrokerLimits, denySubscribe: [String], security: SecurityState, log: Logger, loop: EventLoop,

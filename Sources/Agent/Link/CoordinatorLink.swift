@@ -73,7 +73,6 @@ final class CoordinatorLink: FabricLink {
     var queuedQoS0 = RingBuffer<(seq: UInt64, message: Message)>()
     var seen: [String: UInt64] = [:]
     var acksDue: Set<String> = []
-    var recordedWrites: UInt64 { store.recordedWrites }
     /// Publishers not read while the outbound log is at its bound (CoordinatorLink+Forward).
     var publishersHeldByLog: [any PausableSource] = []
 
@@ -90,7 +89,7 @@ final class CoordinatorLink: FabricLink {
         self.jitter = jitter
         tlsContext = try settings.tls.map { tls throws(TLSError) in try TLSClientContext(tls.client) }
         self.advertised = settings.advertise ?? ""
-        store = try ForwardStore(path: databasePath, synchronous: synchronous)
+        store = try ForwardStore(path: databasePath, synchronous: synchronous, changes: broker.store.changes)
         reconnectTimer = LoopTimer(loop: loop)
         deadlineTimer = LoopTimer(loop: loop)
         heartbeatTimer = LoopTimer(loop: loop)

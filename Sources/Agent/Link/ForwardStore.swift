@@ -30,7 +30,8 @@ final class ForwardStore {
         var nextSeq: UInt64 = 1
     }
 
-    init(path: String, synchronous: SQLiteDatabase.Synchronous) throws {
+    init(path: String, synchronous: SQLiteDatabase.Synchronous, changes: ChangeCounter = ChangeCounter()) throws {
+        self.changes = changes
         db = try SQLiteDatabase(path: path, synchronous: synchronous)
         try db.execute("""
             CREATE TABLE IF NOT EXISTS forward_log(
@@ -66,14 +67,14 @@ final class ForwardStore {
 
     // MARK: Recording (nothing touches the disk until commit)
 
-    func insert(seq: UInt64, message: Message) { recordedWrites &+= 1; inserts.append((seq, message.serialized())) }
-    func delete(upTo seq: UInt64) { recordedWrites &+= 1; deleteUpTo = max(deleteUpTo, seq) }
-    func delete(seq: UInt64) { recordedWrites &+= 1; deletes.append(seq) }
-    func setSeen(origin: String, seq: UInt64) { recordedWrites &+= 1; seen[origin] = seq }
+    func insert(seq: UInt64, message: Message) { changes.count &+= 1; inserts.append((seq, message.serialized())) }
+    func delete(upTo seq: UInt64) { changes.count &+= 1; deleteUpTo = max(deleteUpTo, seq) }
+    func delete(seq: UInt64) { changes.count &+= 1; deletes.append(seq) }
+    func setSeen(origin: String, seq: UInt64) { changes.count &+= 1; seen[origin] = seq }
     /// Sequences below `seq` may be in use after this commits.
-    func reserve(upTo seq: UInt64) { recordedWrites &+= 1; reservedSeq = max(reservedSeq ?? 0, seq) }
-    /// Changes recorded since the store opened (wrapping; see SessionStore.recordedWrites).
-    private(set) var recordedWrites: UInt64 = 0
+    func reserve(upTo seq: UInt64) { changes.count &+= 1; reservedSeq = max(reservedSeq ?? 0, seq) }
+    /// Shared with the broker's store (SessionStore.changes).
+    let changes: ChangeCounter
 
     /// The turn's writes, committed with the broker's in one transaction by the agent's
     /// `TurnCommitter` (which retries until they are durable); the batch is empty afterwards.

@@ -43,8 +43,10 @@ final class SessionStore {
     private let wallClock: () -> UInt64
 
     init(path: String, synchronous: SQLiteDatabase.Synchronous,
-         wallClock: @escaping () -> UInt64 = { UInt64(Date().timeIntervalSince1970 * 1000) }) throws {
+         wallClock: @escaping () -> UInt64 = { UInt64(Date().timeIntervalSince1970 * 1000) },
+         changes: ChangeCounter = ChangeCounter()) throws {
         self.wallClock = wallClock
+        self.changes = changes
         db = try SQLiteDatabase(path: path, synchronous: synchronous)
         try db.execute("""
             CREATE TABLE IF NOT EXISTS schema_version(version INTEGER NOT NULL);
@@ -69,16 +71,16 @@ final class SessionStore {
     }
 
     var hasPendingWrites: Bool { !batch.isEmpty }
-    /// Changes recorded since the store opened (wrapping): what a packet changed on disk, if
-    /// anything, is the difference across its handling (TurnCommitter's gates).
-    private(set) var recordedWrites: UInt64 = 0
+    /// Counts every change recorded here and in the coordinator link's store (which shares it):
+    /// what a packet changed on disk, if anything, is the difference across its handling.
+    let changes: ChangeCounter
 
     // MARK: Recording changes (cheap; nothing touches the disk until commit)
 
-    func markDirty(_ session: Session) { recordedWrites &+= 1; batch.dirtySessions[ExactString(session.clientId)] = session }
+    func markDirty(_ session: Session) { changes.count &+= 1; batch.dirtySessions[ExactString(session.clientId)] = session }
 
     func deleteSession(_ clientId: String) {
-        recordedWrites &+= 1
+        changes.count &+= 1
         let id = ExactString(clientId)
         batch.clearedSessions.insert(id)
         batch.dirtySessions[id] = nil
@@ -90,7 +92,7 @@ final class SessionStore {
     private var lastStored: (message: Message, bytes: [UInt8])?
 
     func saveOutbound(_ m: OutboundMessage, of clientId: String, bodyNeeded: Bool) {
-        recordedWrites &+= 1
+        changes.count &+= 1
         let key = OutboundKey(clientId: ExactString(clientId), seq: m.seq)
         let blob: [UInt8]
         if bodyNeeded {
@@ -112,13 +114,13 @@ final class SessionStore {
     }
 
     func deleteOutbound(seq: Int64, of clientId: String) {
-        recordedWrites &+= 1
+        changes.count &+= 1
         let key = OutboundKey(clientId: ExactString(clientId), seq: seq)
         if case .insert? = batch.outbound[key] { batch.outbound[key] = nil } else { batch.outbound[key] = .delete }
     }
 
-    func saveRetained(_ m: Message) { recordedWrites &+= 1; batch.retained[ExactString(m.topic)] = .some(m) }
-    func deleteRetained(_ topic: String) { recordedWrites &+= 1; batch.retained[ExactString(topic)] = .some(nil) }
+    func saveRetained(_ m: Message) { changes.count &+= 1; batch.retained[ExactString(m.topic)] = .some(m) }
+    func deleteRetained(_ topic: String) { changes.count &+= 1; batch.retained[ExactString(topic)] = .some(nil) }
 
     /// Sequence numbers at or above this have never been committed, so their first write is an
     /// insert that a same-turn delete can cancel. Tracked per client as the highest seq written.
@@ -226,4 +228,9 @@ final class SessionStore {
     }
 
     func close() { db.close() }
+}
+
+/// Durable changes recorded by the stores of one agent (wrapping counter). Loop-thread only.
+final class ChangeCounter {
+    var count: UInt64 = 0
 }
