@@ -96,6 +96,19 @@ public final class StorageWriter {
         }
     }
 
+    /// Commits `writes` on the calling (loop) thread, as the next epoch, when nothing is queued or
+    /// in flight: for a small batch the hand-off costs more than the write (two thread hops and a
+    /// loop wake-up while the acknowledgements wait). Returns false, doing nothing, when the
+    /// writer is busy (order must be kept); throws, doing nothing, when the transaction fails
+    /// (the caller then submits the writes, and the writer retries them).
+    public func commitInline(_ writes: [SQLWrite]) throws -> Bool {
+        guard !isBusy, inFlight == nil, !waitingToRetry, pending.isEmpty else { return false }
+        try connection.commitNow(writes)
+        submittedEpoch += 1
+        committedEpoch = submittedEpoch
+        return true
+    }
+
     /// Commits everything submitted, on the calling (loop) thread, waiting for a transaction in
     /// flight on the pool first: for a shutdown, whose last acknowledgements must not wait for a
     /// loop that is stopping. Calls `onCommitted` on success. Throws (keeping the writes) when

@@ -21,8 +21,8 @@ extension TCPStream: LoopFlushable {
     /// Copies the bytes into the queue; see ``write(_:)-([UInt8])``.
     public func write(_ bytes: UnsafeRawBufferPointer) {
         guard state == .open, let source = bytes.baseAddress, bytes.count > 0 else { return }
-        if !gates.isEmpty {
-            tail.append(count: bytes.count) { $0.copyMemory(from: source, byteCount: bytes.count) }
+        if let g = gating, !g.gates.isEmpty {
+            g.tail.append(count: bytes.count) { $0.copyMemory(from: source, byteCount: bytes.count) }
             return markQueued()
         }
         let needed = queuedCount + bytes.count
@@ -35,8 +35,8 @@ extension TCPStream: LoopFlushable {
     /// See ``ByteStream/write(count:_:)``.
     public func write(count: Int, _ fill: (UnsafeMutableRawBufferPointer) -> Void) {
         guard state == .open, count > 0 else { return }
-        if !gates.isEmpty {
-            tail.append(count: count) { fill(UnsafeMutableRawBufferPointer(start: $0, count: count)) }
+        if let g = gating, !g.gates.isEmpty {
+            g.tail.append(count: count) { fill(UnsafeMutableRawBufferPointer(start: $0, count: count)) }
             return markQueued()
         }
         let needed = queuedCount + count
@@ -74,7 +74,10 @@ extension TCPStream: LoopFlushable {
 
     /// Bytes queued, gated or in flight in uv_write but not yet confirmed written — the broker
     /// caps this per client.
-    public var pendingWriteBytes: Int { queuedCount + inFlightBytes + gatedBytes + tail.count }
+    public var pendingWriteBytes: Int {
+        guard let g = gating else { return queuedCount + inFlightBytes }
+        return queuedCount + inFlightBytes + g.gatedBytes + g.tail.count
+    }
 
     /// Smallest queue allocation; then capacity doubles.
     static let minimumQueueCapacity = 512
@@ -91,7 +94,7 @@ extension TCPStream: LoopFlushable {
         queue = nil
         queuedCount = 0
         queueCapacity = 0
-        sendableCount = 0
+        gating?.sendableCount = 0
     }
 
     /// Only an open stream's own queue is held: a draining stream must close, the bytes of a TLS
@@ -106,7 +109,7 @@ extension TCPStream: LoopFlushable {
         isDirty = false
         guard state != .closed else { return }
         // With gates held the queue holds only bytes past their gate (TCPStream+Gate.swift).
-        defer { sendableCount = queuedCount }
+        defer { gating?.sendableCount = queuedCount }
         if queuedCount > 0 && inFlightBytes == 0 {
             let loop = eventLoop
             var buffer = uv_buf_init(queue!.assumingMemoryBound(to: CChar.self), UInt32(queuedCount))

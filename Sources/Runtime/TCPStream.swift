@@ -55,20 +55,14 @@ public final class TCPStream: ByteStream {
     var queueCapacity = 0
     /// Bytes handed to one outstanding uv_write (at most one per stream), not yet confirmed.
     var inFlightBytes = 0
-    /// Bytes held behind durability gates, oldest first (TCPStream+Gate.swift); each buffer is
-    /// malloc'ed and owned here until released into the queue or the stream closes.
-    var gates: [WriteGate] = []
-    var gatedBytes = 0
+    /// Durability gates (TCPStream+Gate.swift), allocated the first time the stream is gated:
+    /// many streams never are, and an idle connection's memory is a budget.
+    var gating: StreamGating?
     var mustGate = false
     var lastWriteSequence: UInt64 = 0
     /// The loop, which outlives every stream of it (unowned(unsafe): no reference counting on the
     /// write path, which used to find it through the handle for every write).
     unowned(unsafe) let loop: EventLoop
-    /// While gates are held, later writes go here (they must follow the gated bytes).
-    var tail = GrowableBuffer()
-    /// How much of the queue is past its gate point (already flushed once, or released): a gate
-    /// taken before the next flush leaves it where it is.
-    var sendableCount = 0
     /// The first error that closed the stream; given to `streamClosed`.
     var closeError: RuntimeError?
     /// Bounds a graceful close (`closeLingerMilliseconds`); exists only while closing.

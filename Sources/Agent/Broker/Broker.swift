@@ -56,23 +56,27 @@ final class Broker {
     // turn came from elsewhere, which gates everything the turn wrote.
     /// Durable changes recorded by the broker's store and the link's (one counter both count in).
     var durableWrites: UInt64 { store.changes.count }
-    /// Durable changes recorded inside `handleTracked` this turn.
+    /// Durable changes recorded between `beginTracked` and `endTracked` this turn.
     var turnTrackedWrites: UInt64 = 0
-    /// `handleTracked` calls under way (a CONNECT completing inside a read nests one).
+    /// `beginTracked` calls under way (a CONNECT completing inside a read nests one).
     private var trackingDepth = 0
 
-    /// Runs the handling of one inbound packet; if it changed anything on disk, the streams it
-    /// wrote to wait for the turn's commit, and only those.
+    /// Before handling one read of a client's packets: where the counters stand. Pair with
+    /// `endTracked`; if they changed anything on disk, the streams written meanwhile wait for the
+    /// turn's commit, and only those. Per read rather than per packet: cheaper, and what it adds
+    /// to a gate is the same client's traffic.
     @inline(__always)
-    func handleTracked(_ body: () -> Void) {
-        let writesBefore = store.changes.count
-        let sequenceBefore = loop.writeSequence
+    func beginTracked() -> (writes: UInt64, sequence: UInt64) {
         trackingDepth += 1
-        body()
+        return (store.changes.count, loop.writeSequence)
+    }
+
+    @inline(__always)
+    func endTracked(_ start: (writes: UInt64, sequence: UInt64)) {
         trackingDepth -= 1
-        let changed = store.changes.count &- writesBefore
+        let changed = store.changes.count &- start.writes
         guard changed != 0 else { return }
-        loop.markWritten(since: sequenceBefore)
+        loop.markWritten(since: start.sequence)
         if trackingDepth == 0 { turnTrackedWrites &+= changed }  // an outer call counts nested ones
     }
 

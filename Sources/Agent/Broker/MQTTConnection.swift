@@ -90,6 +90,10 @@ final class MQTTConnection: StreamHandler {
     func streamReceived(_ stream: any ByteStream, _ bytes: UnsafeRawBufferPointer) {
         guard isOpen else { return }
         lastActivity = broker.loopNow
+        // What this read changes on disk makes what it writes wait for the turn's commit, and
+        // only that (Broker.beginTracked): one client's packets, tracked per read, not per packet.
+        let tracking = broker.beginTracked()
+        defer { broker.endTracked(tracking) }
         guard phase == .connected else { return receiveBeforeConnect(bytes) }
         broker.currentPublisher = self
         defer { broker.currentPublisher = nil }
@@ -171,13 +175,13 @@ final class MQTTConnection: StreamHandler {
             // PUBLISH, the packet that comes by the million, skips the MQTTPacket enum.
             if bytes[0] >> 4 == MQTTPacketType.publish.rawValue, phase == .connected, let session {
                 let publish = try decoder.decodePublish(bytes, topics: &topicNames)
-                broker.handleTracked { broker.handlePublish(publish, from: session, on: self) }
+                broker.handlePublish(publish, from: session, on: self)
                 return isProcessing
             }
             guard let (packet, used) = try decoder.decode(bytes, topics: &topicNames), used == bytes.count else {
                 throw MQTTDecodeError.malformed("packet length disagrees with its contents")
             }
-            broker.handleTracked { broker.handle(packet, on: self) }
+            broker.handle(packet, on: self)
         } catch {
             broker.metrics.malformedPackets += 1
             if phase == .awaitingConnect {
