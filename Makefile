@@ -28,6 +28,8 @@ join:
 test: test-deps venv build
 	@echo "== Swift unit and runtime tests"
 	swift test $(SWIFT_BUILD_FLAGS) 2>&1 | tee .build/swift-test.log; exit $${PIPESTATUS[0]}
+	@echo "== Runtime test that exhausts the process's descriptors (alone, in its own process)"
+	FLEETGATE_FD_EXHAUSTION_TESTS=1 swift test $(SWIFT_BUILD_FLAGS) --skip-build --filter DescriptorExhaustionTests
 	@echo "== Interop tests: the built agent against paho-mqtt, aiomqtt and mosquitto clients"
 	FLEETGATE_AGENT=$(CURDIR)/.build/debug/fleetgate-agent $(VENV)/bin/pytest -q -p no:cacheprovider Tests/interop
 
