@@ -4,19 +4,8 @@ import Testing
 /// RingBuffer against a plain Array as the model: random appends, pops, positional removals,
 /// in-place edits and clears, across many wrap-arounds and growths.
 @Suite struct RingBufferTests {
-    private struct Generator: RandomNumberGenerator {
-        var state: UInt64
-        mutating func next() -> UInt64 {
-            state &+= 0x9E37_79B9_7F4A_7C15
-            var z = state
-            z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-            z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-            return z ^ (z >> 31)
-        }
-    }
-
     @Test func behavesLikeAnArrayUsedAsAQueue() {
-        var rng = Generator(state: 42)
+        var rng = PolicyPropertyTests.SeededGenerator(state: 42)  // the target's SplitMix64
         var ring = RingBuffer<[Int]>()
         var model: [[Int]] = []
         var next = 0
