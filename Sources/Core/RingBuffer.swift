@@ -13,16 +13,17 @@
 @frozen
 public struct RingBuffer<Element> {
     @usableFromInline var slots: ContiguousArray<Element?> = []
-    /// Physical index of the front element.
-    @usableFromInline var head = 0
-    @usableFromInline var _count = 0
-    @inlinable public var count: Int { _count }
+    /// Physical index of the front element. 32-bit with the count: a ring holds far fewer than
+    /// 2^31 elements, and every session has two rings (16 bytes per idle connection).
+    @usableFromInline var head: Int32 = 0
+    @usableFromInline var _count: Int32 = 0
+    @inlinable public var count: Int { Int(_count) }
 
     @inlinable public init() {}
 
     @inlinable public var isEmpty: Bool { count == 0 }
     @inlinable public var capacity: Int { slots.count }
-    @inlinable public var first: Element? { count > 0 ? slots[head] : nil }
+    @inlinable public var first: Element? { count > 0 ? slots[Int(head)] : nil }
     @inlinable public var last: Element? { count > 0 ? slots[physical(count - 1)] : nil }
     @inlinable public var indices: Range<Int> { 0..<count }
     /// The elements front to back (a copy).
@@ -30,7 +31,7 @@ public struct RingBuffer<Element> {
 
     @inlinable @inline(__always)
     func physical(_ position: Int) -> Int {
-        let i = head + position
+        let i = Int(head) + position
         return i < slots.count ? i : i - slots.count
     }
 
@@ -56,9 +57,9 @@ public struct RingBuffer<Element> {
     @inlinable public mutating func popFirst() -> Element? {
         guard count > 0 else { return nil }
         var element: Element? = nil
-        swap(&element, &slots[head])  // a move: no copy of what the element holds
+        swap(&element, &slots[Int(head)])  // a move: no copy of what the element holds
         head += 1
-        if head == slots.count { head = 0 }
+        if Int(head) == slots.count { head = 0 }
         _count -= 1
         if _count == 0 { head = 0 }
         return element

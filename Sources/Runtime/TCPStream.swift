@@ -47,6 +47,12 @@ public final class TCPStream: ByteStream {
     var isDirty = false
     /// Carries a TLSStream's ciphertext: never held (its plaintext already was; handshakes must go).
     var carriesTLS = false
+    /// Written while handling something that changed durable state (EventLoop.markWritten).
+    var mustGate = false
+    /// The peer sent EOF while we were still writing: no linger needed once the writes are done.
+    private var peerEnded = false
+    // (The flags sit together: each alone between 8-byte fields cost 7 bytes of padding in every
+    // connection.)
     /// The loop's flush epoch when this stream last read (see `EventLoop.isCurrentFlush`).
     var readEpoch: UInt32 = 0
     /// Queued bytes not yet handed to the kernel: a malloc'ed buffer, nil while nothing is queued.
@@ -58,7 +64,6 @@ public final class TCPStream: ByteStream {
     /// Durability gates (TCPStream+Gate.swift), allocated the first time the stream is gated:
     /// many streams never are, and an idle connection's memory is a budget.
     var gating: StreamGating?
-    var mustGate = false
     var lastWriteSequence: UInt64 = 0
     /// The loop, which outlives every stream of it (unowned(unsafe): no reference counting on the
     /// write path, which used to find it through the handle for every write).
@@ -67,8 +72,6 @@ public final class TCPStream: ByteStream {
     var closeError: RuntimeError?
     /// Bounds a graceful close (`closeLingerMilliseconds`); exists only while closing.
     private var lingerTimer: LoopTimer?
-    /// The peer sent EOF while we were still writing: no linger needed once the writes are done.
-    private var peerEnded = false
 
     /// Takes ownership of an initialised `uv_tcp_t` and retains `self` in its `data`.
     init(tcp: UnsafeMutablePointer<uv_tcp_t>, remoteAddress: String) {
