@@ -96,3 +96,64 @@ def test_a_large_commit_delays_only_the_acknowledgements_that_wait_for_it(broker
     assert fan_out_seconds > 0.5, f"the fan-out took {fan_out_seconds:.2f} s: not a large commit"
     assert worst < fan_out_seconds / 5, (
         f"an unrelated PUBACK waited {worst:.2f} s while 5 large commits took {fan_out_seconds:.2f} s")
+
+
+def test_kill_9_during_large_background_commits_loses_nothing_acknowledged(broker_factory):
+    """Turns larger than the inline bound (TurnCommitter: 2,000 writes) are committed off the loop
+    thread and their acknowledgements gated until then. kill -9 the agent while a publisher streams
+    QoS 1 messages to 2,500 persistent sessions: after the restart, every message whose PUBACK
+    the publisher received is queued for every session, in order."""
+    import signal
+    import subprocess
+    global SESSIONS
+    b = broker_factory(max_queued_messages=1000)
+    topic = f"kill/{uid()}"
+    prefix = uid("k")
+    saved, SESSIONS = SESSIONS, 2_500
+    try:
+        _make_offline_sessions(b, prefix, topic)
+    finally:
+        SESSIONS = saved
+    pub = m.RawClient(b.port, proto=V311, host=b.host, timeout=30)
+    pub.connect(uid("pub"))
+    acked: list[int] = []
+    stop = threading.Event()
+
+    def publish_loop():
+        for i in range(1, 400):
+            if stop.is_set():
+                return
+            try:
+                pub.publish(topic, f"{i}".encode() + b"." * 200, qos=1, mid=i, timeout=30)
+            except Exception:
+                return  # the agent was killed under us
+            acked.append(i)
+
+    t = threading.Thread(target=publish_loop, daemon=True)
+    t.start()
+    deadline = time.monotonic() + 60
+    while len(acked) < 5 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert len(acked) >= 5, "the publisher got no acknowledgements"
+    b.proc.send_signal(signal.SIGKILL)  # the process this test started, by PID
+    b.proc.wait(10)
+    stop.set()
+    t.join(35)
+    pub.close()
+    assert acked, "nothing acknowledged before the kill"
+    b.start()
+    # Every acknowledged message is there for a sample of the sessions (first, last, some between).
+    for n in (0, 1, 1250, 2498, 2499):
+        s = m.RawClient(b.port, proto=V311, host=b.host, timeout=30)
+        s.connect(f"{prefix}-{n}", clean=False)
+        got = []
+        while True:
+            try:
+                p = s.expect(m.PUBLISH, 2 if got else 15)
+            except TimeoutError:
+                break
+            s.ack(p)
+            got.append(int(p.payload.split(b".")[0]))
+        s.close()
+        assert got[:len(acked)] == acked[:len(got)] and set(acked) <= set(got), (
+            f"session {n}: acknowledged {acked[:3]}..{acked[-3:]} ({len(acked)}), got {got[:3]}..{got[-3:]} ({len(got)})")
