@@ -22,7 +22,6 @@ public struct RingBuffer<Element> {
     @inlinable public init() {}
 
     @inlinable public var isEmpty: Bool { count == 0 }
-    @inlinable public var capacity: Int { slots.count }
     @inlinable public var first: Element? { count > 0 ? slots[Int(head)] : nil }
     @inlinable public var last: Element? { count > 0 ? slots[physical(count - 1)] : nil }
     @inlinable public var indices: Range<Int> { 0..<count }
@@ -63,11 +62,6 @@ public struct RingBuffer<Element> {
         _count -= 1
         if _count == 0 { head = 0 }
         return element
-    }
-
-    /// Removes the first `n` elements (at most `count`).
-    @inlinable public mutating func removeFirst(_ n: Int) {
-        for _ in 0..<min(n, count) { _ = popFirst() }
     }
 
     /// O(1) at the front, else O(n): the elements after `position` move up one.

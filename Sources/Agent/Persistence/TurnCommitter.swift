@@ -108,6 +108,4 @@ final class TurnCommitter {
     /// Commits what is left and closes the writer's connection.
     func close() throws { try writer.close() }
 
-    /// Whether a transaction is submitted and not yet committed (tests).
-    var isCommitting: Bool { writer.isBusy }
 }
