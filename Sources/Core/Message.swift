@@ -7,18 +7,18 @@ public struct Message: Sendable, Hashable {
     /// What every copy shares and nobody changes per delivery, in one reference: a message is
     /// copied per matching subscriber and per queue, and four reference-counted fields made each
     /// copy four retains and four releases (docs/PROFILE.md). Replaced, never mutated.
-    final class Body: Sendable {
+    @usableFromInline final class Body: Sendable {
         let topic: String
         let payload: [UInt8]
         let properties: MQTTProperties
-        let expiresAt: UInt64?
+        @usableFromInline let expiresAt: UInt64?
         let origin: String?
         init(topic: String, payload: [UInt8], properties: MQTTProperties, expiresAt: UInt64?, origin: String?) {
             self.topic = topic; self.payload = payload; self.properties = properties; self.expiresAt = expiresAt; self.origin = origin
         }
     }
 
-    private var body: Body
+    @usableFromInline private(set) var body: Body
     public var qos: QoS
     public var retain: Bool
 
@@ -87,7 +87,11 @@ public struct Message: Sendable, Hashable {
         body === other.body && qos == other.qos && retain == other.retain
     }
 
-    public func isExpired(now: UInt64) -> Bool { expiresAt.map { now >= $0 } ?? false }
+    /// Inlinable: it is asked for every delivery, in the agent's module.
+    @inlinable public func isExpired(now: UInt64) -> Bool {
+        guard let expiresAt = body.expiresAt else { return false }
+        return now >= expiresAt
+    }
 
     /// Remaining expiry in whole seconds, rounded up so a message is never sent with 0 while still
     /// alive (MQTT 5 §3.3.2.3.3: the forwarded value is the received one minus time waited).

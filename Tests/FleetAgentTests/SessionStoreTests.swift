@@ -22,10 +22,10 @@ import FleetRuntime
 
     @Test func sessionsMessagesAndRetainedSurviveReopen() throws {
         let store = try open()
-        let s = Session(clientId: "dev-1", expiryInterval: 3600, protocolVersion: .v5)
-        s.subscriptions["a/+"] = SubscriptionOptions(qos: .exactlyOnce, noLocal: true, subscriptionIdentifier: 9)
-        s.will = Will(topic: "will/dev-1", payload: [1, 2], qos: .atLeastOnce, retain: true)
-        s.inboundQoS2 = [7, 8]
+        let s = TestSession(clientId: "dev-1", expiryInterval: 3600, protocolVersion: .v5)
+        s.state.subscriptions["a/+"] = SubscriptionOptions(qos: .exactlyOnce, noLocal: true, subscriptionIdentifier: 9)
+        s.state.will = Will(topic: "will/dev-1", payload: [1, 2], qos: .atLeastOnce, retain: true)
+        s.state.inboundQoS2 = [7, 8]
         store.markDirty(s)
         for n in 1...3 { store.saveOutbound(OutboundMessage(seq: Int64(n), message: message(n)), of: "dev-1", bodyNeeded: true) }
         store.saveRetained(Message(topic: "r/1", payload: [42], qos: .atLeastOnce, retain: true))
@@ -37,8 +37,8 @@ import FleetRuntime
         let state = try #require(loaded.sessions.first)
         #expect(state.clientId == "dev-1")
         #expect(state.expiryInterval == 3600)
-        #expect(state.subscriptions == s.subscriptions)
-        #expect(state.will == s.will)
+        #expect(state.subscriptions == s.state.subscriptions)
+        #expect(state.will == s.state.will)
         #expect(state.inboundQoS2 == [7, 8])
         #expect(state.outbound.map(\.seq) == [1, 2, 3])
         #expect(state.outbound.map(\.message) == [message(1), message(2), message(3)])
@@ -64,7 +64,7 @@ import FleetRuntime
 
     @Test func committedRowIsDeletedLater() throws {
         let store = try open()
-        store.markDirty(Session(clientId: "c", expiryInterval: 60, protocolVersion: .v5))
+        store.markDirty(TestSession(clientId: "c", expiryInterval: 60, protocolVersion: .v5))
         store.saveOutbound(OutboundMessage(seq: 1, message: message(1)), of: "c", bodyNeeded: true)
         store.saveOutbound(OutboundMessage(seq: 2, message: message(2)), of: "c", bodyNeeded: true)
         try store.commit()
@@ -81,7 +81,7 @@ import FleetRuntime
 
     @Test func orphanOutboundRowsAreDeletedWhenLoading() throws {
         let store = try open()
-        store.markDirty(Session(clientId: "kept", expiryInterval: 60, protocolVersion: .v5))
+        store.markDirty(TestSession(clientId: "kept", expiryInterval: 60, protocolVersion: .v5))
         store.saveOutbound(OutboundMessage(seq: 1, message: message(1)), of: "kept", bodyNeeded: true)
         store.saveOutbound(OutboundMessage(seq: 1, message: message(2)), of: "orphan", bodyNeeded: true)
         try store.commit()
@@ -98,7 +98,7 @@ import FleetRuntime
     /// used to be discarded before the transaction ran, losing the turn's rows and deletes).
     @Test func aFailedCommitKeepsItsBatchForTheNextOne() throws {
         let store = try open()
-        let s = Session(clientId: "c", expiryInterval: 60, protocolVersion: .v5)
+        let s = TestSession(clientId: "c", expiryInterval: 60, protocolVersion: .v5)
         store.markDirty(s)
         store.saveOutbound(OutboundMessage(seq: 1, message: message(1)), of: "c", bodyNeeded: true)
         store.saveOutbound(OutboundMessage(seq: 2, message: message(2)), of: "c", bodyNeeded: true)
@@ -127,7 +127,7 @@ import FleetRuntime
     /// never reached the disk, so nothing may be left behind.
     @Test func aFailedInsertCancelledLaterLeavesNoRow() throws {
         let store = try open()
-        store.markDirty(Session(clientId: "c", expiryInterval: 60, protocolVersion: .v5))
+        store.markDirty(TestSession(clientId: "c", expiryInterval: 60, protocolVersion: .v5))
         try store.commit()
         let saboteur = try FleetRuntime.SQLiteDatabase(path: dir + "/fleetgate.db")
         try saboteur.execute("CREATE TRIGGER fail_insert BEFORE INSERT ON outbound BEGIN SELECT RAISE(ABORT, 'injected'); END;")
@@ -143,7 +143,7 @@ import FleetRuntime
 
     @Test func phaseAndPacketIdUpdatesArePersisted() throws {
         let store = try open()
-        let s = Session(clientId: "c", expiryInterval: 60, protocolVersion: .v311)
+        let s = TestSession(clientId: "c", expiryInterval: 60, protocolVersion: .v311)
         store.markDirty(s)
         var m = OutboundMessage(seq: 1, message: message(1, qos: .exactlyOnce))
         store.saveOutbound(m, of: "c", bodyNeeded: true)
@@ -160,14 +160,14 @@ import FleetRuntime
 
     @Test func deletingASessionDropsItsRowsAndEarlierBatchedWrites() throws {
         let store = try open()
-        let s = Session(clientId: "c", expiryInterval: 60, protocolVersion: .v5)
+        let s = TestSession(clientId: "c", expiryInterval: 60, protocolVersion: .v5)
         store.markDirty(s)
         store.saveOutbound(OutboundMessage(seq: 1, message: message(1)), of: "c", bodyNeeded: true)
         try store.commit()
         store.saveOutbound(OutboundMessage(seq: 2, message: message(2)), of: "c", bodyNeeded: true)
         store.deleteSession("c")
         // A new incarnation in the same turn keeps its own writes.
-        let fresh = Session(clientId: "c", expiryInterval: 60, protocolVersion: .v5)
+        let fresh = TestSession(clientId: "c", expiryInterval: 60, protocolVersion: .v5)
         store.markDirty(fresh)
         store.saveOutbound(OutboundMessage(seq: 1, message: message(10)), of: "c", bodyNeeded: true)
         try store.commit()
@@ -189,12 +189,21 @@ import FleetRuntime
 
     @Test func corruptSessionRowIsReportedNotIgnored() throws {
         let store = try open()
-        store.markDirty(Session(clientId: "c", expiryInterval: 60, protocolVersion: .v5))
+        store.markDirty(TestSession(clientId: "c", expiryInterval: 60, protocolVersion: .v5))
         try store.commit()
         store.close()
         let db = try FleetRuntime.SQLiteDatabase(path: dir + "/fleetgate.db")
         try db.run("UPDATE sessions SET state = ?", [.blob([1, 0])])
         db.close()
         #expect(throws: SessionCodecError.self) { _ = try open().loadAll() }
+    }
+}
+
+/// A session as the store sees it, without a broker.
+final class TestSession: PersistedSession {
+    var state: SessionState
+    var clientId: String { state.clientId }
+    init(clientId: String, expiryInterval: UInt32, protocolVersion: MQTTVersion) {
+        state = SessionState(clientId: clientId, expiryInterval: expiryInterval, protocolVersion: protocolVersion)
     }
 }

@@ -22,7 +22,7 @@ extension Broker {
     /// Whether `c` (as a subscriber) is backed up enough to hold its publishers.
     func isCongested(_ c: MQTTConnection) -> Bool {
         c.stream.pendingWriteBytes >= limits.congestionWriteBytes
-            || (c.session.map { $0.queue.count * 2 >= max(1, limits.maxQueuedMessages) } ?? false)
+            || (c.session.map { $0.machine.queue.count * 2 >= max(1, limits.maxQueuedMessages) } ?? false)
     }
 
     /// Called after a delivery to `target`: pauses the current publisher if `target` is congested

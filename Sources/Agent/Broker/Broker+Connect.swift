@@ -92,9 +92,8 @@ extension Broker {
     /// Everything after authentication: takeover, session, CONNACK, resumption.
     private func completeConnect(_ p: ConnectPacket, clientId: String, assigned: String?, identity: ClientIdentity, on c: MQTTConnection) {
         let v5 = p.version == .v5
-        // Session expiry: 3.1.1 clean session 0 keeps the session for the configured maximum.
-        let requestedExpiry: UInt32 = v5 ? (p.properties.sessionExpiryInterval ?? 0) : (p.cleanStart ? 0 : UInt32.max)
-        let expiry = min(requestedExpiry, limits.maxSessionExpiry)
+        let expiry = SessionMachine.grantedExpiry(version: p.version, cleanStart: p.cleanStart,
+                                                  requested: p.properties.sessionExpiryInterval, maximum: limits.maxSessionExpiry)
 
         // Take over a live connection with the same client id (MQTT §3.1.4 step 3).
         let id = ExactString(clientId)
@@ -116,32 +115,28 @@ extension Broker {
             endConnection(of: existing, cleanly: false)
         }
 
-        // A session that expired since the last sweep is over: it is not resumed (and its will
-        // is published now, as the sweep would have).
-        if let stale = sessions[id], stale.connection == nil, stale.isExpired(now: self.now) { expire(stale) }
         let session: Session
-        var sessionPresent = false
-        if let resumable = sessions[id], !p.cleanStart {
-            session = resumable
-            sessionPresent = true
+        let stale = sessions[id]
+        let opening = SessionMachine.opening(existing: stale?.machine, cleanStart: p.cleanStart, now: now)
+        if opening == .resume, let stale {
+            session = stale
         } else {
-            if let stale = sessions[id] { discard(stale) }
-            session = Session(clientId: clientId, expiryInterval: expiry, protocolVersion: p.version)
+            if let stale {
+                // An expired session ends as the sweep would have ended it, will included; Clean
+                // Start discards a live one without its will.
+                if opening == .expireAndStartNew { expire(stale) } else { discard(stale) }
+            }
+            session = Session(machine: SessionMachine(clientId: clientId, expiryInterval: expiry.granted, protocolVersion: p.version),
+                              broker: self)
             sessions[id] = session
         }
-        // A delayed will of the previous connection is cancelled by this one (MQTT 5 §3.1.3.2.2).
-        session.willDueAt = nil
-        session.will = p.will
-        session.expiryInterval = expiry
-        session.protocolVersion = p.version
-        session.disconnectedAt = nil
+        let sessionPresent = opening == .resume
         session.connection = c
         c.session = session
         c.phase = .connected
         c.decoder.maximumPacketSize = limits.maxPacketSize  // the pre-CONNECT limit no longer applies
         c.identity = identity
         c.policy = security.policy(for: identity)
-        session.policy = c.policy
         metrics.clientsConnected += 1
         metrics.connects += 1
 
@@ -163,40 +158,26 @@ extension Broker {
             if limits.receiveMaximum != UInt16.max { props.receiveMaximum = limits.receiveMaximum }
             props.maximumPacketSize = UInt32(limits.maxPacketSize)
             if limits.topicAliasMaximum > 0 { props.topicAliasMaximum = limits.topicAliasMaximum }
-            if requestedExpiry != expiry { props.sessionExpiryInterval = expiry }
+            if expiry.requested != expiry.granted { props.sessionExpiryInterval = expiry.granted }
         } else {
             c.sendWindow = limits.maxInflightMessages
         }
+        session.machine.attach(ConnectionTerms(sendWindow: c.sendWindow), will: p.will, expiryInterval: expiry.granted,
+                               version: p.version, policy: c.policy)
         c.send(.connack(ConnAckPacket(sessionPresent: sessionPresent, reasonCode: .success, properties: props)))
-        if session.isPersistent { store.markDirty(session) }
         log.debug("\(clientId) connected from \(c.stream.remoteAddress) (MQTT \(p.version), session present \(sessionPresent))")
-
-        // Resume: re-send what was in flight (MQTT §4.4), then whatever queued while away. PUBRELs
-        // go now; PUBLISHes with DUP and their ids as this connection's Receive Maximum allows.
-        let now = self.now
-        session.awaitingResend.removeAll()
-        for i in session.inflight.indices {
-            let m = session.inflight[i]
-            if m.phase == .released {
-                c.send(.pubrel(PubAckPacket(packetId: m.packetId)))
-            } else {
-                session.awaitingResend.append(m.packetId)
-            }
-        }
-        pump(session, now: now)
+        session.machine.resume(now: now, out: session)
     }
 
     func handleDisconnect(_ d: DisconnectPacket, session: Session, on c: MQTTConnection) {
-        if c.version == .v5, let newExpiry = d.properties.sessionExpiryInterval {
-            // MQTT 5 §3.14.2.2.2: a session that was to end now cannot be made to outlive us here.
-            if session.expiryInterval == 0 && newExpiry != 0 {
-                return c.protocolViolation(.protocolError, "session expiry set on DISCONNECT after connecting with 0")
-            }
-            session.expiryInterval = min(newExpiry, limits.maxSessionExpiry)
+        switch session.machine.receiveDisconnect(reason: d.reasonCode, sessionExpiry: d.properties.sessionExpiryInterval,
+                                                 maximumExpiry: limits.maxSessionExpiry) {
+        case .violation(let reason, let why):
+            c.protocolViolation(reason, why)
+        case .close(let publishWill):
+            c.disconnectedCleanly = !publishWill
+            c.close()
         }
-        // Reason 0x04 asks for the will to be published; anything else is a clean end.
-        c.disconnectedCleanly = !(c.version == .v5 && d.reasonCode == .disconnectWithWill)
-        c.close()
     }
 }
 

@@ -29,8 +29,9 @@ extension Broker {
         let now = self.now
         var expired: [Session] = []
         for session in sessions.values where session.connection == nil {
-            if let due = session.willDueAt, now >= due { publishWill(of: session) }
-            if session.isExpired(now: now) { expired.append(session) }
+            let due = session.machine.due(now: now)
+            if due.willDue { publishWill(of: session) }
+            if due.expired { expired.append(session) }
         }
         for session in expired { expire(session) }
     }
@@ -40,7 +41,7 @@ extension Broker {
     /// after expiry (CONNECT): a will not yet published is published now, at the latest when the
     /// session ends (MQTT 5 §3.1.3.2.2), then everything of the session goes.
     func expire(_ session: Session) {
-        if session.will != nil { publishWill(of: session) }
+        publishWill(of: session)
         metrics.sessionsExpired += 1
         discard(session)
     }
@@ -80,7 +81,9 @@ extension Broker {
             }
             if let s = c.session {
                 s.connection = nil
-                s.disconnectedAt = now
+                // Disconnected now; a will due now is left for the next start's first sweep
+                // (the will stays in the session until published).
+                _ = s.machine.connectionEnded(cleanly: false, now: now)
                 if s.isPersistent { store.markDirty(s) }
             }
             c.session = nil

@@ -46,24 +46,15 @@ extension Broker {
             return refusePublish(p, from: session, on: c)
         }
 
-        switch p.qos {
-        case .atMostOnce:
+        let id = p.packetId ?? 0
+        switch session.machine.receivePublish(qos: p.qos, packetId: id, receiveMaximum: limits.receiveMaximum, out: session) {
+        case .accept(let reply):
             accept(p, from: session)
-        case .atLeastOnce:
-            accept(p, from: session)
-            c.sendAck(type: .puback, packetId: p.packetId ?? 0)
-        case .exactlyOnce:
-            let id = p.packetId ?? 0
-            if !session.inboundQoS2.contains(id) {
-                guard session.inboundQoS2.count < Int(limits.receiveMaximum) else {
-                    return c.protocolViolation(.receiveMaximumExceeded, "more than \(limits.receiveMaximum) QoS 2 messages awaiting PUBREL")
-                }
-                session.inboundQoS2.insert(id)
-                if session.isPersistent { store.markDirty(session) }
-                accept(p, from: session)
-            }
-            // A re-sent PUBLISH (same id before PUBREL) is acknowledged again, not delivered twice.
-            c.sendAck(type: .pubrec, packetId: id)
+            if let reply { c.sendAck(type: reply, packetId: id) }
+        case .duplicate(let reply):
+            c.sendAck(type: reply, packetId: id)
+        case .violation(let reason, let why):
+            c.protocolViolation(reason, why)
         }
     }
 
@@ -80,7 +71,7 @@ extension Broker {
         } else if p.qos == .atLeastOnce {
             c.sendAck(type: .puback, packetId: id)
         } else {
-            session.inboundQoS2.insert(id)  // completes with PUBREL/PUBCOMP like an accepted one
+            session.machine.refusedExactlyOnce(id)  // completes with PUBREL/PUBCOMP like an accepted one
             c.sendAck(type: .pubrec, packetId: id)
         }
     }
@@ -109,46 +100,23 @@ extension Broker {
     }
 
     func handlePubRel(_ a: PubAckPacket, session: Session, on c: MQTTConnection) {
-        let known = session.inboundQoS2.remove(a.packetId) != nil
-        if known && session.isPersistent { store.markDirty(session) }
-        c.send(.pubcomp(PubAckPacket(packetId: a.packetId, reasonCode: known || c.version == .v311 ? .success : .packetIdentifierNotFound)))
+        session.machine.receivePubRel(a.packetId, out: session)
     }
 
     // MARK: Acknowledgements of what we sent
 
     func handlePubAck(_ a: PubAckPacket, session: Session, on c: MQTTConnection) {
-        guard let i = session.inflightIndex(packetId: a.packetId), session.inflight[i].phase == .published,
-              session.inflight[i].message.qos == .atLeastOnce else {
-            return  // MQTT 5 §4.3.2: an unknown id is ignored, not an error
-        }
-        complete(session, at: i, on: c)
+        session.machine.receivePubAck(a.packetId, now: now, out: session)
+        if c.congestedSince != nil { relieve(c) }
     }
 
     func handlePubRec(_ a: PubAckPacket, session: Session, on c: MQTTConnection) {
-        guard let i = session.inflightIndex(packetId: a.packetId), session.inflight[i].message.qos == .exactlyOnce else {
-            if c.version == .v5 { c.send(.pubrel(PubAckPacket(packetId: a.packetId, reasonCode: .packetIdentifierNotFound))) }
-            else { c.send(.pubrel(PubAckPacket(packetId: a.packetId))) }
-            return
-        }
-        if a.reasonCode.isError {  // MQTT 5 §4.3.3: the receiver refused it; the exchange ends here
-            return complete(session, at: i, on: c)
-        }
-        session.inflight[i].phase = .released
-        session.acknowledgedBeforeResend(a.packetId)
-        if session.isPersistent { store.saveOutbound(session.inflight[i], of: session.clientId, bodyNeeded: false) }
-        c.sendAck(type: .pubrel, packetId: a.packetId)
+        session.machine.receivePubRec(a.packetId, isError: a.reasonCode.isError, now: now, out: session)
+        if c.congestedSince != nil { relieve(c) }
     }
 
     func handlePubComp(_ a: PubAckPacket, session: Session, on c: MQTTConnection) {
-        guard let i = session.inflightIndex(packetId: a.packetId), session.inflight[i].phase == .released else { return }
-        complete(session, at: i, on: c)
-    }
-
-    private func complete(_ session: Session, at i: Int, on c: MQTTConnection) {
-        let done = session.removeInflight(at: i)
-        if session.isPersistent { store.deleteOutbound(seq: done.seq, of: session.clientId) }
-        metrics.messagesAcknowledged += 1
-        pump(session, now: now)
+        session.machine.receivePubComp(a.packetId, now: now, out: session)
         if c.congestedSince != nil { relieve(c) }
     }
 
@@ -221,9 +189,8 @@ extension Broker {
     /// then calls `encodeBuffers.beginMessage()` once before its first delivery of the message.
     /// Without, the PUBLISH is encoded straight into the subscriber's socket queue.
     func deliver(_ m: Message, to session: Session, subscriptionIdentifiers: [UInt32], now: UInt64, shareEncoding: Bool) {
-        if m.isExpired(now: now) { metrics.messagesExpired += 1; return }
-        if let policy = session.policy, !policy.mayReceive(m.topic) {
-            if let c = session.connection { logDenial(c, "receive", m.topic) } else { metrics.authorizationDenials += 1 }
+        if let refusal = session.machine.refusal(of: m, now: now) {
+            if refusal == .notAuthorized, let c = session.connection { logDenial(c, "receive", m.topic) } else { session.perform(.dropped(refusal)) }
             return
         }
         if m.qos == .atMostOnce {
@@ -260,80 +227,9 @@ extension Broker {
             applyBackpressure(towards: c)
             return
         }
-        // The in-flight window is bounded by the client's Receive Maximum; this bounds the rest.
-        if session.queue.count >= limits.maxQueuedMessages && !(session.connection != nil && session.inflight.count < (session.connection?.sendWindow ?? 0)) {
-            metrics.messagesDropped += 1  // overflow policy: the newest message is dropped
-            return
-        }
-        let out = OutboundMessage(seq: session.takeSeq(), message: m, subscriptionIdentifiers: subscriptionIdentifiers)
-        if session.queue.isEmpty, session.awaitingResend.isEmpty, let c = session.connection, canSend(to: session, on: c) {
-            // The common case: room in the window, nothing waiting ahead; skip the queue.
-            send(out, to: session, on: c, now: now)
-            applyBackpressure(towards: c)
-            return
-        }
-        session.queue.append(out)
-        if session.isPersistent { store.saveOutbound(out, of: session.clientId, bodyNeeded: true) }
-        pump(session, now: now)
+        session.machine.offer(m, subscriptionIdentifiers: subscriptionIdentifiers, maxQueued: limits.maxQueuedMessages,
+                              now: now, out: session)
         if let c = session.connection { applyBackpressure(towards: c) }
-    }
-
-    /// Moves queued messages into the in-flight window while the client has room (its Receive
-    /// Maximum) and its socket is not backed up.
-    func pump(_ session: Session, now: UInt64) {
-        guard let c = session.connection else { return }
-        if !session.awaitingResend.isEmpty {
-            resendInflight(session, on: c, now: now)
-            guard session.awaitingResend.isEmpty else { return }  // new messages wait behind re-sends
-        }
-        while canSend(to: session, on: c), let next = session.queue.popFirst() {
-            // Queued before this connection's rules were known (restored after a restart).
-            if next.message.isExpired(now: now) || !(session.policy?.mayReceive(next.message.topic) ?? true) {
-                metrics.messagesExpired += 1
-                if session.isPersistent { store.deleteOutbound(seq: next.seq, of: session.clientId) }
-                continue
-            }
-            send(next, to: session, on: c, now: now)
-        }
-    }
-
-    private func canSend(to session: Session, on c: MQTTConnection) -> Bool {
-        c.phase == .connected && session.inflight.count < c.sendWindow && c.stream.pendingWriteBytes < limits.maxPendingWriteBytes
-    }
-
-    /// Re-sends in-flight PUBLISHes of a resumed session, with DUP and their packet ids, while the
-    /// client's current Receive Maximum has room. One its current Maximum Packet Size refuses is
-    /// dropped for it, as a new delivery would be, instead of staying in flight for ever.
-    private func resendInflight(_ session: Session, on c: MQTTConnection, now: UInt64) {
-        while !session.awaitingResend.isEmpty, c.phase == .connected, session.sentInflightCount < c.sendWindow,
-              c.stream.pendingWriteBytes < limits.maxPendingWriteBytes {
-            let id = session.awaitingResend.removeFirst()
-            guard let i = session.inflightIndex(packetId: id), session.inflight[i].phase == .published else { continue }
-            let m = session.inflight[i]
-            if !c.sendPublish(m.message, packetId: id, dup: true, subscriptionIdentifiers: m.subscriptionIdentifiers, now: now,
-                              scratch: &encodeBuffers.scratch) {
-                metrics.messagesDropped += 1
-                session.removeInflight(at: i)
-                if session.isPersistent { store.deleteOutbound(seq: m.seq, of: session.clientId) }
-            }
-        }
-    }
-
-    /// Gives the message a packet id, writes it and keeps it in flight until acknowledged.
-    private func send(_ message: OutboundMessage, to session: Session, on c: MQTTConnection, now: UInt64) {
-        var next = message
-        next.packetId = session.allocatePacketId()
-        next.phase = .published
-        // Checked before the write: a packet the client would refuse is never put in flight.
-        guard c.sendPublish(next.message, packetId: next.packetId, dup: false, subscriptionIdentifiers: next.subscriptionIdentifiers,
-                            now: now, scratch: &encodeBuffers.scratch) else {
-            metrics.messagesDropped += 1  // larger than the client accepts: dropped as if delivered
-            if session.isPersistent { store.deleteOutbound(seq: next.seq, of: session.clientId) }
-            return
-        }
-        if session.isPersistent { store.saveOutbound(next, of: session.clientId, bodyNeeded: true) }
-        session.addInflight(next)
-        metrics.messagesSent += 1
     }
 }
 

@@ -26,19 +26,16 @@ extension Broker {
                 refusals.append("\(request.filter): not authorized")
                 continue
             }
-            let isNew = session.subscriptions[request.filter] == nil
-            if isNew && session.subscriptions.count >= limits.maxSubscriptionsPerSession {
+            let options = SubscriptionOptions(request, identifier: identifier)
+            let outcome = session.machine.subscribe(request.filter, options: options, maxSubscriptions: limits.maxSubscriptionsPerSession)
+            if outcome == .quotaExceeded {
                 codes.append(v5 ? .quotaExceeded : .v311SubscribeFailure)
                 refusals.append("\(request.filter): more than \(limits.maxSubscriptionsPerSession) subscriptions")
                 continue
             }
-            let options = SubscriptionOptions(request, identifier: identifier)
-            session.subscriptions[request.filter] = options
             addToTables(filter: request.filter, options: options, session: session)
             codes.append(ReasonCode(request.qos.rawValue))
-            // Retained messages: not for shared subscriptions (MQTT 5 §4.8.2); retain handling 1 only
-            // for a new subscription, 2 never.
-            if shared == nil && (options.retainHandling == 0 || (options.retainHandling == 1 && isNew)) {
+            if SessionMachine.sendsRetained(options, isShared: shared != nil, outcome: outcome) {
                 retainedToSend.append((request.filter, options))
             }
         }
@@ -53,7 +50,7 @@ extension Broker {
     func handleUnsubscribe(_ u: UnsubscribePacket, session: Session, on c: MQTTConnection) {
         var codes: [ReasonCode] = []
         for filter in u.filters {
-            if session.subscriptions.removeValue(forKey: filter) != nil {
+            if session.machine.unsubscribe(filter) {
                 removeFromTables(filter: filter, session: session)
                 codes.append(.success)
             } else {

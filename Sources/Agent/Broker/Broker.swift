@@ -95,17 +95,11 @@ final class Broker {
         let now = self.now
         let loaded = try store.loadAll()
         for state in loaded.sessions {
-            let session = Session(state: state)
-            if session.disconnectedAt == nil { session.disconnectedAt = now }  // it was connected when we stopped
-            if session.willDueAt == nil, let will = session.will, let since = session.disconnectedAt {
-                // Due when its delay (or the session) ran out after the connection ended, which
-                // may have been while we were down: then it is due now. Sessions that expired
-                // meanwhile are kept until the first sweep, which publishes their will and ends
-                // them by the same rule as at run time (the coordinator link exists by then).
-                session.willDueAt = since + session.willDelayMilliseconds(of: will)
-            }
+            var machine = SessionMachine(state: state)
+            machine.restored(now: now)
+            let session = Session(machine: machine, broker: self)
             sessions[ExactString(session.clientId)] = session
-            for (filter, options) in session.subscriptions { addToTables(filter: filter, options: options, session: session) }
+            for (filter, options) in session.machine.subscriptions { addToTables(filter: filter, options: options, session: session) }
             store.markDirty(session)
         }
         retained = RetainedTable(loaded.retained.map { (topic: $0.topic, value: $0) })
@@ -133,17 +127,7 @@ final class Broker {
 
     /// The session's connection is gone: publish or schedule the will, then keep or drop the session.
     func endConnection(of session: Session, cleanly: Bool) {
-        let now = self.now
-        session.disconnectedAt = now
-        if cleanly { session.will = nil }
-        if let will = session.will {
-            let delay = session.willDelayMilliseconds(of: will)
-            if delay == 0 {
-                publishWill(of: session)
-            } else {
-                session.willDueAt = now + delay
-            }
-        }
+        if session.machine.connectionEnded(cleanly: cleanly, now: now) { publishWill(of: session) }
         if session.isPersistent {
             store.markDirty(session)
         } else {
@@ -152,12 +136,10 @@ final class Broker {
     }
 
     func publishWill(of session: Session) {
-        guard let will = session.will else { return }
-        session.will = nil
-        session.willDueAt = nil
+        guard let will = session.machine.takeWill() else { return }
         // A will is a publish by its session: the same rules apply (a device must not reach a
         // topic through its will that it could not publish to).
-        if let policy = session.policy, !policy.mayPublish(will.topic) {
+        if let policy = session.machine.policy, !policy.mayPublish(will.topic) {
             metrics.authorizationDenials += 1
             log.notice("will of \(session.clientId) on '\(will.topic)' not published: not authorized")
             if session.isPersistent { store.markDirty(session) }
@@ -174,10 +156,8 @@ final class Broker {
 
     /// Removes a session and everything it subscribed to, in memory and on disk.
     func discard(_ session: Session) {
-        for (filter, _) in session.subscriptions { removeFromTables(filter: filter, session: session) }
-        session.subscriptions = [:]
-        session.clearInflight()
-        session.queue.removeAll()
+        for filter in session.machine.removeAllSubscriptions() { removeFromTables(filter: filter, session: session) }
+        session.machine.clearDeliveries()
         let id = ExactString(session.clientId)
         if sessions[id] === session { sessions[id] = nil }
         store.deleteSession(session.clientId)

@@ -24,7 +24,7 @@ final class SessionStore {
         /// Sessions whose every stored row is deleted first (a clean start or an expired session).
         var clearedSessions: Set<ExactString> = []
         /// Sessions whose header row is rewritten from memory at commit time.
-        var dirtySessions: [ExactString: Session] = [:]
+        var dirtySessions: [ExactString: any PersistedSession] = [:]
         var outbound: [OutboundKey: OutboundWrite] = [:]
         var retained: [ExactString: Message?] = [:]
         var isEmpty: Bool { clearedSessions.isEmpty && dirtySessions.isEmpty && outbound.isEmpty && retained.isEmpty }
@@ -77,7 +77,7 @@ final class SessionStore {
 
     // MARK: Recording changes (cheap; nothing touches the disk until commit)
 
-    func markDirty(_ session: Session) { changes.count &+= 1; batch.dirtySessions[ExactString(session.clientId)] = session }
+    func markDirty(_ session: some PersistedSession) { changes.count &+= 1; batch.dirtySessions[ExactString(session.clientId)] = session }
 
     func deleteSession(_ clientId: String) {
         changes.count &+= 1
@@ -234,3 +234,12 @@ final class SessionStore {
 final class ChangeCounter {
     var count: UInt64 = 0
 }
+
+/// What the store writes of a session: its state as of the commit (read when the batch is
+/// committed, so a session changed many times in a turn is written once).
+protocol PersistedSession: AnyObject {
+    var clientId: String { get }
+    var state: SessionState { get }
+}
+
+extension Session: PersistedSession {}
