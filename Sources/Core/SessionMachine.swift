@@ -78,25 +78,6 @@ public struct ConnectionTerms: Sendable, Equatable {
     public init(sendWindow: Int) { self.sendWindow = sendWindow }
 }
 
-/// The broker-wide bounds the session rules apply (from `BrokerLimits`).
-public struct SessionRules: Sendable {
-    public var maxSessionExpiry: UInt32
-    /// Per session, QoS 1/2 messages waiting beyond the in-flight window.
-    public var maxQueuedMessages: Int
-    /// Our cap on the client's Receive Maximum.
-    public var maxInflightMessages: Int
-    /// Our Receive Maximum: inbound QoS 2 messages awaiting PUBREL.
-    public var receiveMaximum: UInt16
-    public var maxSubscriptionsPerSession: Int
-
-    public init(maxSessionExpiry: UInt32, maxQueuedMessages: Int, maxInflightMessages: Int, receiveMaximum: UInt16,
-                maxSubscriptionsPerSession: Int) {
-        self.maxSessionExpiry = maxSessionExpiry; self.maxQueuedMessages = maxQueuedMessages
-        self.maxInflightMessages = maxInflightMessages; self.receiveMaximum = receiveMaximum
-        self.maxSubscriptionsPerSession = maxSubscriptionsPerSession
-    }
-}
-
 /// Where a session's decisions go. The broker's implementation writes to the session's
 /// connection (if any) and to the store; a test's records them.
 public protocol SessionOutput: AnyObject {

@@ -34,6 +34,22 @@ public struct FleetFrameDecoder: Sendable {
         return (try Self.decodeBody(&r), size)
     }
 
+    /// The size of the frame at the start of `bytes` for a `PacketAssembler`. A header that
+    /// `decode` would refuse (reserved flags, over the limit, unknown kind without IGNORABLE) is
+    /// `.invalid` from its 7 bytes alone, so the decoder raises the precise error before the body
+    /// arrives.
+    public func frameSize(_ bytes: UnsafeRawBufferPointer) -> PacketAssembler.Size {
+        guard bytes.count >= FleetLimits.headerBytes else { return .needMore }
+        let kind = UInt16(bytes[0]) << 8 | UInt16(bytes[1])
+        let flags = bytes[2]
+        var length = 0
+        for i in 3..<7 { length = length << 8 | Int(bytes[i]) }
+        let size = FleetLimits.headerBytes + length
+        guard flags & FleetFrameFlags.reserved == 0, size <= maximumFrameSize,
+              FleetFrameKind(kind).isKnown || flags & FleetFrameFlags.ignorable != 0 else { return .invalid }
+        return .complete(size)
+    }
+
     public func decode(_ bytes: [UInt8]) throws(FleetFrameError) -> (frame: FleetFrame, consumed: Int)? {
         let result = bytes.withUnsafeBytes { buffer in
             Result { () throws(FleetFrameError) in try decode(buffer) }

@@ -44,9 +44,6 @@ final class RecordingOutput: SessionOutput {
 }
 
 enum SessionFixtures {
-    static let rules = SessionRules(maxSessionExpiry: 86_400, maxQueuedMessages: 3, maxInflightMessages: 100,
-                                    receiveMaximum: 2, maxSubscriptionsPerSession: 2)
-
     static func message(_ n: Int, qos: QoS = .atLeastOnce, payloadBytes: Int = 4, expiresAt: UInt64? = nil) -> Message {
         Message(topic: "t/\(n)", payload: Array(repeating: UInt8(n & 0xFF), count: payloadBytes), qos: qos, retain: false,
                 expiresAt: expiresAt, origin: "publisher")

@@ -1,21 +1,35 @@
 import Testing
 @testable import FleetProtocol
 
-/// What a coordinator link does: append what arrived, decode until nil, drop what was consumed.
+/// What both ends of the coordinator link do: a `PacketAssembler` sized by
+/// `FleetFrameDecoder.frameSize` reassembles frames, each decoded whole.
 struct FleetAccumulator {
     var decoder = FleetFrameDecoder()
-    var buffer: [UInt8] = []
+    var assembler = PacketAssembler()
     var frames: [FleetFrame] = []
+    var buffer: [UInt8] { assembler.pending }
 
     mutating func feed<C: Collection>(_ chunk: C) throws(FleetFrameError) where C.Element == UInt8 {
-        buffer.append(contentsOf: chunk)
-        // Bounded: each successful turn consumes at least the 7-byte header.
-        for _ in 0...buffer.count {
-            guard let (frame, consumed) = try decoder.decode(buffer) else { return }
-            precondition(consumed >= FleetLimits.headerBytes && consumed <= buffer.count)
-            frames.append(frame)
-            buffer.removeFirst(consumed)
+        let decoder = self.decoder
+        var decoded: [FleetFrame] = []
+        var failure: FleetFrameError?
+        Array(chunk).withUnsafeBytes { bytes in
+            assembler.feed(bytes, size: decoder.frameSize) { frameBytes in
+                do throws(FleetFrameError) {
+                    guard let (frame, consumed) = try decoder.decode(frameBytes), consumed == frameBytes.count else {
+                        failure = .malformed("the assembler handed out a frame the decoder did not consume whole")
+                        return false
+                    }
+                    decoded.append(frame)
+                    return true
+                } catch {
+                    failure = error
+                    return false
+                }
+            }
         }
+        frames += decoded
+        if let failure { throw failure }
     }
 }
 
@@ -54,5 +68,27 @@ struct FleetSplitFeedingTests {
         }
         #expect(acc.frames == vectors.map(\.frame))
         #expect(acc.buffer.isEmpty)
+    }
+
+    @Test("frameSize: the whole frame for every golden vector, more for a short header", arguments: FleetGolden.all)
+    func frameSizeOfGoldenVectors(_ v: FleetGoldenVector) {
+        let decoder = FleetFrameDecoder()
+        for n in 0..<FleetLimits.headerBytes {
+            #expect(Array(v.bytes[..<n]).withUnsafeBytes(decoder.frameSize) == .needMore)
+        }
+        #expect(Array(v.bytes[..<FleetLimits.headerBytes]).withUnsafeBytes(decoder.frameSize) == .complete(v.bytes.count))
+    }
+
+    /// What the decoder refuses from the header alone, the size function calls invalid from the
+    /// same 7 bytes, so a link raises the error without waiting for a body that may never come.
+    @Test("frameSize: a header the decoder refuses is invalid", arguments: [
+        [0x00, 0x01, 0x80, 0, 0, 0, 0] as [UInt8],        // reserved flag
+        [0x7F, 0x7F, 0x00, 0, 0, 0, 0],                    // unknown kind, not ignorable
+        [0x00, 0x01, 0x00, 0x7F, 0xFF, 0xFF, 0xFF],        // over the maximum frame size
+    ])
+    func frameSizeOfRefusedHeaders(_ header: [UInt8]) {
+        let decoder = FleetFrameDecoder(maximumFrameSize: 1024)
+        #expect(header.withUnsafeBytes(decoder.frameSize) == .invalid)
+        #expect(throws: FleetFrameError.self) { try decoder.decode(header) }
     }
 }

@@ -50,24 +50,15 @@ extension Broker {
             refuseConnect(p, on: c, v5Code, v311Code, why)
         }
 
-        if v5, p.properties.authenticationMethod != nil {
-            return refuse(.badAuthenticationMethod, .v311NotAuthorized, "enhanced authentication is not supported")
+        let admitted: (clientId: String, assigned: Bool)
+        switch ConnectRules.admit(p, limits: limits, assignClientId: {
+            "fleetgate-" + SecureRandom.bytes(12).map { String($0, radix: 16).leftPadded(2) }.joined()
+        }) {
+        case .failure(let refusal): return refuse(refusal.v5Code, refusal.v311Code, refusal.reason)
+        case .success(let result): admitted = result
         }
-        var clientId = p.clientId
-        var assigned: String?
-        if clientId.isEmpty {
-            if !v5 && !p.cleanStart {
-                return refuse(.clientIdentifierNotValid, .v311IdentifierRejected, "an empty client id needs clean session")
-            }
-            clientId = "fleetgate-" + SecureRandom.bytes(12).map { String($0, radix: 16).leftPadded(2) }.joined()
-            assigned = clientId
-        }
-        guard clientId.utf8.count <= limits.maxClientIdLength else {
-            return refuse(.clientIdentifierNotValid, .v311IdentifierRejected, "client id longer than \(limits.maxClientIdLength) bytes")
-        }
-        if let will = p.will, let problem = topicProblem(will.topic) {
-            return refuse(.topicNameInvalid, .v311NotAuthorized, "will topic: \(problem)")
-        }
+        let clientId = admitted.clientId
+        let assigned = admitted.assigned ? clientId : nil
 
         // Authentication may take a worker thread (PBKDF2); the connection waits in
         // `.authenticating`, holding any packets pipelined behind CONNECT.
@@ -91,9 +82,7 @@ extension Broker {
 
     /// Everything after authentication: takeover, session, CONNACK, resumption.
     private func completeConnect(_ p: ConnectPacket, clientId: String, assigned: String?, identity: ClientIdentity, on c: MQTTConnection) {
-        let v5 = p.version == .v5
-        let expiry = SessionMachine.grantedExpiry(version: p.version, cleanStart: p.cleanStart,
-                                                  requested: p.properties.sessionExpiryInterval, maximum: limits.maxSessionExpiry)
+        let terms = ConnectNegotiation(p, assignedClientId: assigned, limits: limits)
 
         // Take over a live connection with the same client id (MQTT §3.1.4 step 3).
         let id = ExactString(clientId)
@@ -126,7 +115,7 @@ extension Broker {
                 // Start discards a live one without its will.
                 if opening == .expireAndStartNew { expire(stale) } else { discard(stale) }
             }
-            session = Session(machine: SessionMachine(clientId: clientId, expiryInterval: expiry.granted, protocolVersion: p.version),
+            session = Session(machine: SessionMachine(clientId: clientId, expiryInterval: terms.sessionExpiry, protocolVersion: p.version),
                               broker: self)
             sessions[id] = session
         }
@@ -140,31 +129,14 @@ extension Broker {
         metrics.clientsConnected += 1
         metrics.connects += 1
 
-        // Keepalive: the client's, capped by ours; v5 is told the value it must use.
-        var keepAlive = p.keepAlive
-        var props = MQTTProperties()
-        if keepAlive > limits.maxKeepAlive || (v5 && keepAlive == 0) {
-            keepAlive = limits.maxKeepAlive
-            if v5 { props.serverKeepAlive = keepAlive }
-        }
-        c.keepAliveMs = UInt64(keepAlive) * 1000
-
-        if v5 {
-            c.sendWindow = min(Int(p.properties.receiveMaximum ?? UInt16.max), limits.maxInflightMessages)
-            c.clientMaxPacketSize = Int(p.properties.maximumPacketSize ?? UInt32.max)
-            c.requestProblemInformation = (p.properties.requestProblemInformation ?? 1) == 1
-            c.outboundAliasLimit = min(p.properties.topicAliasMaximum ?? 0, limits.outboundTopicAliasMaximum)
-            props.assignedClientIdentifier = assigned
-            if limits.receiveMaximum != UInt16.max { props.receiveMaximum = limits.receiveMaximum }
-            props.maximumPacketSize = UInt32(limits.maxPacketSize)
-            if limits.topicAliasMaximum > 0 { props.topicAliasMaximum = limits.topicAliasMaximum }
-            if expiry.requested != expiry.granted { props.sessionExpiryInterval = expiry.granted }
-        } else {
-            c.sendWindow = limits.maxInflightMessages
-        }
-        session.machine.attach(ConnectionTerms(sendWindow: c.sendWindow), will: p.will, expiryInterval: expiry.granted,
+        c.keepAliveMs = terms.keepAliveMs
+        c.sendWindow = terms.sendWindow
+        c.clientMaxPacketSize = terms.clientMaxPacketSize
+        c.requestProblemInformation = terms.requestProblemInformation
+        c.outboundAliasLimit = terms.outboundAliasLimit
+        session.machine.attach(ConnectionTerms(sendWindow: terms.sendWindow), will: p.will, expiryInterval: terms.sessionExpiry,
                                version: p.version, policy: c.policy)
-        c.send(.connack(ConnAckPacket(sessionPresent: sessionPresent, reasonCode: .success, properties: props)))
+        c.send(.connack(ConnAckPacket(sessionPresent: sessionPresent, reasonCode: .success, properties: terms.connackProperties)))
         log.debug("\(clientId) connected from \(c.stream.remoteAddress) (MQTT \(p.version), session present \(sessionPresent))")
         session.machine.resume(now: now, out: session)
     }

@@ -2,18 +2,6 @@ import FleetCore
 import FleetProtocol
 
 extension Broker {
-    /// A topic name/filter over our limits, named; nil if it is fine. Syntax was checked by the codec.
-    func topicProblem(_ topic: String) -> String? {
-        let utf8 = topic.utf8
-        if utf8.count > limits.maxTopicLength { return "longer than \(limits.maxTopicLength) bytes" }
-        var levels = 1
-        for b in utf8 where b == UInt8(ascii: "/") {
-            levels += 1
-            if levels > limits.maxTopicLevels { return "more than \(limits.maxTopicLevels) levels" }
-        }
-        return nil
-    }
-
     // MARK: Inbound PUBLISH
 
     func handlePublish(_ incoming: consuming PublishPacket, from session: Session, on c: MQTTConnection) {
@@ -23,21 +11,14 @@ extension Broker {
         session.publishedSinceReport &+= 1
         session.publishedBytesSinceReport &+= UInt32(truncatingIfNeeded: p.payload.count)
 
-        if c.version == .v5, let alias = p.properties.topicAlias {
-            guard alias >= 1 && alias <= limits.topicAliasMaximum else {
-                return c.protocolViolation(.topicAliasInvalid, "topic alias \(alias) outside 1...\(limits.topicAliasMaximum)")
-            }
-            if p.topic.isEmpty {
-                guard let topic = c.inboundAliases[alias] else {
-                    return c.protocolViolation(.protocolError, "topic alias \(alias) used before it was set")
-                }
-                p.topic = topic
-            } else {
-                c.inboundAliases[alias] = p.topic
+        if c.version == .v5, p.properties.topicAlias != nil {
+            switch c.inboundAliases.resolve(topic: p.topic, alias: p.properties.topicAlias, maximum: limits.topicAliasMaximum) {
+            case .success(let topic): p.topic = topic
+            case .failure(let violation): return c.protocolViolation(violation.reason, violation.message)
             }
         }
         if c.lastTopicWithinLimits != p.topic {  // a repeated topic (same storage) compares in O(1)
-            if let problem = topicProblem(p.topic) {
+            if let problem = limits.topicProblem(p.topic) {
                 return c.protocolViolation(.topicNameInvalid, "topic \(problem)")
             }
             c.lastTopicWithinLimits = p.topic

@@ -14,7 +14,7 @@ extension Broker {
                 // MQTT 5 §3.8.3.1: No Local on a shared subscription is a protocol error.
                 return c.protocolViolation(.protocolError, "no local on shared subscription \(request.filter)")
             }
-            if let problem = topicProblem(request.filter) {
+            if let problem = limits.topicProblem(request.filter) {
                 codes.append(v5 ? .topicFilterInvalid : .v311SubscribeFailure)
                 refusals.append("\(request.filter): \(problem)")
                 continue

@@ -43,7 +43,7 @@ final class MQTTConnection: StreamHandler {
     private var isWaitingForAuthentication = false
     /// The last topic this client published to: a repeat costs neither a String nor a scan.
     private var topicNames = TopicNameCache()
-    /// The last topic that passed the broker's length/level limits (`Broker.topicProblem`).
+    /// The last topic that passed the broker's length/level limits (`BrokerLimits.topicProblem`).
     var lastTopicWithinLimits: String?
 
     var session: Session?
@@ -57,7 +57,7 @@ final class MQTTConnection: StreamHandler {
     /// Largest packet the client accepts; larger messages are dropped for it (MQTT 5 §3.1.2.11.4).
     var clientMaxPacketSize = Int.max
     var requestProblemInformation = true
-    var inboundAliases: [UInt16: String] = [:]
+    var inboundAliases = InboundTopicAliases()
     var outboundAliases: [String: UInt16] = [:]
     var outboundAliasLimit: UInt16 = 0
     /// A clean DISCONNECT discards the will (MQTT §3.14.4).

@@ -19,8 +19,9 @@ final class CoordinatorConnection: StreamHandler {
     private weak var link: CoordinatorLink?
     private let limits: LinkLimits
     private let decoder: FleetFrameDecoder
-    /// Bytes of a partial frame, kept only while one is pending.
-    private var partial: [UInt8] = []
+    /// Reassembles frames split across reads (the same `PacketAssembler` as device connections);
+    /// holds bytes only while a frame is partial or reading is paused.
+    private var assembler = PacketAssembler()
     /// Set once the connection is being torn down: nothing more is read or written.
     private(set) var isFailed = false
     /// The coordinator's maximum frame size (HELLO_ACK); we never send a larger frame.
@@ -30,10 +31,10 @@ final class CoordinatorConnection: StreamHandler {
     // Backpressure (PausableSource, Broker+Backpressure.swift): a local subscriber that forwarded
     // messages congest pauses the link like a device publisher; the coordinator then holds the
     // origin and the origin's durable log keeps the backlog, instead of the subscriber's queue
-    // overflowing and dropping. Frames already read stay in `partial` while paused.
+    // overflowing and dropping. Frames already read stay in the assembler while paused.
     var isThrottled = false
     var holdCount = 0
-    /// Resumes decoding of `partial` on the next loop turn (see `resumeInput`).
+    /// Resumes decoding of what the assembler holds on the next loop turn (see `resumeInput`).
     private var resumeTimer: LoopTimer?
 
     init(stream: LinkStream, link: CoordinatorLink, limits: LinkLimits) {
@@ -97,59 +98,49 @@ final class CoordinatorConnection: StreamHandler {
 
     func streamReceived(_ stream: LinkStream, _ bytes: UnsafeRawBufferPointer) {
         guard !isFailed else { return }
-        if partial.isEmpty {
-            let used = decodeFrames(bytes)
-            if used < bytes.count && !isFailed { partial.append(contentsOf: UnsafeRawBufferPointer(rebasing: bytes[used...])) }
-        } else {
-            partial.append(contentsOf: bytes)
-            decodePartial()
-        }
+        asPublisher { assembler.feed(bytes, size: decoder.frameSize) { handleFrame($0) } }
+        if isFailed { assembler.reset() }
     }
 
-    /// Decodes what `partial` holds (a frame's start, or frames left by a pause).
-    private func decodePartial() {
-        let buffered = partial
-        let used = buffered.withUnsafeBytes { decodeFrames($0) }
-        if isFailed { partial = [] } else { partial.removeFirst(used) }
-    }
-
-    /// Decodes and dispatches every whole frame until paused; returns the bytes consumed.
-    private func decodeFrames(_ bytes: UnsafeRawBufferPointer) -> Int {
-        var offset = 0
-        // Forwarded messages are delivered with this link as the source to pause (restored after:
-        // a resume runs from a timer, but keep whoever was current).
+    /// Forwarded messages are delivered with this link as the source to pause (restored after: a
+    /// resume runs from a timer, but keep whoever was current).
+    private func asPublisher(_ body: () -> Void) {
         let broker = link?.broker
         let previous = broker?.currentPublisher
         broker?.currentPublisher = self
         defer { broker?.currentPublisher = previous }
-        // Bounded: each round consumes at least one 7-byte header or stops. A pause stops it too:
-        // what is left waits in `partial`.
-        while offset < bytes.count && !isFailed && !isThrottled {
-            let rest = UnsafeRawBufferPointer(rebasing: bytes[offset...])
-            let decoded: (frame: FleetFrame, consumed: Int)?
-            do { decoded = try decoder.decode(rest) } catch {
-                link?.log.warning("coordinator link: bad frame from the coordinator: \(error)")
-                fail(error.errorCode, "\(error)")
-                return offset
+        body()
+    }
+
+    /// Decodes and dispatches one whole frame (or raises the error of a bad header). Returns
+    /// whether more may be handled now: not once failed, nor while paused (the rest waits in the
+    /// assembler).
+    private func handleFrame(_ bytes: UnsafeRawBufferPointer) -> Bool {
+        guard !isFailed, !isThrottled else { return false }
+        do throws(FleetFrameError) {
+            guard let (frame, consumed) = try decoder.decode(bytes), consumed == bytes.count else {
+                throw FleetFrameError.malformed("frame length disagrees with its contents")
             }
-            guard let (frame, consumed) = decoded else { break }
-            offset += consumed
             link?.received(frame, on: self)
+        } catch {
+            link?.log.warning("coordinator link: bad frame from the coordinator: \(error)")
+            fail(error.errorCode, "\(error)")
         }
-        return offset
+        return !isFailed && !isThrottled
     }
 
     /// Frames read before a pause: decoded again from the loop (a timer), never from inside the
     /// callback that relieved the subscriber, whose queue handling is still on the stack.
     private func continueAfterPause() {
         guard !isFailed, !isThrottled else { return }
-        if !partial.isEmpty { decodePartial() }
+        asPublisher { assembler.resume(size: decoder.frameSize) { handleFrame($0) } }
+        if isFailed { assembler.reset() }
         if !isThrottled && !isFailed { stream.startReading() }
     }
 
     func streamClosed(_ stream: LinkStream, error: RuntimeError?) {
         isFailed = true
-        partial = []
+        assembler.reset()
         resumeTimer?.close()
         resumeTimer = nil
         link?.connectionClosed(self, error: error)

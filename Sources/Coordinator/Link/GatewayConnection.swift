@@ -32,8 +32,9 @@ final class GatewayConnection: StreamHandler {
     var replaced = false
 
     private var decoder = FleetFrameDecoder(maximumFrameSize: FleetLimits.maximumHelloFrameSize)
-    /// Bytes of a partial frame, kept only while one is pending (reads use the loop's shared buffer).
-    private var partial: [UInt8] = []
+    /// Reassembles frames split across reads (the same `PacketAssembler` as the agent's streams);
+    /// holds bytes only while a frame is partial (reads use the loop's shared buffer).
+    private var assembler = PacketAssembler()
     private var writer = FrameWriterQueue()
     /// Origins not being read until this destination drains (GatewayConnection+Backpressure).
     var heldOrigins: [GatewayConnection] = []
@@ -79,47 +80,34 @@ final class GatewayConnection: StreamHandler {
     func streamReceived(_ stream: LinkStream, _ bytes: UnsafeRawBufferPointer) {
         guard phase != .closing else { return }
         lastReceivedMs = fabric.loop.now
-        if partial.isEmpty {
-            let used = consume(bytes)
-            if phase != .closing && used < bytes.count { partial.append(contentsOf: bytes[used...]) }
-        } else {
-            var buffer: [UInt8] = []
-            swap(&buffer, &partial)
-            buffer.append(contentsOf: bytes)
-            let used = buffer.withUnsafeBytes { consume($0) }
-            if phase != .closing && used < buffer.count {
-                buffer.removeFirst(used)
-                partial = buffer
-            }
-        }
+        // The size is read from `self.decoder` each time: HELLO raises its limit for the frames
+        // that follow in the same read.
+        assembler.feed(bytes, size: { [unowned self] in decoder.frameSize($0) }) { handleFrame($0) }
+        if phase == .closing { assembler.reset() }
     }
 
-    /// Decodes and dispatches whole frames; returns the bytes consumed. A decode error is answered
-    /// with ERROR (the codec's code) and the connection closes; nothing of the bad frame is applied.
-    private func consume(_ bytes: UnsafeRawBufferPointer) -> Int {
-        var offset = 0
-        while phase != .closing && offset < bytes.count {
-            let rest = UnsafeRawBufferPointer(rebasing: bytes[offset...])
-            let decoded: (frame: FleetFrame, consumed: Int)?
-            do {
-                decoded = try decoder.decode(rest)
-            } catch {
-                let kind = rest.count >= 2 ? UInt16(rest[0]) << 8 | UInt16(rest[1]) : 0
-                fabric.counters.malformedFrames += 1
-                fail(error.errorCode, related: kind == 0 ? nil : FleetFrameKind(kind), "\(error)")
-                break
+    /// Decodes and dispatches one whole frame. A decode error is answered with ERROR (the codec's
+    /// code) and the connection closes; nothing of the bad frame is applied. Returns whether more
+    /// frames may be handled.
+    private func handleFrame(_ bytes: UnsafeRawBufferPointer) -> Bool {
+        guard phase != .closing else { return false }
+        do throws(FleetFrameError) {
+            guard let (frame, consumed) = try decoder.decode(bytes), consumed == bytes.count else {
+                throw FleetFrameError.malformed("frame length disagrees with its contents")
             }
-            guard let (frame, n) = decoded else { break }
-            offset += n
-            fabric.received(frame, raw: UnsafeRawBufferPointer(rebasing: rest[0..<n]), on: self)
+            fabric.received(frame, raw: bytes, on: self)
+        } catch {
+            let kind = bytes.count >= 2 ? UInt16(bytes[0]) << 8 | UInt16(bytes[1]) : 0
+            fabric.counters.malformedFrames += 1
+            fail(error.errorCode, related: kind == 0 ? nil : FleetFrameKind(kind), "\(error)")
         }
-        return offset
+        return phase != .closing
     }
 
     func streamClosed(_ stream: LinkStream, error: RuntimeError?) {
         let wasEstablished = phase == .established
         phase = .closing
-        partial = []
+        assembler.reset()
         fabric.connectionClosed(self, wasEstablished: wasEstablished, error: error)
     }
 
@@ -181,7 +169,7 @@ final class GatewayConnection: StreamHandler {
         guard phase != .closing else { return }
         let wasEstablished = phase == .established
         phase = .closing
-        partial = []
+        // Not the assembler: this may run inside its feed (streamReceived resets it after).
         closeDeadlineMs = fabric.loop.now + CoordinatorLimits.closeGraceMs
         releaseHeldOrigins(force: true)
         stream.close()
