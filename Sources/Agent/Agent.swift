@@ -100,7 +100,10 @@ public final class Agent {
         // Its forward log joins the broker's transaction of each turn (TurnCommitter): a forwarded
         // QoS 1 message's PUBACK leaves only once the forward is durable.
         if let coordinator = config.coordinator {
-            let link = try CoordinatorLink(settings: try coordinator.resolved(file: nil), databasePath: config.dataDir + "/fleetgate.db",
+            var linkLimits = LinkLimits()
+            linkLimits.maxUnacked = coordinator.maxUnconfirmedForwards
+            let link = try CoordinatorLink(settings: try coordinator.resolved(file: nil), limits: linkLimits,
+                                           databasePath: config.dataDir + "/fleetgate.db",
                                            synchronous: config.durability == .full ? .full : .normal,
                                            broker: broker, loop: loop, log: log)
             committer.link = link

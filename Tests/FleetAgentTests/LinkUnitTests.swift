@@ -127,8 +127,10 @@ import FleetProtocol
               capacity: 5
               reconnect_min_ms: 100
               reconnect_max_ms: 2000
+              max_unconfirmed_forwards: 500
             """)
         let coordinator = try #require(c.coordinator)
+        #expect(coordinator.maxUnconfirmedForwards == 500)
         #expect(coordinator.address == ListenAddress(host: "127.0.0.1", port: 7000))
         let s = try coordinator.resolved(file: nil)
         #expect(s.gatewayId == "gw-1" && s.token == Array("abc123".utf8))

@@ -343,12 +343,15 @@ class Fleet:
         return f"127.0.0.1:{self.coordinator.link_port}"
 
     def _agent_config(self, gw: Gateway, agent_cfg: dict) -> BrokerConfig:
+        # "link_extra": more keys (YAML lines, indented two spaces) for the coordinator section.
+        agent_cfg = dict(agent_cfg)
+        link_extra = agent_cfg.pop("link_extra", "")
         yaml = ("coordinator:\n"
                 f"  address: {json.dumps(self.coordinator_addr_for(gw))}\n"
                 f"  gateway_id: {json.dumps(gw.id)}\n"
                 f"  token_file: {json.dumps(str(self.coordinator.token_file))}\n"
                 "  reconnect_min_ms: 100\n"
-                "  reconnect_max_ms: 1000\n")
+                "  reconnect_max_ms: 1000\n" + link_extra)
         if self.certs is not None:
             yaml += ("  tls: {" + f"ca: {json.dumps(str(self.certs.ca))}, cert: {json.dumps(str(self.certs.pem(gw.id)))}, "
                      f"key: {json.dumps(str(self.certs.key(gw.id)))}, server_name: {json.dumps(LINK_TLS_NAME)}" + "}\n")

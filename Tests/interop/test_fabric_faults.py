@@ -4,11 +4,14 @@ stream, a cut gateway link, and hostile link input while real agents are joined.
 from __future__ import annotations
 
 import collections
+import os
+import signal
 import threading
 import time
 
 import pytest
 
+import mqttraw as m
 from coordinators import TOKEN
 from fabric import fleet, fleet_factory  # noqa: F401 (fixtures)
 from fleetframes import ERROR, HELLO, MALFORMED_FRAME, NOT_AUTHORIZED, frame, hello, heartbeat
@@ -342,3 +345,60 @@ def test_agent_started_while_the_coordinator_is_down_keeps_qos1_for_remote_subsc
     assert got == list(range(n)), (
         f"gw-2's subscriber got {len(got)} of the {n} QoS 1 messages published on gw-1 after it "
         f"started with the coordinator down")
+
+
+@pytest.mark.timeout(150)
+def test_full_forward_log_holds_the_publisher_and_kill9_loses_nothing_acknowledged(fleet_factory):
+    """Issue #10 §4.1: when the forward log reaches its bound (`max_unconfirmed_forwards`) the
+    agent stops reading the publisher; it used to drop the forwards while still acknowledging
+    them. With the coordinator stopped (SIGSTOP: no confirmations), the publisher on gw-2 is held
+    after about the bound; gw-2 is then killed with -9 and restarted, the coordinator resumed, and
+    every message gw-2 acknowledged reaches the persistent subscriber on gw-1, once."""
+    bound = 20
+    fleet = fleet_factory(2, agent_cfg={"link_extra": f"  max_unconfirmed_forwards: {bound}\n"})
+    topic = f"{uid('logfull')}/t"
+    sub = fleet.client("gw-1", client_id=uid("logfull-sub"), clean=False)
+    sub.connect()
+    sub.subscribe(topic, qos=1)
+    fleet.wait_interest(topic, {"gw-1"}, origin="gw-2")
+    gw2 = fleet.gws["gw-2"]
+    coordinator = fleet.coordinator.proc
+    acked: set[int] = set()
+    sent = 0
+    os.kill(coordinator.pid, signal.SIGSTOP)
+    try:
+        pub = m.RawClient(gw2.agent.port, host=gw2.agent.host)
+        pub.send(m.connect(uid("logfull-pub"), clean=True))
+        pub.expect(m.CONNACK)
+        # Batches of 10 until a batch's acknowledgements stop coming (bounded: 30 batches).
+        for batch in range(30):
+            ids = range(batch * 10 + 1, batch * 10 + 11)
+            pub.send(b"".join(m.publish(topic, str(i).encode(), qos=1, mid=i) for i in ids))
+            sent = ids[-1]
+            deadline = time.monotonic() + 1.5
+            try:
+                while len(acked) < sent:
+                    p = pub.recv(timeout=max(0.05, deadline - time.monotonic()))
+                    if p.type == m.PUBACK:
+                        acked.add(p.mid)
+            except TimeoutError:
+                break
+        assert len(acked) < sent, f"all {sent} publishes were acknowledged: the publisher was never held"
+        assert len(acked) >= bound, f"held after {len(acked)} acknowledgements, before the bound {bound}"
+        held = gw2.sys.wait_value("publishers/held_by_log", lambda v: v >= 1, timeout=5, what=">= 1")
+        assert held >= 1
+        gw2.agent.restart(crash=True)
+    finally:
+        os.kill(coordinator.pid, signal.SIGCONT)
+    fleet.wait_connected(["gw-2"], timeout=40)
+
+    def received() -> collections.Counter:
+        with sub.cond:
+            return collections.Counter(int(x.payload) for x in sub.messages)
+
+    wait_until(lambda: acked <= set(received()), 40, interval=0.2,
+               what=f"all {len(acked)} acknowledged messages at gw-1's subscriber")
+    time.sleep(0.5)  # a late duplicate would show here
+    got = received()
+    assert not [i for i, k in got.items() if k > 1], f"duplicates: {_ranges(i for i, k in got.items() if k > 1)}"
+    assert set(got) <= set(range(1, sent + 1))

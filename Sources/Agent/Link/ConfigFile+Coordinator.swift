@@ -27,6 +27,7 @@ extension ConfigFile {
             case "capacity": c.capacity = try r.integer(v, key: key, 0...UInt32.max)
             case "reconnect_min_ms": c.reconnectMinMs = try r.integer(v, key: key, 1...3_600_000)
             case "reconnect_max_ms": c.reconnectMaxMs = try r.integer(v, key: key, 1...3_600_000)
+            case "max_unconfirmed_forwards": c.maxUnconfirmedForwards = try r.integer(v, key: key, 1...10_000_000)
             case "tls":
                 for (tk, tv) in try r.mapping(v, key: key) {
                     let tlsKey = "\(key).\(tk)"
@@ -40,7 +41,7 @@ extension ConfigFile {
                 }
             default:
                 throw r.unknown(v, key: key, known: ["address", "token_file", "gateway_id", "advertise", "region", "labels",
-                                                     "capacity", "reconnect_min_ms", "reconnect_max_ms", "tls"])
+                                                     "capacity", "reconnect_min_ms", "reconnect_max_ms", "max_unconfirmed_forwards", "tls"])
             }
         }
         // Completeness (gateway id, token, address) is checked after the flags, which may supply them.
