@@ -5,7 +5,7 @@ import PackageDescription
 /// Release builds of the modules on the broker's per-message path drop the dynamic exclusivity
 /// checks (~3 % of the agent's CPU in docs/PROFILE.md: a thread-local access set per class
 /// property access). Debug builds, and so every `swift test` run, keep them and catch violations.
-let hotPath: [SwiftSetting] = [.unsafeFlags(["-enforce-exclusivity=unchecked"], .when(configuration: .release))]
+let hotPath: [SwiftSetting] = [.unsafeFlags(["-enforce-exclusivity=unchecked", "-cross-module-optimization"], .when(configuration: .release))]
 
 let package = Package(
     name: "fleetgate",
