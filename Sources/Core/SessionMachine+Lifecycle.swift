@@ -186,8 +186,8 @@ extension SessionMachine {
         s.nextSeq = nextSeq
         s.nextPacketId = nextPacketId
         s.outbound = inflight.elements + queue.elements
-        s.ownerGateway = ownerGateway
-        s.epoch = epoch
+        s.ownerGateway = ownership?.gateway
+        s.epoch = ownership?.epoch ?? 0
         return s
     }
 
@@ -200,8 +200,9 @@ extension SessionMachine {
         inboundQoS2 = s.inboundQoS2
         disconnectedAt = s.disconnectedAt
         willDueAt = s.willDueAt
-        ownerGateway = s.ownerGateway
-        epoch = s.epoch
+        if s.ownerGateway != nil || s.epoch != 0 {
+            ownership = SessionOwnership(gateway: s.ownerGateway ?? "", epoch: s.epoch)
+        }
         nextPacketId = s.nextPacketId == 0 ? 1 : s.nextPacketId
         for m in s.outbound.sorted(by: { $0.seq < $1.seq }) {
             if m.phase == .queued { queue.append(m) } else { addInflight(m) }

@@ -15,24 +15,46 @@ import FleetProtocol
 /// Not Sendable (it holds the connection's `ConnectionPolicy`): it lives on the loop thread that
 /// owns its session, like everything the broker holds.
 public struct SessionMachine {
+    // Field order is memory: an idle connection holds one of these, and Swift lays fields out in
+    // declaration order, so the small ones sit together.
     public let clientId: String
     /// Seconds the session outlives its connection; `UInt32.max` never expires (3.1.1 clean
     /// session 0). 0 = the session ends with its connection.
     public internal(set) var expiryInterval: UInt32
     public internal(set) var protocolVersion: MQTTVersion
+    var nextPacketId: UInt16 = 1
+    /// What the connection holding the session negotiated; nil while no connection holds it.
+    public internal(set) var terms: ConnectionTerms?
+    var nextSeq: Int64 = 1
     /// Filter as subscribed (with any `$share/group/` prefix) -> options.
     public internal(set) var subscriptions: [String: SubscriptionOptions] = [:]
-    public internal(set) var will: Will?
+    /// The will of the current (or last) connection, published when the session's rules say.
+    public internal(set) var will: Will? {
+        get { willBox?.will }
+        set { willBox = newValue.map(WillBox.init) }
+    }
+    /// Boxed: most sessions have no will, and an inline `Will?` is 40 bytes in every session.
+    private var willBox: WillBox?
     /// Received QoS 2 packet ids whose PUBREL has not arrived.
     public internal(set) var inboundQoS2: Set<UInt16> = []
     /// Wall-clock ms when the last connection ended; nil while connected.
-    public internal(set) var disconnectedAt: UInt64?
+    public internal(set) var disconnectedAt: UInt64? {
+        get { disconnectedAtMs == Self.never ? nil : disconnectedAtMs }
+        set { disconnectedAtMs = newValue ?? Self.never }
+    }
     /// Wall-clock ms at which a delayed will is due.
-    public internal(set) var willDueAt: UInt64?
-    /// The gateway that serves the session, and the fencing epoch of that ownership (a move
-    /// between gateways raises it). Carried for connection migration.
-    public var ownerGateway: String?
-    public var epoch: UInt64 = 0
+    public internal(set) var willDueAt: UInt64? {
+        get { willDueAtMs == Self.never ? nil : willDueAtMs }
+        set { willDueAtMs = newValue ?? Self.never }
+    }
+    /// The two instants above, stored without an Optional's padding (8 bytes each instead of 16
+    /// in every session); `never` is no wall-clock time.
+    private var disconnectedAtMs = Self.never
+    private var willDueAtMs = Self.never
+    private static let never = UInt64.max
+    /// Which gateway serves the session and the fencing epoch of that ownership; nil until a
+    /// connection migration moves it (one reference, not 24 bytes, in every session).
+    public var ownership: SessionOwnership?
     /// Authorization of the latest connection, applied to deliveries also while offline; nil =
     /// unrestricted.
     public var policy: ConnectionPolicy?
@@ -48,10 +70,6 @@ public struct SessionMachine {
     /// oldest first. A resumed client may have a smaller Receive Maximum than when they were
     /// sent, so they go out as its window allows, keeping their ids.
     public internal(set) var awaitingResend: [UInt16] = []
-    var nextSeq: Int64 = 1
-    var nextPacketId: UInt16 = 1
-    /// What the connection holding the session negotiated; nil while no connection holds it.
-    public internal(set) var terms: ConnectionTerms?
 
     public init(clientId: String, expiryInterval: UInt32, protocolVersion: MQTTVersion) {
         self.clientId = clientId; self.expiryInterval = expiryInterval; self.protocolVersion = protocolVersion
@@ -73,9 +91,20 @@ public struct SessionMachine {
 
 /// What a connection negotiated in CONNECT that the session's rules depend on.
 public struct ConnectionTerms: Sendable, Equatable {
-    /// In-flight QoS 1/2 messages we may have towards the client: its Receive Maximum, capped.
-    public var sendWindow: Int
-    public init(sendWindow: Int) { self.sendWindow = sendWindow }
+    /// In-flight QoS 1/2 messages we may have towards the client: its Receive Maximum (at most
+    /// 65,535), capped. 32 bits: it sits among the session's small fields.
+    private var window: UInt32
+    public var sendWindow: Int { Int(window) }
+    public init(sendWindow: Int) { window = UInt32(clamping: sendWindow) }
+}
+
+/// The gateway that serves a session and the fencing number of that ownership: raised at every
+/// change of owner, so a writer holding an older epoch (a source gateway that has not yet heard
+/// it lost the session) is refused.
+public final class SessionOwnership: Sendable {
+    public let gateway: String
+    public let epoch: UInt64
+    public init(gateway: String, epoch: UInt64) { self.gateway = gateway; self.epoch = epoch }
 }
 
 /// Where a session's decisions go. The broker's implementation writes to the session's
@@ -117,4 +146,10 @@ public enum DropCause: Equatable, Sendable {
     case queueFull
     /// Larger than the client's Maximum Packet Size: dropped for it, as if delivered.
     case overClientMaximum
+}
+
+/// A will, held by reference (see `SessionMachine.will`). Replaced, never mutated.
+final class WillBox: Sendable {
+    let will: Will
+    init(_ will: Will) { self.will = will }
 }

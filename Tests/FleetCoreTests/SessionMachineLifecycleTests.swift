@@ -157,11 +157,10 @@ import Testing
         _ = s.subscribe("a/+", options: SubscriptionOptions(qos: .exactlyOnce, subscriptionIdentifier: 4), maxSubscriptions: 2)
         for n in 1...3 { s.offer(F.message(n), subscriptionIdentifiers: [4], maxQueued: 3, now: now, out: out) }
         _ = s.receivePublish(qos: .exactlyOnce, packetId: 11, receiveMaximum: 2, out: out)
-        s.ownerGateway = "gw-2"
-        s.epoch = 7
+        s.ownership = SessionOwnership(gateway: "gw-2", epoch: 7)
         _ = s.connectionEnded(cleanly: false, now: now)
         let copy = SessionMachine(state: s.state)
-        #expect(copy.state == s.state)
+        #expect(copy.state == s.state && copy.state.ownerGateway == "gw-2" && copy.state.epoch == 7)
         #expect(copy.inflight.elements.map(\.packetId) == [1])
         #expect(copy.queue.elements.map(\.seq) == [2, 3])
         var resumed = copy

@@ -6,6 +6,8 @@ import FleetProtocol
 /// machine's output: what the machine decides goes to the connection, the store and the metrics
 /// from here. Loop-thread only.
 final class Session: Hashable {
+    /// Also the machine's; kept here because the output (below) needs it while the machine is
+    /// being mutated, where reading `machine` would overlap that access.
     let clientId: String
     var machine: SessionMachine
     /// unowned(unsafe): the broker outlives every session (see MQTTConnection.broker).
