@@ -1,17 +1,5 @@
 import FleetCore
-
-/// A source of messages the broker can stop reading while a subscriber it feeds is congested: a
-/// device connection, or the coordinator link (messages forwarded from other gateways, which
-/// would otherwise overflow the subscriber's queue and be dropped). Loop-thread only.
-protocol PausableSource: AnyObject {
-    /// Reading is paused on some subscriber's account.
-    var isThrottled: Bool { get set }
-    /// How many congested subscribers hold this source.
-    var holdCount: Int { get set }
-    func pauseInput()
-    /// Reading may go on (a closed source ignores it).
-    func resumeInput()
-}
+import FleetRuntime
 
 /// Backpressure: when a delivery finds the subscriber's socket or queue backed up, the broker
 /// stops reading from the publisher that caused it until the subscriber drains, so a fast
@@ -32,14 +20,9 @@ extension Broker {
         let since = target.congestedSince ?? loopNow
         target.congestedSince = since
         guard loopNow < since + limits.slowConsumerMs else { return }  // slow consumer: it drops, others flow
-        if !publisher.isThrottled {
-            publisher.isThrottled = true
-            publisher.pauseInput()
-            metrics.publishersThrottled += 1
-        }
         if !target.heldPublishers.contains(where: { $0 === publisher }) {
             target.heldPublishers.append(publisher)
-            publisher.holdCount += 1
+            if publisher.hold() { metrics.publishersThrottled += 1 }
         }
         if target.stream.onDrained == nil {
             target.stream.onDrained = { [unowned self, unowned target] in self.relieve(target) }
@@ -57,13 +40,8 @@ extension Broker {
         guard !c.heldPublishers.isEmpty else { return }
         let held = c.heldPublishers
         c.heldPublishers = []
-        for p in held {
-            // A publisher may be held by several subscribers; it resumes when the last lets go.
-            p.holdCount -= 1
-            guard p.holdCount == 0, p.isThrottled else { continue }
-            p.isThrottled = false
-            p.resumeInput()
-        }
+        // A publisher may be held by several subscribers; it resumes when the last lets go.
+        for p in held { p.release() }
     }
 }
 

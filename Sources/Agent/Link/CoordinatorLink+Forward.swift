@@ -1,5 +1,6 @@
 import FleetCore
 import FleetProtocol
+import FleetRuntime
 
 // Forwarding out (FORWARD, the outbound log, DELIVERY_ACK from the coordinator) and in (FORWARD
 // from other gateways, dedup per origin, our DELIVERY_ACK), docs/PROTOCOL.md §5.9-5.10.
@@ -61,12 +62,7 @@ extension CoordinatorLink {
     /// a `$SYS` message has no publisher to hold: the log then exceeds its bound by that message.
     private func holdCurrentPublisherForLog() {
         guard let publisher = broker.currentPublisher, !publishersHeldByLog.contains(where: { $0 === publisher }) else { return }
-        if !publisher.isThrottled {
-            publisher.isThrottled = true
-            publisher.pauseInput()
-            broker.metrics.publishersThrottled += 1
-        }
-        publisher.holdCount += 1
+        if publisher.hold() { broker.metrics.publishersThrottled += 1 }
         publishersHeldByLog.append(publisher)
         metrics.publishersHeldByLog += 1
         if publishersHeldByLog.count == 1 {
@@ -79,12 +75,7 @@ extension CoordinatorLink {
         guard !publishersHeldByLog.isEmpty else { return }
         let held = publishersHeldByLog
         publishersHeldByLog = []
-        for p in held {
-            p.holdCount -= 1
-            guard p.holdCount == 0, p.isThrottled else { continue }
-            p.isThrottled = false
-            p.resumeInput()
-        }
+        for p in held { p.release() }
     }
 
     /// Hands FORWARD frames to the socket in sequence order (merging the log and the QoS 0 queue)

@@ -13,11 +13,7 @@ extension GatewayConnection {
     func hold(_ origin: GatewayConnection) {
         guard origin !== self, !heldOrigins.contains(where: { $0 === origin }) else { return }
         heldOrigins.append(origin)
-        origin.holdCount += 1
-        if origin.holdCount == 1 {
-            origin.stream.stopReading()
-            fabric.counters.originsPaused += 1
-        }
+        if origin.hold() { fabric.counters.originsPaused += 1 }
     }
 
     /// Called after the writer handed frames to the socket, and when this connection ends.
@@ -25,11 +21,17 @@ extension GatewayConnection {
         guard !heldOrigins.isEmpty, force || hasDrained else { return }
         let held = heldOrigins
         heldOrigins = []
-        for origin in held {
-            origin.holdCount -= 1
-            guard origin.holdCount == 0, origin.phase == .established else { continue }
-            origin.lastReceivedMs = fabric.loop.now  // it was silent because we did not read it
-            origin.stream.startReading()
-        }
+        for origin in held { origin.release() }
+    }
+}
+
+/// The coordinator's gateway connections pause by the same rule as the agent's connections.
+extension GatewayConnection: PausableSource {
+    func pauseInput() { stream.stopReading() }
+
+    func resumeInput() {
+        guard phase == .established else { return }
+        lastReceivedMs = fabric.loop.now  // it was silent because we did not read it
+        stream.startReading()
     }
 }

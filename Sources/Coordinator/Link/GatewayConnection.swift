@@ -38,8 +38,9 @@ final class GatewayConnection: StreamHandler {
     private var writer = FrameWriterQueue()
     /// Origins not being read until this destination drains (GatewayConnection+Backpressure).
     var heldOrigins: [GatewayConnection] = []
-    /// How many destinations hold this origin; it is read again at 0.
+    /// How many destinations hold this origin; it is read again at 0 (PausableSource).
     var holdCount = 0
+    var isThrottled = false
     var queuedBulkFrames: Int { writer.queuedBulkFrames }
 
     /// Loop clock (ms).
