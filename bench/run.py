@@ -445,9 +445,14 @@ def run_one(broker, scenario, quick, log):
 # ---------------------------------------------------------------------------------------------
 # Cross-gateway: a coordinator and agents on loopback, each process started and stopped by PID.
 
+# The admin API wants a bearer token (--admin-token-file); the harness makes one per fabric.
+ADMIN_TOKEN = os.urandom(16).hex()
+
+
 def http_json(endpoint, path, timeout=2):
     import urllib.request
-    with urllib.request.urlopen(f"http://{endpoint}{path}", timeout=timeout) as r:
+    request = urllib.request.Request(f"http://{endpoint}{path}", headers={"Authorization": f"Bearer {ADMIN_TOKEN}"})
+    with urllib.request.urlopen(request, timeout=timeout) as r:
         return json.loads(r.read())
 
 
@@ -496,11 +501,14 @@ class Fabric:
         token = os.path.join(self.tmp, "token")
         with open(token, "w") as f:
             f.write(os.urandom(16).hex() + "\n")
+        admin_token = os.path.join(self.tmp, "admin-token")
+        with open(admin_token, "w") as f:
+            f.write(ADMIN_TOKEN + "\n")
         cdata, cready = os.path.join(self.tmp, "coord-data"), os.path.join(self.tmp, "coord-ready.json")
         os.makedirs(cdata)
         self.coordinator = self.spawn("coordinator", [
             COORDINATOR, "--listen", "127.0.0.1:0", "--http", "127.0.0.1:0", "--data-dir", cdata,
-            "--token-file", token, "--ready-file", cready])
+            "--token-file", token, "--admin-token-file", admin_token, "--ready-file", cready])
         info = wait_ready_file(cready, self.coordinator)
         if not info:
             raise Unavailable("fleetgate-coordinator did not write its ready file" + tail_note(self.log_tail("coordinator")))

@@ -15,6 +15,7 @@ import ServiceLifecycle
 public final class Coordinator {
     public let config: CoordinatorConfig
     private let token: [UInt8]
+    private let adminAuth: AdminAuth
     private let log: Logger
 
     private var loop: EventLoop?
@@ -28,9 +29,10 @@ public final class Coordinator {
     /// Set when the HTTP server failed; `run()` then throws.
     private var failure: String?
 
-    public init(config: CoordinatorConfig, token: [UInt8], logger: Logger) {
+    public init(config: CoordinatorConfig, token: [UInt8], adminAuth: AdminAuth, logger: Logger) {
         self.config = config
         self.token = token
+        self.adminAuth = adminAuth
         self.log = logger
     }
 
@@ -57,7 +59,7 @@ public final class Coordinator {
         var httpLogger = Logger(label: "fleetgate-coordinator.http")
         httpLogger.logLevel = log.logLevel > .notice ? log.logLevel : .notice
         let app = Application(
-            router: AdminAPI.router(bridge: bridge, metrics: metrics),
+            router: AdminAPI.router(bridge: bridge, metrics: metrics, auth: adminAuth),
             server: .http1(configuration: Self.http1Configuration(config, limiter: limiter)),
             configuration: .init(address: .hostname(config.http.host, port: Int(config.http.port)), serverName: nil),
             onServerRunning: { channel in

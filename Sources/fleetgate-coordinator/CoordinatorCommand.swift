@@ -25,6 +25,12 @@ struct CoordinatorCommand: ParsableCommand {
     @Option(name: .customLong("token-file"), help: ArgumentHelp("File with the shared token agents present in HELLO (required).", valueName: "FILE"))
     var tokenFile: String?
 
+    @Option(name: .customLong("admin-token-file"), help: ArgumentHelp("Bearer token for the admin API, reads and writes (admin_token_file). Without a token file the API answers 401 to all but /healthz.", valueName: "FILE"))
+    var adminTokenFile: String?
+
+    @Option(name: .customLong("read-token-file"), help: ArgumentHelp("Bearer token for the admin API, reads only (read_token_file).", valueName: "FILE"))
+    var readTokenFile: String?
+
     @Option(name: .customLong("config"), help: ArgumentHelp("YAML config file (docs/COORDINATOR.md).", valueName: "FILE"))
     var configFile: String?
 
@@ -58,10 +64,12 @@ struct CoordinatorCommand: ParsableCommand {
     func run() throws {
         var loaded = CoordinatorConfig()
         let token: [UInt8]
+        let adminAuth: AdminAuth
         do throws(ConfigError) {
             if let configFile { try CoordinatorConfigFile.load(path: configFile, into: &loaded) }
             try applyFlags(to: &loaded)
             token = try loaded.loadToken()
+            adminAuth = try loaded.loadAdminAuth()
         } catch {
             FileHandle.standardError.write(Data("fleetgate-coordinator: config error: \(error)\n".utf8))
             throw ExitCode(78)  // EX_CONFIG
@@ -75,7 +83,10 @@ struct CoordinatorCommand: ParsableCommand {
         var logger = Logger(label: "fleetgate-coordinator")
         logger.logLevel = Logger.Level(rawValue: config.logLevel.rawValue) ?? .info
         do {
-            try Coordinator(config: config, token: token, logger: logger).run()
+            if !adminAuth.isConfigured {
+                logger.warning("no --admin-token-file or --read-token-file: the admin API answers 401 to everything but /healthz")
+            }
+            try Coordinator(config: config, token: token, adminAuth: adminAuth, logger: logger).run()
         } catch {
             logger.critical("cannot run: \(error)")
             throw ExitCode.failure
@@ -93,6 +104,8 @@ struct CoordinatorCommand: ParsableCommand {
         if let http { config.http = try address(http, "--http") }
         if let dataDir { config.dataDir = dataDir }
         if let tokenFile { config.tokenFile = tokenFile }
+        if let adminTokenFile { config.adminTokenFile = adminTokenFile }
+        if let readTokenFile { config.readTokenFile = readTokenFile }
         if let readyFile { config.readyFile = readyFile }
         if let logLevel {
             guard let level = CoordinatorConfig.LogLevel(rawValue: logLevel) else {

@@ -1,3 +1,4 @@
+import Foundation
 import FleetConfig
 import Testing
 @testable import FleetCoordinator
@@ -19,7 +20,10 @@ import Testing
             http_idle_timeout: 5
             http_request_timeout: 1.5
             http_max_connections: 64
+            admin_token_file: /etc/fg/admin
+            read_token_file: /etc/fg/read
             """, file: "c.yaml", to: &c)
+        #expect(c.adminTokenFile == "/etc/fg/admin" && c.readTokenFile == "/etc/fg/read")
         #expect(c.link == HostPort(host: "0.0.0.0", port: 9000))
         #expect(c.http == HostPort(host: "::1", port: 9001))
         #expect(c.dataDir == "/var/lib/fg" && c.tokenFile == "/etc/fg/token" && c.logLevel == .debug)
@@ -27,6 +31,34 @@ import Testing
         #expect(c.effectiveHeartbeatIntervalMs == 500)
         #expect(c.maximumFrameSize == 65536)
         #expect(c.httpIdleTimeoutSeconds == 5 && c.httpRequestTimeoutSeconds == 1.5 && c.httpMaxConnections == 64)
+    }
+
+    /// The admin tokens load trimmed; a read token equal to the admin token is refused (it would
+    /// let "read-only" holders write), and an empty file names its key.
+    @Test func adminTokensLoadAndMustDiffer() throws {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("fg-admin-\(UInt32.random(in: 0...UInt32.max))").path
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        func file(_ name: String, _ text: String) -> String {
+            let path = dir + "/" + name
+            FileManager.default.createFile(atPath: path, contents: Data(text.utf8))
+            return path
+        }
+        var c = CoordinatorConfig()
+        c.adminTokenFile = file("admin", "  a-token\n")
+        c.readTokenFile = file("read", "r-token\n")
+        let auth = try c.loadAdminAuth()
+        #expect(auth.access(authorization: "Bearer a-token") == .admin && auth.access(authorization: "Bearer r-token") == .read)
+        c.readTokenFile = file("same", "a-token")
+        #expect(throws: ConfigError.self) { try c.loadAdminAuth() }
+        c.readTokenFile = file("empty", "\n")
+        do {
+            _ = try c.loadAdminAuth()
+            Issue.record("an empty read token file was accepted")
+        } catch {
+            #expect(error.key == "read_token_file")
+        }
+        #expect(!(try CoordinatorConfig().loadAdminAuth().isConfigured))
     }
 
     @Test func httpBoundsHaveDefaultsAndRanges() {

@@ -24,6 +24,10 @@ from fleetframes import HELLO_ACK, REMOTE_INTEREST, FleetClient, hello
 REPO = Path(__file__).resolve().parents[2]
 BINARY = Path(os.environ.get("FLEETGATE_COORDINATOR", REPO / ".build/debug/fleetgate-coordinator"))
 TOKEN = b"s3cret-fleet-token"
+# Admin API bearer tokens (--admin-token-file / --read-token-file); every call here sends the
+# admin token unless told otherwise.
+ADMIN_TOKEN = "admin-0f3c9a-token"
+READ_TOKEN = "read-77b1e2-token"
 START_TIMEOUT = 15.0
 STOP_TIMEOUT = 10.0
 
@@ -35,6 +39,10 @@ class Coordinator:
         self.data_dir = tmp / "data"
         self.token_file = tmp / "token"
         self.token_file.write_bytes(TOKEN + b"\n")
+        self.admin_token_file = tmp / "admin-token"
+        self.admin_token_file.write_text(ADMIN_TOKEN + "\n")
+        self.read_token_file = tmp / "read-token"
+        self.read_token_file.write_text(READ_TOKEN + "\n")
         self.ready_file = tmp / "ready.json"
         self.log_path = tmp / "coordinator.log"
         self.gateway_timeout = gateway_timeout
@@ -47,7 +55,8 @@ class Coordinator:
 
     def args(self) -> list[str]:
         a = [str(BINARY), "--listen", "127.0.0.1:0", "--http", "127.0.0.1:0", "--data-dir", str(self.data_dir),
-             "--token-file", str(self.token_file), "--ready-file", str(self.ready_file), "--log-level", "debug"]
+             "--token-file", str(self.token_file), "--ready-file", str(self.ready_file), "--log-level", "debug",
+             "--admin-token-file", str(self.admin_token_file), "--read-token-file", str(self.read_token_file)]
         if self.gateway_timeout is not None:
             a += ["--gateway-timeout", str(self.gateway_timeout)]
         return a + self.extra_args
@@ -95,10 +104,13 @@ class Coordinator:
 
     # ---- HTTP
 
-    def http(self, path: str) -> tuple[int, dict | str, str]:
-        """(status, parsed JSON or text, content type) for GET path."""
+    def http(self, path: str, method: str = "GET", token: str | None = ADMIN_TOKEN) -> tuple[int, dict | str, str]:
+        """(status, parsed JSON or text, content type) for `method` on path, with `token` as the
+        bearer token (None: no Authorization header)."""
+        headers = {"Authorization": f"Bearer {token}"} if token is not None else {}
+        request = urllib.request.Request(self.http_base + path, method=method, headers=headers)
         try:
-            with urllib.request.urlopen(self.http_base + path, timeout=5) as r:
+            with urllib.request.urlopen(request, timeout=5) as r:
                 status, body, ctype = r.status, r.read(), r.headers.get("Content-Type", "")
         except urllib.error.HTTPError as e:
             status, body, ctype = e.code, e.read(), e.headers.get("Content-Type", "")

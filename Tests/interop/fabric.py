@@ -60,7 +60,8 @@ class FleetCoordinator(Coordinator):
         a = [str(COORDINATOR_BINARY), "--listen", f"{self.listen_host}:{self.link_port}",
              "--http", f"127.0.0.1:{self.http_port}", "--data-dir", str(self.data_dir),
              "--token-file", str(self.token_file), "--ready-file", str(self.ready_file),
-             "--log-level", "debug"]
+             "--log-level", "debug",
+             "--admin-token-file", str(self.admin_token_file), "--read-token-file", str(self.read_token_file)]
         if self.gateway_timeout is not None:
             a += ["--gateway-timeout", str(self.gateway_timeout)]
         return a + self.extra_args

@@ -6,7 +6,8 @@ import re
 import subprocess
 import time
 
-from coordinators import BINARY, TOKEN, coordinator, coordinator_factory  # noqa: F401 (fixtures)
+from coordinators import (ADMIN_TOKEN, BINARY, READ_TOKEN, TOKEN, Coordinator, coordinator,  # noqa: F401 (fixtures)
+                          coordinator_factory)
 from fleetframes import (ERROR, FORWARD, HEARTBEAT, HEARTBEAT_TIMEOUT, REMOTE_INTEREST, forward, heartbeat,
                          interest_snapshot, load_report)
 
@@ -25,6 +26,47 @@ def test_interest_query_validation_is_400_json(coordinator):
         assert status == 400 and ctype.startswith("application/json"), (path, status, body)
         assert body["code"] in ("bad_request", "invalid_topic") and body["error"], (path, body)
     assert coordinator.get("/v1/interest?topic=a/b") == {"topic": "a/b", "gateways": []}
+
+
+READ_PATHS = ("/v1/gateways", "/v1/gateways/gw-1", "/v1/graph", "/v1/interest?topic=a/b", "/metrics",
+              "/v2/nothing/here")
+
+
+def test_admin_api_wants_a_token_and_the_read_token_cannot_write(coordinator):
+    """Issue #11 (admin API security): every endpoint but /healthz answers 401 with the JSON body
+    without a token or with a wrong one (an unknown path too: nothing is revealed), the read token
+    reads, and a write with the read token is 403."""
+    for path in READ_PATHS:
+        for token in (None, "wrong", ADMIN_TOKEN + "x", READ_TOKEN[:-1]):
+            status, body, ctype = coordinator.http(path, token=token)
+            assert status == 401 and ctype.startswith("application/json"), (path, token, status, body)
+            assert body["code"] == "unauthorized" and body["error"], (path, body)
+        status, _, _ = coordinator.http(path, token=READ_TOKEN)
+        assert status in (200, 404), (path, status)  # 404: no gw-1 yet, no /v2
+    for method, path in (("DELETE", "/v1/gateways/gw-1"), ("POST", "/v1/gateways"), ("PUT", "/v1/graph")):
+        status, body, _ = coordinator.http(path, method=method, token=READ_TOKEN)
+        assert status == 403 and body["code"] == "forbidden", (method, path, status, body)
+        status, body, _ = coordinator.http(path, method=method, token=None)
+        assert status == 401, (method, path, status, body)
+        status, body, _ = coordinator.http(path, method=method, token=ADMIN_TOKEN)
+        assert status in (404, 405), (method, path, status, body)  # past the check: routing answers
+    status, body, _ = coordinator.http("/healthz", token=None)
+    assert status == 200 and body["status"] == "ok"
+
+
+def test_admin_api_without_configured_tokens_is_closed(tmp_path):
+    """No --admin-token-file: the API answers 401 to all but /healthz, whatever is presented."""
+    c = Coordinator(tmp_path / "closed")
+    c.args = lambda: [a for a in Coordinator.args(c) if a not in (
+        "--admin-token-file", str(c.admin_token_file), "--read-token-file", str(c.read_token_file))]
+    c.start()
+    try:
+        for token in (None, ADMIN_TOKEN, READ_TOKEN):
+            status, body, _ = c.http("/v1/gateways", token=token)
+            assert status == 401 and "no token configured" in body["error"], (token, status, body)
+        assert c.http("/healthz", token=None)[0] == 200
+    finally:
+        c.stop()
 
 
 def test_healthz(coordinator):

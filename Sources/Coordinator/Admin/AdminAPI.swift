@@ -6,10 +6,13 @@ import Hummingbird
 /// the ``FabricBridge`` (a hop onto the loop thread and back); nothing here touches it directly.
 /// Every 4xx answer has a JSON body `{"error": "...", "code": "..."}`.
 public enum AdminAPI {
-    public static func router(bridge: FabricBridge, metrics: CoordinatorMetrics) -> Router<BasicRequestContext> {
+    public static func router(bridge: FabricBridge, metrics: CoordinatorMetrics, auth: AdminAuth) -> Router<BasicRequestContext> {
         let router = Router()
-        // First: middlewares wrap the routes added after them and the not-found responder.
+        // First: middlewares wrap the routes added after them and the not-found responder. The
+        // token check comes before routing, so without one no path, not even an unknown one,
+        // says more than 401.
         router.middlewares.add(JSONErrorMiddleware())
+        router.middlewares.add(AdminAuthMiddleware(auth: auth))
 
         router.get("healthz") { _, _ in json(await bridge.read { $0.health() }) }
         router.get("v1/gateways") { _, _ in json(await bridge.read { $0.gatewayList() }) }

@@ -5,7 +5,7 @@ import Yams
 /// Reads the coordinator's YAML config file (the agent's approach: Yams nodes, unknown keys are
 /// errors, every error names the file, line and dotted key).
 public enum CoordinatorConfigFile {
-    static let knownKeys = ["link", "http", "data_dir", "token_file", "log_level", "ready_file", "gateway_timeout",
+    static let knownKeys = ["link", "http", "data_dir", "token_file", "admin_token_file", "read_token_file", "log_level", "ready_file", "gateway_timeout",
                             "heartbeat_interval_ms", "coordinator_id", "max_frame_size", "link_tls",
                             "http_idle_timeout", "http_request_timeout", "http_max_connections"]
 
@@ -25,6 +25,8 @@ public enum CoordinatorConfigFile {
             case "http": config.http = try r.hostPort(value, key: key)
             case "data_dir": config.dataDir = try r.nonEmptyString(value, key: key)
             case "token_file": config.tokenFile = try r.nonEmptyString(value, key: key)
+            case "admin_token_file": config.adminTokenFile = try r.nonEmptyString(value, key: key)
+            case "read_token_file": config.readTokenFile = try r.nonEmptyString(value, key: key)
             case "log_level": config.logLevel = try r.choice(value, key: key, CoordinatorConfig.LogLevel.self)
             case "ready_file": config.readyFile = try r.nonEmptyString(value, key: key)
             case "gateway_timeout": config.gatewayTimeoutSeconds = try r.seconds(value, key: key)
@@ -84,12 +86,27 @@ extension CoordinatorConfig {
         guard let path = tokenFile else {
             throw ConfigError(file: nil, line: nil, key: "token_file", message: "a token file is required (--token-file or token_file:)")
         }
+        return try Self.readToken(path, key: "token_file")
+    }
+
+    /// The admin API's tokens, from `admin_token_file` / `read_token_file` when set. The two must
+    /// differ (a read token equal to the admin token would grant writes).
+    public func loadAdminAuth() throws(ConfigError) -> AdminAuth {
+        let admin = try adminTokenFile.map { path throws(ConfigError) in try Self.readToken(path, key: "admin_token_file") }
+        let read = try readTokenFile.map { path throws(ConfigError) in try Self.readToken(path, key: "read_token_file") }
+        if let admin, let read, admin == read {
+            throw ConfigError(file: readTokenFile, line: nil, key: "read_token_file", message: "the read token equals the admin token")
+        }
+        return AdminAuth(adminToken: admin, readToken: read)
+    }
+
+    static func readToken(_ path: String, key: String) throws(ConfigError) -> [UInt8] {
         guard let data = FileManager.default.contents(atPath: path) else {
-            throw ConfigError(file: path, line: nil, key: "token_file", message: "cannot read the token file")
+            throw ConfigError(file: path, line: nil, key: key, message: "cannot read the token file")
         }
         let token = Array(String(decoding: data, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines).utf8)
-        guard !token.isEmpty else { throw ConfigError(file: path, line: nil, key: "token_file", message: "the token file is empty") }
-        guard token.count <= 4096 else { throw ConfigError(file: path, line: nil, key: "token_file", message: "token longer than 4096 bytes") }
+        guard !token.isEmpty else { throw ConfigError(file: path, line: nil, key: key, message: "the token file is empty") }
+        guard token.count <= 4096 else { throw ConfigError(file: path, line: nil, key: key, message: "token longer than 4096 bytes") }
         return token
     }
 }

@@ -12,6 +12,10 @@ public struct CoordinatorConfig: Sendable, Equatable {
     public var dataDir: String = "./coordinator-data"
     /// File holding the shared HELLO token (surrounding whitespace and a final newline are ignored).
     public var tokenFile: String?
+    /// Admin API bearer tokens (files, whitespace trimmed): the admin token reads and writes, the
+    /// read token only reads. Without either the API answers 401 to all but /healthz.
+    public var adminTokenFile: String?
+    public var readTokenFile: String?
     public var logLevel: LogLevel = .info
     /// Written (atomically) with the pid and both bound addresses once both listen.
     public var readyFile: String?
