@@ -203,6 +203,31 @@ def test_restart_keeps_registry_with_gateways_down(coordinator_factory):
     assert coord.get("/v1/gateways/gw-p")["state"] == "active"
 
 
+def test_delete_gateway_refuses_while_connected_and_removes_for_good(coordinator_factory):
+    """Issue #11: DELETE /v1/gateways/{id} (the first write endpoint) refuses a connected gateway
+    (409), needs the admin token (403 with the read token), forgets the gateway and its edge, and
+    the removal survives a restart."""
+    coord = coordinator_factory()
+    gw = coord.gateway("gw-del", region="r1")
+    keep = coord.gateway("gw-keep")
+    status, body, _ = coord.http("/v1/gateways/gw-del", method="DELETE")
+    assert status == 409 and body["code"] == "gateway_connected", (status, body)
+    gw.close()
+    coord.wait_for(lambda: coord.get("/v1/gateways/gw-del")["connected"] is False, "gw-del down")
+    status, body, _ = coord.http("/v1/gateways/gw-del", method="DELETE", token=READ_TOKEN)
+    assert status == 403, (status, body)
+    status, body, _ = coord.http("/v1/gateways/gw-del", method="DELETE")
+    assert status == 200 and body == {"removed": "gw-del"}, (status, body)
+    assert coord.http("/v1/gateways/gw-del")[0] == 404
+    assert "gw-del" not in coord.gateways() and "gw-keep" in coord.gateways()
+    assert not [e for e in coord.get("/v1/graph")["edges"] if "gw-del" in (e["source"], e["target"])]
+    status, body, _ = coord.http("/v1/gateways/gw-del", method="DELETE")
+    assert status == 404 and body["code"] == "not_found"
+    keep.close()
+    coord.restart()
+    assert "gw-del" not in coord.gateways() and "gw-keep" in coord.gateways()
+
+
 def run_binary(*args, timeout=10):
     return subprocess.run([str(BINARY), *args], capture_output=True, text=True, timeout=timeout)
 

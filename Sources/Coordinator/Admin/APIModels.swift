@@ -116,3 +116,8 @@ extension Fabric {
                                bulkDropped: connections.values.reduce(0) { $0 + $1.bulkDropped })
     }
 }
+
+/// `DELETE /v1/gateways/{id}`.
+struct RemovedView: Encodable, Sendable {
+    let removed: String
+}

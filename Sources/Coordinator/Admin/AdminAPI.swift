@@ -24,6 +24,15 @@ public enum AdminAPI {
             }
             return json(view)
         }
+        router.delete("v1/gateways/:id") { _, context in
+            let raw = context.parameters.get("id") ?? ""
+            let id = raw.removingPercentEncoding ?? raw
+            switch await bridge.write({ $0.removeGateway(id) }) {
+            case .removed: return json(RemovedView(removed: id))
+            case .notFound: return error(.notFound, "no gateway with id '\(id)'", code: "not_found")
+            case .connected: return error(.conflict, "gateway '\(id)' is connected; stop or drain it first", code: "gateway_connected")
+            }
+        }
         router.get("v1/graph") { _, _ in json(await bridge.read { $0.graph() }) }
         router.get("v1/interest") { request, _ in
             let parameter = request.uri.queryParameters.get("topic")

@@ -14,6 +14,11 @@ public final class FabricBridge: Sendable {
         self.fabric = fabric
     }
 
+    /// Runs `body`, which may change the fabric, on the loop thread and returns its result.
+    public func write<T: Sendable>(_ body: @escaping @Sendable (Fabric) -> T) async -> T {
+        await read(body)
+    }
+
     /// Runs `body` on the loop thread and returns its result.
     public func read<T: Sendable>(_ body: @escaping @Sendable (Fabric) -> T) async -> T {
         await withCheckedContinuation { (continuation: CheckedContinuation<T, Never>) in

@@ -83,6 +83,14 @@ public final class GraphStore {
                   .text(g.softwareVersion), .integer(Int64(clamping: g.sessionEpoch)), .integer(Int64(clamping: g.registeredMs))])
     }
 
+    /// A gateway and every link it is an end of.
+    public func deleteGateway(_ id: String) throws {
+        try db.transaction {
+            try db.run("DELETE FROM gateways WHERE id = ?", [.text(id)])
+            try db.run("DELETE FROM links WHERE source = ? OR target = ?", [.text(id), .text(id)])
+        }
+    }
+
     public func save(_ l: GraphLink) throws {
         try db.run("""
             INSERT INTO links (source, target, kind, state, updated_ms) VALUES (?, ?, ?, ?, ?)
