@@ -14,6 +14,24 @@ import Testing
         #expect(s.delta(D(epoch: 1, sequence: 3, removed: ["a"])) == .delta(added: [], removed: ["a"]))
     }
 
+    /// Issue #11: one token holder pushed 409,600 filters. A snapshot is refused as soon as the
+    /// parts collected pass `maxFilters` (before the LAST part: nothing waits for the rest), a
+    /// duplicate filter counts once, and the epoch is then dropped until a higher one.
+    @Test func aSnapshotOverTheBoundIsTooLargeAtThePartThatPassesIt() {
+        var s = InterestSequencer(maxFilters: 3)
+        #expect(s.snapshot(S(epoch: 1, sequence: 0, isLast: false, filters: ["a", "b"])) == .partial)
+        #expect(s.snapshot(S(epoch: 1, sequence: 1, isLast: false, filters: ["b", "c"])) == .partial)
+        guard case .tooLarge = s.snapshot(S(epoch: 1, sequence: 2, isLast: false, filters: ["d"])) else {
+            Issue.record("a fourth filter was accepted"); return
+        }
+        #expect(s.snapshot(S(epoch: 1, sequence: 3, isLast: true, filters: [])) == .dropped)
+        var t = InterestSequencer(maxFilters: 3)
+        guard case .tooLarge = t.snapshot(S(epoch: 1, sequence: 0, isLast: true, filters: ["a", "b", "c", "d"])) else {
+            Issue.record("a one-part snapshot over the bound was accepted"); return
+        }
+        #expect(t.snapshot(S(epoch: 2, sequence: 0, isLast: true, filters: ["a", "b", "c"])) == .replace(["a", "b", "c"]))
+    }
+
     @Test func deltaBeforeAnySnapshotOrBeforeLastIsOutOfSync() {
         var s = InterestSequencer()
         guard case .outOfSync = s.delta(D(epoch: 1, sequence: 0)) else { Issue.record("expected out of sync"); return }

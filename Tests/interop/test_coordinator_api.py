@@ -8,8 +8,8 @@ import time
 
 from coordinators import (ADMIN_TOKEN, BINARY, READ_TOKEN, TOKEN, Coordinator, coordinator,  # noqa: F401 (fixtures)
                           coordinator_factory)
-from fleetframes import (ERROR, FORWARD, HEARTBEAT, HEARTBEAT_TIMEOUT, REMOTE_INTEREST, forward, heartbeat,
-                         interest_snapshot, load_report)
+from fleetframes import (ERROR, FORWARD, HEARTBEAT, HEARTBEAT_TIMEOUT, LIMIT_EXCEEDED, REMOTE_INTEREST, forward, heartbeat,
+                         interest_delta, interest_snapshot, load_report)
 
 
 def test_unknown_gateway_and_route_are_404_json(coordinator):
@@ -226,6 +226,33 @@ def test_delete_gateway_refuses_while_connected_and_removes_for_good(coordinator
     keep.close()
     coord.restart()
     assert "gw-del" not in coord.gateways() and "gw-keep" in coord.gateways()
+
+
+def test_interest_over_max_interest_filters_is_refused(coordinator_factory, tmp_path):
+    """Issue #11: a gateway's interest is bounded (`max_interest_filters`): a snapshot or a delta
+    past it gets ERROR limitExceeded and a close, the table in force is not replaced by it, and
+    other gateways never hear the filters."""
+    cfg = tmp_path / "bounded.yaml"
+    cfg.write_text("max_interest_filters: 5\n")
+    coord = coordinator_factory(extra_args=["--config", str(cfg)])
+    watcher = coord.gateway("gw-watch")
+    big = coord.gateway("gw-big")
+    big.send(interest_snapshot(1, 0, [f"big/{i}" for i in range(6)]))
+    err = big.recv(ERROR)
+    assert err["code"] == LIMIT_EXCEEDED and "max_interest_filters" in err["message"], err.fields
+    coord.wait_for(lambda: not coord.get("/v1/gateways/gw-big")["connected"], "gw-big disconnected")
+    assert coord.get("/v1/interest?topic=big/0")["gateways"] == []
+    ok = coord.gateway("gw-ok")
+    ok.send(interest_snapshot(1, 0, [f"ok/{i}" for i in range(5)]))
+    coord.wait_for(lambda: coord.get("/v1/gateways/gw-ok")["interest_filters"] == 5, "5 filters held")
+    ok.send(interest_delta(1, 1, added=["ok/0", "ok/5"], removed=["ok/1"]))  # still 5: allowed
+    coord.wait_for(lambda: len(coord.get("/v1/interest?topic=ok/5")["gateways"]) == 1, "delta applied")
+    ok.send(interest_delta(1, 2, added=["ok/6"]))  # 6: refused
+    err = ok.recv(ERROR)
+    assert err["code"] == LIMIT_EXCEEDED, err.fields
+    status, text, _ = coord.http("/metrics")
+    assert "fleetgate_coordinator_interest_refused_total 2" in text, text[-2000:]
+    watcher.close()
 
 
 def run_binary(*args, timeout=10):

@@ -84,6 +84,7 @@ public final class CoordinatorMetrics: Sendable {
             counter(p + "gateway_timeouts_total", [], s.counters.gatewayTimeouts)
             counter(p + "sessions_replaced_total", [], s.counters.sessionsReplaced)
             counter(p + "interest_out_of_sync_total", [], s.counters.interestOutOfSync)
+            counter(p + "interest_refused_total", [], s.counters.interestRefused)
             for state in GatewayState.allCases { gauge(p + "gateways", [("state", state.rawValue)], Double(s.gatewaysByState[state] ?? 0)) }
             gauge(p + "connections", [], Double(s.connections))
             gauge(p + "interest_filters", [], Double(s.interestFilters))

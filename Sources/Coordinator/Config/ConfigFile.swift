@@ -5,7 +5,7 @@ import Yams
 /// Reads the coordinator's YAML config file (the agent's approach: Yams nodes, unknown keys are
 /// errors, every error names the file, line and dotted key).
 public enum CoordinatorConfigFile {
-    static let knownKeys = ["link", "http", "data_dir", "token_file", "admin_token_file", "read_token_file", "log_level", "ready_file", "gateway_timeout",
+    static let knownKeys = ["link", "http", "data_dir", "token_file", "admin_token_file", "read_token_file", "max_interest_filters", "log_level", "ready_file", "gateway_timeout",
                             "heartbeat_interval_ms", "coordinator_id", "max_frame_size", "link_tls",
                             "http_idle_timeout", "http_request_timeout", "http_max_connections"]
 
@@ -35,6 +35,7 @@ public enum CoordinatorConfigFile {
                 let id = try r.nonEmptyString(value, key: key)
                 guard id.utf8.count <= 128 else { throw r.error(value, key: key, "at most 128 bytes") }
                 config.coordinatorId = id
+            case "max_interest_filters": config.maxInterestFilters = try r.integer(value, key: key, 1...100_000_000)
             case "max_frame_size": config.maximumFrameSize = try r.integer(value, key: key, 16_384...268_435_456)
             case "link_tls": config.linkTLS = try r.linkTLS(value, key: key)
             case "http_idle_timeout": config.httpIdleTimeoutSeconds = try r.seconds(value, key: key)

@@ -27,6 +27,9 @@ public struct CoordinatorConfig: Sendable, Equatable {
     public var coordinatorId: String = "coordinator"
     /// Largest frame accepted from an authenticated gateway (announced in HELLO_ACK).
     public var maximumFrameSize: Int = 1_048_576 + 65_536
+    /// Filters one gateway's interest may hold; past it the gateway gets ERROR limitExceeded
+    /// and is disconnected (`max_interest_filters`).
+    public var maxInterestFilters: Int = CoordinatorLimits.defaultMaxInterestFilters
     /// TLS on the agent link (`link_tls:`, `--link-tls-*`); nil = plain TCP.
     public var linkTLS: LinkTLS?
     /// Admin HTTP: an idle keep-alive connection is closed after this long (`http_idle_timeout`).

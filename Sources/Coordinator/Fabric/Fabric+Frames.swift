@@ -50,9 +50,29 @@ extension Fabric {
         case .replace(let filters):
             broadcast(interest.replace(id, with: filters))
             recoveryInterestKnown(id)
+        case .tooLarge(let reason):
+            refuseInterest(reason, gateway: id, kind: kind, on: c)
         case .delta(let added, let removed):
+            let limit = config.maxInterestFilters
+            let held = interest.filters(of: id)
+            if held.count + added.count > limit {
+                let after = held.count + added.reduce(0) { $0 + (held.contains($1) ? 0 : 1) }
+                    - Set(removed).reduce(0) { $0 + (held.contains($1) ? 1 : 0) }
+                if after > limit {
+                    return refuseInterest("interest delta would hold \(after) filters, more than the \(limit) allowed (max_interest_filters)",
+                                          gateway: id, kind: kind, on: c)
+                }
+            }
             broadcast(interest.apply(id, added: added, removed: removed))
         }
+    }
+
+    /// A gateway's interest over `max_interest_filters`: ERROR limitExceeded and disconnect; the
+    /// table in force stays as it was (its session's end then removes it).
+    private func refuseInterest(_ reason: String, gateway id: String, kind: FleetFrameKind, on c: GatewayConnection) {
+        counters.interestRefused += 1
+        log.warning("gateway \(id): \(reason); disconnecting")
+        c.fail(.limitExceeded, related: kind, reason)
     }
 
     private func peerError(_ e: FleetFrame.ErrorReport, gateway id: String, on c: GatewayConnection) {

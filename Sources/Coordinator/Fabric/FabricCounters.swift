@@ -22,6 +22,8 @@ public struct FabricCounters: Sendable, Equatable {
     public var gatewayTimeouts: UInt64 = 0
     public var sessionsReplaced: UInt64 = 0
     public var interestOutOfSync: UInt64 = 0
+    /// Gateways disconnected for interest over `max_interest_filters`.
+    public var interestRefused: UInt64 = 0
 
     public init() {}
 

@@ -22,6 +22,9 @@ public struct InterestSequencer: Sendable, Equatable {
         case replace(Set<String>)
         /// Apply this delta to the table in force.
         case delta(added: [String], removed: [String])
+        /// A snapshot under construction passed `maxFilters`: refuse the gateway (the fabric
+        /// checks deltas against the table it holds).
+        case tooLarge(String)
     }
 
     enum State: Equatable, Sendable {
@@ -34,8 +37,12 @@ public struct InterestSequencer: Sendable, Equatable {
     }
 
     private(set) var state = State.idle
+    /// Filters a snapshot may bring; a bigger one is `.tooLarge` as soon as a part passes it.
+    public let maxFilters: Int
 
-    public init() {}
+    public init(maxFilters: Int = CoordinatorLimits.defaultMaxInterestFilters) {
+        self.maxFilters = maxFilters
+    }
 
     /// The highest epoch seen, nil before the first snapshot.
     var epoch: UInt64? {
@@ -52,6 +59,7 @@ public struct InterestSequencer: Sendable, Equatable {
             guard s.sequence == next else { return breakSync(e, "snapshot part \(s.sequence) of epoch \(e), expected \(next)") }
             state = .idle  // drop the state's reference, or formUnion copies every filter so far per part
             filters.formUnion(s.filters)
+            guard filters.count <= maxFilters else { return tooLarge(e, filters.count) }
             return finish(epoch: e, next: next + 1, filters: filters, last: s.isLast)
         case .synced(let e, _) where e == s.epoch:
             return breakSync(e, "snapshot part for epoch \(e), which is complete: resynchronise with a higher epoch")
@@ -60,7 +68,9 @@ public struct InterestSequencer: Sendable, Equatable {
         default:
             // A higher epoch (or the first one): a new table starts at sequence 0.
             guard s.sequence == 0 else { return breakSync(s.epoch, "new snapshot epoch \(s.epoch) starts at sequence \(s.sequence), expected 0") }
-            return finish(epoch: s.epoch, next: 1, filters: Set(s.filters), last: s.isLast)
+            let filters = Set(s.filters)
+            guard filters.count <= maxFilters else { return tooLarge(s.epoch, filters.count) }
+            return finish(epoch: s.epoch, next: 1, filters: filters, last: s.isLast)
         }
     }
 
@@ -90,6 +100,11 @@ public struct InterestSequencer: Sendable, Equatable {
         }
         state = .building(epoch: epoch, next: next, filters: filters)
         return .partial
+    }
+
+    private mutating func tooLarge(_ epoch: UInt64, _ count: Int) -> Outcome {
+        state = .broken(epoch: max(epoch, self.epoch ?? 0))
+        return .tooLarge("interest snapshot of \(count) filters, more than the \(maxFilters) allowed (max_interest_filters)")
     }
 
     private mutating func breakSync(_ epoch: UInt64, _ reason: String) -> Outcome {

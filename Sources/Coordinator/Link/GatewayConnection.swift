@@ -54,7 +54,7 @@ final class GatewayConnection: StreamHandler {
     /// announced a small maximum frame (header + the fixed fields stay below 64 bytes).
     var remoteInterestFilterBytes: Int { min(FleetLimits.snapshotPartBytes, peerMaximumFrameSize - 64) }
 
-    var interest = InterestSequencer()
+    var interest: InterestSequencer
     var remoteInterest = RemoteInterestSender()
 
     init(fabric: Fabric, stream: LinkStream, serial: UInt64, now: UInt64) {
@@ -62,6 +62,7 @@ final class GatewayConnection: StreamHandler {
         self.stream = stream
         self.serial = serial
         connectedAtMs = now
+        interest = InterestSequencer(maxFilters: fabric.config.maxInterestFilters)
         lastReceivedMs = now
         lastHeartbeatSentMs = now
     }
