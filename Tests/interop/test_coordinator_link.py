@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import signal
 import struct
+import time
 
 from coordinators import TOKEN, coordinator, coordinator_factory  # noqa: F401 (fixtures)
 from fleetframes import (ERROR, FORWARD, HEARTBEAT, HELLO, HELLO_ACK, INTEREST_SNAPSHOT, MALFORMED_FRAME,
@@ -40,6 +41,31 @@ def test_bad_token_gets_one_error_and_close_and_no_state(coordinator):
     assert coordinator.get("/v1/gateways") == before
     status, body, _ = coordinator.http("/v1/gateways/intruder")
     assert status == 404 and body["code"] == "not_found"
+
+
+def test_repeated_bad_hellos_are_slowed_and_logged_at_a_bounded_rate(coordinator):
+    """Issue #11: token guessing ran at ~5,000 HELLOs/s, each logged. Now a host's failures delay
+    its next HELLO (two free, then 100 ms doubling to 5 s), only one line per 10 s is logged
+    (with the count in between), and the right token still gets in after its wait."""
+    waits = []
+    for _ in range(6):
+        c = coordinator.connect(timeout=10)
+        t0 = time.monotonic()
+        c.send(hello("guess", b"wrong-token"))
+        frames = c.expect_close()
+        waits.append(time.monotonic() - t0)
+        assert [(f.kind, f["code"]) for f in frames] == [(ERROR, NOT_AUTHORIZED)]
+    print("\nbad HELLO answered after (s):", ", ".join(f"{w:.2f}" for w in waits))
+    assert max(waits[:2]) < 0.09, waits
+    assert 0.09 <= waits[2] < 0.6 and 0.18 <= waits[3] and 0.35 <= waits[4] and 0.7 <= waits[5] < 3, waits
+    t0 = time.monotonic()
+    ok = coordinator.gateway("gw-after")
+    assert ok.ack["session_epoch"] >= 1 and time.monotonic() - t0 >= 1.0  # the host still waits
+    logged = [line for line in coordinator.log_path.read_text(errors="replace").splitlines() if "refused: bad token" in line]
+    assert len(logged) == 1, logged
+    metrics = coordinator.get("/metrics")
+    assert "fleetgate_coordinator_auth_failures_total 6" in metrics
+    assert "fleetgate_coordinator_hellos_delayed_total 5" in metrics, metrics
 
 
 def test_empty_token_is_refused(coordinator):

@@ -80,6 +80,7 @@ public final class CoordinatorMetrics: Sendable {
             for (reason, n) in s.counters.forwardsDropped { counter(p + "forwards_dropped_total", [("reason", reason)], n) }
             counter(p + "malformed_frames_total", [], s.counters.malformedFrames)
             counter(p + "auth_failures_total", [], s.counters.authFailures)
+            counter(p + "hellos_delayed_total", [], s.counters.hellosDelayed)
             counter(p + "tls_handshake_failures_total", [], s.counters.tlsHandshakeFailures)
             counter(p + "gateway_timeouts_total", [], s.counters.gatewayTimeouts)
             counter(p + "sessions_replaced_total", [], s.counters.sessionsReplaced)

@@ -8,7 +8,7 @@ extension Fabric {
         guard c.phase == .established, let id = c.gatewayId else {
             // PROTOCOL.md §7.2: before HELLO_ACK only HELLO; nothing else is ever answered but
             // with one ERROR.
-            if case .hello(let h) = frame { hello(h, on: c) } else {
+            if case .hello(let h) = frame, c.helloTimer == nil { admitHello(h, on: c) } else {
                 c.fail(.unexpectedFrame, related: frame.kind, "\(frame.kind) before HELLO")
             }
             return

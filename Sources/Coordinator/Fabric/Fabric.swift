@@ -43,6 +43,13 @@ public final class Fabric {
     private(set) var isShuttingDown = false
     /// Recovery after a restart (Fabric+Recovery): gateways still to come back, and origins that
     /// forwarded while confirmations were held.
+    /// Failed HELLOs per source host: repeated failures delay that host's next HELLO (the agent's
+    /// login rule, `LoginFailureTable`), so a token guesser gets a few tries a second, not
+    /// thousands. Logged at most every `authFailureLogIntervalMs`, with the count in between.
+    var helloFailures = LoginFailureTable()
+    var lastAuthFailureLogMs: UInt64?
+    var authFailuresNotLogged = 0
+    static let authFailureLogIntervalMs: UInt64 = 10_000
     var recoveryAwaiting: Set<String> = []
     var recoveryOrigins: Set<String> = []
     var recoveryDeadlineMs: UInt64 = 0
@@ -175,10 +182,7 @@ public final class Fabric {
     /// HELLO: authenticate (constant time), choose the version, replace an older session, register.
     func hello(_ h: FleetFrame.Hello, on c: GatewayConnection) {
         guard Self.constantTimeEqual(h.authToken, token) else {
-            counters.authFailures += 1
-            log.warning("HELLO from \(c.stream.remoteAddress) (gateway id \(h.gatewayId)): bad token")
-            c.fail(.notAuthorized, related: .hello, "not authorized")
-            return
+            return refuseHello("bad token", gateway: h.gatewayId, message: "not authorized", on: c)
         }
         let supported = FleetLimits.supportedVersions
         let low = max(h.minVersion, supported.lowerBound), high = min(h.maxVersion, supported.upperBound)
@@ -190,10 +194,8 @@ public final class Fabric {
         if config.linkTLS?.requiresClientCertificate == true {
             guard let cert = c.stream.tls?.peerCertificate,
                   Self.certificate(commonName: cert.subjectCommonName, dnsNames: cert.dnsNames, names: id) else {
-                counters.authFailures += 1
-                log.warning("HELLO from \(c.stream.remoteAddress): gateway id \(id) is not named by its client certificate")
-                c.fail(.notAuthorized, related: .hello, "the client certificate does not name gateway \(id)")
-                return
+                return refuseHello("gateway id not named by the client certificate", gateway: id,
+                                   message: "the client certificate does not name gateway \(id)", on: c)
             }
         }
         if let old = gatewayConnections[id] {
@@ -202,6 +204,7 @@ public final class Fabric {
             old.fail(.sessionReplaced, related: nil, "a new session of gateway \(id) was established")
             log.info("gateway \(id): session \(old.serial) replaced by \(c.serial)")
         }
+        helloFailures.recordSuccess(LoginFailureTable.host(of: c.stream.remoteAddress), now: loop.now)
         let now = wallClock()
         var g = gateways[id] ?? GatewayRecord(id: id, mqttAddress: "", region: "", labels: [], capacityWeight: 0, state: .down,
                                              lastSeenMs: now, softwareVersion: "", sessionEpoch: 0, registeredMs: now)

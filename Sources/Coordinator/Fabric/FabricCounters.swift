@@ -17,6 +17,8 @@ public struct FabricCounters: Sendable, Equatable {
     public var malformedFrames: UInt64 = 0
     /// HELLOs with a bad token, or (mutual TLS) whose gateway id the client certificate does not name.
     public var authFailures: UInt64 = 0
+    /// HELLOs held back because their host failed repeatedly (Fabric+HelloAdmission).
+    public var hellosDelayed: UInt64 = 0
     /// Link TLS handshakes that failed (no or untrusted client certificate, not TLS, timeout).
     public var tlsHandshakeFailures: UInt64 = 0
     public var gatewayTimeouts: UInt64 = 0

@@ -55,6 +55,8 @@ final class GatewayConnection: StreamHandler {
     var remoteInterestFilterBytes: Int { min(FleetLimits.snapshotPartBytes, peerMaximumFrameSize - 64) }
 
     var interest: InterestSequencer
+    /// Holds a HELLO whose host must wait (Fabric+HelloAdmission); closed with the connection.
+    var helloTimer: LoopTimer?
     var remoteInterest = RemoteInterestSender()
 
     init(fabric: Fabric, stream: LinkStream, serial: UInt64, now: UInt64) {
@@ -110,6 +112,8 @@ final class GatewayConnection: StreamHandler {
         let wasEstablished = phase == .established
         phase = .closing
         assembler.reset()
+        helloTimer?.close()
+        helloTimer = nil
         fabric.connectionClosed(self, wasEstablished: wasEstablished, error: error)
     }
 
