@@ -30,6 +30,8 @@ let package = Package(
         // guard, a NIO channel handler on HTTP request parts (Admin/HTTPConnectionGuard.swift).
         .package(url: "https://github.com/apple/swift-nio", from: "2.101.3"),
         .package(url: "https://github.com/apple/swift-nio-extras", from: "1.35.2"),
+        // Already in the graph through Hummingbird; named for the admin listener's TLS settings.
+        .package(url: "https://github.com/apple/swift-nio-ssl", from: "2.37.6"),
     ],
     targets: [
         // C libraries, reached only from FleetRuntime.
@@ -77,6 +79,10 @@ let package = Package(
             .product(name: "Yams", package: "Yams"),
             .product(name: "Hummingbird", package: "hummingbird"),
             .product(name: "HummingbirdCore", package: "hummingbird"),
+            // Admin-listener TLS (--http-tls-cert/--http-tls-key): NIOSSL, already built as part
+            // of Hummingbird's graph. The agent link keeps its own OpenSSL stack (FleetRuntime).
+            .product(name: "HummingbirdTLS", package: "hummingbird"),
+            .product(name: "NIOSSL", package: "swift-nio-ssl"),
             .product(name: "NIOCore", package: "swift-nio"),
             .product(name: "NIOHTTPTypes", package: "swift-nio-extras"),
             .product(name: "Metrics", package: "swift-metrics"),

@@ -2,6 +2,8 @@ import FleetRuntime
 import Foundation
 import Hummingbird
 import HummingbirdCore
+import HummingbirdTLS
+import NIOSSL
 import struct NIOCore.TimeAmount
 import Logging
 import ServiceLifecycle
@@ -60,7 +62,7 @@ public final class Coordinator {
         httpLogger.logLevel = log.logLevel > .notice ? log.logLevel : .notice
         let app = Application(
             router: AdminAPI.router(bridge: bridge, metrics: metrics, auth: adminAuth),
-            server: .http1(configuration: Self.http1Configuration(config, limiter: limiter)),
+            server: try Self.httpServer(config, limiter: limiter),
             configuration: .init(address: .hostname(config.http.host, port: Int(config.http.port)), serverName: nil),
             onServerRunning: { channel in
                 let http = Self.describe(host: channel.localAddress?.ipAddress, port: channel.localAddress?.port)
@@ -133,6 +135,17 @@ public final class Coordinator {
 
     /// The admin listener's bounds (docs/DESIGN-NOTES.md "HTTP listener bounds"): Hummingbird's
     /// idle timeout, and per connection a guard holding a slot of `limiter` and the request deadline.
+    /// Plain HTTP/1.1, or TLS (1.2 or later) around it when `http_tls_cert`/`http_tls_key` are set.
+    static func httpServer(_ config: CoordinatorConfig, limiter: HTTPConnectionLimiter) throws -> HTTPServerBuilder {
+        let http1 = HTTPServerBuilder.http1(configuration: http1Configuration(config, limiter: limiter))
+        guard let certificateFile = config.httpTLSCertificateFile, let keyFile = config.httpTLSKeyFile else { return http1 }
+        let chain = try NIOSSLCertificate.fromPEMFile(certificateFile).map { NIOSSLCertificateSource.certificate($0) }
+        let key = try NIOSSLPrivateKey(file: keyFile, format: .pem)
+        var tls = TLSConfiguration.makeServerConfiguration(certificateChain: chain, privateKey: .privateKey(key))
+        tls.minimumTLSVersion = .tlsv12
+        return try .tls(http1, tlsConfiguration: tls)
+    }
+
     static func http1Configuration(_ config: CoordinatorConfig, limiter: HTTPConnectionLimiter) -> HTTP1Channel.Configuration {
         let requestTimeout = TimeAmount.milliseconds(Int64((config.httpRequestTimeoutSeconds * 1000).rounded()))
         return HTTP1Channel.Configuration(

@@ -31,6 +31,12 @@ struct CoordinatorCommand: ParsableCommand {
     @Option(name: .customLong("read-token-file"), help: ArgumentHelp("Bearer token for the admin API, reads only (read_token_file).", valueName: "FILE"))
     var readTokenFile: String?
 
+    @Option(name: .customLong("http-tls-cert"), help: ArgumentHelp("Serve the admin API and /metrics over TLS with this certificate chain (PEM; http_tls_cert).", valueName: "FILE"))
+    var httpTLSCert: String?
+
+    @Option(name: .customLong("http-tls-key"), help: ArgumentHelp("The admin certificate's private key (PEM; http_tls_key).", valueName: "FILE"))
+    var httpTLSKey: String?
+
     @Option(name: .customLong("config"), help: ArgumentHelp("YAML config file (docs/COORDINATOR.md).", valueName: "FILE"))
     var configFile: String?
 
@@ -105,6 +111,13 @@ struct CoordinatorCommand: ParsableCommand {
         if let dataDir { config.dataDir = dataDir }
         if let tokenFile { config.tokenFile = tokenFile }
         if let adminTokenFile { config.adminTokenFile = adminTokenFile }
+        if let httpTLSCert { config.httpTLSCertificateFile = httpTLSCert }
+        if let httpTLSKey { config.httpTLSKeyFile = httpTLSKey }
+        switch (config.httpTLSCertificateFile, config.httpTLSKeyFile) {
+        case (.some, nil): throw ConfigError(file: nil, line: nil, key: "--http-tls-key", message: "required with --http-tls-cert")
+        case (nil, .some): throw ConfigError(file: nil, line: nil, key: "--http-tls-cert", message: "required with --http-tls-key")
+        default: break
+        }
         if let readTokenFile { config.readTokenFile = readTokenFile }
         if let readyFile { config.readyFile = readyFile }
         if let logLevel {

@@ -255,6 +255,59 @@ def test_interest_over_max_interest_filters_is_refused(coordinator_factory, tmp_
     watcher.close()
 
 
+def test_admin_api_over_tls(tmp_path):
+    """Issue #11: --http-tls-cert/--http-tls-key serve the admin API over TLS (1.2+): a client
+    that trusts the test CA gets answers, with the token rules unchanged; plain HTTP to that port
+    gets no answer; a client that does not trust the CA refuses the handshake."""
+    import http.client
+    import ssl
+    from certs import Certs
+    certs = Certs(tmp_path / "certs")
+    c = Coordinator(tmp_path / "tls", extra_args=["--http-tls-cert", str(certs.pem("server")),
+                                                 "--http-tls-key", str(certs.key("server"))])
+    c.start()
+    try:
+        host, port = c.http_base.removeprefix("http://").rsplit(":", 1)
+
+        def get(path, token, context):
+            conn = http.client.HTTPSConnection(host, int(port), context=context, timeout=5)
+            conn.request("GET", path, headers={"Authorization": f"Bearer {token}"} if token else {})
+            r = conn.getresponse()
+            body = r.read()
+            conn.close()
+            return r.status, body, conn
+
+        trusted = ssl.create_default_context(cafile=str(certs.ca))
+        status, body, _ = get("/v1/gateways", ADMIN_TOKEN, trusted)
+        assert status == 200 and b'"gateways"' in body, (status, body)
+        assert get("/v1/gateways", None, trusted)[0] == 401
+        assert get("/healthz", None, trusted)[0] == 200
+        strict = ssl.create_default_context(cafile=str(certs.pem("other-ca")))
+        try:
+            get("/healthz", None, strict)
+            raise AssertionError("a client that does not trust the CA completed the handshake")
+        except ssl.SSLCertVerificationError:
+            pass
+        plain = http.client.HTTPConnection(host, int(port), timeout=3)
+        try:
+            plain.request("GET", "/healthz")
+            status = plain.getresponse().status
+            raise AssertionError(f"plain HTTP to the TLS listener got an answer ({status})")
+        except (http.client.HTTPException, ConnectionError, OSError):
+            pass
+        finally:
+            plain.close()
+    finally:
+        c.stop()
+
+
+def test_http_tls_needs_both_cert_and_key(tmp_path):
+    token = tmp_path / "t"
+    token.write_text("tok\n")
+    r = run_binary("--token-file", str(token), "--http-tls-cert", str(tmp_path / "c.pem"))
+    assert r.returncode == 78 and "--http-tls-key" in r.stderr, r
+
+
 def run_binary(*args, timeout=10):
     return subprocess.run([str(BINARY), *args], capture_output=True, text=True, timeout=timeout)
 

@@ -5,7 +5,7 @@ import Yams
 /// Reads the coordinator's YAML config file (the agent's approach: Yams nodes, unknown keys are
 /// errors, every error names the file, line and dotted key).
 public enum CoordinatorConfigFile {
-    static let knownKeys = ["link", "http", "data_dir", "token_file", "admin_token_file", "read_token_file", "max_interest_filters", "log_level", "ready_file", "gateway_timeout",
+    static let knownKeys = ["link", "http", "data_dir", "token_file", "admin_token_file", "read_token_file", "max_interest_filters", "http_tls_cert", "http_tls_key", "log_level", "ready_file", "gateway_timeout",
                             "heartbeat_interval_ms", "coordinator_id", "max_frame_size", "link_tls",
                             "http_idle_timeout", "http_request_timeout", "http_max_connections"]
 
@@ -25,6 +25,8 @@ public enum CoordinatorConfigFile {
             case "http": config.http = try r.hostPort(value, key: key)
             case "data_dir": config.dataDir = try r.nonEmptyString(value, key: key)
             case "token_file": config.tokenFile = try r.nonEmptyString(value, key: key)
+            case "http_tls_cert": config.httpTLSCertificateFile = try r.nonEmptyString(value, key: key)
+            case "http_tls_key": config.httpTLSKeyFile = try r.nonEmptyString(value, key: key)
             case "admin_token_file": config.adminTokenFile = try r.nonEmptyString(value, key: key)
             case "read_token_file": config.readTokenFile = try r.nonEmptyString(value, key: key)
             case "log_level": config.logLevel = try r.choice(value, key: key, CoordinatorConfig.LogLevel.self)

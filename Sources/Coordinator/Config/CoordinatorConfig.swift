@@ -16,6 +16,9 @@ public struct CoordinatorConfig: Sendable, Equatable {
     /// read token only reads. Without either the API answers 401 to all but /healthz.
     public var adminTokenFile: String?
     public var readTokenFile: String?
+    /// TLS on the admin listener: certificate chain and key (PEM). Both or neither.
+    public var httpTLSCertificateFile: String?
+    public var httpTLSKeyFile: String?
     public var logLevel: LogLevel = .info
     /// Written (atomically) with the pid and both bound addresses once both listen.
     public var readyFile: String?
