@@ -84,12 +84,4 @@ public struct SessionState: Sendable, Hashable {
         subscriptions = [:]; will = nil; nextPacketId = 1; nextSeq = 1; inboundQoS2 = []; outbound = []
         disconnectedAt = nil; willDueAt = nil; ownerGateway = nil; epoch = 0
     }
-
-    /// True when the session must outlive its connection, hence be persisted.
-    public var isPersistent: Bool { expiryInterval > 0 }
-
-    public func isExpired(now: UInt64) -> Bool {
-        guard let since = disconnectedAt, expiryInterval != UInt32.max else { return false }
-        return now >= since + UInt64(expiryInterval) * 1000
-    }
 }

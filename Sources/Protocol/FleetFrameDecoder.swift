@@ -17,15 +17,8 @@ public struct FleetFrameDecoder: Sendable {
     public func decode(_ bytes: UnsafeRawBufferPointer) throws(FleetFrameError) -> (frame: FleetFrame, consumed: Int)? {
         // Frame first: peek the header, consume nothing until the whole frame is there.
         guard bytes.count >= FleetLimits.headerBytes else { return nil }
-        let kind = UInt16(bytes[0]) << 8 | UInt16(bytes[1])
-        let flags = bytes[2]
-        var length = 0
-        for i in 3..<7 { length = length << 8 | Int(bytes[i]) }
-        guard flags & FleetFrameFlags.reserved == 0 else { throw .reservedFlags(kind: kind, flags: flags) }
-        let size = FleetLimits.headerBytes + length
-        guard size <= maximumFrameSize else { throw .frameTooLarge(size: size, limit: maximumFrameSize) }
+        let (kind, flags, size) = try checkedHeader(bytes)
         let known = FleetFrameKind(kind).isKnown
-        guard known || flags & FleetFrameFlags.ignorable != 0 else { throw .unknownKind(kind) }
         guard bytes.count >= size else { return nil }
 
         let body = UnsafeRawBufferPointer(rebasing: bytes[FleetLimits.headerBytes..<size])
@@ -40,14 +33,23 @@ public struct FleetFrameDecoder: Sendable {
     /// arrives.
     public func frameSize(_ bytes: UnsafeRawBufferPointer) -> PacketAssembler.Size {
         guard bytes.count >= FleetLimits.headerBytes else { return .needMore }
+        guard let header = try? checkedHeader(bytes) else { return .invalid }
+        return .complete(header.size)
+    }
+
+    /// The 7-byte header at the start of `bytes` (at least that long), with everything the header
+    /// alone can refuse: reserved flags, a frame over `maximumFrameSize`, an unknown kind without
+    /// IGNORABLE. `size` includes the header.
+    private func checkedHeader(_ bytes: UnsafeRawBufferPointer) throws(FleetFrameError) -> (kind: UInt16, flags: UInt8, size: Int) {
         let kind = UInt16(bytes[0]) << 8 | UInt16(bytes[1])
         let flags = bytes[2]
         var length = 0
         for i in 3..<7 { length = length << 8 | Int(bytes[i]) }
+        guard flags & FleetFrameFlags.reserved == 0 else { throw .reservedFlags(kind: kind, flags: flags) }
         let size = FleetLimits.headerBytes + length
-        guard flags & FleetFrameFlags.reserved == 0, size <= maximumFrameSize,
-              FleetFrameKind(kind).isKnown || flags & FleetFrameFlags.ignorable != 0 else { return .invalid }
-        return .complete(size)
+        guard size <= maximumFrameSize else { throw .frameTooLarge(size: size, limit: maximumFrameSize) }
+        guard FleetFrameKind(kind).isKnown || flags & FleetFrameFlags.ignorable != 0 else { throw .unknownKind(kind) }
+        return (kind, flags, size)
     }
 
     public func decode(_ bytes: [UInt8]) throws(FleetFrameError) -> (frame: FleetFrame, consumed: Int)? {

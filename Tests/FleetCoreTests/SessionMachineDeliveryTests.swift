@@ -76,11 +76,17 @@ import Testing
         #expect(s.queue.count == 4)
     }
 
-    @Test func qos2DeliveryIsReleasedOnPubRecAndCompletedOnPubComp() {
+    /// A connected session with one QoS 2 message sent (packet id 1), the output emptied.
+    private func oneQoS2InFlight() -> (SessionMachine, RecordingOutput) {
         var s = F.connected()
         let out = RecordingOutput()
         s.offer(F.message(1, qos: .exactlyOnce), subscriptionIdentifiers: [], maxQueued: 3, now: now, out: out)
         _ = out.take()
+        return (s, out)
+    }
+
+    @Test func qos2DeliveryIsReleasedOnPubRecAndCompletedOnPubComp() {
+        var (s, out) = oneQoS2InFlight()
         s.receivePubRec(1, isError: false, now: now, out: out)
         let released = OutboundMessage(seq: 1, packetId: 1, phase: .released, message: F.message(1, qos: .exactlyOnce))
         #expect(out.take() == [.effect(.saveOutbound(released, bodyNeeded: false)), .ack(.pubrel, packetId: 1, reason: .success)])
@@ -92,10 +98,7 @@ import Testing
 
     /// MQTT 5 §4.3.3: a PUBREC with an error reason ends the exchange; no PUBREL follows.
     @Test func aPubRecWithAnErrorEndsTheExchange() {
-        var s = F.connected()
-        let out = RecordingOutput()
-        s.offer(F.message(1, qos: .exactlyOnce), subscriptionIdentifiers: [], maxQueued: 3, now: now, out: out)
-        _ = out.take()
+        var (s, out) = oneQoS2InFlight()
         s.receivePubRec(1, isError: true, now: now, out: out)
         #expect(out.take() == [.effect(.deleteOutbound(seq: 1)), .effect(.acknowledged)])
         #expect(s.inflight.isEmpty)

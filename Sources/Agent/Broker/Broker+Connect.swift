@@ -130,7 +130,6 @@ extension Broker {
         metrics.connects += 1
 
         c.keepAliveMs = terms.keepAliveMs
-        c.sendWindow = terms.sendWindow
         c.clientMaxPacketSize = terms.clientMaxPacketSize
         c.requestProblemInformation = terms.requestProblemInformation
         c.outboundAliasLimit = terms.outboundAliasLimit

@@ -52,8 +52,6 @@ final class MQTTConnection: StreamHandler {
     var keepAliveMs: UInt64 = 0
 
     // Negotiated in CONNECT (MQTT 5; 3.1.1 gets the defaults).
-    /// In-flight QoS 1/2 messages we may have towards the client (its Receive Maximum, capped).
-    var sendWindow = 100
     /// Largest packet the client accepts; larger messages are dropped for it (MQTT 5 §3.1.2.11.4).
     var clientMaxPacketSize = Int.max
     var requestProblemInformation = true

@@ -29,14 +29,15 @@ public struct AdminAuth: Sendable {
     }
 
     /// The access an `Authorization` header value grants. Only `Bearer <token>` counts; tokens
-    /// are compared in time that does not depend on where they differ.
+    /// are compared in time that does not depend on where they differ (`Fabric.constantTimeEqual`,
+    /// the HELLO token's comparison).
     public func access(authorization: String?) -> Access {
         guard let authorization else { return .none }
         let parts = authorization.split(separator: " ", maxSplits: 1, omittingEmptySubsequences: true)
         guard parts.count == 2, parts[0].lowercased() == "bearer" else { return .none }
         let presented = Array(parts[1].trimmingCharacters(in: .whitespaces).utf8)
-        if let adminToken, Self.constantTimeEqual(presented, adminToken) { return .admin }
-        if let readToken, Self.constantTimeEqual(presented, readToken) { return .read }
+        if let adminToken, Fabric.constantTimeEqual(presented, adminToken) { return .admin }
+        if let readToken, Fabric.constantTimeEqual(presented, readToken) { return .read }
         return .none
     }
 
@@ -55,16 +56,6 @@ public struct AdminAuth: Sendable {
         default:
             return nil
         }
-    }
-
-    /// Byte comparison whose time depends only on the lengths, not on where the bytes differ.
-    static func constantTimeEqual(_ a: [UInt8], _ b: [UInt8]) -> Bool {
-        var diff: UInt8 = a.count == b.count ? 0 : 1
-        let n = max(a.count, b.count)
-        for i in 0..<n {
-            diff |= (i < a.count ? a[i] : 0) ^ (i < b.count ? b[i] : 0)
-        }
-        return diff == 0 && !b.isEmpty
     }
 }
 
