@@ -1,3 +1,4 @@
+import FleetConfig
 import FleetRuntime
 import Foundation
 import Hummingbird
@@ -138,11 +139,7 @@ public final class Coordinator {
     /// Plain HTTP/1.1, or TLS (1.2 or later) around it when `http_tls_cert`/`http_tls_key` are set.
     static func httpServer(_ config: CoordinatorConfig, limiter: HTTPConnectionLimiter) throws -> HTTPServerBuilder {
         let http1 = HTTPServerBuilder.http1(configuration: http1Configuration(config, limiter: limiter))
-        guard let certificateFile = config.httpTLSCertificateFile, let keyFile = config.httpTLSKeyFile else { return http1 }
-        let chain = try NIOSSLCertificate.fromPEMFile(certificateFile).map { NIOSSLCertificateSource.certificate($0) }
-        let key = try NIOSSLPrivateKey(file: keyFile, format: .pem)
-        var tls = TLSConfiguration.makeServerConfiguration(certificateChain: chain, privateKey: .privateKey(key))
-        tls.minimumTLSVersion = .tlsv12
+        guard let tls = try config.loadHTTPTLS() else { return http1 }
         return try .tls(http1, tlsConfiguration: tls)
     }
 
@@ -187,4 +184,27 @@ public enum CoordinatorError: Error, CustomStringConvertible {
 struct LoopBound<T>: @unchecked Sendable {
     let value: T
     init(_ value: T) { self.value = value }
+}
+
+extension CoordinatorConfig {
+    /// The admin listener's TLS settings from `http_tls_cert`/`http_tls_key`, nil without them.
+    /// An unreadable or malformed file is a config error naming the key and the file, found at
+    /// start (the command loads it once before running).
+    public func loadHTTPTLS() throws(ConfigError) -> TLSConfiguration? {
+        guard let certificateFile = httpTLSCertificateFile, let keyFile = httpTLSKeyFile else { return nil }
+        let chain: [NIOSSLCertificate]
+        do { chain = try NIOSSLCertificate.fromPEMFile(certificateFile) } catch {
+            throw ConfigError(file: certificateFile, line: nil, key: "http_tls_cert", message: "cannot read a PEM certificate chain: \(error)")
+        }
+        guard !chain.isEmpty else {
+            throw ConfigError(file: certificateFile, line: nil, key: "http_tls_cert", message: "no certificate in the file")
+        }
+        let key: NIOSSLPrivateKey
+        do { key = try NIOSSLPrivateKey(file: keyFile, format: .pem) } catch {
+            throw ConfigError(file: keyFile, line: nil, key: "http_tls_key", message: "cannot read a PEM private key: \(error)")
+        }
+        var tls = TLSConfiguration.makeServerConfiguration(certificateChain: chain.map { .certificate($0) }, privateKey: .privateKey(key))
+        tls.minimumTLSVersion = .tlsv12
+        return tls
+    }
 }

@@ -76,6 +76,7 @@ struct CoordinatorCommand: ParsableCommand {
             try applyFlags(to: &loaded)
             token = try loaded.loadToken()
             adminAuth = try loaded.loadAdminAuth()
+            _ = try loaded.loadHTTPTLS()  // a bad certificate or key is a config error now, not at bind
         } catch {
             FileHandle.standardError.write(Data("fleetgate-coordinator: config error: \(error)\n".utf8))
             throw ExitCode(78)  // EX_CONFIG

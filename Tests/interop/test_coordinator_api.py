@@ -308,6 +308,24 @@ def test_http_tls_needs_both_cert_and_key(tmp_path):
     assert r.returncode == 78 and "--http-tls-key" in r.stderr, r
 
 
+def test_unreadable_http_tls_files_are_config_errors_naming_key_and_file(tmp_path):
+    """A missing or non-PEM certificate or key stops the coordinator at start with exit 78, the
+    key and the file named (not later, at bind)."""
+    token = tmp_path / "t"
+    token.write_text("tok\n")
+    junk = tmp_path / "junk.pem"
+    junk.write_text("not a certificate\n")
+    from certs import Certs
+    certs = Certs(tmp_path / "certs")
+    for cert, key, bad_key, bad_file in ((tmp_path / "missing.pem", certs.key("server"), "http_tls_cert", tmp_path / "missing.pem"),
+                                         (junk, certs.key("server"), "http_tls_cert", junk),
+                                         (certs.pem("server"), junk, "http_tls_key", junk)):
+        r = run_binary("--token-file", str(token), "--data-dir", str(tmp_path / "d"), "--http", "127.0.0.1:0",
+                       "--listen", "127.0.0.1:0", "--http-tls-cert", str(cert), "--http-tls-key", str(key))
+        assert r.returncode == 78, (bad_key, r)
+        assert bad_key in r.stderr and str(bad_file) in r.stderr, (bad_key, r.stderr)
+
+
 def run_binary(*args, timeout=10):
     return subprocess.run([str(BINARY), *args], capture_output=True, text=True, timeout=timeout)
 
