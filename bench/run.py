@@ -508,7 +508,7 @@ class Fabric:
         os.makedirs(cdata)
         self.coordinator = self.spawn("coordinator", [
             COORDINATOR, "--listen", "127.0.0.1:0", "--http", "127.0.0.1:0", "--data-dir", cdata,
-            "--token-file", token, "--admin-token-file", admin_token, "--ready-file", cready])
+            "--token-file", token, "--admin-token-file", admin_token, "--ready-file", cready, "--allow-new-gateways"])
         info = wait_ready_file(cready, self.coordinator)
         if not info:
             raise Unavailable("fleetgate-coordinator did not write its ready file" + tail_note(self.log_tail("coordinator")))

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # `make run`: one coordinator and one agent joined to it, on this machine.
 #   coordinator: agent link 127.0.0.1:7420, admin HTTP + /metrics on 127.0.0.1:8080 (bearer token in
-#                ./data/admin-token), data in ./data/coordinator
+#                ./data/admin-token), data in ./data/coordinator; registration open (--allow-new-gateways)
+#                so `make join` can add gateways
 #   agent gw-1:  MQTT on 0.0.0.0:1883, data in ./data/gw-1, anonymous clients allowed (development profile)
 # Ctrl-C stops both. `make join GW=gw-2 PORT=1884` adds another agent from a second terminal.
 set -euo pipefail
@@ -12,7 +13,7 @@ mkdir -p data/coordinator data/gw-1
 echo "admin API: curl -H \"Authorization: Bearer \$(cat data/admin-token)\" http://127.0.0.1:8080/v1/gateways"
 
 ./.build/release/fleetgate-coordinator --listen 127.0.0.1:7420 --http 127.0.0.1:8080 \
-    --data-dir data/coordinator --token-file data/token --admin-token-file data/admin-token &
+    --data-dir data/coordinator --token-file data/token --admin-token-file data/admin-token --allow-new-gateways &
 coordinator=$!
 trap 'kill "$coordinator" 2>/dev/null || true; wait "$coordinator" 2>/dev/null || true' EXIT INT TERM
 

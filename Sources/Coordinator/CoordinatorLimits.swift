@@ -11,16 +11,19 @@ public enum CoordinatorLimits {
     /// Control bytes allowed to sit unsent on one connection. Control is never dropped: past this
     /// the peer is too slow and is closed with ERROR `overloaded` (PROTOCOL.md §8.5).
     public static let maxUnsentControlBytes = 16 * 1024 * 1024
-    /// Unconfirmed QoS >= 1 forwards tracked per origin session. Past this the origin is closed
-    /// with `overloaded`; it re-sends its outbound log after reconnecting.
-    public static let maxPendingForwardsPerOrigin = 65_536
+    // Retention per destination (`retention:` in the config file; DeliveryLedger). What a gateway
+    // that is away is owed stays in the origins' logs up to these bounds; past one, the oldest is
+    // dropped for it and counted. The defaults fit a gateway down for an hour at 1,000 msg/s of
+    // messages up to ~290 bytes; the coordinator keeps 24 bytes per held forward (86 MB at the
+    // message bound), the bodies stay at the origins.
+    public static let defaultRetentionMessages = 3_600_000
+    public static let defaultRetentionBytes = 1 << 30
+    public static let defaultRetentionAgeMs: UInt64 = 7_200_000
+    /// How often the age bound is applied (the message and byte bounds apply as forwards arrive).
+    public static let retentionSweepIntervalMs: UInt64 = 1_000
     /// Selective sequences in one DELIVERY_ACK to an origin (PROTOCOL.md §6 allows 1024).
     public static let maxSelectiveAcks = 1_024
     /// PROTOCOL.md §7.2: no HELLO within this many milliseconds -> ERROR handshakeTimeout.
-    /// After a restart, how long confirmations wait for the gateways that were up before to come
-    /// back (or the gateway timeout, if longer). Agents reconnect on a backoff of up to 30 s, so
-    /// this covers one full backoff step; a gateway away longer is treated as down.
-    public static let recoveryWindowMs: UInt64 = 30_000
     public static let handshakeTimeoutMs: UInt64 = 10_000
     /// A connection closing after an ERROR gets this long to take its last bytes, then is cut.
     public static let closeGraceMs: UInt64 = 2_000

@@ -17,6 +17,8 @@ public struct FleetErrorCode: RawRepresentable, Hashable, Sendable, CustomString
     public static let handshakeTimeout = FleetErrorCode(0x0103)
     public static let sessionReplaced = FleetErrorCode(0x0104)
     public static let heartbeatTimeout = FleetErrorCode(0x0105)
+    /// A HELLO for a gateway id whose session is connected and alive: refused, not replacing it.
+    public static let gatewayIdInUse = FleetErrorCode(0x0106)
     // 0x02xx: state. Not fatal: the connection stays up and the receiver repairs.
     public static let interestOutOfSync = FleetErrorCode(0x0201)
     public static let forwardRejected = FleetErrorCode(0x0202)

@@ -88,3 +88,14 @@ extension FleetFrame.DeliveryAck {
         for s in sequences { w.writeU64(s) }
     }
 }
+
+extension FleetFrame.Replay {
+    static func decode(_ r: inout FleetBodyReader) throws(FleetFrameError) -> Self {
+        let from = try r.u64("from sequence")
+        guard from > 0 else { throw .malformed("REPLAY: from sequence 0 (sequences start at 1)") }
+        try r.expectEnd()
+        return Self(fromSequence: from)
+    }
+
+    func encode(into w: inout ByteWriter) { w.writeU64(fromSequence) }
+}

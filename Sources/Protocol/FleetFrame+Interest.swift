@@ -1,4 +1,4 @@
-// INTEREST_SNAPSHOT, INTEREST_DELTA and REMOTE_INTEREST (docs/PROTOCOL.md §5.6-5.8).
+// INTEREST_SNAPSHOT, INTEREST_DELTA, REMOTE_INTEREST and DURABLE_INTEREST (docs/PROTOCOL.md §5.6-5.8, §5.13).
 
 extension FleetFrame.InterestSnapshot {
     /// Bit 0 of the snapshot flags byte: this part completes the table. Bits 1-7 reserved.
@@ -76,7 +76,7 @@ extension FleetFrame.RemoteInterest {
         switch Form(rawValue: raw) {
         case .snapshot: return .snapshot(try FleetFrame.InterestSnapshot.decode(&r))
         case .delta: return .delta(try FleetFrame.InterestDelta.decode(&r))
-        case nil: throw .malformed("REMOTE_INTEREST: form \(raw)")
+        case nil: throw .malformed("\(r.frame): form \(raw)")
         }
     }
 

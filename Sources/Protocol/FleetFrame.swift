@@ -12,13 +12,15 @@ public struct FleetFrameKind: RawRepresentable, Hashable, Sendable, CustomString
     public static let interestSnapshot = FleetFrameKind(0x0010)
     public static let interestDelta = FleetFrameKind(0x0011)
     public static let remoteInterest = FleetFrameKind(0x0012)
+    public static let durableInterest = FleetFrameKind(0x0013)
     public static let forward = FleetFrameKind(0x0020)
     public static let deliveryAck = FleetFrameKind(0x0021)
+    public static let replay = FleetFrameKind(0x0022)
 
     /// Every kind of protocol version 1.
     public static let known: [FleetFrameKind] = [
         .hello, .helloAck, .error, .heartbeat, .loadReport,
-        .interestSnapshot, .interestDelta, .remoteInterest, .forward, .deliveryAck,
+        .interestSnapshot, .interestDelta, .remoteInterest, .durableInterest, .forward, .deliveryAck, .replay,
     ]
 
     public var isKnown: Bool { Self.known.contains(self) }
@@ -36,8 +38,10 @@ public struct FleetFrameKind: RawRepresentable, Hashable, Sendable, CustomString
         case .interestSnapshot: "INTEREST_SNAPSHOT"
         case .interestDelta: "INTEREST_DELTA"
         case .remoteInterest: "REMOTE_INTEREST"
+        case .durableInterest: "DURABLE_INTEREST"
         case .forward: "FORWARD"
         case .deliveryAck: "DELIVERY_ACK"
+        case .replay: "REPLAY"
         default: "kind 0x" + String(rawValue, radix: 16, uppercase: true)
         }
     }
@@ -64,8 +68,11 @@ public enum FleetFrame: Hashable, Sendable {
     case interestSnapshot(InterestSnapshot)
     case interestDelta(InterestDelta)
     case remoteInterest(RemoteInterest)
+    /// The agent's durable interest (same body as REMOTE_INTEREST, the agent's own epochs).
+    case durableInterest(RemoteInterest)
     case forward(Forward)
     case deliveryAck(DeliveryAck)
+    case replay(Replay)
     /// A kind this codec does not know that carried the IGNORABLE flag: the receiver skips it.
     /// `flags` and `body` are as received (the encoder writes them back verbatim).
     case unknown(kind: UInt16, flags: UInt8, body: [UInt8])
@@ -80,8 +87,10 @@ public enum FleetFrame: Hashable, Sendable {
         case .interestSnapshot: .interestSnapshot
         case .interestDelta: .interestDelta
         case .remoteInterest: .remoteInterest
+        case .durableInterest: .durableInterest
         case .forward: .forward
         case .deliveryAck: .deliveryAck
+        case .replay: .replay
         case .unknown(let kind, _, _): FleetFrameKind(kind)
         }
     }
@@ -310,5 +319,12 @@ extension FleetFrame {
             self.upToSequence = upToSequence
             self.sequences = sequences
         }
+    }
+
+    /// REPLAY (0x0022), coordinator -> origin agent: a destination came back and is owed forwards
+    /// from `fromSequence` on; send the outbound log again from there, in order (PROTOCOL.md §5.12).
+    public struct Replay: Hashable, Sendable {
+        public var fromSequence: UInt64
+        public init(fromSequence: UInt64) { self.fromSequence = fromSequence }
     }
 }

@@ -70,8 +70,10 @@ public struct FleetFrameDecoder: Sendable {
         case .interestSnapshot: .interestSnapshot(try .decode(&r))
         case .interestDelta: .interestDelta(try .decode(&r))
         case .remoteInterest: .remoteInterest(try .decode(&r))
+        case .durableInterest: .durableInterest(try .decode(&r))
         case .forward: .forward(try .decode(&r))
         case .deliveryAck: .deliveryAck(try .decode(&r))
+        case .replay: .replay(try .decode(&r))
         default: preconditionFailure("decodeBody called for unknown \(r.frame)")
         }
     }

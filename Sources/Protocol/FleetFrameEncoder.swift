@@ -23,9 +23,10 @@ public enum FleetFrameEncoder {
         case .loadReport(let f): f.encode(into: &w)
         case .interestSnapshot(let f): f.encode(into: &w)
         case .interestDelta(let f): f.encode(into: &w)
-        case .remoteInterest(let f): f.encode(into: &w)
+        case .remoteInterest(let f), .durableInterest(let f): f.encode(into: &w)
         case .forward(let f): f.encode(into: &w)
         case .deliveryAck(let f): f.encode(into: &w)
+        case .replay(let f): f.encode(into: &w)
         case .unknown(_, _, let body): w.writeBytes(body)
         }
         let length = w.count - start - FleetLimits.headerBytes

@@ -37,6 +37,12 @@ struct CoordinatorCommand: ParsableCommand {
     @Option(name: .customLong("http-tls-key"), help: ArgumentHelp("The admin certificate's private key (PEM; http_tls_key).", valueName: "FILE"))
     var httpTLSKey: String?
 
+    @Option(name: .customLong("gateway-tokens"), help: ArgumentHelp("Per-gateway HELLO tokens, one '<gateway-id> <token>' per line (gateway_tokens); a listed gateway must use its own.", valueName: "FILE"))
+    var gatewayTokens: String?
+
+    @Flag(name: .customLong("allow-new-gateways"), help: "Let a HELLO register a gateway id not yet known (allow_new_gateways). Closed by default.")
+    var allowNewGateways = false
+
     @Option(name: .customLong("config"), help: ArgumentHelp("YAML config file (docs/COORDINATOR.md).", valueName: "FILE"))
     var configFile: String?
 
@@ -76,6 +82,7 @@ struct CoordinatorCommand: ParsableCommand {
             try applyFlags(to: &loaded)
             token = try loaded.loadToken()
             adminAuth = try loaded.loadAdminAuth()
+            _ = try loaded.loadGatewayTokens()  // a bad line is a config error at start
             _ = try loaded.loadHTTPTLS()  // a bad certificate or key is a config error now, not at bind
         } catch {
             FileHandle.standardError.write(Data("fleetgate-coordinator: config error: \(error)\n".utf8))
@@ -120,6 +127,8 @@ struct CoordinatorCommand: ParsableCommand {
         default: break
         }
         if let readTokenFile { config.readTokenFile = readTokenFile }
+        if let gatewayTokens { config.gatewayTokensFile = gatewayTokens }
+        if allowNewGateways { config.allowNewGateways = true }
         if let readyFile { config.readyFile = readyFile }
         if let logLevel {
             guard let level = CoordinatorConfig.LogLevel(rawValue: logLevel) else {

@@ -77,6 +77,17 @@ final class LinkFakePeer: StreamHandler {
     var forwards: [FleetFrame.Forward] { frames.compactMap { if case .forward(let f) = $0 { f } else { nil } } }
     var acks: [FleetFrame.DeliveryAck] { frames.compactMap { if case .deliveryAck(let a) = $0 { a } else { nil } } }
     var errors: [FleetFrame.ErrorReport] { frames.compactMap { if case .error(let e) = $0 { e } else { nil } } }
+    /// DURABLE_INTEREST: the filters in force after every frame so far (snapshot parts then deltas).
+    var durableFilters: Set<String> {
+        var table: Set<String> = []
+        for case .durableInterest(let d) in frames {
+            switch d {
+            case .snapshot(let s): if s.sequence == 0 { table = [] }; table.formUnion(s.filters)
+            case .delta(let delta): table.subtract(delta.removed); table.formUnion(delta.added)
+            }
+        }
+        return table
+    }
 }
 
 /// Accepts agent connections; answers HELLO with HELLO_ACK (and a REMOTE_INTEREST snapshot of
@@ -142,7 +153,7 @@ final class LinkMQTTClient: StreamHandler {
     var onPubAck: ((UInt16) -> Void)?
     private var buffer: [UInt8] = []
 
-    static func connect(loop: EventLoop, port: UInt16, clientId: String) throws -> LinkMQTTClient {
+    static func connect(loop: EventLoop, port: UInt16, clientId: String, clean: Bool = true) throws -> LinkMQTTClient {
         let client = LinkMQTTClient()
         final class Slot { var result: Result<TCPStream, RuntimeError>? }
         let slot = Slot()
@@ -153,7 +164,7 @@ final class LinkMQTTClient: StreamHandler {
         stream.handler = client
         stream.startReading()
         let id = Array(clientId.utf8)
-        var body: [UInt8] = [0, 4] + Array("MQTT".utf8) + [4, 0x02, 0, 60]
+        var body: [UInt8] = [0, 4] + Array("MQTT".utf8) + [4, clean ? 0x02 : 0x00, 0, 60]
         body += [UInt8(id.count >> 8), UInt8(id.count & 0xFF)] + id
         client.send(0x10, body)
         #expect(LinkHarness.spin(loop) { client.connacks == 1 })
@@ -288,8 +299,8 @@ final class LinkRig {
         self.link = link
     }
 
-    func client(_ id: String) throws -> LinkMQTTClient {
-        let c = try LinkMQTTClient.connect(loop: loop, port: mqtt.localPort, clientId: id)
+    func client(_ id: String, clean: Bool = true) throws -> LinkMQTTClient {
+        let c = try LinkMQTTClient.connect(loop: loop, port: mqtt.localPort, clientId: id, clean: clean)
         clients.append(c)
         return c
     }

@@ -296,7 +296,7 @@ import FleetRuntime
         #expect(stream.pendingWriteBytes < limits.bulkLowWatermark + payload.count + 256)
         // A control frame goes straight to the socket, ahead of the bulk still queued.
         rig.link.interestChanged(filter: "urgent/#", added: true)
-        rig.spin { rig.link.pendingInterest.isEmpty }
+        rig.spin { rig.link.interest.pending.isEmpty }
         let queuedWhenDeltaSent = rig.link.queuedQoS0.count
         #expect(queuedWhenDeltaSent > 0)
         peer.stream.startReading()

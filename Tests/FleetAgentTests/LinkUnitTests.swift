@@ -90,12 +90,12 @@ import FleetProtocol
     }
 
     @Test func deltaChunksRespectCountAndBytes() {
-        let chunks = CoordinatorLink.chunks(added: (0..<5).map { "a/\($0)" }, removed: ["r/1", "r/2"], maxFilters: 2)
+        let chunks = InterestStream.chunks(added: (0..<5).map { "a/\($0)" }, removed: ["r/1", "r/2"], maxFilters: 2)
         #expect(chunks.flatMap(\.0) == (0..<5).map { "a/\($0)" })
         #expect(chunks.flatMap(\.1) == ["r/1", "r/2"])
         #expect(chunks.allSatisfy { $0.0.count <= 2 && $0.1.count <= 2 })
         let big = String(repeating: "x", count: 40_000)
-        let byBytes = CoordinatorLink.chunks(added: [big + "1", big + "2", big + "3"], removed: [], maxFilters: 4096)
+        let byBytes = InterestStream.chunks(added: [big + "1", big + "2", big + "3"], removed: [], maxFilters: 4096)
         #expect(byBytes.count == 3)
     }
 

@@ -126,4 +126,44 @@ import Testing
         #expect(!Fabric.constantTimeEqual(Array("abc".utf8), Array("abcd".utf8)))
         #expect(!Fabric.constantTimeEqual([], []))
     }
+
+    @Test func retentionAndIdentityKeys() throws {
+        var c = CoordinatorConfig()
+        try CoordinatorConfigFile.apply(yaml: """
+            retention: {max_messages: 500, max_age_s: 60}
+            gateway_tokens: /etc/fg/gateway-tokens
+            allow_new_gateways: true
+            """, file: "c.yaml", to: &c)
+        #expect(c.retention == DeliveryLedger.Retention(maxMessages: 500, maxBytes: CoordinatorLimits.defaultRetentionBytes, maxAgeMs: 60_000))
+        #expect(c.gatewayTokensFile == "/etc/fg/gateway-tokens" && c.allowNewGateways)
+        #expect(!CoordinatorConfig().allowNewGateways)  // closed unless asked
+        #expect(throws: ConfigError.self) {
+            var d = CoordinatorConfig()
+            try CoordinatorConfigFile.apply(yaml: "retention: {max_mesages: 5}", file: "c.yaml", to: &d)
+        }
+    }
+
+    /// One `<gateway-id> <token>` per line; every mistake names the file and line.
+    @Test(arguments: [
+        ("gw-1 0123456789abcdef\ngw-1 fedcba9876543210\n", 2, "listed twice"),
+        ("# ok\n\ngw-1\n", 3, "expected '<gateway-id> <token>'"),
+        ("gw-1 short\n", 1, "shorter than 16 bytes"),
+        ("gw-1 0123456789abcdef extra\n", 1, "3 fields"),
+    ])
+    func gatewayTokenFileErrorsNameTheLine(text: String, line: Int, message: String) {
+        do {
+            _ = try GatewayTokens.parse(text, file: "tokens")
+            Issue.record("accepted: \(text)")
+        } catch {
+            #expect(error.file == "tokens" && error.line == line, "\(error)")
+            #expect(error.message.contains(message), "\(error)")
+        }
+    }
+
+    @Test func gatewayTokenFileReadsIdsAndTokens() throws {
+        let t = try GatewayTokens.parse("# comment\n gw-1\t0123456789abcdef \n\ngw-2 fedcba9876543210fedc\n", file: "tokens")
+        #expect(t["gw-1"] == Array("0123456789abcdef".utf8))
+        #expect(t["gw-2"] == Array("fedcba9876543210fedc".utf8))
+        #expect(t["gw-3"] == nil)
+    }
 }

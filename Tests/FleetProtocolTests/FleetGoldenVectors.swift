@@ -219,6 +219,25 @@ enum FleetGolden {
                 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x2D], // 45
         frame: .deliveryAck(.init(originGatewayId: "gw-1", upToSequence: 40, sequences: [42, 45])))
 
+    /// §5.13, the REMOTE_INTEREST body under kind 0x0013. Body: 1 + 8 + 8 + added (2 + 2 + 5) +
+    /// removed 2 = 28 = 0x1C.
+    static let durableInterestDelta = FleetGoldenVector(
+        name: "DURABLE_INTEREST delta",
+        bytes: [0x00, 0x13, 0x00, 0x00, 0x00, 0x00, 0x1C,
+                0x01,                                            // form: delta
+                0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x02,  // epoch 2
+                0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x03,  // sequence 3
+                0x00, 0x01, 0x00, 0x05] + a("a/+/b") + [         // added
+                0x00, 0x00],                                     // removed: none
+        frame: .durableInterest(.delta(.init(epoch: 2, sequence: 3, added: ["a/+/b"], removed: []))))
+
+    /// §5.12. Body: from sequence 8 = 0x08.
+    static let replay = FleetGoldenVector(
+        name: "REPLAY",
+        bytes: [0x00, 0x22, 0x00, 0x00, 0x00, 0x00, 0x08,
+                0x00, 0x00, 0x00, 0x00, 0x00, 0x01, 0x00, 0x01], // from 65537
+        frame: .replay(.init(fromSequence: 65_537)))
+
     /// §3.2: an experimental kind with IGNORABLE | BULK is handed over, not rejected.
     static let unknownIgnorable = FleetGoldenVector(
         name: "unknown kind 0xF001, ignorable",
@@ -227,6 +246,6 @@ enum FleetGolden {
 
     static let all: [FleetGoldenVector] = [
         hello, helloMinimal, helloAck, error, errorBare, heartbeat, loadReport, interestSnapshot, interestSnapshotPart,
-        interestDelta, remoteInterestSnapshot, remoteInterestDelta, forward, forwardFull, deliveryAck, unknownIgnorable,
+        interestDelta, remoteInterestSnapshot, remoteInterestDelta, forward, forwardFull, deliveryAck, durableInterestDelta, replay, unknownIgnorable,
     ]
 }

@@ -33,7 +33,8 @@ STOP_TIMEOUT = 10.0
 
 
 class Coordinator:
-    def __init__(self, tmp: Path, gateway_timeout: float | None = None, extra_args=(), nofile: int | None = None):
+    def __init__(self, tmp: Path, gateway_timeout: float | None = None, extra_args=(), nofile: int | None = None,
+                 allow_new_gateways: bool = True):
         self.tmp = tmp
         tmp.mkdir(parents=True, exist_ok=True)
         self.data_dir = tmp / "data"
@@ -46,7 +47,7 @@ class Coordinator:
         self.ready_file = tmp / "ready.json"
         self.log_path = tmp / "coordinator.log"
         self.gateway_timeout = gateway_timeout
-        self.extra_args = list(extra_args)
+        self.extra_args = list(extra_args) + (["--allow-new-gateways"] if allow_new_gateways else [])
         # RLIMIT_NOFILE (soft and hard) of the child, for the descriptor-exhaustion tests
         self.nofile = nofile
         self.proc: subprocess.Popen | None = None

@@ -39,7 +39,7 @@ import pytest
 
 from brokers import PEER, Broker, BrokerConfig
 from coordinators import BINARY as COORDINATOR_BINARY
-from coordinators import Coordinator
+from coordinators import READ_TOKEN, Coordinator
 from support import Paho, wait_until
 
 SYS = "$SYS/broker/fabric/"
@@ -75,6 +75,12 @@ class FleetCoordinator(Coordinator):
         assert self.proc is not None and self.proc.poll() is None, "coordinator not running"
         self.proc.send_signal(signal.SIGKILL)
         self.proc.wait(10)
+
+    def gateway_info(self, gid: str, token: str = READ_TOKEN) -> dict:
+        """GET /v1/gateways/{gid} with the read token (asserts 200)."""
+        status, body, _ = self.http("/v1/gateways/" + urllib.parse.quote(gid, safe=""), token=token)
+        assert status == 200, (status, body)
+        return body
 
     def interest(self, topic: str) -> set[str]:
         body = self.get("/v1/interest?topic=" + urllib.parse.quote(topic, safe=""))
@@ -319,8 +325,10 @@ def link_certs(dir: Path, gateway_ids) -> "Certs":
 
 class Fleet:
     def __init__(self, tmp: Path, netns: bool, reason: str, gateway_timeout: float = 3.0,
-                 link_tls: bool = False):
+                 link_tls: bool = False, coordinator_yaml: str | None = None):
         self.tmp = tmp
+        # The coordinator's YAML config file (--config), when given.
+        self.coordinator_yaml = coordinator_yaml
         # Mutual TLS on every agent link (coordinator --link-tls-*, agents coordinator.tls).
         self.link_tls = link_tls
         self.certs = None
@@ -382,6 +390,11 @@ class Fleet:
             self.certs = link_certs(self.tmp / "link-certs", [f"gw-{i}" for i in range(1, n + 1)])
             extra = ["--link-tls-cert", str(self.certs.pem("coordinator")), "--link-tls-key",
                      str(self.certs.key("coordinator")), "--link-tls-client-ca", str(self.certs.ca)]
+        if self.coordinator_yaml is not None:
+            self.tmp.mkdir(parents=True, exist_ok=True)
+            path = self.tmp / "coordinator.yaml"
+            path.write_text(self.coordinator_yaml)
+            extra += ["--config", str(path)]
         self.coordinator = FleetCoordinator(self.tmp / "coordinator",
                                             listen_host="0.0.0.0" if self.netns else "127.0.0.1",
                                             gateway_timeout=self.gateway_timeout, extra_args=extra).start()
@@ -426,6 +439,29 @@ class Fleet:
 
     def metric(self, gid: str, name: str) -> int | None:
         return self.gws[gid].sys.value(name)
+
+    def stop_agent(self, gid: str, kill9: bool = False):
+        """Stops one gateway's agent: SIGTERM (bounded), or SIGKILL with kill9, and waits for the
+        coordinator to see it down. Its data dir is kept; its $SYS reader is stopped (start_agent
+        attaches a new one)."""
+        gw = self.gws[gid]
+        gw.agent.kill() if kill9 else gw.agent.stop()
+        if gw.sys is not None:
+            gw.sys.client.c.loop_stop()
+        self.wait_down(gid)
+
+    def start_agent(self, gid: str, timeout: float = 20.0):
+        """Starts a stopped agent again on its data dir (its MQTT port may change: clients read it
+        from the Broker at connect), waits for its link and attaches a fresh $SYS reader."""
+        gw = self.gws[gid]
+        gw.agent.start()
+        self.wait_connected([gid], timeout=timeout)
+        gw.sys = SysReader(self.client(gid, client_id=f"sys-{gid}-{os.getpid()}-{gw.agent.starts}"))
+
+    def wait_down(self, gid: str, timeout: float = 15.0):
+        """Bounded: the coordinator reports `gid` not connected."""
+        wait_until(lambda: self.connected().get(gid) is False, timeout, interval=0.05,
+                   what=f"the coordinator to see {gid} down (now {self.connected()})")
 
     def cut(self, gid: str):
         gw = self.gws[gid]
@@ -479,17 +515,18 @@ class Fleet:
 
 @pytest.fixture
 def fleet_factory(tmp_path):
-    """fleet_factory(n=3, proxied=(), gateway_timeout=3.0, agent_cfg=None, link_tls=False) -> started Fleet, links
-    connected and $SYS readers attached. Torn down (processes by PID, namespaces deleted) at the
-    end; a process that crashed during the test fails it with its log."""
+    """fleet_factory(n=3, proxied=(), gateway_timeout=3.0, agent_cfg=None, link_tls=False,
+    coordinator_yaml=None) -> started Fleet, links connected and $SYS readers attached
+    (coordinator_yaml: the text of the coordinator's --config file). Torn down (processes by PID,
+    namespaces deleted) at the end; a process that crashed during the test fails it with its log."""
     if PEER != "fleetgate":
         pytest.skip("fabric tests need fleetgate agents")
     fleets: list[Fleet] = []
 
     def make(n: int = 3, proxied=(), gateway_timeout: float = 3.0, agent_cfg: dict | None = None,
-             link_tls: bool = False) -> Fleet:
+             link_tls: bool = False, coordinator_yaml: str | None = None) -> Fleet:
         want, reason = netns_wanted()
-        f = Fleet(tmp_path / f"fleet{len(fleets)}", want, reason, gateway_timeout, link_tls)
+        f = Fleet(tmp_path / f"fleet{len(fleets)}", want, reason, gateway_timeout, link_tls, coordinator_yaml)
         fleets.append(f)
         return f.start(n, proxied=proxied, agent_cfg=agent_cfg)
 

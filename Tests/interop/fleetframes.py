@@ -23,13 +23,16 @@ LOAD_REPORT = 0x0005
 INTEREST_SNAPSHOT = 0x0010
 INTEREST_DELTA = 0x0011
 REMOTE_INTEREST = 0x0012
+DURABLE_INTEREST = 0x0013
 FORWARD = 0x0020
 DELIVERY_ACK = 0x0021
+REPLAY = 0x0022
 
 KIND_NAMES = {HELLO: "HELLO", HELLO_ACK: "HELLO_ACK", ERROR: "ERROR", HEARTBEAT: "HEARTBEAT",
               LOAD_REPORT: "LOAD_REPORT", INTEREST_SNAPSHOT: "INTEREST_SNAPSHOT",
               INTEREST_DELTA: "INTEREST_DELTA", REMOTE_INTEREST: "REMOTE_INTEREST",
-              FORWARD: "FORWARD", DELIVERY_ACK: "DELIVERY_ACK"}
+              DURABLE_INTEREST: "DURABLE_INTEREST", FORWARD: "FORWARD", DELIVERY_ACK: "DELIVERY_ACK",
+              REPLAY: "REPLAY"}
 
 # §3.2 flags
 IGNORABLE = 0x01
@@ -45,6 +48,7 @@ UNSUPPORTED_VERSION = 0x0101
 NOT_AUTHORIZED = 0x0102
 HANDSHAKE_TIMEOUT = 0x0103
 SESSION_REPLACED = 0x0104
+GATEWAY_ID_IN_USE = 0x0106
 HEARTBEAT_TIMEOUT = 0x0105
 INTEREST_OUT_OF_SYNC = 0x0201
 FORWARD_REJECTED = 0x0202
@@ -112,6 +116,11 @@ def interest_snapshot(epoch: int, seq: int, filters, last=True) -> bytes:
 
 def interest_delta(epoch: int, seq: int, added=(), removed=()) -> bytes:
     return frame(INTEREST_DELTA, u64(epoch) + u64(seq) + _filters(added) + _filters(removed))
+
+
+def durable_snapshot(epoch: int, seq: int, filters, last=True) -> bytes:
+    """§5.13: the REMOTE_INTEREST body (form 0) under DURABLE_INTEREST."""
+    return frame(DURABLE_INTEREST, u8(0) + u64(epoch) + u64(seq) + u8(1 if last else 0) + _filters(filters))
 
 
 def forward(origin: str, seq: int, topic: str, payload: bytes = b"", qos=1, retain=False,
@@ -208,6 +217,8 @@ def parse_body(kind: int, body: bytes) -> dict:
     elif kind == DELIVERY_ACK:
         f.update(origin=r.string(), up_to=r.u64())
         f["selective"] = [r.u64() for _ in range(r.u16())]
+    elif kind == REPLAY:
+        f.update(from_seq=r.u64())
     else:
         f["raw"] = r.rest()
     r.end()

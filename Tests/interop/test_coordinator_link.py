@@ -139,8 +139,12 @@ def test_second_hello_on_same_connection_is_unexpected(coordinator):
     assert frames[-1].kind == ERROR and frames[-1]["code"] == UNEXPECTED_FRAME
 
 
-def test_new_session_replaces_old(coordinator):
+def test_new_session_replaces_a_silent_old_one(coordinator_factory):
+    """A session silent for two heartbeat intervals (its agent restarted, its path died) is
+    replaced by a new HELLO; a live one is not (test_coordinator_identity.py)."""
+    coordinator = coordinator_factory(gateway_timeout=3.0)  # heartbeat interval 1 s
     first = coordinator.gateway("gw-r")
+    time.sleep(2.3)
     second = coordinator.gateway("gw-r")
     assert second.ack["session_epoch"] > first.ack["session_epoch"]
     frames = first.c.expect_close()

@@ -133,16 +133,21 @@ extension Broker {
         c.clientMaxPacketSize = terms.clientMaxPacketSize
         c.requestProblemInformation = terms.requestProblemInformation
         c.outboundAliasLimit = terms.outboundAliasLimit
-        session.machine.attach(ConnectionTerms(sendWindow: terms.sendWindow), will: p.will, expiryInterval: terms.sessionExpiry,
-                               version: p.version, policy: c.policy)
+        keepingDurableInterest(of: session) {
+            session.machine.attach(ConnectionTerms(sendWindow: terms.sendWindow), will: p.will, expiryInterval: terms.sessionExpiry,
+                                   version: p.version, policy: c.policy)
+        }
         c.send(.connack(ConnAckPacket(sessionPresent: sessionPresent, reasonCode: .success, properties: terms.connackProperties)))
         log.debug("\(clientId) connected from \(c.stream.remoteAddress) (MQTT \(p.version), session present \(sessionPresent))")
         session.machine.resume(now: now, out: session)
     }
 
     func handleDisconnect(_ d: DisconnectPacket, session: Session, on c: MQTTConnection) {
-        switch session.machine.receiveDisconnect(reason: d.reasonCode, sessionExpiry: d.properties.sessionExpiryInterval,
-                                                 maximumExpiry: limits.maxSessionExpiry) {
+        let outcome = keepingDurableInterest(of: session) {
+            session.machine.receiveDisconnect(reason: d.reasonCode, sessionExpiry: d.properties.sessionExpiryInterval,
+                                              maximumExpiry: limits.maxSessionExpiry)
+        }
+        switch outcome {
         case .violation(let reason, let why):
             c.protocolViolation(reason, why)
         case .close(let publishWill):

@@ -78,19 +78,23 @@ extension Broker {
                 sharedGroups[key] = group
                 sharedTable.insert(filter: shared.filter, subscriber: group, entry: true)
             }
-            if group.options.updateValue(options, forKey: ObjectIdentifier(session)) == nil {
+            let previous = group.options.updateValue(options, forKey: ObjectIdentifier(session))
+            if previous == nil {
                 group.members.append(session)
                 countInterest(shared.filter, by: 1)
             }
+            countDurable(shared.filter, before: previous, after: options, session: session)
         } else {
-            if subscriptionTable.insert(filter: filter, subscriber: session, entry: options) == nil { countInterest(filter, by: 1) }
+            let previous = subscriptionTable.insert(filter: filter, subscriber: session, entry: options)
+            if previous == nil { countInterest(filter, by: 1) }
+            countDurable(filter, before: previous, after: options, session: session)
         }
     }
 
     func removeFromTables(filter: String, session: Session) {
         if let shared = MQTTTopic.parseShared(filter) {
             let key = shared.group + "\u{0}" + shared.filter
-            guard let group = sharedGroups[key], group.options.removeValue(forKey: ObjectIdentifier(session)) != nil else { return }
+            guard let group = sharedGroups[key], let removed = group.options.removeValue(forKey: ObjectIdentifier(session)) else { return }
             group.members.removeAll { $0 === session }
             if group.members.isEmpty {
                 sharedGroups[key] = nil
@@ -99,8 +103,10 @@ extension Broker {
                 group.next %= group.members.count
             }
             countInterest(shared.filter, by: -1)
-        } else {
-            if subscriptionTable.remove(filter: filter, subscriber: session) != nil { countInterest(filter, by: -1) }
+            countDurable(shared.filter, before: removed, after: nil, session: session)
+        } else if let removed = subscriptionTable.remove(filter: filter, subscriber: session) {
+            countInterest(filter, by: -1)
+            countDurable(filter, before: removed, after: nil, session: session)
         }
     }
 
@@ -111,6 +117,41 @@ extension Broker {
         interestCounts[filter] = after == 0 ? nil : after
         if before == 0 && after > 0 { fabric?.interestChanged(filter: filter, added: true) }
         if before > 0 && after == 0 { fabric?.interestChanged(filter: filter, added: false) }
+    }
+
+    /// A subscription is durable interest when its session outlives its connection and it asks
+    /// for QoS >= 1: the coordinator keeps routing matching QoS >= 1 messages to this gateway
+    /// while it is away, and the origin holds them until it is back (docs/PROTOCOL.md §5.13).
+    static func isDurable(_ options: SubscriptionOptions?, persistent: Bool) -> Bool {
+        persistent && (options?.qos ?? .atMostOnce) != .atMostOnce
+    }
+
+    private func countDurable(_ filter: String, before: SubscriptionOptions?, after: SubscriptionOptions?, session: Session) {
+        let persistent = session.isPersistent
+        let delta = (Self.isDurable(after, persistent: persistent) ? 1 : 0) - (Self.isDurable(before, persistent: persistent) ? 1 : 0)
+        if delta != 0 { countDurableInterest(filter, by: delta) }
+    }
+
+    func countDurableInterest(_ filter: String, by delta: Int) {
+        let before = durableInterestCounts[filter, default: 0]
+        let after = before + delta
+        durableInterestCounts[filter] = after == 0 ? nil : after
+        if before == 0 && after > 0 { fabric?.durableInterestChanged(filter: filter, added: true) }
+        if before > 0 && after == 0 { fabric?.durableInterestChanged(filter: filter, added: false) }
+    }
+
+    /// Runs `change`, which may change whether the session outlives its connection (a CONNECT's or
+    /// a DISCONNECT's session expiry), and moves its QoS >= 1 subscriptions into or out of the
+    /// durable interest accordingly.
+    func keepingDurableInterest<T>(of session: Session, _ change: () -> T) -> T {
+        let was = session.isPersistent
+        let result = change()
+        let now = session.isPersistent
+        guard was != now else { return result }
+        for (filter, options) in session.machine.subscriptions where Self.isDurable(options, persistent: true) {
+            countDurableInterest(MQTTTopic.parseShared(filter)?.filter ?? filter, by: now ? 1 : -1)
+        }
+        return result
     }
 
     /// Retained messages for a new subscription, always with the retain flag set (MQTT 5 §3.3.1.3).

@@ -35,6 +35,8 @@ final class Broker {
     weak var fabric: FabricLink?
     /// Local subscriptions per plain filter (shared ones counted under their filter).
     var interestCounts: [String: Int] = [:]
+    /// Of those, the subscriptions that are durable interest (`Broker.isDurable`), per plain filter.
+    var durableInterestCounts: [String: Int] = [:]
 
     // Route scratch space, reused by every publish (no allocation per route once warm).
     var routeGeneration: UInt64 = 0

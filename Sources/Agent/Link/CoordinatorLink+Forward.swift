@@ -40,15 +40,20 @@ extension CoordinatorLink {
         guard message.retain || remote.wants(message.topic) else { return }
         if message.isExpired(now: broker.now) { return }
         if message.qos == .atMostOnce {
+            if message.retain && phase != .established { return holdRetainedWhileDown(message) }
             guard phase == .established, queuedQoS0.count < limits.maxQueuedQoS0 else {
                 metrics.forwardsDroppedQoS0 += 1
                 return
             }
-            queuedQoS0.append((takeSequence(), message))
+            let seq = takeSequence()
+            queuedQoS0.append((seq, message))
+            if message.retain { rememberRetained(seq: seq, message) }
         } else {
             // Always logged: the publisher gets its PUBACK after this turn's commit, so dropping
             // the forward here would lose an acknowledged message (docs/PROTOCOL.md §8 rule 5).
             // At the bound the publisher is not read any more until confirmations free the log.
+            // A retained QoS 0 value held from an outage is older than this one: never send it after.
+            if message.retain { retainedWhileDown[message.topic] = nil; retainedUnconfirmed[message.topic] = nil }
             let seq = takeSequence()
             outbound.append(seq: seq, message: message)
             store.insert(seq: seq, message: message)
@@ -96,43 +101,41 @@ extension CoordinatorLink {
                 fromLog = l.seq < q.seq
                 (seq, message) = fromLog ? (l.seq, l.message) : (q.seq, q.message)
             }
-            if message.isExpired(now: now) {
-                metrics.forwardsExpired += 1
-                dropEntry(seq: seq, fromLog: fromLog)
-                continue
+            var forward = FleetFrame.Forward(originGatewayId: settings.gatewayId, sequence: seq, topic: message.topic, qos: message.qos,
+                                             retain: message.retain, properties: message.properties, payload: message.payload)
+            forward.properties.messageExpiryInterval = message.remainingExpiry(now: now)
+            // A logged forward that cannot go out as it is (expired; over a protocol limit, which
+            // the MQTT decoder makes unreachable from a device; larger than the coordinator
+            // accepts) goes out as an expired tombstone: destinations take each origin's forwards
+            // strictly in order, so the coordinator must see every logged sequence (a gap would
+            // hold a destination's stream, DeliveryLedger). The tombstone is delivered to nobody.
+            let expired = message.isExpired(now: now)
+            var encoded: [UInt8]?
+            var problem: String?
+            if !expired {
+                if let p = forward.limitProblem { problem = p } else { encoded = c.encodeBulk(.forward(forward)) }
+                if encoded == nil && problem == nil { problem = "larger than the coordinator accepts" }
             }
-            var properties = message.properties
-            properties.messageExpiryInterval = message.remainingExpiry(now: now)
-            let forward = FleetFrame.Forward(originGatewayId: settings.gatewayId, sequence: seq, topic: message.topic,
-                                             qos: message.qos, retain: message.retain, properties: properties, payload: message.payload)
-            // Unreachable from a device since the MQTT decoder enforces the same bounds; a message
-            // stored by an older agent that did not is dropped and counted, never a trap.
-            if let problem = forward.limitProblem {
-                log.warning("coordinator link: forward \(seq) on \(message.topic) cannot be sent (\(problem)); dropped")
-                metrics.forwardsTooLarge += 1
-                dropEntry(seq: seq, fromLog: fromLog)
-                continue
+            if encoded == nil {
+                if let problem { log.warning("coordinator link: forward \(seq) on \(message.topic) cannot be sent (\(problem)); dropped") }
+                if expired { metrics.forwardsExpired += 1 } else { metrics.forwardsTooLarge += 1 }
+                guard fromLog else { _ = queuedQoS0.popFirst(); continue }
+                encoded = c.encodeBulk(.forward(FleetFrame.Forward(originGatewayId: settings.gatewayId, sequence: seq, topic: message.topic,
+                                                                   qos: message.qos, retain: false, properties: Self.tombstoneProperties, payload: [])))
             }
-            guard let bytes = c.encodeBulk(.forward(forward)) else {
-                log.warning("coordinator link: forward \(seq) on \(message.topic) is larger than the coordinator accepts; dropped")
-                metrics.forwardsTooLarge += 1
-                dropEntry(seq: seq, fromLog: fromLog)
-                continue
-            }
+            guard let bytes = encoded else { outbound.dropUnsent(); store.delete(seq: seq); continue }
             c.sendBulk(bytes)
             metrics.forwardsSent += 1
             if fromLog { outbound.advance() } else { _ = queuedQoS0.popFirst() }
         }
     }
 
-    private func dropEntry(seq: UInt64, fromLog: Bool) {
-        if fromLog {
-            outbound.dropUnsent()
-            store.delete(seq: seq)
-        } else {
-            _ = queuedQoS0.popFirst()
-        }
-    }
+    /// An expired message: receivers discard it on arrival.
+    static let tombstoneProperties: MQTTProperties = {
+        var p = MQTTProperties()
+        p.messageExpiryInterval = 0
+        return p
+    }()
 
     /// The coordinator confirms our forwards: every destination took them, so they leave the log.
     func receivedDeliveryAck(_ ack: FleetFrame.DeliveryAck) {
@@ -141,6 +144,7 @@ extension CoordinatorLink {
         if ack.upToSequence > 0 {
             confirmed += outbound.confirm(upTo: ack.upToSequence)
             store.delete(upTo: ack.upToSequence)
+            if !retainedUnconfirmed.isEmpty { retainedUnconfirmed = retainedUnconfirmed.filter { $0.value.seq > ack.upToSequence } }
         }
         for seq in ack.sequences where outbound.confirm(seq: seq) {
             confirmed += 1

@@ -59,11 +59,17 @@ final class CoordinatorLink: FabricLink {
     var loadSampler = LoadSampler(startMs: 0, totals: .init())
 
     // Own interest on this connection (CoordinatorLink+Interest.swift).
-    var localEpoch: UInt64 = 0
-    var localSequence: UInt64 = 0
-    var announced: Set<String> = []
-    var pendingInterest: [String: Bool] = [:]
+    var interest = InterestStream()
     let remote = RemoteInterestTable()
+    /// Our durable interest on this connection (CoordinatorLink+Durable.swift), its own stream.
+    var durableInterest = InterestStream()
+    /// The last retained QoS 0 message per topic published while the link was down, sent when it
+    /// is back (bounded by `LinkLimits.maxRetainedWhileDown`).
+    var retainedWhileDown: [String: Message] = [:]
+    /// Retained QoS 0 forwards handed to the current connection and not yet covered by the
+    /// coordinator's cumulative DELIVERY_ACK: a link that dies silently loses them, so they go back
+    /// to `retainedWhileDown` when it closes.
+    var retainedUnconfirmed: [String: (seq: UInt64, message: Message)] = [:]
 
     // Forwarding state (CoordinatorLink+Forward.swift).
     var nextSequence: UInt64 = 1
@@ -250,7 +256,9 @@ final class CoordinatorLink: FabricLink {
         metrics.connected = false
         metrics.forwardsDroppedQoS0 += UInt64(queuedQoS0.count)
         queuedQoS0.removeAll()
-        pendingInterest = [:]
+        keepRetainedNotConfirmed()
+        interest.discardPending()
+        durableInterest.discardPending()
         guard phase != .stopped else { return }
         phase = .idle
         scheduleReconnect()
@@ -274,8 +282,9 @@ final class CoordinatorLink: FabricLink {
         case .remoteInterest(let ri): receivedRemoteInterest(ri, on: c)
         case .forward(let f): receivedForward(f)
         case .deliveryAck(let a): receivedDeliveryAck(a)
+        case .replay(let r): receivedReplay(r)
         case .unknown: break  // IGNORABLE kinds we do not know
-        case .hello, .helloAck, .loadReport, .interestSnapshot, .interestDelta:
+        case .hello, .helloAck, .loadReport, .interestSnapshot, .interestDelta, .durableInterest:
             c.fail(.unexpectedFrame, related: frame.kind, "\(frame.kind) is not sent to an agent")
         }
     }
@@ -294,8 +303,11 @@ final class CoordinatorLink: FabricLink {
         // Full resynchronisation: our interest as a fresh snapshot, theirs rebuilt from theirs,
         // every unconfirmed forward re-sent in order before anything new.
         remote.connectionStarted()
-        localEpoch = 0
+        interest.restart()
         sendSnapshot()
+        durableInterest.restart()
+        sendDurableSnapshot()
+        reportCursors()
         heartbeatIntervalMs = UInt64(ack.heartbeatIntervalMs)
         heartbeatSequence = 0
         restartLoadSampling()
@@ -304,6 +316,7 @@ final class CoordinatorLink: FabricLink {
         }
         metrics.forwardsResent += UInt64(outbound.count)
         outbound.rewind()
+        sendRetainedHeldWhileDown()
         pump()
     }
 
@@ -313,7 +326,8 @@ final class CoordinatorLink: FabricLink {
         case .interestOutOfSync:
             metrics.outOfSyncReceived += 1
             log.info("coordinator link: interest out of sync (\(e.message)); sending a new snapshot")
-            if phase == .established { sendSnapshot() }
+            guard phase == .established else { break }
+            if e.relatedKind == .durableInterest { sendDurableSnapshot() } else { sendSnapshot() }
         case .forwardRejected:
             log.warning("coordinator link: forward rejected: \(e.message)")
         default:
@@ -345,6 +359,7 @@ final class CoordinatorLink: FabricLink {
     func endTurn(into writes: inout [SQLWrite]) {
         guard phase != .stopped else { return }
         flushInterest()
+        flushDurableInterest()
         writes += store.takeWrites()
         sendAcks()
     }

@@ -25,7 +25,7 @@ public struct CoordinatorLinkConfig: Sendable, Equatable {
     public var reconnectMaxMs: UInt32 = 30_000
     /// QoS >= 1 forwards kept until the coordinator confirms them (`LinkLimits.maxUnacked`): at
     /// the bound, the publisher that reached it is not read until confirmations free half.
-    public var maxUnconfirmedForwards: Int = 100_000
+    public var maxUnconfirmedForwards: Int = LinkLimits().maxUnacked
     /// TLS to the coordinator (`coordinator.tls:`): the CA its certificate must chain to (set =
     /// TLS on), this gateway's certificate and key for mutual TLS (the certificate names the
     /// gateway id: CN or DNS SAN), and the name to verify (default: the address's host).

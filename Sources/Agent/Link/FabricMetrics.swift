@@ -16,6 +16,8 @@ struct FabricMetrics {
     var forwardsSent: UInt64 = 0
     /// Unconfirmed QoS >= 1 forwards queued again for sending by a new session.
     var forwardsResent: UInt64 = 0
+    /// REPLAY requests from the coordinator (a destination came back and is owed forwards).
+    var replays: UInt64 = 0
     /// QoS >= 1 forwards the coordinator confirmed (removed from the log).
     var forwardsConfirmed: UInt64 = 0
     /// QoS 0 forwards dropped: no session, or the bulk queue full.
@@ -52,6 +54,7 @@ extension CoordinatorLink {
             ("fabric/link/commit_failures", "\(m.commitFailures)"),
             ("fabric/forwards/sent", "\(m.forwardsSent)"),
             ("fabric/forwards/resent", "\(m.forwardsResent)"),
+            ("fabric/forwards/replays", "\(m.replays)"),
             ("fabric/forwards/confirmed", "\(m.forwardsConfirmed)"),
             ("fabric/forwards/unconfirmed", "\(outbound.count)"),
             ("fabric/forwards/dropped", "\(m.forwardsDroppedQoS0 + m.forwardsTooLarge)"),
@@ -63,7 +66,9 @@ extension CoordinatorLink {
             ("fabric/forwards/duplicates", "\(m.duplicatesDropped)"),
             ("fabric/acks/sent", "\(m.deliveryAcksSent)"),
             ("fabric/link/paused_for_subscribers", "\(m.pausedForSubscribers)"),
-            ("fabric/interest/local", "\(announced.count)"),
+            ("fabric/interest/local", "\(interest.announced.count)"),
+            ("fabric/interest/durable", "\(durableInterest.announced.count)"),
+            ("fabric/retained/held_while_down", "\(retainedWhileDown.count)"),
             ("fabric/interest/remote", "\(remote.filterCount)"),
             ("fabric/interest/snapshots", "\(m.snapshotsSent)"),
             ("fabric/interest/deltas", "\(m.deltasSent)"),

@@ -20,7 +20,13 @@ struct LinkLimits: Sendable {
     /// At it, the publisher whose message reached it is not read until confirmations bring the
     /// log below half (nothing acknowledged is dropped); it can exceed the bound only by what
     /// publishers had already sent in the read being handled, and by wills.
-    var maxUnacked = 100_000
+    /// The default fits a destination gateway down for an hour at 1,000 msg/s (issue #11): the
+    /// origin holds what it is owed (the coordinator's retention bound drops the oldest beyond
+    /// 3,600,000 per destination). The log is in memory as well as on disk: budget its messages.
+    var maxUnacked = 4_000_000
+    /// Retained QoS 0 topics remembered while the link is down (the last value of each is sent
+    /// when it is back); beyond it new topics are dropped and counted.
+    var maxRetainedWhileDown = 10_000
     /// Sequence numbers are reserved on disk in blocks, so a QoS 0 forward costs no write.
     var sequenceBlock: UInt64 = 1 << 20
     /// The largest frame we accept from the coordinator (announced in HELLO).

@@ -6,7 +6,7 @@ import FleetCore
 struct OutboundLog {
     struct Entry {
         let seq: UInt64
-        let message: Message
+        var message: Message
         /// Confirmed (or dropped locally): skipped, removed once at the front.
         var isDone = false
     }
@@ -35,16 +35,24 @@ struct OutboundLog {
 
     /// Drops the entry `nextUnsent()` returned without sending it (expired, too large).
     mutating func dropUnsent() {
-        if cursor < entries.count && !entries[cursor].isDone {
-            entries[cursor].isDone = true
-            count -= 1
-        }
+        if cursor < entries.count && !entries[cursor].isDone { markDone(cursor) }
         cursor += 1
         removeDoneAtFront()
     }
 
     /// A new connection: send everything unconfirmed again, in order.
     mutating func rewind() { cursor = 0 }
+
+    /// REPLAY: send again from the first entry at or above `seq` (binary search), unless the
+    /// cursor is already there or before. Returns how many entries will be sent again.
+    @discardableResult
+    mutating func rewind(toSequence seq: UInt64) -> Int {
+        let position = index(atOrAbove: seq)
+        guard position < cursor else { return 0 }
+        let again = (position..<cursor).reduce(0) { $0 + (entries[$1].isDone ? 0 : 1) }
+        cursor = position
+        return again
+    }
 
     /// Every entry up to `seq` is confirmed. Returns how many were removed.
     @discardableResult
@@ -61,17 +69,33 @@ struct OutboundLog {
     /// One entry is confirmed (a selective acknowledgement). Returns whether it was in the log.
     @discardableResult
     mutating func confirm(seq: UInt64) -> Bool {
+        let i = index(atOrAbove: seq)
+        guard i < entries.count, entries[i].seq == seq, !entries[i].isDone else { return false }
+        markDone(i)
+        removeDoneAtFront()
+        return true
+    }
+
+    /// The position of the first entry whose sequence is `seq` or above (entries.count if none).
+    private func index(atOrAbove seq: UInt64) -> Int {
         var lo = 0, hi = entries.count
         while lo < hi {
             let mid = (lo + hi) / 2
             if entries[mid].seq < seq { lo = mid + 1 } else { hi = mid }
         }
-        guard lo < entries.count, entries[lo].seq == seq, !entries[lo].isDone else { return false }
-        entries[lo].isDone = true
-        count -= 1
-        removeDoneAtFront()
-        return true
+        return lo
     }
+
+    /// A done entry keeps its slot until the front passes it (a destination that is away holds
+    /// the front), but not its message: confirmed forwards behind a held one cost a few bytes.
+    private mutating func markDone(_ i: Int) {
+        entries[i].isDone = true
+        entries[i].message = Self.released
+        count -= 1
+    }
+
+    private static let released = Message(topic: "", payload: [], qos: .atMostOnce, retain: false, properties: .none,
+                                          expiresAt: nil, origin: nil)
 
     /// Sequences of the entries still in the log, oldest first (for tests and logs).
     var sequences: [UInt64] { entries.elements.filter { !$0.isDone }.map(\.seq) }

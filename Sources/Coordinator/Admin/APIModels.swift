@@ -13,7 +13,19 @@ public struct GatewayView: Codable, Sendable, Equatable {
     public var session_epoch: UInt64
     public var remote_address: String?
     public var interest_filters: Int
+    /// Durable interest (filters of its persistent sessions at QoS >= 1), kept while it is away.
+    public var durable_filters: Int
+    public var retention: RetentionView
     public var load: GatewayLoadView?
+}
+
+/// What the origins hold for this gateway as a destination (issue #11), and what the retention
+/// bound dropped since the coordinator started.
+public struct RetentionView: Codable, Sendable, Equatable {
+    public var held_messages: Int
+    public var held_bytes: Int
+    public var dropped_messages: UInt64
+    public var dropped_bytes: UInt64
 }
 
 public struct GatewayLoadView: Codable, Sendable, Equatable {
@@ -71,6 +83,9 @@ extension Fabric {
             labels: labels, capacity_weight: g.capacityWeight, software_version: g.softwareVersion, last_seen_ms: lastSeen,
             registered_ms: g.registeredMs, session_epoch: g.sessionEpoch, remote_address: g.remoteAddress,
             interest_filters: interest.filters(of: g.id).count,
+            durable_filters: durableInterest[g.id]?.count ?? 0,
+            retention: { h in RetentionView(held_messages: h.messages, held_bytes: h.bytes, dropped_messages: h.droppedMessages,
+                                            dropped_bytes: h.droppedBytes) }(delivery.held[g.id] ?? DeliveryLedger.Held()),
             load: g.load.map { GatewayLoadView(timestamp_ms: $0.timestampMs, connections: $0.connections,
                                                messages_in_per_second: $0.messagesInPerSecond, messages_out_per_second: $0.messagesOutPerSecond,
                                                bytes_in_per_second: $0.bytesInPerSecond, bytes_out_per_second: $0.bytesOutPerSecond,
@@ -112,8 +127,9 @@ extension Fabric {
         for g in gateways.values { byState[g.state, default: 0] += 1 }
         return MetricsSnapshot(counters: counters, gatewaysByState: byState, connections: connections.count,
                                interestFilters: interest.filterCount, interestEntries: interest.entryCount,
-                               pendingDeliveries: delivery.pendingCount,
-                               bulkDropped: connections.values.reduce(0) { $0 + $1.bulkDropped })
+                               pendingDeliveries: delivery.heldCount,
+                               bulkDropped: connections.values.reduce(0) { $0 + $1.bulkDropped },
+                               retention: delivery.held.filter { gateways[$0.key] != nil })
     }
 }
 

@@ -12,6 +12,8 @@ public struct MetricsSnapshot: Sendable {
     public var interestEntries: Int
     public var pendingDeliveries: Int
     public var bulkDropped: UInt64
+    /// Per destination gateway: what is held for it and what its retention bound dropped.
+    public var retention: [String: DeliveryLedger.Held] = [:]
 }
 
 /// swift-metrics instruments backed by swift-prometheus (its own registry: no global bootstrap).
@@ -30,7 +32,7 @@ public final class CoordinatorMetrics: Sendable {
     private let httpLimiter: HTTPConnectionLimiter?
 
     static let prefix = "fleetgate_coordinator_"
-    static let dropReasons = ["queue_full", "too_large", "bad_origin", "recovering"]
+    static let dropReasons = ["queue_full", "too_large", "bad_origin"]
 
     public init(httpLimiter: HTTPConnectionLimiter? = nil) {
         factory = PrometheusMetricsFactory(registry: registry)
@@ -86,6 +88,14 @@ public final class CoordinatorMetrics: Sendable {
             counter(p + "sessions_replaced_total", [], s.counters.sessionsReplaced)
             counter(p + "interest_out_of_sync_total", [], s.counters.interestOutOfSync)
             counter(p + "interest_refused_total", [], s.counters.interestRefused)
+            counter(p + "replays_requested_total", [], s.counters.replaysRequested)
+            counter(p + "hellos_refused_in_use_total", [], s.counters.hellosRefusedInUse)
+            for (gateway, h) in s.retention {
+                gauge(p + "retention_held_messages", [("gateway", gateway)], Double(h.messages))
+                gauge(p + "retention_held_bytes", [("gateway", gateway)], Double(h.bytes))
+                counter(p + "retention_dropped_messages_total", [("gateway", gateway)], h.droppedMessages)
+                counter(p + "retention_dropped_bytes_total", [("gateway", gateway)], h.droppedBytes)
+            }
             for state in GatewayState.allCases { gauge(p + "gateways", [("state", state.rawValue)], Double(s.gatewaysByState[state] ?? 0)) }
             gauge(p + "connections", [], Double(s.connections))
             gauge(p + "interest_filters", [], Double(s.interestFilters))

@@ -7,7 +7,8 @@ import Yams
 public enum CoordinatorConfigFile {
     static let knownKeys = ["link", "http", "data_dir", "token_file", "admin_token_file", "read_token_file", "max_interest_filters", "http_tls_cert", "http_tls_key", "log_level", "ready_file", "gateway_timeout",
                             "heartbeat_interval_ms", "coordinator_id", "max_frame_size", "link_tls",
-                            "http_idle_timeout", "http_request_timeout", "http_max_connections"]
+                            "http_idle_timeout", "http_request_timeout", "http_max_connections", "retention",
+                            "gateway_tokens", "allow_new_gateways"]
 
     public static func load(path: String, into config: inout CoordinatorConfig) throws(ConfigError) {
         guard let data = FileManager.default.contents(atPath: path) else {
@@ -29,6 +30,8 @@ public enum CoordinatorConfigFile {
             case "http_tls_key": config.httpTLSKeyFile = try r.nonEmptyString(value, key: key)
             case "admin_token_file": config.adminTokenFile = try r.nonEmptyString(value, key: key)
             case "read_token_file": config.readTokenFile = try r.nonEmptyString(value, key: key)
+            case "gateway_tokens": config.gatewayTokensFile = try r.nonEmptyString(value, key: key)
+            case "allow_new_gateways": config.allowNewGateways = try r.bool(value, key: key)
             case "log_level": config.logLevel = try r.choice(value, key: key, CoordinatorConfig.LogLevel.self)
             case "ready_file": config.readyFile = try r.nonEmptyString(value, key: key)
             case "gateway_timeout": config.gatewayTimeoutSeconds = try r.seconds(value, key: key)
@@ -40,6 +43,7 @@ public enum CoordinatorConfigFile {
             case "max_interest_filters": config.maxInterestFilters = try r.integer(value, key: key, 1...100_000_000)
             case "max_frame_size": config.maximumFrameSize = try r.integer(value, key: key, 16_384...268_435_456)
             case "link_tls": config.linkTLS = try r.linkTLS(value, key: key)
+            case "retention": config.retention = try r.retention(value, key: key, defaults: config.retention)
             case "http_idle_timeout": config.httpIdleTimeoutSeconds = try r.seconds(value, key: key)
             case "http_request_timeout": config.httpRequestTimeoutSeconds = try r.seconds(value, key: key)
             case "http_max_connections": config.httpMaxConnections = try r.integer(value, key: key, 1...1_000_000)
@@ -75,6 +79,20 @@ extension NodeReader {
         return LinkTLS(certificateFile: cert, keyFile: privateKey, clientCAFile: clientCA)
     }
 
+    /// `retention: {max_messages: N, max_bytes: N, max_age_s: N}`; keys left out keep their defaults.
+    func retention(_ node: Node, key: String, defaults: DeliveryLedger.Retention) throws(ConfigError) -> DeliveryLedger.Retention {
+        var r = defaults
+        for (k, v) in try mapping(node, key: key) {
+            switch k {
+            case "max_messages": r.maxMessages = try integer(v, key: "\(key).\(k)", 1...1_000_000_000)
+            case "max_bytes": r.maxBytes = try integer(v, key: "\(key).\(k)", 1...(1 << 40))
+            case "max_age_s": r.maxAgeMs = UInt64(try integer(v, key: "\(key).\(k)", 1...30 * 86_400)) * 1000
+            default: throw error(v, key: "\(key).\(k)", "unknown key (known: max_messages, max_bytes, max_age_s)")
+            }
+        }
+        return r
+    }
+
     func hostPort(_ node: Node, key: String) throws(ConfigError) -> HostPort {
         switch HostPort.parse(try nonEmptyString(node, key: key)) {
         case .success(let a): return a
@@ -85,6 +103,12 @@ extension NodeReader {
 
 extension CoordinatorConfig {
     /// Reads the token file: its bytes with surrounding whitespace removed. Empty is an error.
+    /// `gateway_tokens`, when set.
+    public func loadGatewayTokens() throws(ConfigError) -> GatewayTokens {
+        guard let path = gatewayTokensFile else { return GatewayTokens() }
+        return try GatewayTokens.load(path: path)
+    }
+
     public func loadToken() throws(ConfigError) -> [UInt8] {
         guard let path = tokenFile else {
             throw ConfigError(file: nil, line: nil, key: "token_file", message: "a token file is required (--token-file or token_file:)")

@@ -16,6 +16,11 @@ public struct CoordinatorConfig: Sendable, Equatable {
     /// read token only reads. Without either the API answers 401 to all but /healthz.
     public var adminTokenFile: String?
     public var readTokenFile: String?
+    /// Per-gateway HELLO tokens (`gateway_tokens`, `GatewayTokens`); listed ids must use theirs.
+    public var gatewayTokensFile: String?
+    /// Whether a HELLO may register a gateway id the coordinator does not know yet (neither in
+    /// the graph nor in `gateway_tokens`). Closed by default (`--allow-new-gateways`).
+    public var allowNewGateways = false
     /// TLS on the admin listener: certificate chain and key (PEM). Both or neither.
     public var httpTLSCertificateFile: String?
     public var httpTLSKeyFile: String?
@@ -33,6 +38,8 @@ public struct CoordinatorConfig: Sendable, Equatable {
     /// Filters one gateway's interest may hold; past it the gateway gets ERROR limitExceeded
     /// and is disconnected (`max_interest_filters`).
     public var maxInterestFilters: Int = CoordinatorLimits.defaultMaxInterestFilters
+    /// What is held per destination that is away (`retention: {max_messages, max_bytes, max_age_s}`).
+    public var retention = DeliveryLedger.Retention()
     /// TLS on the agent link (`link_tls:`, `--link-tls-*`); nil = plain TCP.
     public var linkTLS: LinkTLS?
     /// Admin HTTP: an idle keep-alive connection is closed after this long (`http_idle_timeout`).

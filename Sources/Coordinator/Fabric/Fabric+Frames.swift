@@ -26,15 +26,19 @@ extension Fabric {
             interestOutcome(c.interest.snapshot(s), gateway: id, kind: .interestSnapshot, on: c)
         case .interestDelta(let d):
             interestOutcome(c.interest.delta(d), gateway: id, kind: .interestDelta, on: c)
+        case .durableInterest(.snapshot(let s)):
+            durableOutcome(c.durableInterest.snapshot(s), gateway: id, on: c)
+        case .durableInterest(.delta(let d)):
+            durableOutcome(c.durableInterest.delta(d), gateway: id, on: c)
         case .forward(let f):
             forward(f, raw: raw, from: id, on: c)
         case .deliveryAck(let a):
-            delivery.acknowledge(destination: id, origin: a.originGatewayId, upTo: a.upToSequence, selective: a.sequences)
+            delivery.acknowledge(destination: id, origin: a.originGatewayId, upTo: a.upToSequence)
         case .error(let e):
             peerError(e, gateway: id, on: c)
         case .unknown:
             break  // IGNORABLE kinds this coordinator does not know are skipped (§3.2)
-        case .hello, .helloAck, .remoteInterest:
+        case .hello, .helloAck, .remoteInterest, .replay:
             c.fail(.unexpectedFrame, related: frame.kind, "\(frame.kind) is not expected from an established gateway")
         }
     }
@@ -49,7 +53,6 @@ extension Fabric {
             c.send(.error(.init(code: .interestOutOfSync, relatedKind: kind, message: reason)))
         case .replace(let filters):
             broadcast(interest.replace(id, with: filters))
-            recoveryInterestKnown(id)
         case .tooLarge(let reason):
             refuseInterest(reason, gateway: id, kind: kind, on: c)
         case .delta(let added, let removed):
@@ -87,9 +90,11 @@ extension Fabric {
         }
     }
 
-    /// Routes a FORWARD from `origin`: to every other connected gateway whose interest matches
-    /// (one trie walk), or to every other connected gateway if it is retained; never back to the
-    /// origin. QoS >= 1 forwards are tracked until every destination acknowledged.
+    /// Routes a FORWARD from `origin`. Candidates: the gateways whose interest matches (one trie
+    /// walk; a gateway that is away is found through its durable interest), or for a retained one
+    /// also every other connected gateway (retained state is fleet-wide); never the origin. The
+    /// ledger decides who gets it now and who is owed it (DeliveryLedger); the frame is relayed as
+    /// the bytes it arrived as.
     private func forward(_ f: FleetFrame.Forward, raw: UnsafeRawBufferPointer, from origin: String, on c: GatewayConnection) {
         guard f.originGatewayId == origin else {
             counters.dropped("bad_origin")
@@ -97,58 +102,70 @@ extension Fabric {
                                 message: "FORWARD origin \(f.originGatewayId) is not this gateway (\(origin))")))
             return
         }
-        if isRecovering {
-            // Not routed while recovering. Gateways dedupe by the origin's highest sequence, so a
-            // forward delivered now to the gateways already back would put them past the ones the
-            // origin re-sends after recovery for the gateways still away: those would then be taken
-            // for re-sends and lost. QoS >= 1: the origin re-sends it to the whole fleet when
-            // recovery ends. QoS 0 (best effort): dropped, counted.
-            if f.qos == .atMostOnce {
-                counters.dropped("recovering")
-            } else {
-                noteRecoveryOrigin(origin)
-            }
-            return
+        var candidates = interest.gateways(matching: f.topic, excluding: origin)
+        if f.retain {
+            for id in gatewayConnections.keys where id != origin && !candidates.contains(id) { candidates.append(id) }
         }
-        let destinations: [String] = f.retain
-            ? gatewayConnections.keys.filter { $0 != origin }.sorted()
-            : interest.gateways(matching: f.topic, excluding: origin)
-        if destinations.isEmpty { counters.forwardsUnrouted += 1 }
+        if candidates.isEmpty { counters.forwardsUnrouted += 1 }
+        let targets = delivery.route(origin: origin, sequence: f.sequence, qos: f.qos, retain: f.retain, bytes: raw.count, candidates: candidates,
+                                     isConnected: { gatewayConnections[$0] != nil }, now: loop.now)
+        guard !targets.isEmpty else { return }
         let bytes = [UInt8](raw)
-        var accepted: [String] = []
-        var refused = false
-        for d in destinations {
+        var replayFrom: UInt64?
+        for d in targets {
             guard let dc = gatewayConnections[d] else { continue }
             guard bytes.count <= dc.peerMaximumFrameSize else {
                 counters.dropped("too_large")
+                if f.qos != .atMostOnce { delivery.undeliverable(origin: origin, destination: d, sequence: f.sequence) }
                 continue
             }
             switch dc.sendEncoded(bytes, bulk: true, kind: .forward) {
             case .queued:
                 counters.forwardsRouted += 1
-                accepted.append(d)
-            case .bulkFull:
+            case .bulkFull, .overloaded:
                 counters.dropped("queue_full")
-                refused = true
-            case .overloaded:
-                break
+                if f.qos != .atMostOnce {
+                    // Still owed: the origin sends it again (REPLAY) once this destination drains;
+                    // the origin is held until then (below).
+                    delivery.notWritten(origin: origin, destination: d, sequence: f.sequence)
+                    replayFrom = f.sequence
+                }
             }
             if dc.isBackedUp { dc.hold(c) }
         }
-        if f.qos != .atMostOnce && refused {
-            // Never confirm a QoS >= 1 forward some destination could not take: fail the ORIGIN,
-            // which re-sends everything unconfirmed from its durable log after reconnecting
-            // (destinations drop what they already have). Failing the slow destination instead
-            // would release it from the confirmation and lose the message there.
-            c.fail(.overloaded, related: .forward, "a destination's forward queue is full; re-send unconfirmed forwards")
-            return
+        if let replayFrom {
+            c.send(.replay(.init(fromSequence: replayFrom)))
+            counters.replaysRequested += 1
         }
-        if f.qos != .atMostOnce {
-            switch delivery.track(origin: origin, sequence: f.sequence, destinations: accepted) {
-            case .overflow:
-                c.fail(.overloaded, related: .forward, "more than \(delivery.maxPending) unconfirmed forwards")
-            case .confirmed, .pending, .outOfOrder:
-                break
+    }
+
+    /// DURABLE_INTEREST: the filters the gateway's persistent sessions hold at QoS >= 1. Persisted;
+    /// kept while the gateway is away (its interest then shrinks to these, `sessionEnded`).
+    private func durableOutcome(_ outcome: InterestSequencer.Outcome, gateway id: String, on c: GatewayConnection) {
+        switch outcome {
+        case .dropped, .partial:
+            break
+        case .outOfSync(let reason):
+            counters.interestOutOfSync += 1
+            log.info("gateway \(id): durable interest out of sync: \(reason)")
+            c.send(.error(.init(code: .interestOutOfSync, relatedKind: .durableInterest, message: reason)))
+        case .tooLarge(let reason):
+            refuseInterest(reason, gateway: id, kind: .durableInterest, on: c)
+        case .replace(let filters):
+            durableInterest[id] = filters.isEmpty ? nil : filters
+            do { try store.replaceDurableInterest(id, with: filters) } catch { log.error("cannot store the durable interest of \(id): \(error)") }
+        case .delta(let added, let removed):
+            var filters = durableInterest[id] ?? []
+            let adding = Set(added)
+            for f in removed where !adding.contains(f) { filters.remove(f) }
+            filters.formUnion(added)
+            guard filters.count <= config.maxInterestFilters else {
+                return refuseInterest("durable interest would hold \(filters.count) filters, more than the \(config.maxInterestFilters) allowed (max_interest_filters)",
+                                      gateway: id, kind: .durableInterest, on: c)
+            }
+            durableInterest[id] = filters.isEmpty ? nil : filters
+            do { try store.applyDurableInterest(id, added: added, removed: removed.filter { !adding.contains($0) }) } catch {
+                log.error("cannot store the durable interest of \(id): \(error)")
             }
         }
     }

@@ -7,16 +7,17 @@ extension Fabric {
         case connected
     }
 
-    /// Forgets a gateway that is not connected: its record and link, in memory and on disk, and
-    /// the coordinator's wait for it after a restart (recovery ends early if it was the last).
-    /// Its interest and deliveries already left with its session (`sessionEnded`).
+    /// Forgets a gateway that is not connected: its record, link and durable interest, in memory
+    /// and on disk, and everything held for it (origins may then drop those forwards).
     func removeGateway(_ id: String) -> Removal {
         guard gatewayConnections[id] == nil else { return .connected }
         guard gateways.removeValue(forKey: id) != nil else { return .notFound }
         links[id] = nil
         do { try store.deleteGateway(id) } catch { log.error("cannot delete gateway \(id) from the store: \(error)") }
+        durableInterest[id] = nil
+        broadcast(interest.removeMember(id))
+        delivery.remove(id)
         log.notice("gateway \(id) removed by an operator")
-        recoveryInterestKnown(id)  // nobody waits for a gateway that no longer exists
         return .removed
     }
 }

@@ -1,3 +1,4 @@
+import FleetConfig
 import FleetCore
 import FleetProtocol
 import FleetRuntime
@@ -14,6 +15,8 @@ import Logging
 public final class Fabric {
     let config: CoordinatorConfig
     private let token: [UInt8]
+    /// Per-gateway HELLO tokens (`gateway_tokens`), read at start and on SIGHUP.
+    private(set) var gatewayTokens: GatewayTokens
     let log: Logger
     let loop: EventLoop
     let store: GraphStore
@@ -31,7 +34,11 @@ public final class Fabric {
     private var nextSerial: UInt64 = 1
 
     let interest = InterestIndex()
-    var delivery = DeliveryTracker()
+    /// Per gateway, the durable interest it last told (DURABLE_INTEREST), persisted: kept while the
+    /// gateway is away, so QoS >= 1 messages for its persistent sessions are still routed to it.
+    var durableInterest: [String: Set<String>] = [:]
+    var delivery: DeliveryLedger
+    private var lastRetentionSweepMs: UInt64 = 0
     public internal(set) var counters = FabricCounters()
 
     /// Closes the link listener (plain TCP or TLS).
@@ -41,8 +48,6 @@ public final class Fabric {
     private var sweepTimer: LoopTimer?
     private var lastPersistMs: UInt64 = 0
     private(set) var isShuttingDown = false
-    /// Recovery after a restart (Fabric+Recovery): gateways still to come back, and origins that
-    /// forwarded while confirmations were held.
     /// Failed HELLOs per source host: repeated failures delay that host's next HELLO (the agent's
     /// login rule, `LoginFailureTable`), so a token guesser gets a few tries a second, not
     /// thousands. Logged at most every `authFailureLogIntervalMs`, with the count in between.
@@ -50,10 +55,6 @@ public final class Fabric {
     var lastAuthFailureLogMs: UInt64?
     var authFailuresNotLogged = 0
     static let authFailureLogIntervalMs: UInt64 = 10_000
-    var recoveryAwaiting: Set<String> = []
-    var recoveryOrigins: Set<String> = []
-    var recoveryDeadlineMs: UInt64 = 0
-    private var wasActiveBeforeStart: Set<String> = []
 
     public init(config: CoordinatorConfig, token: [UInt8], loop: EventLoop, store: GraphStore, logger: Logger,
                 wallClock: @escaping () -> UInt64 = { UInt64(Date().timeIntervalSince1970 * 1000) }) throws {
@@ -63,12 +64,17 @@ public final class Fabric {
         self.store = store
         self.log = logger
         self.wallClock = wallClock
-        // A restart: nobody is connected yet; the graph is kept. Who was up before decides how
-        // long confirmations are held (Fabric+Recovery).
-        wasActiveBeforeStart = Set(try store.loadGateways().filter { $0.state != .down }.map(\.id))
+        gatewayTokens = try config.loadGatewayTokens()
+        delivery = DeliveryLedger(retention: config.retention)
+        // A restart: nobody is connected yet; the graph is kept, and so is every gateway's durable
+        // interest, so routing counts the gateways not back yet from the first forward on. What
+        // each destination is owed is rebuilt from the origins' re-sent logs and the destinations'
+        // cursors (DeliveryLedger): there is no recovery window to expire.
         try store.markAllDown()
         for g in try store.loadGateways() { gateways[g.id] = g }
         for l in try store.loadLinks() where l.kind == .coordinator { links[l.source] = l }
+        durableInterest = try store.loadDurableInterest()
+        for (id, filters) in durableInterest where gateways[id] != nil { interest.memberLeft(id, keeping: filters) }
     }
 
     /// Binds the link listener, starts the sweep and the per-turn acknowledgement flush.
@@ -83,7 +89,6 @@ public final class Fabric {
         // Once per loop turn, before the sockets are flushed: one DELIVERY_ACK per origin whose
         // confirmations moved during the turn.
         loop.addBeforeSleepHook { [unowned self] in self.flushAcknowledgements() }
-        beginRecovery(awaiting: wasActiveBeforeStart)
         return address
     }
 
@@ -137,15 +142,15 @@ public final class Fabric {
         if isShuttingDown { shutdownProgress?() }
     }
 
-    /// An established session ended: forget the gateway from routing and interest; its pending
-    /// confirmations are dropped (as origin) or released (as destination); it is marked down
-    /// unless a newer session replaced it. Idempotent per connection.
+    /// An established session ended: the gateway's interest shrinks to its durable interest (what
+    /// it is owed keeps accumulating, up to the retention bound); it is marked down unless a newer
+    /// session replaced it. Idempotent per connection.
     func sessionEnded(_ connection: GatewayConnection) {
         guard let id = connection.gatewayId, gatewayConnections[id] === connection else { return }
         gatewayConnections[id] = nil
-        broadcast(interest.removeMember(id))
-        delivery.originDown(id)
-        delivery.destinationDown(id)
+        broadcast(interest.memberLeft(id, keeping: durableInterest[id] ?? []))
+        delivery.originDisconnected(id)
+        delivery.destinationDisconnected(id, hasDurableInterest: durableInterest[id] != nil)
         guard !connection.replaced else { return }
         let now = wallClock()
         if var g = gateways[id] {
@@ -160,17 +165,14 @@ public final class Fabric {
         log.info("gateway \(id) down")
     }
 
-    /// A full REMOTE_INTEREST snapshot of every other gateway's interest, under a new epoch.
-    /// None while recovering: the union still lacks the gateways not back yet, and a snapshot of
-    /// it would make the agent drop its older, complete view and stop forwarding to them; agents
-    /// keep that view until endRecovery sends every gateway the whole union.
+    /// A full REMOTE_INTEREST snapshot of every other gateway's interest (the durable interest of
+    /// those that are away included), under a new epoch.
     func sendInterestSnapshot(on c: GatewayConnection) {
-        guard !isRecovering, let id = c.gatewayId else { return }
+        guard let id = c.gatewayId else { return }
         for frame in c.remoteInterest.snapshot(interest.remoteUnion(for: id), maxFilterBytes: c.remoteInterestFilterBytes) { c.send(frame) }
     }
 
-    /// Sends each member its REMOTE_INTEREST deltas (none to a connection that has had no
-    /// snapshot yet, as during recovery: deltas need one).
+    /// Sends each member its REMOTE_INTEREST deltas.
     func broadcast(_ changes: UnionChanges) {
         for (gateway, change) in changes.byGateway where !change.isEmpty {
             guard let c = gatewayConnections[gateway] else { continue }
@@ -179,10 +181,17 @@ public final class Fabric {
         }
     }
 
-    /// HELLO: authenticate (constant time), choose the version, replace an older session, register.
+    /// HELLO: authenticate (constant time; a gateway listed in `gateway_tokens` only with its own
+    /// token), check the id is registered or registration is open, choose the version, refuse a
+    /// second session of a live gateway (replace one that went silent), register.
     func hello(_ h: FleetFrame.Hello, on c: GatewayConnection) {
-        guard Self.constantTimeEqual(h.authToken, token) else {
-            return refuseHello("bad token", gateway: h.gatewayId, message: "not authorized", on: c)
+        let own = gatewayTokens[h.gatewayId]
+        guard Self.constantTimeEqual(h.authToken, own ?? token) else {
+            return refuseHello(own == nil ? "bad token" : "not the gateway's own token", gateway: h.gatewayId, message: "not authorized", on: c)
+        }
+        guard own != nil || gateways[h.gatewayId] != nil || config.allowNewGateways else {
+            return refuseHello("gateway id not registered (registration is closed: --allow-new-gateways or gateway_tokens)",
+                               gateway: h.gatewayId, message: "gateway \(h.gatewayId) is not registered", on: c)
         }
         let supported = FleetLimits.supportedVersions
         let low = max(h.minVersion, supported.lowerBound), high = min(h.maxVersion, supported.upperBound)
@@ -199,6 +208,15 @@ public final class Fabric {
             }
         }
         if let old = gatewayConnections[id] {
+            // A live session is kept: whoever else holds the credential cannot take the gateway's
+            // traffic by saying HELLO. One that went silent (its agent restarted, its network
+            // path died before the gateway timeout) is replaced, so the real agent gets back in.
+            let silentMs = loop.now &- old.lastReceivedMs
+            guard silentMs >= UInt64(config.effectiveHeartbeatIntervalMs) * 2 else {
+                counters.hellosRefusedInUse += 1
+                log.warning("gateway \(id): HELLO from \(c.stream.remoteAddress) refused, its session from \(old.stream.remoteAddress) is alive")
+                return c.fail(.gatewayIdInUse, related: .hello, "gateway \(id) is connected and alive")
+            }
             counters.sessionsReplaced += 1
             old.replaced = true
             old.fail(.sessionReplaced, related: nil, "a new session of gateway \(id) was established")
@@ -229,17 +247,38 @@ public final class Fabric {
         interest.addMember(id)
         sendInterestSnapshot(on: c)
         log.info("gateway \(id) up (session epoch \(g.sessionEpoch), \(c.stream.remoteAddress))")
+        // As an origin it re-sends its whole log; as a destination it is owed what was held for
+        // it: each origin re-sends from the first sequence it owes (REPLAY, PROTOCOL.md §5.12).
+        delivery.originConnected(id)
+        for (origin, from) in delivery.destinationConnected(id) {
+            guard let oc = gatewayConnections[origin] else { continue }  // it re-sends all when it is back
+            oc.send(.replay(.init(fromSequence: from)))
+            counters.replaysRequested += 1
+        }
     }
 
     /// SIGHUP: the link certificate, key and client CA are read again for new handshakes
     /// (established sessions keep theirs). A failed reload keeps what was in force and says why.
     public func reloadLinkTLS() {
+        reloadGatewayTokens()
         guard let linkTLSContext else { return }
         do {
             try linkTLSContext.reload()
             log.info("link TLS certificate, key and client CA reloaded")
         } catch {
             log.error("link TLS reload failed, keeping the previous certificate: \(error)")
+        }
+    }
+
+    /// SIGHUP: `gateway_tokens` is read again (new HELLOs use it; live sessions are kept). A bad
+    /// file keeps the tokens in force and says why.
+    private func reloadGatewayTokens() {
+        guard config.gatewayTokensFile != nil else { return }
+        do throws(ConfigError) {
+            gatewayTokens = try config.loadGatewayTokens()
+            log.info("gateway tokens reloaded (\(gatewayTokens.byGateway.count) gateways)")
+        } catch {
+            log.error("gateway tokens not reloaded, keeping those in force: \(error)")
         }
     }
 
@@ -282,8 +321,11 @@ public final class Fabric {
     // MARK: - Sweep: timeouts, heartbeats, last seen
 
     private func sweep() {
-        checkRecoveryDeadline()
         let now = loop.now
+        if now &- lastRetentionSweepMs >= CoordinatorLimits.retentionSweepIntervalMs {
+            lastRetentionSweepMs = now
+            delivery.expire(now: now)
+        }
         let timeout = config.gatewayTimeoutMs
         let interval = UInt64(config.effectiveHeartbeatIntervalMs)
         for c in Array(connections.values) {
@@ -323,12 +365,15 @@ public final class Fabric {
         do { try store.saveLastSeen(batch) } catch { log.error("cannot store last-seen times: \(error)") }
     }
 
-    /// Before-sleep hook: the DELIVERY_ACKs owed to origins whose confirmations moved this turn.
+    /// Before-sleep hook: the DELIVERY_ACKs owed to origins whose confirmations moved this turn,
+    /// and one warning per destination whose retention bound started dropping.
     private func flushAcknowledgements() {
-        guard !isRecovering else { return }  // confirmations wait; the dirty set is kept
         for origin in delivery.takeDirty() {
-            guard let c = gatewayConnections[origin], let ack = delivery.acknowledgement(for: origin) else { continue }
-            c.send(.deliveryAck(ack))
+            guard let c = gatewayConnections[origin] else { continue }  // told again when it is back
+            for ack in delivery.acknowledgements(for: origin) { c.send(.deliveryAck(ack)) }
+        }
+        for (destination, held) in delivery.takeNewDrops() {
+            log.warning("gateway \(destination): retention bound reached (\(delivery.retention.maxMessages) messages, \(delivery.retention.maxBytes) bytes, \(delivery.retention.maxAgeMs / 1000) s); the oldest forwards held for it are dropped (\(held.droppedMessages) so far)")
         }
     }
 

@@ -12,7 +12,7 @@ public struct FabricCounters: Sendable, Equatable {
     public var forwardsUnrouted: UInt64 = 0
     /// Times an origin gateway stopped being read because a destination was backed up.
     public var originsPaused: UInt64 = 0
-    /// FORWARD copies not delivered, by reason: queue_full, too_large, bad_origin, recovering (QoS 0 during restart recovery).
+    /// FORWARD copies not delivered, by reason: queue_full, too_large, bad_origin.
     public var forwardsDropped: [String: UInt64] = [:]
     public var malformedFrames: UInt64 = 0
     /// HELLOs with a bad token, or (mutual TLS) whose gateway id the client certificate does not name.
@@ -26,6 +26,10 @@ public struct FabricCounters: Sendable, Equatable {
     public var interestOutOfSync: UInt64 = 0
     /// Gateways disconnected for interest over `max_interest_filters`.
     public var interestRefused: UInt64 = 0
+    /// REPLAY frames sent to origins (a destination came back owed forwards, or missed a write).
+    public var replaysRequested: UInt64 = 0
+    /// HELLOs refused because the gateway's session is connected and alive.
+    public var hellosRefusedInUse: UInt64 = 0
 
     public init() {}
 

@@ -54,6 +54,17 @@ public final class InterestIndex {
         return changes
     }
 
+    /// A gateway left but its durable interest stays (issue #11): its table shrinks to `durable`
+    /// (routing still finds it there; the others' unions keep those filters), and it stops
+    /// receiving changes. With no durable filters this is `removeMember`.
+    @discardableResult
+    public func memberLeft(_ gateway: String, keeping durable: Set<String>) -> UnionChanges {
+        let changes = replace(gateway, with: durable)
+        if durable.isEmpty { tables[gateway] = nil }
+        members.remove(gateway)
+        return changes
+    }
+
     /// Replaces the gateway's table wholesale (a completed INTEREST_SNAPSHOT).
     public func replace(_ gateway: String, with filters: Set<String>) -> UnionChanges {
         let old = tables[gateway] ?? []

@@ -33,6 +33,11 @@ public final class GraphStore {
                 updated_ms INTEGER NOT NULL,
                 PRIMARY KEY (source, target, kind)
             );
+            CREATE TABLE IF NOT EXISTS durable_interest (
+                gateway TEXT NOT NULL,
+                filter TEXT NOT NULL,
+                PRIMARY KEY (gateway, filter)
+            ) WITHOUT ROWID;
             """)
     }
 
@@ -88,6 +93,34 @@ public final class GraphStore {
         try db.transaction {
             try db.run("DELETE FROM gateways WHERE id = ?", [.text(id)])
             try db.run("DELETE FROM links WHERE source = ? OR target = ?", [.text(id), .text(id)])
+            try db.run("DELETE FROM durable_interest WHERE gateway = ?", [.text(id)])
+        }
+    }
+
+    // MARK: Durable interest (issue #11): written when a gateway's durable filters change, which is
+    // when a persistent session subscribes or unsubscribes, never per message.
+
+    public func loadDurableInterest() throws -> [String: Set<String>] {
+        var out: [String: Set<String>] = [:]
+        try db.query("SELECT gateway, filter FROM durable_interest", []) { row in
+            if let g = row.text(0), let f = row.text(1) { out[g, default: []].insert(f) }
+        }
+        return out
+    }
+
+    /// A complete DURABLE_INTEREST snapshot replaces the gateway's rows.
+    public func replaceDurableInterest(_ gateway: String, with filters: Set<String>) throws {
+        try db.transaction {
+            try db.run("DELETE FROM durable_interest WHERE gateway = ?", [.text(gateway)])
+            for f in filters.sorted() { try db.run("INSERT INTO durable_interest (gateway, filter) VALUES (?, ?)", [.text(gateway), .text(f)]) }
+        }
+    }
+
+    /// A DURABLE_INTEREST delta (a filter in both lists ends up present, as in the index).
+    public func applyDurableInterest(_ gateway: String, added: [String], removed: [String]) throws {
+        try db.transaction {
+            for f in removed { try db.run("DELETE FROM durable_interest WHERE gateway = ? AND filter = ?", [.text(gateway), .text(f)]) }
+            for f in added { try db.run("INSERT OR IGNORE INTO durable_interest (gateway, filter) VALUES (?, ?)", [.text(gateway), .text(f)]) }
         }
     }
 

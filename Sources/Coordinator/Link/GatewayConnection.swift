@@ -55,6 +55,8 @@ final class GatewayConnection: StreamHandler {
     var remoteInterestFilterBytes: Int { min(FleetLimits.snapshotPartBytes, peerMaximumFrameSize - 64) }
 
     var interest: InterestSequencer
+    /// The agent's DURABLE_INTEREST stream (its own epochs, the same rules).
+    var durableInterest: InterestSequencer
     /// Holds a HELLO whose host must wait (Fabric+HelloAdmission); closed with the connection.
     var helloTimer: LoopTimer?
     var remoteInterest = RemoteInterestSender()
@@ -65,6 +67,7 @@ final class GatewayConnection: StreamHandler {
         self.serial = serial
         connectedAtMs = now
         interest = InterestSequencer(maxFilters: fabric.config.maxInterestFilters)
+        durableInterest = InterestSequencer(maxFilters: fabric.config.maxInterestFilters)
         lastReceivedMs = now
         lastHeartbeatSentMs = now
     }
