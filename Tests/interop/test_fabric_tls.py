@@ -12,7 +12,7 @@ import pytest
 
 from coordinators import TOKEN
 from fabric import LINK_TLS_NAME, fleet_factory  # noqa: F401 (fixture)
-from fleetframes import ERROR, HELLO_ACK, NOT_AUTHORIZED, Closed, hello
+from fleetframes import ERROR, GATEWAY_ID_IN_USE, NOT_AUTHORIZED, Closed, hello
 from support import uid, wait_until
 
 pytestmark = pytest.mark.fleetgate_only
@@ -82,11 +82,13 @@ def test_tls_link_refuses_plaintext_missing_foreign_and_mismatched_certificates(
     # The real gateways were not disturbed: same sessions, still connected.
     assert {g: v["session_epoch"] for g, v in co.gateways().items()} == before
     assert all(fleet.connected().values())
-    # And the right certificate with the right id is accepted (then closed by us).
+    # The right certificate with the right id authenticates, but gw-2's session is alive: the
+    # second HELLO is refused (issue #11), not taking it over.
     c = co.connect(ssl_context=_context(certs, "gw-2"), server_hostname=LINK_TLS_NAME)
     c.send(hello("gw-2", TOKEN))
-    assert c.recv_kind(HELLO_ACK)["session_epoch"] == before["gw-2"] + 1
-    c.close()
+    assert [(f.kind, f.fields.get("code")) for f in c.expect_close(timeout=5)] == [(ERROR, GATEWAY_ID_IN_USE)]
+    assert {g: v["session_epoch"] for g, v in co.gateways().items()} == before
+    assert all(fleet.connected().values())
 
 
 def test_incomplete_or_unreadable_link_tls_settings_stop_the_coordinator_with_the_reason(tmp_path):
