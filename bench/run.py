@@ -113,6 +113,11 @@ XGW_PARTS = [
     ("latency", ["latency", "--rate", str(XGW_RATE)],
      ["--count", "12000", "--seconds", "6"], ["--count", "4000", "--seconds", "2"]),
 ]
+# Destination down (issue #11), in the same fabric after the parts above: the origin's QoS 1 publish
+# rate to persistent subscribers on gw-2 and gw-3 (both up), then with gw-3's agent stopped and its
+# persistent session's durable interest held for it at the origin; then the catch-up rate when it
+# returns (held forwards / seconds until the coordinator holds none for it).
+XGW_DOWN_FLOW = (["--count", "50000", "--seconds", "5"], ["--count", "10000", "--seconds", "1.5"])
 SCENARIOS += [
     dict(name="cross-gateway", fabric=True, args=[], full=[], quick=[],
          metric="cross_qos0.delivery_rate", unit="deliveries/s", higher=True,
@@ -478,6 +483,7 @@ class Fabric:
         self.tmp, self.n = tmp, gateways
         self.procs = []           # every Popen started here, stopped in stop() by PID
         self.agents = {}          # gateway id -> (proc, mqtt endpoint)
+        self.argv = {}            # gateway id -> its agent's argv (restarts reuse it and its data dir)
         self.coordinator = None
         self.http = None
 
@@ -521,13 +527,10 @@ class Fabric:
             with open(config, "w") as f:
                 f.write("limits:\n  max_queued_messages: 1000000\n  max_packet_size: 1048576\n"
                         "auth:\n  allow_anonymous: true\n")
-            proc = self.spawn(gw, [AGENT, "--listen", "127.0.0.1:0", "--data-dir", os.path.join(d, "data"),
-                                   "--ready-file", ready, "--log-level", "warning", "--config", config,
-                                   "--coordinator", link, "--token-file", token, "--gateway-id", gw])
-            info = wait_ready_file(ready, proc)
-            if not info:
-                raise Unavailable(f"fleetgate-agent {gw} did not write ready.json" + tail_note(self.log_tail(gw)))
-            self.agents[gw] = (proc, info["mqtt"][0])
+            self.argv[gw] = [AGENT, "--listen", "127.0.0.1:0", "--data-dir", os.path.join(d, "data"),
+                             "--ready-file", ready, "--log-level", "warning", "--config", config,
+                             "--coordinator", link, "--token-file", token, "--gateway-id", gw]
+            self.start_agent(gw)
         t = time.time()
         want = set(self.agents)
         while time.time() < t + 15:
@@ -541,6 +544,35 @@ class Fabric:
             time.sleep(0.05)
         raise Unavailable(f"gateways not all connected to the coordinator within 15 s (connected: {sorted(connected)})")
 
+    def start_agent(self, gw):
+        """Starts (or restarts, on the same data dir) one agent and waits for its ready file."""
+        ready = self.argv[gw][self.argv[gw].index("--ready-file") + 1]
+        if os.path.exists(ready):
+            os.unlink(ready)
+        proc = self.spawn(gw, self.argv[gw])
+        info = wait_ready_file(ready, proc)
+        if not info:
+            raise Unavailable(f"fleetgate-agent {gw} did not write ready.json" + tail_note(self.log_tail(gw)))
+        self.agents[gw] = (proc, info["mqtt"][0])
+
+    def stop_agent(self, gw):
+        stop_process(self.agents[gw][0])
+
+    def gateway(self, gw):
+        try:
+            return http_json(self.http, "/v1/gateways/" + gw)
+        except (OSError, ValueError):
+            return {}
+
+    def wait_gateway(self, gw, predicate, seconds):
+        """Polls GET /v1/gateways/{gw} (bounded) until predicate(view); returns the seconds taken or None."""
+        t = time.time()
+        while time.time() < t + seconds:
+            if predicate(self.gateway(gw)):
+                return time.time() - t
+            time.sleep(0.05)
+        return None
+
     def link_drops(self):
         """Per gateway: how many times its agent logged losing the coordinator link so far."""
         out = {}
@@ -553,10 +585,10 @@ class Fabric:
         return out
 
     def pids(self):
-        return [p.pid for p, _ in self.agents.values()] + [self.coordinator.pid]
+        return [p.pid for p, _ in self.agents.values() if p.poll() is None] + [self.coordinator.pid]
 
-    def check_alive(self):
-        named = [("coordinator", self.coordinator)] + [(g, p) for g, (p, _) in self.agents.items()]
+    def check_alive(self, skip=()):
+        named = [("coordinator", self.coordinator)] + [(g, p) for g, (p, _) in self.agents.items() if g not in skip]
         dead = [(n, p.returncode) for n, p in named if p is not None and p.poll() is not None]
         if dead:
             raise Unavailable("exited: " + ", ".join(f"{n} (status {rc}){tail_note(self.log_tail(n))}" for n, rc in dead))
@@ -574,14 +606,16 @@ class Fabric:
             stop_process(proc)
 
 
-def run_fabric_part(fabric, part, mode, quick, topic, settle=0.3):
+def run_fabric_part(fabric, part, mode, quick, topic, settle=0.3, sub_gws=None):
     """One generator run in the fabric: publisher on gw-1, subscribers on gw-2.. (cross) or gw-1 (local).
     The generator connects its subscribers, creates `subscribed`, and waits for `start`, which is
     created once the coordinator's interest index lists every subscriber gateway for the topic
     (plus `settle` seconds for REMOTE_INTEREST to reach gw-1)."""
     name, args, full, quick_args = part
     pub = fabric.agents["gw-1"][1]
-    if mode == "cross":
+    if sub_gws is not None:
+        pass
+    elif mode == "cross":
         sub_gws = ["gw-2"] if name == "latency" else [g for g in fabric.agents if g != "gw-1"]
     else:
         sub_gws = ["gw-1"]
@@ -642,6 +676,40 @@ def run_fabric_part(fabric, part, mode, quick, topic, settle=0.3):
     return r
 
 
+def run_destination_down(fabric, result, quick, run_id):
+    """Issue #11's bench row (XGW_DOWN_FLOW): origin publish rate with one of two destinations down
+    against both up, and the catch-up rate when it returns. Fills result["down_*"] and ratios."""
+    full, quick_args = XGW_DOWN_FLOW
+    both = run_fabric_part(fabric, ("down_both", ["durability", "--subscribers", "2"], full, quick_args), "cross", quick,
+                           f"bench/xgw/{run_id}/down/both", sub_gws=["gw-2", "gw-3"])
+    result["down_both"] = both
+    topic = f"bench/xgw/{run_id}/down/one"
+    # A persistent session on gw-3 subscribes (durable interest), then gw-3 goes down.
+    seed = run_fabric_part(fabric, ("down_seed", ["durability", "--subscribers", "1"], ["--count", "10", "--seconds", "1"],
+                                    ["--count", "10", "--seconds", "1"]), "cross", quick, topic, sub_gws=["gw-3"])
+    fabric.stop_agent("gw-3")
+    if fabric.wait_gateway("gw-3", lambda g: g.get("connected") is False, 20) is None:
+        result["errors"].append("destination down: gw-3 not seen down within 20 s")
+    one = run_fabric_part(fabric, ("down_one", ["durability", "--subscribers", "1"], full, quick_args), "cross", quick,
+                          topic, sub_gws=["gw-2"])
+    result["down_one"] = one
+    held = fabric.gateway("gw-3").get("retention", {}).get("held_messages")
+    fabric.start_agent("gw-3")
+    took = fabric.wait_gateway("gw-3", lambda g: g.get("retention", {}).get("held_messages") == 0, 180)
+    result["down_held"] = held
+    result["down_catchup_s"] = round(took, 3) if took is not None else None
+    result["down_catchup_rate"] = held / took if held and took else None
+    b, o = get(result, "down_both.msg_rate"), get(result, "down_one.msg_rate")
+    result["ratio_down_publish"] = o / b if b and o else None
+    for name, r in (("both up", both), ("seed", seed), ("one down", one)):
+        if not r.get("ok"):
+            result["ok"] = False
+            result["errors"] += [f"destination down, {name}: {e}" for e in r.get("errors", [])]
+    if took is None:
+        result["ok"] = False
+        result["errors"].append(f"destination down: gw-3 still owed forwards 180 s after it returned (held {held})")
+
+
 def run_fabric(scenario, quick):
     """The cross-gateway scenario: one fabric, every part local then cross. One result dict with
     `<mode>_<part>` sub-results and cross/local ratios."""
@@ -665,6 +733,7 @@ def run_fabric(scenario, quick):
                     result["ok"] = False
                     result["errors"].append(str(e))
                     return result
+        run_destination_down(fabric, result, quick, run_id)
         for part in ("qos0", "qos1"):
             c, l = get(result, f"cross_{part}.delivery_rate"), get(result, f"local_{part}.delivery_rate")
             result[f"ratio_{part}_throughput"] = c / l if c and l else None
@@ -757,7 +826,8 @@ def summarize_fabric(runs):
             for k in ("loss", "dups", "reorders", "misrouted"):
                 med[f"{sub}.{k}_total"] = sum(r.get(sub, {}).get(k, 0) or 0 for r in runs)
     for k in ("ratio_qos0_throughput", "ratio_qos1_throughput", "ratio_latency_p50", "ratio_latency_p99",
-              "ratio_latency_p999"):
+              "ratio_latency_p999", "ratio_down_publish", "down_catchup_rate", "down_held", "down_catchup_s",
+              "down_both.msg_rate", "down_one.msg_rate"):
         med[k] = median_of(runs, k)
     for k in ("loss", "dups", "reorders", "misrouted"):
         med[k + "_total"] = sum(r.get(k, 0) or 0 for r in runs)
@@ -871,6 +941,15 @@ def cross_gateway_section(d, meta):
                  f"{fmt(d.get(f'{lo}.gen_cpu_pct'))} / {fmt(d.get(f'{cr}.gen_cpu_pct'))} | "
                  f"{fmt(d.get(f'{lo}.broker_cpu_pct'))} / {fmt(d.get(f'{cr}.broker_cpu_pct'))} | "
                  + " / ".join(fmt(v) for v in each) + " |")
+    L += ["", "Destination down (issue #11): QoS 1 from gw-1 to persistent subscribers on gw-2 and gw-3, "
+          "then with gw-3's agent stopped (its persistent session's durable interest keeps the forwards "
+          "owed to it in gw-1's log), then gw-3 restarted.", "",
+          "| Measurement | value |", "|---|---:|",
+          f"| origin publish rate, both destinations up (msgs/s) | {fmt(d.get('down_both.msg_rate'))} |",
+          f"| origin publish rate, gw-3 down (msgs/s) | {fmt(d.get('down_one.msg_rate'))} |",
+          f"| down / up | {fmt(d.get('ratio_down_publish'))}x |",
+          f"| forwards held for gw-3 when it returned | {fmt(d.get('down_held'))} |",
+          f"| catch-up after it returned (forwards/s; s) | {fmt(d.get('down_catchup_rate'))}; {fmt(d.get('down_catchup_s'))} |"]
     if d.get("errors"):
         L += ["", "Errors: " + "; ".join(d["errors"])[:400].replace("|", "/")]
     L += ["", "Throughput ratios below 1 and latency ratios above 1 are the cost of the extra hops "
@@ -918,6 +997,7 @@ def write_markdown(path, meta, summary, brokers, skipped):
             bad = " (!)" if d and d["ok_runs"] < d["runs"] else ""
             for key, unit in (("ratio_qos0_throughput", "cross/local deliveries/s, QoS 0"),
                               ("ratio_qos1_throughput", "cross/local deliveries/s, QoS 1"),
+                              ("ratio_down_publish", "origin QoS 1 publish rate, one of two destinations down / both up"),
                               ("ratio_latency_p99", f"cross/local p99 latency at {XGW_RATE:,} msg/s")):
                 cells = [(fmt(get(d, key)) + "x" + bad) if (n == "fleetgate" and d) else
                          ("—" if n == "fleetgate" else "no equivalent") for n in names]
@@ -1094,8 +1174,11 @@ def main():
                                   + (f" link_drops={x['link_drops']}" if x.get("link_drops") else ""), flush=True)
                     print(f"[{time.time() - started:6.1f}s] {sc['name']:<16} cross/local: qos0 "
                           f"{fmt(r.get('ratio_qos0_throughput'))}x qos1 {fmt(r.get('ratio_qos1_throughput'))}x "
-                          f"p99 {fmt(r.get('ratio_latency_p99'))}x" + ("" if r.get("ok") else f"  ERR {r.get('errors')}"),
-                          flush=True)
+                          f"p99 {fmt(r.get('ratio_latency_p99'))}x; destination down: publish "
+                          f"{fmt(get(r, 'down_one.msg_rate'))} vs {fmt(get(r, 'down_both.msg_rate'))} msgs/s "
+                          f"({fmt(r.get('ratio_down_publish'))}x), catch-up {fmt(r.get('down_catchup_rate'))} fwd/s "
+                          f"({r.get('down_held')} in {r.get('down_catchup_s')} s)"
+                          + ("" if r.get("ok") else f"  ERR {r.get('errors')}"), flush=True)
                     continue
                 for attempt in range(STEAL_RERUNS + 1):
                     try:

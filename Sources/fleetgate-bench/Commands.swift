@@ -228,15 +228,18 @@ extension FleetgateBench {
         @OptionGroup var common: CommonOptions
         @OptionGroup var flow: FlowOptions
         @Option var publishers: Int = 1
+        @Option(help: "Persistent subscribers (spread over --subscriber-broker).") var subscribers: Int = 1
+        @Option(help: "Topic published and subscribed.") var topic = "bench/durable"
 
         func run() throws {
             var plan = try basePlan("durability", common)
             flow.apply(to: &plan, count: 200_000, seconds: 5)
             plan.publishers = publishers
+            plan.subscribers = max(1, subscribers)
             plan.publishQoS = 1
             plan.subscribeQoS = 1
             plan.persistentSubscribers = true
-            plan.routing = .fixed(topic: "bench/durable")
+            plan.routing = .fixed(topic: topic)
             try execute(plan)
         }
     }
