@@ -44,7 +44,7 @@ let package = Package(
         .target(name: "FleetCore", dependencies: ["FleetProtocol"], path: "Sources/Core", swiftSettings: hotPath),
 
         // The only Swift module that imports C.
-        .target(name: "FleetRuntime", dependencies: ["CLibUV", "COpenSSL", "CSQLite", "FleetCore"], path: "Sources/Runtime",
+        .target(name: "FleetRuntime", dependencies: ["CLibUV", "COpenSSL", "CSQLite", "FleetCore", "FleetProtocol"], path: "Sources/Runtime",
                 swiftSettings: hotPath),
 
         // The YAML config reader both processes share: errors name file, line and key.

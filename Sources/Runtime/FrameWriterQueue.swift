@@ -26,10 +26,8 @@ public struct FrameWriterQueue: Sendable {
     private var bulkBytes = 0
     public private(set) var bulkDropped: UInt64 = 0
 
-    public init(lowWatermark: Int = CoordinatorLimits.bulkLowWatermark,
-                maxBulkFrames: Int = CoordinatorLimits.maxQueuedBulkFrames,
-                maxBulkBytes: Int = CoordinatorLimits.maxQueuedBulkBytes,
-                maxUnsentControlBytes: Int = CoordinatorLimits.maxUnsentControlBytes) {
+    public init(lowWatermark: Int = 64 * 1024, maxBulkFrames: Int = 4_096, maxBulkBytes: Int = 32 * 1024 * 1024,
+                maxUnsentControlBytes: Int = 16 * 1024 * 1024) {
         self.lowWatermark = lowWatermark
         self.maxBulkFrames = maxBulkFrames
         self.maxBulkBytes = maxBulkBytes
@@ -70,6 +68,11 @@ public struct FrameWriterQueue: Sendable {
         }
         return nil
     }
+
+    /// Whether a bulk frame handed over now would go to the stream at once (nothing queued ahead of
+    /// it, the stream below the watermark): the pull side of the rule, for a sender whose bulk
+    /// already waits in its own durable queue (the agent's outbound log).
+    public func takesBulkNow(unsentBytes: Int) -> Bool { control.isEmpty && bulk.isEmpty && unsentBytes < lowWatermark }
 
     /// Before closing after an ERROR (§8.6): bulk is discarded, control is still written.
     public mutating func discardBulk() {

@@ -1,5 +1,5 @@
 import Testing
-@testable import FleetCoordinator
+import FleetRuntime
 
 @Suite struct FrameWriterQueueTests {
     func bytes(_ tag: UInt8, _ n: Int = 10) -> [UInt8] { [UInt8](repeating: tag, count: n) }

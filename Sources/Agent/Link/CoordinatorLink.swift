@@ -203,7 +203,6 @@ final class CoordinatorLink: FabricLink {
             attemptFailed("cannot connect to \(settings.coordinator): \(error)")
         case .success(let stream):
             let c = CoordinatorConnection(stream: stream, link: self, limits: limits)
-            stream.handler = c
             connection = c
             phase = .handshaking
             lastReceivedAt = loop.now
@@ -211,7 +210,7 @@ final class CoordinatorLink: FabricLink {
                 self.log.warning("coordinator link: no HELLO_ACK within \(self.limits.handshakeTimeoutMs) ms")
                 self.connection?.close(now: true)
             }
-            stream.startReading()
+            c.start()
             c.sendControl(.hello(hello()))
         }
     }

@@ -329,11 +329,10 @@ public final class Fabric {
         let timeout = config.gatewayTimeoutMs
         let interval = UInt64(config.effectiveHeartbeatIntervalMs)
         for c in Array(connections.values) {
+            // Handshake deadlines and close grace are the link core's (FrameLink) timers.
             switch c.phase {
-            case .awaitingHello:
-                if now &- c.connectedAtMs >= CoordinatorLimits.handshakeTimeoutMs {
-                    c.fail(.handshakeTimeout, related: nil, "no HELLO within \(CoordinatorLimits.handshakeTimeoutMs) ms")
-                }
+            case .awaitingHello, .closing:
+                break
             case .established:
                 if c.holdCount == 0 && now &- c.lastReceivedMs >= timeout {
                     counters.gatewayTimeouts += 1
@@ -344,8 +343,6 @@ public final class Fabric {
                     c.lastHeartbeatSentMs = now
                     c.send(.heartbeat(.init(sequence: c.heartbeatSequence, timestampMs: wallClock())))
                 }
-            case .closing:
-                if now >= c.closeDeadlineMs { c.closeNow() }
             }
         }
         if now &- lastPersistMs >= CoordinatorLimits.lastSeenPersistIntervalMs {

@@ -25,13 +25,10 @@ extension GatewayConnection {
     }
 }
 
-/// The coordinator's gateway connections pause by the same rule as the agent's connections.
-extension GatewayConnection: PausableSource {
-    func pauseInput() { stream.stopReading() }
-
-    func resumeInput() {
-        guard phase == .established else { return }
-        lastReceivedMs = fabric.loop.now  // it was silent because we did not read it
-        stream.startReading()
-    }
+extension GatewayConnection {
+    /// An origin held by destinations stops being read (the link core's pause, PausableSource).
+    @discardableResult
+    func hold() -> Bool { link.hold() }
+    func release() { link.release() }
+    var holdCount: Int { link.holdCount }
 }

@@ -6,12 +6,14 @@ import FleetRuntime
 /// `typealias LinkStream = any ByteStream` and nothing else changes.
 public typealias LinkStream = any ByteStream
 
-/// One agent connection: framing, the handshake phase, the writer (PROTOCOL.md §8) and the
-/// per-connection interest sequencing. What frames *mean* is the ``Fabric``'s business.
+/// One agent connection at the coordinator: the handshake phase, the gateway's identity and
+/// per-connection interest sequencing, heartbeats, backpressure towards origins. Framing, the
+/// writer rule, pausing and closing with a reason are the shared link core (`FrameLink`, the same
+/// as the agent's end); what frames *mean* is the ``Fabric``'s business.
 ///
 /// **Loop-thread only, no locks.** Every method runs on the coordinator's single loop thread,
 /// which owns every gateway connection and all fabric state.
-final class GatewayConnection: StreamHandler {
+final class GatewayConnection: FrameLinkOwner {
     enum Phase: Equatable {
         /// Accepted; nothing but HELLO is accepted, nothing but one ERROR is written.
         case awaitingHello
@@ -21,34 +23,26 @@ final class GatewayConnection: StreamHandler {
     }
 
     unowned let fabric: Fabric
-    let stream: LinkStream
+    let link: FrameLink
+    var stream: LinkStream { link.stream }
     let serial: UInt64
     private(set) var phase = Phase.awaitingHello
     /// Set by a successful HELLO.
     private(set) var gatewayId: String?
     /// Largest frame the agent accepts (its HELLO).
-    private(set) var peerMaximumFrameSize = FleetLimits.maximumHelloFrameSize
+    var peerMaximumFrameSize: Int { link.peerMaximumFrameSize }
     /// Set when a newer session of the same gateway replaced this one (the gateway stays up).
     var replaced = false
 
-    private var decoder = FleetFrameDecoder(maximumFrameSize: FleetLimits.maximumHelloFrameSize)
-    /// Reassembles frames split across reads (the same `PacketAssembler` as the agent's streams);
-    /// holds bytes only while a frame is partial (reads use the loop's shared buffer).
-    private var assembler = PacketAssembler()
-    private var writer = FrameWriterQueue()
     /// Origins not being read until this destination drains (GatewayConnection+Backpressure).
     var heldOrigins: [GatewayConnection] = []
-    /// How many destinations hold this origin; it is read again at 0 (PausableSource).
-    var holdCount = 0
-    var isThrottled = false
-    var queuedBulkFrames: Int { writer.queuedBulkFrames }
+    var queuedBulkFrames: Int { link.queuedBulkFrames }
 
     /// Loop clock (ms).
     let connectedAtMs: UInt64
     var lastReceivedMs: UInt64
     var lastHeartbeatSentMs: UInt64
     var heartbeatSequence: UInt64 = 0
-    var closeDeadlineMs: UInt64 = .max
 
     /// Filter bytes per REMOTE_INTEREST frame: the protocol's 64 KiB cut, or less if the agent
     /// announced a small maximum frame (header + the fixed fields stay below 64 bytes).
@@ -63,8 +57,13 @@ final class GatewayConnection: StreamHandler {
 
     init(fabric: Fabric, stream: LinkStream, serial: UInt64, now: UInt64) {
         self.fabric = fabric
-        self.stream = stream
         self.serial = serial
+        link = FrameLink(stream: stream, loop: fabric.loop, maximumFrameSize: FleetLimits.maximumHelloFrameSize,
+                         writer: FrameWriterQueue(lowWatermark: CoordinatorLimits.bulkLowWatermark,
+                                                  maxBulkFrames: CoordinatorLimits.maxQueuedBulkFrames,
+                                                  maxBulkBytes: CoordinatorLimits.maxQueuedBulkBytes,
+                                                  maxUnsentControlBytes: CoordinatorLimits.maxUnsentControlBytes))
+        link.closeGraceMs = CoordinatorLimits.closeGraceMs
         connectedAtMs = now
         interest = InterestSequencer(maxFilters: fabric.config.maxInterestFilters)
         durableInterest = InterestSequencer(maxFilters: fabric.config.maxInterestFilters)
@@ -72,49 +71,42 @@ final class GatewayConnection: StreamHandler {
         lastHeartbeatSentMs = now
     }
 
-    /// Starts reading; the writer resumes bulk whenever the socket drains.
+    /// Starts reading, with the handshake deadline (PROTOCOL.md §7.2).
     func start() {
-        stream.handler = self
-        stream.onDrained = { [unowned self] in self.pump() }
-        stream.startReading()
+        link.owner = self
+        // It was silent because we did not read it: a held origin is not timed out.
+        link.onResume = { [unowned self] in lastReceivedMs = fabric.loop.now }
+        link.startDeadline(afterMs: CoordinatorLimits.handshakeTimeoutMs) { [unowned self] in
+            fail(.handshakeTimeout, related: nil, "no HELLO within \(CoordinatorLimits.handshakeTimeoutMs) ms")
+        }
+        link.start()
     }
 
-    var bulkDropped: UInt64 { writer.bulkDropped }
-    var unsentBytes: Int { stream.pendingWriteBytes }
+    var bulkDropped: UInt64 { link.bulkDropped }
+    var unsentBytes: Int { link.unsentBytes }
 
-    // MARK: - Reading
+    // MARK: - FrameLinkOwner
 
-    func streamReceived(_ stream: LinkStream, _ bytes: UnsafeRawBufferPointer) {
+    func frameLink(_ link: FrameLink, received frame: FleetFrame, raw: UnsafeRawBufferPointer) {
         guard phase != .closing else { return }
         lastReceivedMs = fabric.loop.now
-        // The size is read from `self.decoder` each time: HELLO raises its limit for the frames
-        // that follow in the same read.
-        assembler.feed(bytes, size: { [unowned self] in decoder.frameSize($0) }) { handleFrame($0) }
-        if phase == .closing { assembler.reset() }
+        fabric.received(frame, raw: raw, on: self)
     }
 
-    /// Decodes and dispatches one whole frame. A decode error is answered with ERROR (the codec's
-    /// code) and the connection closes; nothing of the bad frame is applied. Returns whether more
-    /// frames may be handled.
-    private func handleFrame(_ bytes: UnsafeRawBufferPointer) -> Bool {
-        guard phase != .closing else { return false }
-        do throws(FleetFrameError) {
-            guard let (frame, consumed) = try decoder.decode(bytes), consumed == bytes.count else {
-                throw FleetFrameError.malformed("frame length disagrees with its contents")
-            }
-            fabric.received(frame, raw: bytes, on: self)
-        } catch {
-            let kind = bytes.count >= 2 ? UInt16(bytes[0]) << 8 | UInt16(bytes[1]) : 0
-            fabric.counters.malformedFrames += 1
-            fail(error.errorCode, related: kind == 0 ? nil : FleetFrameKind(kind), "\(error)")
-        }
-        return phase != .closing
+    func frameLink(_ link: FrameLink, malformed error: FleetFrameError, raw: UnsafeRawBufferPointer) {
+        fabric.counters.malformedFrames += 1
+        fabric.counters.countOut(.error)
+        endSession()  // the link answers ERROR and closes
     }
 
-    func streamClosed(_ stream: LinkStream, error: RuntimeError?) {
+    func frameLinkDrained(_ link: FrameLink) {
+        guard phase == .established else { return }
+        releaseHeldOrigins()
+    }
+
+    func frameLinkClosed(_ link: FrameLink, error: RuntimeError?) {
         let wasEstablished = phase == .established
         phase = .closing
-        assembler.reset()
         helloTimer?.close()
         helloTimer = nil
         fabric.connectionClosed(self, wasEstablished: wasEstablished, error: error)
@@ -125,8 +117,9 @@ final class GatewayConnection: StreamHandler {
     /// HELLO accepted: the coordinator's own frame limit applies from now on.
     func establish(gatewayId: String, peerMaximumFrameSize: Int, maximumFrameSize: Int) {
         self.gatewayId = gatewayId
-        self.peerMaximumFrameSize = peerMaximumFrameSize
-        decoder.maximumFrameSize = maximumFrameSize
+        link.peerMaximumFrameSize = peerMaximumFrameSize
+        link.maximumFrameSize = maximumFrameSize
+        link.clearDeadline()
         phase = .established
     }
 
@@ -135,56 +128,49 @@ final class GatewayConnection: StreamHandler {
     /// Queues a frame by its class (control or bulk) and writes what the rule allows now.
     @discardableResult
     func send(_ frame: FleetFrame) -> FrameWriterQueue.Enqueued {
-        sendEncoded(FleetFrameEncoder.encode(frame), bulk: frame.isBulk, kind: frame.kind)
+        guard phase == .established else { return .queued }
+        return counted(link.send(frame), frame.kind)
     }
 
     /// An already encoded frame (a relayed FORWARD is passed on as the bytes it arrived as).
     @discardableResult
     func sendEncoded(_ bytes: [UInt8], bulk: Bool, kind: FleetFrameKind) -> FrameWriterQueue.Enqueued {
         guard phase == .established else { return .queued }
-        let result = writer.enqueue(bytes, bulk: bulk, unsentBytes: stream.pendingWriteBytes)
-        switch result {
-        case .queued:
-            fabric.counters.countOut(kind)
-            pump()
-        case .bulkFull:
-            break
-        case .overloaded:
-            fail(.overloaded, related: nil, "control frames are not being read (more than \(writer.maxUnsentControlBytes) bytes unsent)")
-        }
-        return result
+        return counted(link.sendEncoded(bytes, bulk: bulk), kind)
     }
 
-    /// Control first, then bulk one frame at a time while below the watermark.
-    private func pump() {
-        guard phase == .established else { return }
-        while let frame = writer.next(unsentBytes: stream.pendingWriteBytes) { stream.write(frame) }
-        releaseHeldOrigins()
+    private func counted(_ result: FrameWriterQueue.Enqueued, _ kind: FleetFrameKind) -> FrameWriterQueue.Enqueued {
+        if result == .queued { fabric.counters.countOut(kind) }
+        if link.isClosing { endSession() }  // the control bound closed it (overloaded)
+        return result
     }
 
     /// Sends ERROR and closes: queued control frames still go out, bulk is discarded (§8.6). The
     /// fabric forgets the session at once. Before HELLO_ACK this ERROR is the only frame written.
     func fail(_ code: FleetErrorCode, related: FleetFrameKind?, _ message: String) {
         guard phase != .closing else { return }
-        writer.discardBulk()
-        while let frame = writer.next(unsentBytes: .max) { stream.write(frame) }
-        stream.write(FleetFrameEncoder.encode(.error(.init(code: code, relatedKind: related, message: message))))
         fabric.counters.countOut(.error)
-        closeGracefully()
+        link.fail(code, related: related, message)
+        endSession()
     }
 
     /// Closes without an ERROR (the peer sent a fatal one, or is gone).
     func closeGracefully() {
         guard phase != .closing else { return }
+        link.close()
+        endSession()
+    }
+
+    /// The connection is closing: held origins are let go and the fabric forgets the session now
+    /// (not when the stream finally closes).
+    private func endSession() {
+        guard phase != .closing else { return }
         let wasEstablished = phase == .established
         phase = .closing
-        // Not the assembler: this may run inside its feed (streamReceived resets it after).
-        closeDeadlineMs = fabric.loop.now + CoordinatorLimits.closeGraceMs
         releaseHeldOrigins(force: true)
-        stream.close()
         if wasEstablished { fabric.sessionEnded(self) }
     }
 
-    /// A sweep found the close grace over: cut the connection.
-    func closeNow() { stream.closeNow() }
+    /// Cuts the connection now (shutdown).
+    func closeNow() { link.close(now: true) }
 }
