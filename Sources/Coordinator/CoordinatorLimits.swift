@@ -21,6 +21,10 @@ public enum CoordinatorLimits {
     public static let defaultRetentionAgeMs: UInt64 = 7_200_000
     /// How often the age bound is applied (the message and byte bounds apply as forwards arrive).
     public static let retentionSweepIntervalMs: UInt64 = 1_000
+    /// How often the migration policy is asked for decisions (load reports come every heartbeat).
+    public static let migrationPlanIntervalMs: UInt64 = 1_000
+    /// Migration decisions kept for `GET /v1/migrations` (the oldest go first).
+    public static let migrationRecordsKept = 1_000
     /// Selective sequences in one DELIVERY_ACK to an origin (PROTOCOL.md §6 allows 1024).
     public static let maxSelectiveAcks = 1_024
     /// PROTOCOL.md §7.2: no HELLO within this many milliseconds -> ERROR handshakeTimeout.

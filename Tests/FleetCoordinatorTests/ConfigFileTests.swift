@@ -166,4 +166,24 @@ import Testing
         #expect(t["gw-2"] == Array("fedcba9876543210fedc".utf8))
         #expect(t["gw-3"] == nil)
     }
+
+    @Test func migrationSectionIsReadAndCheckedNamingTheField() throws {
+        var c = CoordinatorConfig()
+        try CoordinatorConfigFile.apply(yaml: """
+            migration:
+              enabled: true
+              threshold_msgs_per_s: 500
+              sustain_s: 3
+              mode: relay
+            """, file: "c.yaml", to: &c)
+        #expect(c.migration.enabled && c.migration.thresholdMsgsPerSecond == 500 && c.migration.sustainSeconds == 3)
+        #expect(c.migration.mode == .relay && c.migration.releaseRatio == MigrationPolicy().releaseRatio)
+        do {
+            var d = CoordinatorConfig()
+            try CoordinatorConfigFile.apply(yaml: "migration:\n  enabled: true\n  threshold_msgs_per_s: 10\n  release_ratio: 2\n", file: "c.yaml", to: &d)
+            Issue.record("accepted release_ratio 2")
+        } catch {
+            #expect(error.key == "migration.release_ratio" && error.line == 4, "\(error)")
+        }
+    }
 }

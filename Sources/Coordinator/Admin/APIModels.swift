@@ -133,6 +133,36 @@ extension Fabric {
     }
 }
 
+/// `GET /v1/migrations`: the policy's recent decisions, newest last.
+public struct MigrationsView: Encodable, Sendable {
+    public struct Item: Encodable, Sendable {
+        public var client_id: String
+        public var from: String
+        public var to: String?
+        public var reason: String
+        /// planned (the handover is not built yet) or skipped (no eligible gateway).
+        public var state: String
+        public var messages_per_second: Double
+        public var bytes_per_second: Double
+        public var source_load: Double
+        public var target_load: Double?
+        public var at_ms: UInt64
+    }
+    public var migrations: [Item]
+}
+
+extension Fabric {
+    public func migrationsView() -> MigrationsView {
+        let wallNow = wallClock(), loopNow = loop.now
+        return MigrationsView(migrations: migrationRecords.elements.map { r in
+            let d = r.decision
+            return .init(client_id: d.clientId, from: d.from, to: d.to, reason: d.reason.rawValue, state: r.state,
+                         messages_per_second: d.messagesPerSecond, bytes_per_second: d.bytesPerSecond, source_load: d.sourceLoad,
+                         target_load: d.targetLoad, at_ms: wallNow &- (loopNow &- d.atMs))
+        })
+    }
+}
+
 /// `DELETE /v1/gateways/{id}`.
 struct RemovedView: Encodable, Sendable {
     let removed: String

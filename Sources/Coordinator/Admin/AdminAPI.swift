@@ -33,6 +33,28 @@ public enum AdminAPI {
             case .connected: return error(.conflict, "gateway '\(id)' is connected; stop or drain it first", code: "gateway_connected")
             }
         }
+        router.get("v1/migration/policy") { _, _ in json(await bridge.read { $0.migrationPlanner.policy }) }
+        router.put("v1/migration/policy") { request, _ in
+            let body = try await request.body.collect(upTo: 64 * 1024)
+            let policy: MigrationPolicy
+            do {
+                policy = try JSONDecoder().decode(MigrationPolicy.self, from: Data(buffer: body))
+            } catch let DecodingError.typeMismatch(_, context), let DecodingError.valueNotFound(_, context),
+                    let DecodingError.dataCorrupted(context) {
+                let field = context.codingPath.map(\.stringValue).joined(separator: ".")
+                return error(.badRequest, "\(field.isEmpty ? "body" : field): \(context.debugDescription)", code: "invalid_field")
+            } catch let failure {
+                return error(.badRequest, "the body is not a migration policy: \(failure)", code: "bad_request")
+            }
+            if let problem = policy.problems().first {
+                return error(.badRequest, "\(problem.field): \(problem.problem)", code: "invalid_field")
+            }
+            guard await bridge.write({ $0.setMigrationPolicy(policy) }) else {
+                return error(.internalServerError, "the policy could not be stored", code: "internal_error")
+            }
+            return json(policy)
+        }
+        router.get("v1/migrations") { _, _ in json(await bridge.read { $0.migrationsView() }) }
         router.get("v1/graph") { _, _ in json(await bridge.read { $0.graph() }) }
         router.get("v1/interest") { request, _ in
             let parameter = request.uri.queryParameters.get("topic")

@@ -90,6 +90,7 @@ public final class CoordinatorMetrics: Sendable {
             counter(p + "interest_refused_total", [], s.counters.interestRefused)
             counter(p + "replays_requested_total", [], s.counters.replaysRequested)
             counter(p + "hellos_refused_in_use_total", [], s.counters.hellosRefusedInUse)
+            for (reason, n) in s.counters.migrationDecisions { counter(p + "migration_decisions_total", [("reason", reason)], n) }
             for (gateway, h) in s.retention {
                 gauge(p + "retention_held_messages", [("gateway", gateway)], Double(h.messages))
                 gauge(p + "retention_held_bytes", [("gateway", gateway)], Double(h.bytes))

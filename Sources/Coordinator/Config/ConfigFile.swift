@@ -8,7 +8,7 @@ public enum CoordinatorConfigFile {
     static let knownKeys = ["link", "http", "data_dir", "token_file", "admin_token_file", "read_token_file", "max_interest_filters", "http_tls_cert", "http_tls_key", "log_level", "ready_file", "gateway_timeout",
                             "heartbeat_interval_ms", "coordinator_id", "max_frame_size", "link_tls",
                             "http_idle_timeout", "http_request_timeout", "http_max_connections", "retention",
-                            "gateway_tokens", "allow_new_gateways"]
+                            "gateway_tokens", "allow_new_gateways", "migration"]
 
     public static func load(path: String, into config: inout CoordinatorConfig) throws(ConfigError) {
         guard let data = FileManager.default.contents(atPath: path) else {
@@ -44,6 +44,7 @@ public enum CoordinatorConfigFile {
             case "max_frame_size": config.maximumFrameSize = try r.integer(value, key: key, 16_384...268_435_456)
             case "link_tls": config.linkTLS = try r.linkTLS(value, key: key)
             case "retention": config.retention = try r.retention(value, key: key, defaults: config.retention)
+            case "migration": config.migration = try r.migration(value, key: key)
             case "http_idle_timeout": config.httpIdleTimeoutSeconds = try r.seconds(value, key: key)
             case "http_request_timeout": config.httpRequestTimeoutSeconds = try r.seconds(value, key: key)
             case "http_max_connections": config.httpMaxConnections = try r.integer(value, key: key, 1...1_000_000)
@@ -91,6 +92,39 @@ extension NodeReader {
             }
         }
         return r
+    }
+
+    /// `migration: {enabled, threshold_msgs_per_s, threshold_bytes_per_s, sustain_s, release_ratio,
+    /// cooldown_s, max_concurrent, gateway_max_msgs_per_s, mode}`; every value checked
+    /// (`MigrationPolicy.problems`), a bad one named with its line.
+    func migration(_ node: Node, key: String) throws(ConfigError) -> MigrationPolicy {
+        var p = MigrationPolicy()
+        var lines: [String: Node] = [:]
+        for (k, v) in try mapping(node, key: key) {
+            let field = "\(key).\(k)"
+            lines[k] = v
+            func number() throws(ConfigError) -> Double {
+                guard let s = v.scalar?.string, let d = Double(s) else { throw error(v, key: field, "expected a number") }
+                return d
+            }
+            switch k {
+            case "enabled": p.enabled = try bool(v, key: field)
+            case "threshold_msgs_per_s": p.thresholdMsgsPerSecond = try number()
+            case "threshold_bytes_per_s": p.thresholdBytesPerSecond = try number()
+            case "sustain_s": p.sustainSeconds = try number()
+            case "release_ratio": p.releaseRatio = try number()
+            case "cooldown_s": p.cooldownSeconds = try number()
+            case "max_concurrent": p.maxConcurrent = try integer(v, key: field, 1...100_000)
+            case "gateway_max_msgs_per_s": p.gatewayMaxMsgsPerSecond = try number()
+            case "mode": p.mode = try choice(v, key: field, MigrationPolicy.Mode.self)
+            default:
+                throw error(v, key: field, "unknown key (known: enabled, threshold_msgs_per_s, threshold_bytes_per_s, sustain_s, release_ratio, cooldown_s, max_concurrent, gateway_max_msgs_per_s, mode)")
+            }
+        }
+        if let problem = p.problems().first {
+            throw error(lines[problem.field] ?? node, key: "\(key).\(problem.field)", problem.problem)
+        }
+        return p
     }
 
     func hostPort(_ node: Node, key: String) throws(ConfigError) -> HostPort {

@@ -40,6 +40,8 @@ public struct CoordinatorConfig: Sendable, Equatable {
     public var maxInterestFilters: Int = CoordinatorLimits.defaultMaxInterestFilters
     /// What is held per destination that is away (`retention: {max_messages, max_bytes, max_age_s}`).
     public var retention = DeliveryLedger.Retention()
+    /// Connection migration (`migration:`), until a `PUT /v1/migration/policy` replaces it.
+    public var migration = MigrationPolicy()
     /// TLS on the agent link (`link_tls:`, `--link-tls-*`); nil = plain TCP.
     public var linkTLS: LinkTLS?
     /// Admin HTTP: an idle keep-alive connection is closed after this long (`http_idle_timeout`).

@@ -22,6 +22,7 @@ extension Fabric {
                                              bytesInPerSecond: r.bytesInPerSecond, bytesOutPerSecond: r.bytesOutPerSecond,
                                              topTalkers: r.topTalkers.map { GatewayTalker(clientId: $0.clientId, messagesPerSecond: $0.messagesPerSecond,
                                                                                           bytesPerSecond: $0.bytesPerSecond) })
+            observeLoad(r, gateway: id)
         case .interestSnapshot(let s):
             interestOutcome(c.interest.snapshot(s), gateway: id, kind: .interestSnapshot, on: c)
         case .interestDelta(let d):

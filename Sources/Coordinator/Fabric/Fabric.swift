@@ -39,6 +39,10 @@ public final class Fabric {
     var durableInterest: [String: Set<String>] = [:]
     var delivery: DeliveryLedger
     private var lastRetentionSweepMs: UInt64 = 0
+    /// Connection migration (Fabric+Migration): the policy's planner and its recent decisions.
+    var migrationPlanner: MigrationPlanner
+    var migrationRecords = RingBuffer<MigrationRecord>()
+    private var lastMigrationPlanMs: UInt64 = 0
     public internal(set) var counters = FabricCounters()
 
     /// Closes the link listener (plain TCP or TLS).
@@ -66,6 +70,10 @@ public final class Fabric {
         self.wallClock = wallClock
         gatewayTokens = try config.loadGatewayTokens()
         delivery = DeliveryLedger(retention: config.retention)
+        // A policy set with PUT /v1/migration/policy outlives restarts and wins over the file's.
+        let stored: MigrationPolicy? = try store.loadSetting("migration_policy")
+        migrationPlanner = MigrationPlanner(policy: stored ?? config.migration)
+        if stored != nil { logger.info("migration policy: the one set through the API (PUT /v1/migration/policy) is in force") }
         // A restart: nobody is connected yet; the graph is kept, and so is every gateway's durable
         // interest, so routing counts the gateways not back yet from the first forward on. What
         // each destination is owed is rebuilt from the origins' re-sent logs and the destinations'
@@ -149,6 +157,7 @@ public final class Fabric {
         guard let id = connection.gatewayId, gatewayConnections[id] === connection else { return }
         gatewayConnections[id] = nil
         broadcast(interest.memberLeft(id, keeping: durableInterest[id] ?? []))
+        migrationPlanner.forget(gateway: id)
         delivery.originDisconnected(id)
         delivery.destinationDisconnected(id, hasDurableInterest: durableInterest[id] != nil)
         guard !connection.replaced else { return }
@@ -325,6 +334,10 @@ public final class Fabric {
         if now &- lastRetentionSweepMs >= CoordinatorLimits.retentionSweepIntervalMs {
             lastRetentionSweepMs = now
             delivery.expire(now: now)
+        }
+        if now &- lastMigrationPlanMs >= CoordinatorLimits.migrationPlanIntervalMs {
+            lastMigrationPlanMs = now
+            planMigrations()
         }
         let timeout = config.gatewayTimeoutMs
         let interval = UInt64(config.effectiveHeartbeatIntervalMs)

@@ -30,6 +30,8 @@ public struct FabricCounters: Sendable, Equatable {
     public var replaysRequested: UInt64 = 0
     /// HELLOs refused because the gateway's session is connected and alive.
     public var hellosRefusedInUse: UInt64 = 0
+    /// Migration decisions by reason (message_rate, byte_rate, gateway_overload, no_eligible_target).
+    public var migrationDecisions: [String: UInt64] = [:]
 
     public init() {}
 

@@ -33,6 +33,10 @@ public final class GraphStore {
                 updated_ms INTEGER NOT NULL,
                 PRIMARY KEY (source, target, kind)
             );
+            CREATE TABLE IF NOT EXISTS settings (
+                key TEXT PRIMARY KEY,
+                value TEXT NOT NULL             -- JSON
+            ) WITHOUT ROWID;
             CREATE TABLE IF NOT EXISTS durable_interest (
                 gateway TEXT NOT NULL,
                 filter TEXT NOT NULL,
@@ -95,6 +99,21 @@ public final class GraphStore {
             try db.run("DELETE FROM links WHERE source = ? OR target = ?", [.text(id), .text(id)])
             try db.run("DELETE FROM durable_interest WHERE gateway = ?", [.text(id)])
         }
+    }
+
+    // MARK: Settings changed through the API (JSON), e.g. the migration policy.
+
+    public func saveSetting<T: Encodable>(_ key: String, json value: T) throws {
+        let text = String(decoding: try JSONEncoder().encode(value), as: UTF8.self)
+        try db.run("INSERT INTO settings (key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+                   [.text(key), .text(text)])
+    }
+
+    public func loadSetting<T: Decodable>(_ key: String) throws -> T? {
+        var text: String?
+        try db.query("SELECT value FROM settings WHERE key = ?", [.text(key)]) { row in text = row.text(0) }
+        guard let text else { return nil }
+        return try JSONDecoder().decode(T.self, from: Data(text.utf8))
     }
 
     // MARK: Durable interest (issue #11): written when a gateway's durable filters change, which is

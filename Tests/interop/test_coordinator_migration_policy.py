@@ -1,0 +1,69 @@
+"""Issue #12, the policy half: `migration:` / `PUT /v1/migration/policy` (admin token, 400 naming
+the field, persisted across a restart) and decisions from the agents' load reports recorded at
+`GET /v1/migrations`. The handover is not built yet, so decisions are `planned`. Fake gateways
+speak the protocol through fleetframes.py."""
+from __future__ import annotations
+
+import json
+import time
+import urllib.request
+
+from coordinators import ADMIN_TOKEN, READ_TOKEN, TOKEN, Coordinator, coordinator_factory  # noqa: F401
+from fleetframes import heartbeat, load_report
+
+POLICY = {"enabled": True, "threshold_msgs_per_s": 500, "sustain_s": 2, "release_ratio": 0.8,
+          "cooldown_s": 60, "max_concurrent": 4, "mode": "auto"}
+
+
+def put(coordinator, body, token=ADMIN_TOKEN):
+    data = body if isinstance(body, bytes) else json.dumps(body).encode()
+    request = urllib.request.Request(coordinator.http_base + "/v1/migration/policy", data=data, method="PUT",
+                                     headers={"Authorization": f"Bearer {token}", "Content-Type": "application/json"})
+    try:
+        with urllib.request.urlopen(request, timeout=5) as r:
+            return r.status, json.loads(r.read())
+    except urllib.error.HTTPError as e:
+        return e.code, json.loads(e.read())
+
+
+def test_policy_is_validated_needs_the_admin_token_and_survives_a_restart(tmp_path):
+    co = Coordinator(tmp_path / "co").start()
+    try:
+        assert put(co, POLICY, token=READ_TOKEN)[0] == 403
+        status, body = put(co, {**POLICY, "release_ratio": 1.5})
+        assert (status, body["code"]) == (400, "invalid_field") and "release_ratio" in body["error"]
+        status, body = put(co, {**POLICY, "sustain_s": "soon"})
+        assert (status, body["code"]) == (400, "invalid_field") and "sustain_s" in body["error"]
+        status, body = put(co, {**POLICY, "mode": "teleport"})
+        assert status == 400 and "mode" in body["error"]
+        assert put(co, b"not json")[0] == 400
+        status, body = put(co, POLICY)
+        assert status == 200 and body["threshold_msgs_per_s"] == 500
+        status, got, _ = co.http("/v1/migration/policy", token=READ_TOKEN)
+        assert status == 200 and got["enabled"] and got["sustain_s"] == 2
+    finally:
+        assert co.stop() == 0
+    again = Coordinator(tmp_path / "co").start()
+    try:
+        assert again.get("/v1/migration/policy")["threshold_msgs_per_s"] == 500
+    finally:
+        assert again.stop() == 0
+
+
+def test_a_client_sustained_above_the_threshold_is_planned_to_the_least_loaded_gateway(coordinator_factory):
+    co = coordinator_factory()
+    assert put(co, POLICY)[0] == 200
+    a = co.gateway("gw-a")
+    b = co.gateway("gw-b")
+    c = co.gateway("gw-c")
+    b.send(load_report(msgs_in=900))
+    c.send(load_report(msgs_in=100))
+    for i in range(4):  # four reports over ~3 s above 500 msg/s
+        a.send(load_report(msgs_in=2100, top=[("hot-device", 2000, 64_000), ("calm-device", 100, 1_000)]))
+        a.send(heartbeat(i + 1))
+        time.sleep(0.8)
+    moves = co.wait_for(lambda: co.get("/v1/migrations")["migrations"], "a migration decision", timeout=5)
+    assert [(m["client_id"], m["from"], m["to"], m["reason"], m["state"]) for m in moves] == [
+        ("hot-device", "gw-a", "gw-c", "message_rate", "planned")]
+    assert moves[0]["messages_per_second"] == 2000
+    assert 'fleetgate_coordinator_migration_decisions_total{reason="message_rate"} 1' in co.get("/metrics")
