@@ -132,12 +132,14 @@ public struct DeliveryLedger: Sendable {
         o.highest = sequence
         var owed = 0
         for d in candidates {
-            var s = o.streams[d] ?? Stream()
+            // In place (take the stream out, put it back): a copy of a stream that holds an away
+            // destination's backlog, once per forward, made routing quadratic in the backlog.
+            var s = o.streams.removeValue(forKey: d) ?? Stream()
+            defer { o.streams[d] = s }
             guard sequence > s.acked else { continue }  // it has this one already (after a restart)
             let writeNow = isConnected(d) && s.allSent
             s.owed.append(Owed(sequence: sequence, bytes: bytes, atMs: now))
             if writeNow { s.sent = sequence; out.append(d) }
-            o.streams[d] = s
             held[d, default: Held()].messages += 1
             held[d, default: Held()].bytes += bytes
             owed += 1
@@ -164,9 +166,10 @@ public struct DeliveryLedger: Sendable {
     public mutating func undeliverable(origin: String, destination: String, sequence: UInt64) {
         guard var o = origins.removeValue(forKey: origin) else { return }
         defer { origins[origin] = o }
-        guard var s = o.streams[destination], let i = Self.index(of: sequence, in: s.owed) else { return }
+        guard var s = o.streams.removeValue(forKey: destination) else { return }
+        defer { o.streams[destination] = s }
+        guard let i = Self.index(of: sequence, in: s.owed) else { return }
         let entry = s.owed.remove(at: i)
-        o.streams[destination] = s
         release(entry, of: destination, in: &o, origin: origin, dropped: true)
     }
 
@@ -179,7 +182,7 @@ public struct DeliveryLedger: Sendable {
         guard upTo > 0 else { return }
         var o = origins.removeValue(forKey: origin) ?? Origin()
         defer { origins[origin] = o }
-        var s = o.streams[destination] ?? Stream()
+        var s = o.streams.removeValue(forKey: destination) ?? Stream()  // in place, as in route
         s.acked = max(s.acked, upTo)
         s.sent = max(s.sent, upTo)
         var popped: [Owed] = []
@@ -317,8 +320,10 @@ public struct DeliveryLedger: Sendable {
     }
 
     private mutating func dropFront(_ destination: String, in o: inout Origin, origin: String) {
-        guard var s = o.streams[destination], let entry = s.owed.popFirst() else { return }
+        guard var s = o.streams.removeValue(forKey: destination) else { return }
+        let entry = s.owed.popFirst()
         o.streams[destination] = s
+        guard let entry else { return }
         release(entry, of: destination, in: &o, origin: origin, dropped: true)
     }
 
