@@ -28,6 +28,10 @@ public struct FleetFrameKind: RawRepresentable, Hashable, Sendable, CustomString
     /// The priority class a sender gives this kind: FORWARD is bulk, everything else control.
     public var isBulk: Bool { self == .forward }
 
+    /// Kinds added to version 1 as optional (§9): sent IGNORABLE, so an older peer skips them and
+    /// keeps the connection (it then lacks durable delivery, not the link).
+    public var isSentIgnorable: Bool { self == .durableInterest || self == .replay }
+
     public var description: String {
         switch self {
         case .hello: "HELLO"

@@ -10,7 +10,9 @@ public enum FleetFrameEncoder {
         swap(&w.bytes, &out)
         defer { swap(&w.bytes, &out) }
         let flags: UInt8
-        if case .unknown(_, let f, _) = frame { flags = f } else { flags = frame.kind.isBulk ? FleetFrameFlags.bulk : 0 }
+        if case .unknown(_, let f, _) = frame { flags = f } else {
+            flags = (frame.kind.isBulk ? FleetFrameFlags.bulk : 0) | (frame.kind.isSentIgnorable ? FleetFrameFlags.ignorable : 0)
+        }
         let start = w.count
         w.writeU16(frame.kind.rawValue)
         w.writeU8(flags)

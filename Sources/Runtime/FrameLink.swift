@@ -45,6 +45,9 @@ public final class FrameLink: StreamHandler, PausableSource {
     /// Called at the first hold and after the last release (metrics, liveness bookkeeping).
     public var onPause: (() -> Void)?
     public var onResume: (() -> Void)?
+    /// Called on every read, before any frame of it is handled: any bytes count as liveness
+    /// (a large frame arriving slowly is not silence).
+    public var onBytes: (() -> Void)?
 
     private var resumeTimer: LoopTimer?
     private var deadlineTimer: LoopTimer?
@@ -151,6 +154,7 @@ public final class FrameLink: StreamHandler, PausableSource {
 
     public func streamReceived(_ stream: any ByteStream, _ bytes: UnsafeRawBufferPointer) {
         guard !isClosing else { return }
+        onBytes?()
         // The size is read from `self.decoder` each time: a handshake raises the limit for the
         // frames that follow in the same read.
         assembler.feed(bytes, size: { [unowned self] in decoder.frameSize($0) }) { handle($0) }

@@ -161,7 +161,7 @@ import Testing
     }
 
     @Test func gatewayTokenFileReadsIdsAndTokens() throws {
-        let t = try GatewayTokens.parse("# comment\n gw-1\t0123456789abcdef \n\ngw-2 fedcba9876543210fedc\n", file: "tokens")
+        let t = try GatewayTokens.parse("# comment\r\n gw-1\t0123456789abcdef \r\n\r\ngw-2 fedcba9876543210fedc\n", file: "tokens")
         #expect(t["gw-1"] == Array("0123456789abcdef".utf8))
         #expect(t["gw-2"] == Array("fedcba9876543210fedc".utf8))
         #expect(t["gw-3"] == nil)

@@ -90,6 +90,19 @@ import Testing
             .originAck(nil), .held("b", messages: 1, dropped: 0),
             .connect("b", expectReplayFrom: 1),
         ]),
+        Row(name: "what was in flight to a destination that left is unsent again: the bound may drop it",
+            retention: .init(maxMessages: 1, maxBytes: 1 << 30, maxAgeMs: 1 << 40), steps: [
+            .forward(1, to: ["b"], connected: ["b"], expect: ["b"]),
+            .disconnect("b", durable: true),
+            .forward(2, to: ["b"], connected: [], expect: []),
+            .held("b", messages: 1, dropped: 1),
+            .originAck(1),
+        ]),
+        Row(name: "a retained QoS 0 forward is confirmed at once, even behind a held one", steps: [
+            .forward(1, to: ["away"], connected: [], expect: []),
+            .forward(2, .atMostOnce, to: [], connected: [], expect: []),
+            .originAck(0, [2]),
+        ]),
         Row(name: "a re-send already taken is not written again on the same connection", steps: [
             .forward(1, to: ["a"], connected: ["a"], expect: ["a"]),
             .forward(1, to: ["a"], connected: ["a"], expect: []),
@@ -144,7 +157,7 @@ import Testing
         for (i, step) in row.steps.enumerated() {
             switch step {
             case .forward(let seq, let qos, let to, let connected, let expect, let now):
-                let got = ledger.route(origin: "o", sequence: seq, qos: qos, bytes: 100, candidates: to,
+                let got = ledger.route(origin: "o", sequence: seq, qos: qos, retain: qos == .atMostOnce && to.isEmpty, bytes: 100, candidates: to,
                                        isConnected: { connected.contains($0) }, now: now)
                 #expect(got.sorted() == expect.sorted(), "step \(i): forward \(seq)")
             case .ack(let d, let upTo):
@@ -161,7 +174,7 @@ import Testing
                 #expect(ledger.held[d]?.messages ?? 0 == messages, "step \(i): held for \(d)")
                 #expect(ledger.held[d]?.droppedMessages ?? 0 == dropped, "step \(i): dropped for \(d)")
             case .expire(let now):
-                ledger.expire(now: now)
+                ledger.expire(now: now, isConnected: { _ in false })
             case .disconnect(let d, let durable):
                 ledger.destinationDisconnected(d, hasDurableInterest: durable)
             }
@@ -187,6 +200,19 @@ import Testing
         ledger.remove("gone")
         #expect(ledger.acknowledgements(for: "o").first?.upToSequence == 1)
         #expect(ledger.held["gone"] == nil)
+    }
+
+    @Test func removingAnOriginReleasesWhatItsStreamsHeld() {
+        var ledger = DeliveryLedger(retention: .init(maxMessages: 2, maxBytes: 1 << 30, maxAgeMs: 1 << 40))
+        for seq in UInt64(1)...2 {
+            _ = ledger.route(origin: "gone", sequence: seq, qos: .atLeastOnce, bytes: 1, candidates: ["d"], isConnected: { _ in false }, now: 0)
+        }
+        #expect(ledger.held["d"]?.messages == 2)
+        ledger.remove("gone")
+        #expect(ledger.held["d"]?.messages == 0)
+        // The bound counts only what is really held: another origin's forwards are not dropped.
+        _ = ledger.route(origin: "o", sequence: 1, qos: .atLeastOnce, bytes: 1, candidates: ["d"], isConnected: { _ in false }, now: 0)
+        #expect(ledger.held["d"]?.messages == 1 && ledger.held["d"]?.droppedMessages == 0)
     }
 
     @Test func aWriteThatDidNotHappenIsSentAgainOnTheReplay() {

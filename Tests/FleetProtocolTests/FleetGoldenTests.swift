@@ -34,11 +34,12 @@ struct FleetGoldenTests {
         }
     }
 
-    @Test("only FORWARD is bulk; the encoder sets BULK on it and nothing else")
+    @Test("only FORWARD is bulk and only the optional kinds are sent IGNORABLE; nothing else is flagged")
     func priorityClass() {
         for v in FleetGolden.all where v.frame.kind.isKnown {
             #expect(v.frame.isBulk == (v.frame.kind == .forward))
-            #expect(v.bytes[2] == (v.frame.isBulk ? FleetFrameFlags.bulk : 0))
+            let ignorable = v.frame.kind == .durableInterest || v.frame.kind == .replay
+            #expect(v.bytes[2] == (v.frame.isBulk ? FleetFrameFlags.bulk : 0) | (ignorable ? FleetFrameFlags.ignorable : 0))
         }
         #expect(FleetGolden.unknownIgnorable.frame.isBulk)
     }

@@ -120,7 +120,7 @@ def interest_delta(epoch: int, seq: int, added=(), removed=()) -> bytes:
 
 def durable_snapshot(epoch: int, seq: int, filters, last=True) -> bytes:
     """§5.13: the REMOTE_INTEREST body (form 0) under DURABLE_INTEREST."""
-    return frame(DURABLE_INTEREST, u8(0) + u64(epoch) + u64(seq) + u8(1 if last else 0) + _filters(filters))
+    return frame(DURABLE_INTEREST, u8(0) + u64(epoch) + u64(seq) + u8(1 if last else 0) + _filters(filters), flags=IGNORABLE)
 
 
 def forward(origin: str, seq: int, topic: str, payload: bytes = b"", qos=1, retain=False,

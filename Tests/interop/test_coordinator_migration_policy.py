@@ -37,6 +37,8 @@ def test_policy_is_validated_needs_the_admin_token_and_survives_a_restart(tmp_pa
         status, body = put(co, {**POLICY, "mode": "teleport"})
         assert status == 400 and "mode" in body["error"]
         assert put(co, b"not json")[0] == 400
+        status, body = put(co, {**POLICY, "sustain_secs": 5})  # a typo is refused, not defaulted
+        assert (status, body["code"]) == (400, "invalid_field") and "sustain_secs" in body["error"]
         status, body = put(co, POLICY)
         assert status == 200 and body["threshold_msgs_per_s"] == 500
         status, got, _ = co.http("/v1/migration/policy", token=READ_TOKEN)

@@ -1,6 +1,7 @@
 import FleetCore
 import FleetProtocol
 import FleetRuntime
+import Foundation
 
 // Forwarding out (FORWARD, the outbound log, DELIVERY_ACK from the coordinator) and in (FORWARD
 // from other gateways, dedup per origin, our DELIVERY_ACK), docs/PROTOCOL.md §5.9-5.10.
@@ -13,6 +14,13 @@ extension CoordinatorLink {
         for (seq, message) in loaded.log { outbound.append(seq: seq, message: message) }
         seen = loaded.seen
         nextSequence = loaded.nextSeq
+        if loaded.isFresh && loaded.log.isEmpty {
+            // A new store under a gateway id that may have been used before (reinstalled, or
+            // removed and added again): other gateways remember the highest sequence they took
+            // from this id and drop anything not above it. Starting from the wall clock in
+            // microseconds puts us above any sequence an earlier install could have reached.
+            nextSequence = max(nextSequence, UInt64(Date().timeIntervalSince1970 * 1_000_000))
+        }
         reservedSequence = nextSequence + limits.sequenceBlock
         store.reserve(upTo: reservedSequence)
         try store.commit()
@@ -150,6 +158,10 @@ extension CoordinatorLink {
             confirmed += 1
             store.delete(seq: seq)
         }
+        if !retainedUnconfirmed.isEmpty && !ack.sequences.isEmpty {
+            let told = Set(ack.sequences)
+            retainedUnconfirmed = retainedUnconfirmed.filter { !told.contains($0.value.seq) }
+        }
         metrics.forwardsConfirmed += UInt64(confirmed)
         if outbound.count <= limits.maxUnacked / 2 { releasePublishersHeldByLog() }
     }
@@ -167,6 +179,11 @@ extension CoordinatorLink {
         }
         seen[origin] = f.sequence
         store.setSeen(origin: origin, seq: f.sequence)
+        if f.retain {
+            // Another gateway's newer retained value: ours from an outage must not overwrite it.
+            retainedUnconfirmed[f.topic] = nil
+            retainedWhileDown[f.topic] = nil
+        }
         var properties = f.properties
         let expiry = properties.messageExpiryInterval
         properties.messageExpiryInterval = nil

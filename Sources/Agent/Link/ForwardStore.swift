@@ -28,6 +28,8 @@ final class ForwardStore {
         var seen: [String: UInt64] = [:]
         /// Our next sequence must be at least this.
         var nextSeq: UInt64 = 1
+        /// No sequence was ever reserved in this file (a new or reinstalled gateway).
+        var isFresh = true
     }
 
     init(path: String, synchronous: SQLiteDatabase.Synchronous, changes: ChangeCounter = ChangeCounter()) throws {
@@ -60,6 +62,7 @@ final class ForwardStore {
         }
         try db.query("SELECT value FROM forward_state WHERE key = 'next_seq'", []) { row in
             loaded.nextSeq = max(loaded.nextSeq, UInt64(row.int64(0)))
+            loaded.isFresh = false
         }
         if let last = loaded.log.last { loaded.nextSeq = max(loaded.nextSeq, last.seq + 1) }
         return loaded

@@ -37,6 +37,12 @@ public enum AdminAPI {
         router.put("v1/migration/policy") { request, _ in
             let body = try await request.body.collect(upTo: 64 * 1024)
             let policy: MigrationPolicy
+            // Unknown keys are refused, as in the config file: a typo must not fall back to a default.
+            if let object = try? JSONSerialization.jsonObject(with: Data(buffer: body)) as? [String: Any],
+               let unknown = object.keys.sorted().first(where: { !MigrationPolicy.fieldNames.contains($0) }) {
+                return error(.badRequest, "\(unknown): unknown field (known: \(MigrationPolicy.fieldNames.sorted().joined(separator: ", ")))",
+                             code: "invalid_field")
+            }
             do {
                 policy = try JSONDecoder().decode(MigrationPolicy.self, from: Data(buffer: body))
             } catch let DecodingError.typeMismatch(_, context), let DecodingError.valueNotFound(_, context),

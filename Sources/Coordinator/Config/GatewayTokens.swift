@@ -17,7 +17,8 @@ public struct GatewayTokens: Sendable, Equatable {
 
     public static func parse(_ text: String, file: String) throws(ConfigError) -> GatewayTokens {
         var out: [String: [UInt8]] = [:]
-        for (index, raw) in text.split(separator: "\n", omittingEmptySubsequences: false).enumerated() {
+        // isNewline: "\r\n" is one Character in Swift, so splitting on "\n" alone misses CRLF files.
+        for (index, raw) in text.split(omittingEmptySubsequences: false, whereSeparator: \.isNewline).enumerated() {
             let line = raw.trimmingCharacters(in: .whitespaces)
             guard !line.isEmpty, !line.hasPrefix("#") else { continue }
             let fields = line.split(whereSeparator: { $0 == " " || $0 == "\t" })

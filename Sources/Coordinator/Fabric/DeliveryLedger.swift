@@ -109,7 +109,10 @@ public struct DeliveryLedger: Sendable {
                 out.append(d)
             }
             o.highest = max(o.highest, sequence)
-            if retain { dirty.insert(origin) }
+            if retain {  // told at once (selective), even while someone holds the cumulative ack back
+                o.confirmed.append(sequence)
+                dirty.insert(origin)
+            }
             return out
         }
         if sequence <= o.highest {
@@ -254,7 +257,15 @@ public struct DeliveryLedger: Sendable {
     /// (A gateway with some durable interest keeps everything routed to it: over-holding, never
     /// loss; per-entry durability is a note in docs/DESIGN-NOTES.md.)
     public mutating func destinationDisconnected(_ destination: String, hasDurableInterest: Bool) {
-        guard !hasDurableInterest else { return }
+        guard !hasDurableInterest else {
+            // What was on the dead connection is unsent again: the retention bound may drop it,
+            // and the REPLAY at its return brings it.
+            for name in origins.keys.sorted() {
+                guard let acked = origins[name]?.streams[destination]?.acked else { continue }
+                origins[name]?.streams[destination]?.sent = acked
+            }
+            return
+        }
         for name in origins.keys.sorted() {
             guard var o = origins.removeValue(forKey: name) else { continue }
             if let s = o.streams.removeValue(forKey: destination) {
@@ -266,7 +277,14 @@ public struct DeliveryLedger: Sendable {
 
     /// An operator removed the gateway: nothing is held for it or from it any more.
     public mutating func remove(_ gateway: String) {
-        origins[gateway] = nil
+        if let o = origins.removeValue(forKey: gateway) {
+            for (d, s) in o.streams {
+                for entry in s.owed.elements {
+                    held[d]?.messages -= 1
+                    held[d]?.bytes -= entry.bytes
+                }
+            }
+        }
         dirty.remove(gateway)
         destinationDisconnected(gateway, hasDurableInterest: false)
         held[gateway] = nil
@@ -274,9 +292,9 @@ public struct DeliveryLedger: Sendable {
 
     // MARK: Retention
 
-    /// The sweep: drops what is older than the age bound for every destination.
-    public mutating func expire(now: UInt64) {
-        for d in held.keys.sorted() where (held[d]?.messages ?? 0) > 0 { enforceRetention(d, now: now) }
+    /// The sweep: drops what is older than the age bound for every destination that is away.
+    public mutating func expire(now: UInt64, isConnected: (String) -> Bool) {
+        for d in held.keys.sorted() where (held[d]?.messages ?? 0) > 0 && !isConnected(d) { enforceRetention(d, now: now) }
     }
 
     /// Destinations that started dropping since they last connected and were not reported yet.

@@ -34,7 +34,9 @@ extension Fabric {
         case .forward(let f):
             forward(f, raw: raw, from: id, on: c)
         case .deliveryAck(let a):
-            delivery.acknowledge(destination: id, origin: a.originGatewayId, upTo: a.upToSequence)
+            // Only for origins the coordinator knows: an ack naming anything else would allocate
+            // ledger state for nothing.
+            if gateways[a.originGatewayId] != nil { delivery.acknowledge(destination: id, origin: a.originGatewayId, upTo: a.upToSequence) }
         case .error(let e):
             peerError(e, gateway: id, on: c)
         case .unknown:

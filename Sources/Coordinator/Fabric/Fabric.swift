@@ -156,11 +156,14 @@ public final class Fabric {
     func sessionEnded(_ connection: GatewayConnection) {
         guard let id = connection.gatewayId, gatewayConnections[id] === connection else { return }
         gatewayConnections[id] = nil
+        // Replaced by a new session of the same gateway (its HELLO is being answered): its interest
+        // stays until the new snapshot, and what was in flight is replayed to the new connection
+        // (`destinationConnected`), so nothing is released or broadcast in between.
+        guard !connection.replaced else { return delivery.originDisconnected(id) }
         broadcast(interest.memberLeft(id, keeping: durableInterest[id] ?? []))
         migrationPlanner.forget(gateway: id)
         delivery.originDisconnected(id)
         delivery.destinationDisconnected(id, hasDurableInterest: durableInterest[id] != nil)
-        guard !connection.replaced else { return }
         let now = wallClock()
         if var g = gateways[id] {
             g.state = .down
@@ -221,7 +224,7 @@ public final class Fabric {
             // traffic by saying HELLO. One that went silent (its agent restarted, its network
             // path died before the gateway timeout) is replaced, so the real agent gets back in.
             let silentMs = loop.now &- old.lastReceivedMs
-            guard silentMs >= UInt64(config.effectiveHeartbeatIntervalMs) * 2 else {
+            guard silentMs >= UInt64(config.effectiveHeartbeatIntervalMs) * 2 && old.holdCount == 0 else {
                 counters.hellosRefusedInUse += 1
                 log.warning("gateway \(id): HELLO from \(c.stream.remoteAddress) refused, its session from \(old.stream.remoteAddress) is alive")
                 return c.fail(.gatewayIdInUse, related: .hello, "gateway \(id) is connected and alive")
@@ -333,7 +336,7 @@ public final class Fabric {
         let now = loop.now
         if now &- lastRetentionSweepMs >= CoordinatorLimits.retentionSweepIntervalMs {
             lastRetentionSweepMs = now
-            delivery.expire(now: now)
+            delivery.expire(now: now, isConnected: { gatewayConnections[$0] != nil })
         }
         if now &- lastMigrationPlanMs >= CoordinatorLimits.migrationPlanIntervalMs {
             lastMigrationPlanMs = now

@@ -29,6 +29,11 @@ extension GatewayConnection {
     /// An origin held by destinations stops being read (the link core's pause, PausableSource).
     @discardableResult
     func hold() -> Bool { link.hold() }
-    func release() { link.release() }
+    /// The last release: it was silent because we did not read it (the sweep must not time it out
+    /// before the resumed read, which runs on the next loop turn).
+    func release() {
+        link.release()
+        if link.holdCount == 0 { lastReceivedMs = fabric.loop.now }
+    }
     var holdCount: Int { link.holdCount }
 }

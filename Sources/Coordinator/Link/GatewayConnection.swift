@@ -76,6 +76,7 @@ final class GatewayConnection: FrameLinkOwner {
         link.owner = self
         // It was silent because we did not read it: a held origin is not timed out.
         link.onResume = { [unowned self] in lastReceivedMs = fabric.loop.now }
+        link.onBytes = { [unowned self] in lastReceivedMs = fabric.loop.now }
         link.startDeadline(afterMs: CoordinatorLimits.handshakeTimeoutMs) { [unowned self] in
             fail(.handshakeTimeout, related: nil, "no HELLO within \(CoordinatorLimits.handshakeTimeoutMs) ms")
         }
@@ -89,7 +90,6 @@ final class GatewayConnection: FrameLinkOwner {
 
     func frameLink(_ link: FrameLink, received frame: FleetFrame, raw: UnsafeRawBufferPointer) {
         guard phase != .closing else { return }
-        lastReceivedMs = fabric.loop.now
         fabric.received(frame, raw: raw, on: self)
     }
 
@@ -141,7 +141,8 @@ final class GatewayConnection: FrameLinkOwner {
 
     private func counted(_ result: FrameWriterQueue.Enqueued, _ kind: FleetFrameKind) -> FrameWriterQueue.Enqueued {
         if result == .queued { fabric.counters.countOut(kind) }
-        if link.isClosing { endSession() }  // the control bound closed it (overloaded)
+        if result == .overloaded { fabric.counters.countOut(.error) }  // the link answered ERROR overloaded
+        if link.isClosing { endSession() }
         return result
     }
 

@@ -122,6 +122,7 @@ public struct MigrationPlanner: Sendable {
     /// The decisions due now, at most `maxConcurrent - inProgress` moves (skips are not counted).
     public mutating func decide(gateways: [Gateway], inProgress: Int, nowMs: UInt64) -> [Decision] {
         guard policy.enabled else { return [] }
+        prune(nowMs)
         var room = policy.maxConcurrent - inProgress
         guard room > 0 else { return [] }
         var load = Dictionary(uniqueKeysWithValues: gateways.map { ($0.id, $0.messagesInPerSecond) })
@@ -182,6 +183,13 @@ public struct MigrationPlanner: Sendable {
         }
         if let hot { return .hot(hot) }
         return calm ? .calm : .between
+    }
+
+    /// Cooldowns and skip marks that have run out are forgotten (client ids come and go).
+    private mutating func prune(_ nowMs: UInt64) {
+        let cooldownMs = UInt64(policy.cooldownSeconds * 1000)
+        movedAtMs = movedAtMs.filter { nowMs &- $0.value < cooldownMs }
+        skippedAtMs = skippedAtMs.filter { nowMs &- $0.value < Self.skipReportIntervalMs }
     }
 
     private func inCooldown(_ id: String, _ nowMs: UInt64) -> Bool {

@@ -41,6 +41,10 @@ public struct MigrationPolicy: Sendable, Equatable, Codable {
         case gatewayMaxMsgsPerSecond = "gateway_max_msgs_per_s"
     }
 
+    /// Every key of the policy's JSON and YAML form.
+    public static let fieldNames: Set<String> = ["enabled", "threshold_msgs_per_s", "threshold_bytes_per_s", "sustain_s", "release_ratio",
+                                                 "cooldown_s", "max_concurrent", "gateway_max_msgs_per_s", "mode"]
+
     /// Keys left out take their defaults: a PUT states a whole policy.
     public init(from decoder: Decoder) throws {
         let c = try decoder.container(keyedBy: CodingKeys.self)
