@@ -9,6 +9,9 @@ import Logging
 /// `run()` blocks the calling thread, which becomes the loop thread; everything else here is
 /// touched only from that thread.
 public final class Agent {
+    /// Descriptor-table slots reserved at start (at most 512 KiB of kernel memory): above it the
+    /// table still grows on demand, with the stall that reserving avoids below it.
+    static let reservedDescriptors = 65_536
     public let config: AgentConfig
     private let log: Logger
     private let loop: EventLoop
@@ -32,6 +35,9 @@ public final class Agent {
         self.log = logger
         let opened = SystemResources.raiseOpenFileLimit()
         logger.debug("open file limit \(opened)")
+        // Now, while single-threaded: growing it later, with the storage writer's threads sharing
+        // it, stalls accept4 for an RCU grace period at every doubling (SystemResources).
+        SystemResources.reserveDescriptorTable(min(opened, Self.reservedDescriptors))
         try FileManager.default.createDirectory(atPath: config.dataDir, withIntermediateDirectories: true)
         loop = try EventLoop()
         store = try SessionStore(path: config.dataDir + "/fleetgate.db",
