@@ -457,3 +457,31 @@ def test_clean_session_subscriber_does_not_make_durable_interest(fleet):
     finally:
         print(f"gw-2: {fleet.coordinator.gateway_info('gw-2')}")
     assert retention(fleet, "gw-3")["held_messages"] == 0, retention(fleet, "gw-3")
+
+
+@pytest.mark.timeout(90)
+def test_deleting_a_gateway_releases_what_the_origin_held_for_it(fleet):
+    """DELETE /v1/gateways/{id} (admin token) of a gateway that is away releases everything held
+    for it: the coordinator holds nothing more for it and the origin's log of unconfirmed forwards
+    empties, so nothing stays pinned for a gateway that will not come back."""
+    n = 300
+    topic = f"{uid('removed')}/t"
+    sub = DurableSubscriber(fleet, "gw-3", topic)
+    fleet.wait_interest(topic, {"gw-3"}, origin="gw-1")
+    fleet.stop_agent("gw-3")
+    sub.drop()
+    pub = Publisher(fleet, "gw-1", inflight=100)
+    for i in range(n):
+        pub.publish(topic, str(i).encode())
+    pub.wait_acked(30)
+    wait_until(lambda: retention(fleet, "gw-3")["held_messages"] == n, 10, interval=0.1, what=f"{n} held for gw-3")
+    assert coordinator_metric(fleet, "fleetgate_coordinator_retention_held_messages", "gw-3") == n
+    fleet.gws["gw-1"].sys.wait_value("forwards/unconfirmed", lambda v: v >= n, 10, what="gw-1 holds them in its log")
+    status, body, _ = fleet.coordinator.http("/v1/gateways/gw-3", method="DELETE")
+    assert status == 200 and body == {"removed": "gw-3"}, (status, body)
+    fleet.gws["gw-1"].sys.wait_value("forwards/unconfirmed", lambda v: v == 0, 10,
+                                       what="gw-1's log released after the DELETE")
+    status, _, _ = fleet.coordinator.http("/v1/gateways/gw-3")
+    assert status == 404
+    held = coordinator_metric(fleet, "fleetgate_coordinator_retention_held_messages", "gw-3")
+    assert held == 0, f"the removed gateway's gauge still says {held}"

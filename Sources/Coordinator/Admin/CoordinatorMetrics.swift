@@ -25,6 +25,8 @@ public final class CoordinatorMetrics: Sendable {
         var counters: [String: CoreMetrics.Counter] = [:]
         var published: [String: UInt64] = [:]
         var gauges: [String: CoreMetrics.Gauge] = [:]
+        /// Gateways with retention gauges: one removed since is set to 0, not left at its last value.
+        var retentionGateways: Set<String> = []
     }
     private let state = Mutex(State())
     private let factory: PrometheusMetricsFactory
@@ -91,6 +93,11 @@ public final class CoordinatorMetrics: Sendable {
             counter(p + "replays_requested_total", [], s.counters.replaysRequested)
             counter(p + "hellos_refused_in_use_total", [], s.counters.hellosRefusedInUse)
             for (reason, n) in s.counters.migrationDecisions { counter(p + "migration_decisions_total", [("reason", reason)], n) }
+            for gateway in st.retentionGateways.subtracting(s.retention.keys) {
+                gauge(p + "retention_held_messages", [("gateway", gateway)], 0)
+                gauge(p + "retention_held_bytes", [("gateway", gateway)], 0)
+            }
+            st.retentionGateways = Set(s.retention.keys)
             for (gateway, h) in s.retention {
                 gauge(p + "retention_held_messages", [("gateway", gateway)], Double(h.messages))
                 gauge(p + "retention_held_bytes", [("gateway", gateway)], Double(h.bytes))
