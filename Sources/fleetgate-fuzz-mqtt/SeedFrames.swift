@@ -27,6 +27,9 @@ enum SeedFrames {
             .forward(.init(originGatewayId: "gw-2", sequence: 42, topic: "s/t", qos: .exactlyOnce, retain: true,
                            properties: props, payload: [0x7B, 0x7D])),
             .deliveryAck(.init(originGatewayId: "gw-1", upToSequence: 40, sequences: [42, 45])),
+            .durableInterest(.snapshot(.init(epoch: 1, sequence: 0, isLast: true, filters: ["d/+/t"]))),
+            .durableInterest(.delta(.init(epoch: 1, sequence: 1, added: ["e/#"], removed: ["d/+/t"]))),
+            .replay(.init(fromSequence: 1_700_000_000_000_000)),
             .unknown(kind: 0xF001, flags: 0x03, body: [0xAA, 0xBB]),
         ]
     }

@@ -58,6 +58,13 @@ struct FleetMalformedTests {
         #expect(fleetDecodeError(rawFrame(0x0100, flags: 0x01, Array(repeating: 0, count: 100)), limit: 50)?.kind == "frameTooLarge")
     }
 
+    @Test("REPLAY from 0 and DURABLE_INTEREST with an unknown form are malformed")
+    func newKindsRejectBadBodies() {
+        #expect(fleetDecodeError(rawFrame(FleetFrameKind.replay.rawValue, [0, 0, 0, 0, 0, 0, 0, 0]))?.kind == "malformed")
+        let badForm: [UInt8] = [2] + [UInt8](repeating: 0, count: 16) + [0, 0, 0]
+        #expect(fleetDecodeError(rawFrame(FleetFrameKind.durableInterest.rawValue, badForm))?.kind == "malformed")
+    }
+
     @Test("reserved header flag bits", arguments: [0x04, 0x08, 0x80, 0xFC] as [UInt8])
     func reservedHeaderFlags(_ bit: UInt8) {
         var bytes = FleetGolden.heartbeat.bytes

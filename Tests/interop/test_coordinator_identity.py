@@ -89,3 +89,18 @@ def test_a_gateway_registered_earlier_comes_back_with_registration_closed(tmp_pa
         assert refused(again, "gw-b", TOKEN) == [(ERROR, NOT_AUTHORIZED)]
     finally:
         assert again.stop() == 0
+
+
+def test_a_bad_gateway_tokens_file_stops_the_coordinator_naming_file_and_line(tmp_path):
+    """A malformed --gateway-tokens file is a config error at start (exit 78) that names the file
+    and line; the coordinator's stored graph is not touched."""
+    import subprocess
+    from coordinators import BINARY
+    token = tmp_path / "token"
+    token.write_bytes(TOKEN)
+    path = tokens_file(tmp_path, f"gw-1 {GW1_TOKEN.decode()}\ngw-2 short\n")
+    r = subprocess.run([str(BINARY), "--token-file", str(token), "--gateway-tokens", str(path),
+                        "--data-dir", str(tmp_path / "d"), "--listen", "127.0.0.1:0", "--http", "127.0.0.1:0"],
+                       capture_output=True, text=True, timeout=10)
+    assert r.returncode == 78, r
+    assert str(path) in r.stderr and ":2" in r.stderr and "shorter than 16 bytes" in r.stderr, r.stderr

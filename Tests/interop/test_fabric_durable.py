@@ -485,3 +485,33 @@ def test_deleting_a_gateway_releases_what_the_origin_held_for_it(fleet):
     assert status == 404
     held = coordinator_metric(fleet, "fleetgate_coordinator_retention_held_messages", "gw-3")
     assert held == 0, f"the removed gateway's gauge still says {held}"
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(120)
+def test_origin_kill9_while_holding_for_an_away_gateway_loses_nothing(fleet):
+    """The origin is the one process the other tests do not kill: gw-3 is away, gw-1 holds 1,000
+    acknowledged QoS 1 messages for it and is killed with -9, restarted on its data dir, and a new
+    publisher sends 1,000 more; when gw-3 returns its persistent subscriber gets all 2,000 that were
+    acknowledged, in order, once (gw-1's log and the coordinator's state rebuilt from disk)."""
+    n = 1_000
+    topic = f"{uid('origin-kill')}/seq"
+    sub = DurableSubscriber(fleet, "gw-3", topic)
+    fleet.wait_interest(topic, {"gw-3"}, origin="gw-1")
+    fleet.stop_agent("gw-3")
+    sub.drop()
+    first = Publisher(fleet, "gw-1", inflight=100)
+    Stream(first, topic).to(n, timeout=30)
+    first.p.c.loop_stop()
+    fleet.stop_agent("gw-1", kill9=True)
+    fleet.start_agent("gw-1")
+    second = Stream(Publisher(fleet, "gw-1", inflight=100), topic)
+    second.next = n
+    second.to(2 * n, timeout=30)
+    fleet.start_agent("gw-3")
+    sub.reconnect()
+    wait_settled(sub.distinct, 2 * n, quiet=10, cap=40)
+    got = [int(m.payload) for m in sub.messages()]
+    assert got == list(range(2 * n)), (
+        f"gw-3's subscriber got {len(got)} of {2 * n}: "
+        + "; ".join(delivery_problems(sub.messages(), list(range(2 * n)))) + "\n" + diagnostics(fleet))
