@@ -32,7 +32,6 @@ public final class FrameLink: StreamHandler, PausableSource {
     private var decoder: FleetFrameDecoder
     private var assembler = PacketAssembler()
     private var writer: FrameWriterQueue
-    private var scratch: [UInt8] = []
     /// After an ERROR or a close: nothing more is read, routed or queued.
     public private(set) var isClosing = false
     /// The peer's largest frame (its HELLO or HELLO_ACK); larger bulk frames are not sent.
@@ -82,9 +81,9 @@ public final class FrameLink: StreamHandler, PausableSource {
     /// bound means the peer stopped reading: ERROR overloaded and close (§8 rule 5).
     @discardableResult
     public func send(_ frame: FleetFrame) -> FrameWriterQueue.Enqueued {
-        scratch.removeAll(keepingCapacity: true)
-        FleetFrameEncoder.encode(frame, into: &scratch)
-        return sendEncoded(scratch, bulk: frame.isBulk)
+        // Encoded into its own array: the writer queue keeps it (a reused scratch buffer would be
+        // copied on the next write anyway).
+        sendEncoded(FleetFrameEncoder.encode(frame), bulk: frame.isBulk)
     }
 
     /// An encoded frame (a relayed FORWARD goes on as the bytes it arrived as).

@@ -34,7 +34,6 @@ final class CoordinatorConnection: FrameLinkOwner {
         set { core.peerMaximumFrameSize = newValue }
     }
     var isThrottled: Bool { core.isThrottled }
-    var isFailed: Bool { core.isClosing }
 
     /// A control frame goes out now; one past the control bound means the coordinator stopped
     /// reading: ERROR overloaded and close (§8 rule 5).

@@ -1,7 +1,6 @@
 import FleetCore
 import FleetProtocol
 import FleetRuntime
-import Foundation
 
 // Forwarding out (FORWARD, the outbound log, DELIVERY_ACK from the coordinator) and in (FORWARD
 // from other gateways, dedup per origin, our DELIVERY_ACK), docs/PROTOCOL.md §5.9-5.10.
@@ -19,7 +18,7 @@ extension CoordinatorLink {
             // removed and added again): other gateways remember the highest sequence they took
             // from this id and drop anything not above it. Starting from the wall clock in
             // microseconds puts us above any sequence an earlier install could have reached.
-            nextSequence = max(nextSequence, UInt64(Date().timeIntervalSince1970 * 1_000_000))
+            nextSequence = max(nextSequence, broker.now &* 1000)  // broker.now: wall-clock ms
         }
         reservedSequence = nextSequence + limits.sequenceBlock
         store.reserve(upTo: reservedSequence)

@@ -154,9 +154,8 @@ public struct MigrationsView: Encodable, Sendable {
 extension Fabric {
     public func migrationsView() -> MigrationsView {
         let wallNow = wallClock(), loopNow = loop.now
-        return MigrationsView(migrations: migrationRecords.elements.map { r in
-            let d = r.decision
-            return .init(client_id: d.clientId, from: d.from, to: d.to, reason: d.reason.rawValue, state: r.state,
+        return MigrationsView(migrations: migrationRecords.elements.map { d in
+            .init(client_id: d.clientId, from: d.from, to: d.to, reason: d.reason.rawValue, state: Self.migrationState(d),
                          messages_per_second: d.messagesPerSecond, bytes_per_second: d.bytesPerSecond, source_load: d.sourceLoad,
                          target_load: d.targetLoad, at_ms: wallNow &- (loopNow &- d.atMs))
         })

@@ -7,12 +7,6 @@ import FleetProtocol
 /// export/import fenced by an epoch, redirect or relay) is not built yet: decisions are recorded
 /// as `planned`. Loop-thread only.
 extension Fabric {
-    /// One recorded decision.
-    struct MigrationRecord: Sendable {
-        var decision: MigrationPlanner.Decision
-        var state: String
-    }
-
     /// A LOAD_REPORT's top talkers.
     func observeLoad(_ r: FleetFrame.LoadReport, gateway id: String) {
         migrationPlanner.observe(gateway: id, talkers: r.topTalkers.map {
@@ -27,13 +21,17 @@ extension Fabric {
                                      capacityWeight: Double(g.capacityWeight), messagesInPerSecond: Double(g.load?.messagesInPerSecond ?? 0))
         }
         for d in migrationPlanner.decide(gateways: candidates, inProgress: 0, nowMs: loop.now) {
-            let state = d.to == nil ? "skipped" : "planned"
+            let state = Self.migrationState(d)
             if migrationRecords.count == CoordinatorLimits.migrationRecordsKept { _ = migrationRecords.popFirst() }
-            migrationRecords.append(MigrationRecord(decision: d, state: state))
+            migrationRecords.append(d)
             counters.migrationDecisions[d.reason.rawValue, default: 0] += 1
             log.notice("migration \(state): client \(d.clientId) \(d.from) -> \(d.to ?? "(no eligible gateway)") (\(d.reason.rawValue): \(Int(d.messagesPerSecond)) msg/s, \(Int(d.bytesPerSecond)) B/s; source \(Int(d.sourceLoad)) msg/s in); the handover is not built yet")
         }
     }
+
+    /// What became of a decision: `skipped` (no eligible gateway) or `planned` (the handover that
+    /// would carry it out is not built yet).
+    static func migrationState(_ d: MigrationPlanner.Decision) -> String { d.to == nil ? "skipped" : "planned" }
 
     /// `PUT /v1/migration/policy`: validated by the caller; persisted, so it outlives a restart.
     func setMigrationPolicy(_ policy: MigrationPolicy) -> Bool {

@@ -41,7 +41,7 @@ public final class Fabric {
     private var lastRetentionSweepMs: UInt64 = 0
     /// Connection migration (Fabric+Migration): the policy's planner and its recent decisions.
     var migrationPlanner: MigrationPlanner
-    var migrationRecords = RingBuffer<MigrationRecord>()
+    var migrationRecords = RingBuffer<MigrationPlanner.Decision>()
     private var lastMigrationPlanMs: UInt64 = 0
     public internal(set) var counters = FabricCounters()
 

@@ -1,9 +1,7 @@
 import FleetProtocol
 import FleetRuntime
 
-/// The stream type the link works on. The TLS branch turns `StreamHandler`'s parameter into
-/// `any ByteStream` (with `TCPStream: ByteStream`); on that merge this becomes
-/// `typealias LinkStream = any ByteStream` and nothing else changes.
+/// The stream the link works on (TCP or TLS).
 public typealias LinkStream = any ByteStream
 
 /// One agent connection at the coordinator: the handshake phase, the gateway's identity and
