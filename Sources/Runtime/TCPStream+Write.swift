@@ -21,28 +21,14 @@ extension TCPStream: LoopFlushable {
     /// Copies the bytes into the queue; see ``write(_:)-([UInt8])``.
     public func write(_ bytes: UnsafeRawBufferPointer) {
         guard state == .open, let source = bytes.baseAddress, bytes.count > 0 else { return }
-        if let g = gating, !g.gates.isEmpty {
-            g.tail.append(count: bytes.count) { $0.copyMemory(from: source, byteCount: bytes.count) }
-            return markQueued()
-        }
-        let needed = queuedCount + bytes.count
-        if needed > queueCapacity { growQueue(to: needed) }
-        (queue! + queuedCount).copyMemory(from: source, byteCount: bytes.count)
-        queuedCount = needed
+        queue.append(count: bytes.count) { $0.copyMemory(from: source, byteCount: bytes.count) }
         markQueued()
     }
 
     /// See ``ByteStream/write(count:_:)``.
     public func write(count: Int, _ fill: (UnsafeMutableRawBufferPointer) -> Void) {
         guard state == .open, count > 0 else { return }
-        if let g = gating, !g.gates.isEmpty {
-            g.tail.append(count: count) { fill(UnsafeMutableRawBufferPointer(start: $0, count: count)) }
-            return markQueued()
-        }
-        let needed = queuedCount + count
-        if needed > queueCapacity { growQueue(to: needed) }
-        fill(UnsafeMutableRawBufferPointer(start: queue! + queuedCount, count: count))
-        queuedCount = needed
+        queue.append(count: count) { fill(UnsafeMutableRawBufferPointer(start: $0, count: count)) }
         markQueued()
     }
 
@@ -50,15 +36,7 @@ extension TCPStream: LoopFlushable {
     /// many it wrote): TLS moves ciphertext from its memory BIO without an intermediate copy.
     func write(reserving count: Int, _ fill: (UnsafeMutableRawPointer) -> Int) {
         guard state == .open, count > 0 else { return }
-        let needed = queuedCount + count
-        if needed > queueCapacity { growQueue(to: needed) }
-        let filled = fill(queue! + queuedCount)
-        guard filled > 0 else {
-            if queuedCount == 0 { releaseQueue() }
-            return
-        }
-        queuedCount += min(filled, count)
-        markQueued()
+        if queue.append(reserving: count, fill) > 0 { markQueued() }
     }
 
     private func markQueued() {
@@ -74,49 +52,28 @@ extension TCPStream: LoopFlushable {
 
     /// Bytes queued, gated or in flight in uv_write but not yet confirmed written — the broker
     /// caps this per client.
-    public var pendingWriteBytes: Int {
-        guard let g = gating else { return queuedCount + inFlightBytes }
-        return queuedCount + inFlightBytes + g.gatedBytes + g.tail.count
-    }
-
-    /// Smallest queue allocation; then capacity doubles.
-    static let minimumQueueCapacity = 512
-
-    func growQueue(to needed: Int) {
-        let capacity = max(needed, queueCapacity * 2, Self.minimumQueueCapacity)
-        guard let grown = realloc(queue, capacity) else { fatalError("FleetRuntime: out of memory for a write queue of \(capacity) bytes") }
-        queue = grown
-        queueCapacity = capacity
-    }
-
-    func releaseQueue() {
-        free(queue)
-        queue = nil
-        queuedCount = 0
-        queueCapacity = 0
-        gating?.sendableCount = 0
-    }
+    public var pendingWriteBytes: Int { queue.count + inFlightBytes + queue.heldCount }
 
     /// Only an open stream's own queue is held: a draining stream must close, the bytes of a TLS
     /// layer above were already held as plaintext, and a stream that read since the last flush is
     /// a peer talking to us: its answers (acknowledgements) go out now, or it stalls waiting.
     var holdableBytes: Int? {
-        state == .open && inFlightBytes == 0 && !carriesTLS && !eventLoop.isCurrentFlush(readEpoch) ? queuedCount : nil
+        state == .open && inFlightBytes == 0 && !carriesTLS && !eventLoop.isCurrentFlush(readEpoch) ? queue.count : nil
     }
 
     /// Called by the loop's before-sleep flush.
     func flush() {
         isDirty = false
         guard state != .closed else { return }
-        // With gates held the queue holds only bytes past their gate (TCPStream+Gate.swift).
-        defer { gating?.sendableCount = queuedCount }
-        if queuedCount > 0 && inFlightBytes == 0 {
+        // With gates held the queue holds only bytes past their gate (GatedWriteQueue).
+        defer { queue.markFlushed() }
+        if queue.count > 0 && inFlightBytes == 0, let queued = queue.bytes {
             let loop = eventLoop
-            var buffer = uv_buf_init(queue!.assumingMemoryBound(to: CChar.self), UInt32(queuedCount))
+            var buffer = uv_buf_init(queued.assumingMemoryBound(to: CChar.self), UInt32(queue.count))
             let written = uv_try_write(uvStream(tcp), &buffer, 1)
             loop.noteTryWrite(bytes: Int(max(written, 0)))
-            if written == queuedCount {
-                releaseQueue()
+            if written == queue.count {
+                queue.releaseQueue()
             } else if written >= 0 || written == UV_EAGAIN.rawValue {
                 if !startWrite(skipping: Int(max(written, 0))) { return }
             } else {
@@ -132,13 +89,11 @@ extension TCPStream: LoopFlushable {
     /// Hands the queue (minus the first `skip` bytes, already written) to one uv_write. The write
     /// request owns the buffer from here on. Returns false if the stream failed.
     private func startWrite(skipping skip: Int) -> Bool {
+        guard let (queued, queuedCount) = queue.takeQueue() else { return true }
         let request = allocateUV(uv_write_t.self)
         let remaining = queuedCount - skip
-        request.pointee.data = queue                // the whole allocation, freed in the callback
-        var rest = uv_buf_init((queue! + skip).assumingMemoryBound(to: CChar.self), UInt32(remaining))
-        queue = nil
-        queuedCount = 0
-        queueCapacity = 0
+        request.pointee.data = queued               // the whole allocation, freed in the callback
+        var rest = uv_buf_init((queued + skip).assumingMemoryBound(to: CChar.self), UInt32(remaining))
         let rc = uv_write(request, uvStream(tcp), &rest, 1) { request, status in
             guard let request else { return }
             free(request.pointee.data)
@@ -168,7 +123,7 @@ extension TCPStream: LoopFlushable {
             return
         }
         eventLoop.noteWriteCompleted(bytes: bytes)
-        if queuedCount > 0 {
+        if queue.count > 0 {
             if !isDirty {
                 isDirty = true
                 eventLoop.markDirty(self)

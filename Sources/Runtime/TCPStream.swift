@@ -55,15 +55,11 @@ public final class TCPStream: ByteStream {
     // connection.)
     /// The loop's flush epoch when this stream last read (see `EventLoop.isCurrentFlush`).
     var readEpoch: UInt32 = 0
-    /// Queued bytes not yet handed to the kernel: a malloc'ed buffer, nil while nothing is queued.
-    var queue: UnsafeMutableRawPointer?
-    var queuedCount = 0
-    var queueCapacity = 0
+    /// Bytes not yet handed to the kernel, with those held behind durability gates
+    /// (TCPStream+Gate.swift); allocates nothing while idle.
+    var queue = GatedWriteQueue()
     /// Bytes handed to one outstanding uv_write (at most one per stream), not yet confirmed.
     var inFlightBytes = 0
-    /// Durability gates (TCPStream+Gate.swift), allocated the first time the stream is gated:
-    /// many streams never are, and an idle connection's memory is a budget.
-    var gating: StreamGating?
     var lastWriteSequence: UInt64 = 0
     /// The loop, which outlives every stream of it (unowned(unsafe): no reference counting on the
     /// write path, which used to find it through the handle for every write).
@@ -199,8 +195,7 @@ public final class TCPStream: ByteStream {
         isReading = false
         lingerTimer?.close()
         lingerTimer = nil
-        dropGates()
-        releaseQueue()
+        queue.releaseAll()
         closeLoopHandle(uvHandle(tcp))
     }
 }
@@ -211,14 +206,14 @@ extension TCPStream {
     var heapFootprintBytes: Int {
         var bytes = shim_malloc_usable_size(Unmanaged.passUnretained(self).toOpaque())
         if state != .closed { bytes += shim_malloc_usable_size(tcp) }
-        if let queue { bytes += shim_malloc_usable_size(queue) }
+        if let queued = queue.bytes { bytes += shim_malloc_usable_size(queued) }
         return bytes
     }
 }
 
 extension TCPStream: LoopHandleOwner {
     func handleDidClose() {
-        releaseQueue()
+        queue.releaseAll()
         handler?.streamClosed(self, error: closeError)
         handler = nil
         onDrained = nil

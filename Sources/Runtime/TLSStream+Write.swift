@@ -27,25 +27,7 @@ extension TLSStream: LoopFlushable {
         let loop = eventLoop
         loop.writeSequence &+= 1
         lastWriteSequence = loop.writeSequence
-        if !gates.isEmpty {
-            tail.append(count: count) { fill(UnsafeMutableRawBufferPointer(start: $0, count: count)) }
-            if !isDirty {
-                isDirty = true
-                eventLoop.markDirty(self)
-            }
-            return
-        }
-        let needed = plaintextCount + count
-        if needed > plaintextCapacity {
-            let capacity = max(needed, plaintextCapacity * 2, TCPStream.minimumQueueCapacity)
-            guard let grown = realloc(plaintext, capacity) else {
-                fatalError("FleetRuntime: out of memory for a TLS write queue of \(capacity) bytes")
-            }
-            plaintext = grown
-            plaintextCapacity = capacity
-        }
-        fill(UnsafeMutableRawBufferPointer(start: plaintext! + plaintextCount, count: count))
-        plaintextCount = needed
+        plaintext.append(count: count) { fill(UnsafeMutableRawBufferPointer(start: $0, count: count)) }
         if !isDirty {
             isDirty = true
             eventLoop.markDirty(self)
@@ -55,7 +37,7 @@ extension TLSStream: LoopFlushable {
     /// Plaintext of an open session may be held (fewer, fuller records); handshakes, closes and
     /// answers to a peer that just sent something (see TCPStream.holdableBytes) are not.
     var holdableBytes: Int? {
-        phase == .open && !transport.isClosed && !eventLoop.isCurrentFlush(transport.readEpoch) ? plaintextCount : nil
+        phase == .open && !transport.isClosed && !eventLoop.isCurrentFlush(transport.readEpoch) ? plaintext.count : nil
     }
 
     /// Called by the loop's before-sleep flush.
@@ -65,8 +47,8 @@ extension TLSStream: LoopFlushable {
         // With gates held the plaintext queue holds only bytes past their gate.
         encryptQueued()
         drainOutput()
-        sendableCount = plaintextCount
-        if phase == .closing && gates.isEmpty && tail.isEmpty { return finishClose() }
+        plaintext.markFlushed()
+        if phase == .closing && plaintext.holdsNothing { return finishClose() }
         releaseIdleBuffers()
     }
 
@@ -74,28 +56,20 @@ extension TLSStream: LoopFlushable {
     /// TCP queue; then the plaintext queue is freed. A memory BIO never blocks, so SSL_write takes
     /// each chunk whole.
     func encryptQueued() {
-        guard let ssl, plaintextCount > 0 else { return }
+        guard let ssl, plaintext.count > 0, let queued = plaintext.bytes else { return }
         var offset = 0
         ERR_clear_error()
-        while offset < plaintextCount {
-            let chunk = min(plaintextCount - offset, Self.maxEncryptChunk)
+        while offset < plaintext.count {
+            let chunk = min(plaintext.count - offset, Self.maxEncryptChunk)
             var written = 0
-            if SSL_write_ex(ssl, plaintext! + offset, chunk, &written) != 1 || written == 0 {
-                releasePlaintext()
+            if SSL_write_ex(ssl, queued + offset, chunk, &written) != 1 || written == 0 {
+                plaintext.releaseQueue()
                 fail(reason: Self.failureReason(ssl, fallback: "SSL_write failed"))
                 return
             }
             offset += written
             drainOutput()
         }
-        releasePlaintext()
-    }
-
-    func releasePlaintext() {
-        free(plaintext)
-        plaintext = nil
-        plaintextCount = 0
-        plaintextCapacity = 0
-        sendableCount = 0
+        plaintext.releaseQueue()
     }
 }

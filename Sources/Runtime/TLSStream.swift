@@ -46,18 +46,11 @@ public final class TLSStream: ByteStream {
     var phase = Phase.handshaking
     var userReading = false
     var isDirty = false
-    /// Plaintext written since the last flush: malloc'ed, nil while nothing is queued.
-    var plaintext: UnsafeMutableRawPointer?
-    var plaintextCount = 0
-    var plaintextCapacity = 0
-    /// Plaintext held behind durability gates, and written after them (see TCPStream+Gate.swift,
-    /// whose scheme this is, one layer up).
-    var gates: [WriteGate] = []
-    var gatedBytes = 0
+    /// Plaintext not yet encrypted, with what durability gates hold (the TCP stream's scheme,
+    /// one layer up); allocates nothing while idle.
+    var plaintext = GatedWriteQueue()
     var mustGate = false
     var lastWriteSequence: UInt64 = 0
-    var tail = GrowableBuffer()
-    var sendableCount = 0
     var closeError: RuntimeError?
     /// Until the handshake is reported (success or failure), exactly once.
     var handshakeCompletion: ((HandshakeOutcome) -> Void)?
@@ -82,7 +75,7 @@ public final class TLSStream: ByteStream {
         transport.handler = TLSTransportAdapter(self)
         transport.carriesTLS = true
         transport.onDrained = { [self] in
-            if phase == .open && plaintextCount == 0 { onDrained?() }
+            if phase == .open && plaintext.count == 0 { onDrained?() }
         }
     }
 
@@ -97,7 +90,7 @@ public final class TLSStream: ByteStream {
 
     public var isClosed: Bool { phase != .open || transport.isClosed }
 
-    public var pendingWriteBytes: Int { plaintextCount + gatedBytes + tail.count + transport.pendingWriteBytes }
+    public var pendingWriteBytes: Int { plaintext.count + plaintext.heldCount + transport.pendingWriteBytes }
 
     // MARK: Reading
 
@@ -298,7 +291,7 @@ public final class TLSStream: ByteStream {
         userReading = false
         guard ssl != nil else {
             phase = .draining
-            releasePlaintext()
+            plaintext.releaseAll()
             return transport.close()
         }
         phase = .closing
@@ -315,7 +308,7 @@ public final class TLSStream: ByteStream {
         SSL_shutdown(ssl)
         drainOutput()
         phase = .draining
-        releasePlaintext()
+        plaintext.releaseAll()
         transport.close()
     }
 
@@ -324,8 +317,7 @@ public final class TLSStream: ByteStream {
         guard phase != .closed else { return }
         phase = .closed
         userReading = false
-        releasePlaintext()
-        dropGates()
+        plaintext.releaseAll()
         transport.closeNow()
     }
 
@@ -340,8 +332,7 @@ public final class TLSStream: ByteStream {
         drainOutput()
         phase = .closed
         userReading = false
-        releasePlaintext()
-        dropGates()
+        plaintext.releaseAll()
         transport.close()
     }
 
@@ -350,8 +341,7 @@ public final class TLSStream: ByteStream {
         let wasHandshaking = handshakeCompletion != nil
         phase = .closed
         userReading = false
-        releasePlaintext()
-        dropGates()
+        plaintext.releaseAll()
         if let ssl { SSL_free(ssl) }
         ssl = nil
         if wasHandshaking {
@@ -385,7 +375,7 @@ extension TLSStream {
     /// Heap bytes this stream holds right now besides OpenSSL's own structures: this object, the
     /// TCP stream, the plaintext queue and the memory BIOs' buffers. For footprint tests.
     var bufferedBytes: (plaintext: Int, readBIO: Int, writeBIO: Int) {
-        guard let ssl else { return (plaintextCapacity, 0, 0) }
-        return (plaintextCapacity, shim_BIO_mem_capacity(SSL_get_rbio(ssl)), shim_BIO_mem_capacity(SSL_get_wbio(ssl)))
+        guard let ssl else { return (plaintext.capacity, 0, 0) }
+        return (plaintext.capacity, shim_BIO_mem_capacity(SSL_get_rbio(ssl)), shim_BIO_mem_capacity(SSL_get_wbio(ssl)))
     }
 }

@@ -13,8 +13,8 @@ struct FootprintTests {
         #expect(spin(loop) { recorder.received.count == 5_000 })
         // After traffic the stream is idle again: the write queue is released.
         let stream = accepted.streams[0]
-        #expect(stream.queue == nil)
-        #expect(stream.queueCapacity == 0)
+        #expect(stream.queue.bytes == nil)
+        #expect(stream.queue.capacity == 0)
         #expect(stream.pendingWriteBytes == 0)
         // Handle + object; remoteAddress "127.0.0.1:NNNNN" is at most 15 bytes: a small string, no allocation.
         let bytes = stream.heapFootprintBytes

@@ -67,7 +67,7 @@ struct TLSStreamTests {
         #expect(count.drained >= 1)
         #expect(accepted.streams[0].pendingWriteBytes == 0)
         let serverSide = try #require(accepted.streams[0] as? TLSStream)
-        #expect(spin(loop) { serverSide.transport.queue == nil })
+        #expect(spin(loop) { serverSide.transport.queue.bytes == nil })
         let buffers = serverSide.bufferedBytes
         #expect(buffers.plaintext == 0 && buffers.readBIO == 0 && buffers.writeBIO == 0, "\(buffers)")
         stream.close()
