@@ -43,11 +43,17 @@ public final class TCPServer {
 
     /// host: IPv4 or IPv6 literal ("127.0.0.1", "::1", "0.0.0.0"); port 0 = OS picks.
     /// SO_REUSEADDR (as libuv sets on every TCP bind on Unix); backlog default 4096.
-    public init(loop: EventLoop, host: String, port: UInt16, backlog: Int32 = 4096,
+    ///
+    /// `sharedPort`: SO_REUSEPORT, so one listener per loop can bind the same address and the
+    /// kernel spreads new connections across them (by a hash of the peer's address and port, not
+    /// by load) — the accept side of one loop per core. Every listener of the group must set it;
+    /// with port 0 the first picks the port and the others bind its `localPort`. Closing one
+    /// listener resets the connections still waiting in its own backlog.
+    public init(loop: EventLoop, host: String, port: UInt16, backlog: Int32 = 4096, sharedPort: Bool = false,
                 onAccept: @escaping (TCPStream) -> Void) throws(RuntimeError) {
         try loop.checkUsable("uv_poll_init_socket")
         var address = try SocketAddress.parse(host: host, port: port)
-        let fd = try Self.listeningSocket(&address, backlog: backlog)
+        let fd = try Self.listeningSocket(&address, backlog: backlog, sharedPort: sharedPort)
         let bound: sockaddr_storage
         do throws(RuntimeError) {
             bound = try SocketAddress.ofSocket(fd)
@@ -82,14 +88,16 @@ public final class TCPServer {
         closeLoopHandle(uvHandle(poll))
     }
 
-    /// socket + SO_REUSEADDR + bind + listen, non-blocking and close-on-exec.
-    private static func listeningSocket(_ address: inout sockaddr_storage, backlog: Int32) throws(RuntimeError) -> Int32 {
+    /// socket + SO_REUSEADDR (+ SO_REUSEPORT) + bind + listen, non-blocking and close-on-exec.
+    private static func listeningSocket(_ address: inout sockaddr_storage, backlog: Int32,
+                                        sharedPort: Bool) throws(RuntimeError) -> Int32 {
         let family = Int32(address.ss_family)
         let fd = socket(family, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_NONBLOCK.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
         if fd < 0 { throw RuntimeError(call: "socket", code: -errno) }
         var on: Int32 = 1
         let length = socklen_t(family == AF_INET6 ? MemoryLayout<sockaddr_in6>.size : MemoryLayout<sockaddr_in>.size)
-        if setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &on, socklen_t(MemoryLayout<Int32>.size)) != 0 {
+        if setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &on, socklen_t(MemoryLayout<Int32>.size)) != 0
+            || (sharedPort && setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &on, socklen_t(MemoryLayout<Int32>.size)) != 0) {
             let code = errno
             Glibc.close(fd)
             throw RuntimeError(call: "setsockopt", code: -code)

@@ -27,15 +27,16 @@ public final class TLSServer {
     public let localPort: UInt16
     public let localAddress: String
 
+    /// `sharedPort`: see ``TCPServer/init(loop:host:port:backlog:sharedPort:onAccept:)``.
     public init(loop: EventLoop, host: String, port: UInt16, context: TLSContext, backlog: Int32 = 4096,
-                onAccept: @escaping (any ByteStream) -> Void) throws(RuntimeError) {
+                sharedPort: Bool = false, onAccept: @escaping (any ByteStream) -> Void) throws(RuntimeError) {
         self.context = context
         self.onAccept = onAccept
         // The listener's accept closure holds this server until the listener's handle closes (as a
         // TCPServer's closure is held by its handle): close() or EventLoop.shutdown() end the cycle.
         final class Target { var server: TLSServer? }
         let target = Target()
-        let listener = try TCPServer(loop: loop, host: host, port: port, backlog: backlog) { transport in
+        let listener = try TCPServer(loop: loop, host: host, port: port, backlog: backlog, sharedPort: sharedPort) { transport in
             target.server?.accepted(transport)
         }
         self.listener = listener
