@@ -7,6 +7,13 @@ struct BrokerMetrics {
     var connectTimeouts: UInt64 = 0
     var keepAliveTimeouts: UInt64 = 0
     var takeovers: UInt64 = 0
+    /// Connection migration (Broker+Migration): sessions exported, given away at a commit, kept
+    /// after an abort, and imported from another gateway; CONNECTs redirected after a move.
+    var migrationsExported: UInt64 = 0
+    var migrationsCommitted: UInt64 = 0
+    var migrationsAborted: UInt64 = 0
+    var migrationsImported: UInt64 = 0
+    var connectsRedirected: UInt64 = 0
     var malformedPackets: UInt64 = 0
     var messagesReceived: UInt64 = 0
     var bytesReceived: UInt64 = 0
@@ -59,6 +66,11 @@ struct BrokerMetrics {
             ("retained messages/count", "\(retained)"),
             ("subscriptions/count", "\(subscriptions)"),
             ("connections/refused", "\(connectsRefused)"),
+            ("connections/redirected", "\(connectsRedirected)"),
+            ("migration/exported", "\(migrationsExported)"),
+            ("migration/committed", "\(migrationsCommitted)"),
+            ("migration/aborted", "\(migrationsAborted)"),
+            ("migration/imported", "\(migrationsImported)"),
             ("connections/malformed", "\(malformedPackets)"),
             ("connections/keepalive_timeouts", "\(keepAliveTimeouts)"),
             ("subscriptions/denied", "\(subscriptionsDenied)"),

@@ -8,26 +8,33 @@ extension FleetFrame.Forward {
     static func decode(_ r: inout FleetBodyReader) throws(FleetFrameError) -> Self {
         let origin = try r.string("origin gateway id", 1...FleetLimits.maxIdentifierBytes)
         let sequence = try r.u64("sequence")
+        let m = try decodeMessage(&r, frame: "FORWARD")
+        return Self(originGatewayId: origin, sequence: sequence, topic: m.topic, qos: m.qos, retain: m.retain,
+                    properties: m.properties, payload: m.payload)
+    }
+
+    /// The message fields of a FORWARD from `flags` on (§5.9), which HANDOFF carries too.
+    static func decodeMessage(_ r: inout FleetBodyReader, frame: StaticString) throws(FleetFrameError)
+        -> (topic: String, qos: QoS, retain: Bool, properties: MQTTProperties, payload: [UInt8]) {
         let flags = try r.u8("flags")
-        guard flags & ~(qosMask | retainFlag) == 0 else { throw .malformed("FORWARD: reserved flags 0x\(String(flags, radix: 16))") }
-        guard let qos = QoS(rawValue: flags & qosMask) else { throw .malformed("FORWARD: QoS 3") }
+        guard flags & ~(qosMask | retainFlag) == 0 else { throw .malformed("\(frame): reserved flags 0x\(String(flags, radix: 16))") }
+        guard let qos = QoS(rawValue: flags & qosMask) else { throw .malformed("\(frame): QoS 3") }
         let topic = try r.string("topic", 1...ProtocolLimits.maxStringBytes)
-        guard MQTTTopic.isValidName(topic) else { throw .invalidTopic("FORWARD: \"\(topic)\" is not a topic name") }
+        guard MQTTTopic.isValidName(topic) else { throw .invalidTopic("\(frame): \"\(topic)\" is not a topic name") }
         let properties: MQTTProperties
         do { properties = try MQTTProperties.decode(from: &r.r, in: .publish) } catch {
             // The shared bound (ProtocolLimits.maxUserProperties) is this frame's limit too.
-            if case .limitExceeded(let why) = error { throw .limitExceeded("FORWARD: \(why)") }
+            if case .limitExceeded(let why) = error { throw .limitExceeded("\(frame): \(why)") }
             throw .invalidProperties(error)
         }
         // Per-connection PUBLISH properties have no meaning across gateways.
         guard properties.topicAlias == nil, properties.subscriptionIdentifiers.isEmpty else {
-            throw .malformed("FORWARD: topic alias or subscription identifier in the properties")
+            throw .malformed("\(frame): topic alias or subscription identifier in the properties")
         }
         guard properties.userProperties.count <= FleetLimits.maxUserProperties else {
-            throw .limitExceeded("FORWARD: \(properties.userProperties.count) user properties, limit \(FleetLimits.maxUserProperties)")
+            throw .limitExceeded("\(frame): \(properties.userProperties.count) user properties, limit \(FleetLimits.maxUserProperties)")
         }
-        return Self(originGatewayId: origin, sequence: sequence, topic: topic, qos: qos, retain: flags & retainFlag != 0,
-                    properties: properties, payload: r.rest())
+        return (topic, qos, flags & retainFlag != 0, properties, r.rest())
     }
 
     /// Why these values cannot travel as a FORWARD (a bound the decoder enforces), nil when they
@@ -38,6 +45,11 @@ extension FleetFrame.Forward {
         if originBytes < 1 || originBytes > FleetLimits.maxIdentifierBytes {
             return "origin gateway id of \(originBytes) bytes (1...\(FleetLimits.maxIdentifierBytes))"
         }
+        return Self.messageLimitProblem(topic: topic, properties: properties)
+    }
+
+    /// The bounds of the message fields (FORWARD and HANDOFF).
+    static func messageLimitProblem(topic: String, properties: MQTTProperties) -> String? {
         let topicBytes = topic.utf8.count
         if topicBytes < 1 || topicBytes > ProtocolLimits.maxStringBytes { return "topic of \(topicBytes) bytes" }
         if properties.userProperties.count > FleetLimits.maxUserProperties {
@@ -49,7 +61,12 @@ extension FleetFrame.Forward {
     func encode(into w: inout ByteWriter) {
         w.writeString(originGatewayId, limit: FleetLimits.maxIdentifierBytes)
         w.writeU64(sequence)
-        w.writeU8(qos.rawValue | (retain ? Self.retainFlag : 0))
+        Self.encodeMessage(topic: topic, qos: qos, retain: retain, properties: properties, payload: payload, into: &w)
+    }
+
+    static func encodeMessage(topic: String, qos: QoS, retain: Bool, properties: MQTTProperties, payload: [UInt8],
+                              into w: inout ByteWriter) {
+        w.writeU8(qos.rawValue | (retain ? retainFlag : 0))
         w.writeString(topic)
         precondition(properties.userProperties.count <= FleetLimits.maxUserProperties,
                      "too many user properties (callers check limitProblem first)")

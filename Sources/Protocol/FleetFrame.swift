@@ -16,21 +16,29 @@ public struct FleetFrameKind: RawRepresentable, Hashable, Sendable, CustomString
     public static let forward = FleetFrameKind(0x0020)
     public static let deliveryAck = FleetFrameKind(0x0021)
     public static let replay = FleetFrameKind(0x0022)
+    public static let migrate = FleetFrameKind(0x0101)
+    public static let sessionTransfer = FleetFrameKind(0x0102)
+    public static let migrationStep = FleetFrameKind(0x0103)
+    public static let handoff = FleetFrameKind(0x0104)
 
     /// Every kind of protocol version 1.
     public static let known: [FleetFrameKind] = [
         .hello, .helloAck, .error, .heartbeat, .loadReport,
         .interestSnapshot, .interestDelta, .remoteInterest, .durableInterest, .forward, .deliveryAck, .replay,
+        .migrate, .sessionTransfer, .migrationStep, .handoff,
     ]
 
     public var isKnown: Bool { Self.known.contains(self) }
 
-    /// The priority class a sender gives this kind: FORWARD is bulk, everything else control.
-    public var isBulk: Bool { self == .forward }
+    /// The priority class a sender gives this kind: messages and sessions (FORWARD, HANDOFF,
+    /// SESSION_TRANSFER) are bulk, everything else control.
+    public var isBulk: Bool { self == .forward || self == .handoff || self == .sessionTransfer }
 
     /// Kinds added to version 1 as optional (§9): sent IGNORABLE, so an older peer skips them and
     /// keeps the connection (it then lacks durable delivery, not the link).
-    public var isSentIgnorable: Bool { self == .durableInterest || self == .replay }
+    /// MIGRATE and MIGRATION_STEP likewise: an agent that predates migration skips them and the
+    /// coordinator aborts at its deadline.
+    public var isSentIgnorable: Bool { self == .durableInterest || self == .replay || self == .migrate || self == .migrationStep }
 
     public var description: String {
         switch self {
@@ -46,6 +54,10 @@ public struct FleetFrameKind: RawRepresentable, Hashable, Sendable, CustomString
         case .forward: "FORWARD"
         case .deliveryAck: "DELIVERY_ACK"
         case .replay: "REPLAY"
+        case .migrate: "MIGRATE"
+        case .sessionTransfer: "SESSION_TRANSFER"
+        case .migrationStep: "MIGRATION_STEP"
+        case .handoff: "HANDOFF"
         default: "kind 0x" + String(rawValue, radix: 16, uppercase: true)
         }
     }
@@ -77,6 +89,10 @@ public enum FleetFrame: Hashable, Sendable {
     case forward(Forward)
     case deliveryAck(DeliveryAck)
     case replay(Replay)
+    case migrate(Migrate)
+    case sessionTransfer(SessionTransfer)
+    case migrationStep(MigrationStep)
+    case handoff(Handoff)
     /// A kind this codec does not know that carried the IGNORABLE flag: the receiver skips it.
     /// `flags` and `body` are as received (the encoder writes them back verbatim).
     case unknown(kind: UInt16, flags: UInt8, body: [UInt8])
@@ -95,6 +111,10 @@ public enum FleetFrame: Hashable, Sendable {
         case .forward: .forward
         case .deliveryAck: .deliveryAck
         case .replay: .replay
+        case .migrate: .migrate
+        case .sessionTransfer: .sessionTransfer
+        case .migrationStep: .migrationStep
+        case .handoff: .handoff
         case .unknown(let kind, _, _): FleetFrameKind(kind)
         }
     }

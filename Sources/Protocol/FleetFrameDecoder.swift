@@ -74,6 +74,10 @@ public struct FleetFrameDecoder: Sendable {
         case .forward: .forward(try .decode(&r))
         case .deliveryAck: .deliveryAck(try .decode(&r))
         case .replay: .replay(try .decode(&r))
+        case .migrate: .migrate(try .decode(&r))
+        case .sessionTransfer: .sessionTransfer(try .decode(&r))
+        case .migrationStep: .migrationStep(try .decode(&r))
+        case .handoff: .handoff(try .decode(&r))
         default: preconditionFailure("decodeBody called for unknown \(r.frame)")
         }
     }

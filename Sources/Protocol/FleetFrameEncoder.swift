@@ -29,6 +29,10 @@ public enum FleetFrameEncoder {
         case .forward(let f): f.encode(into: &w)
         case .deliveryAck(let f): f.encode(into: &w)
         case .replay(let f): f.encode(into: &w)
+        case .migrate(let f): f.encode(into: &w)
+        case .sessionTransfer(let f): f.encode(into: &w)
+        case .migrationStep(let f): f.encode(into: &w)
+        case .handoff(let f): f.encode(into: &w)
         case .unknown(_, _, let body): w.writeBytes(body)
         }
         let length = w.count - start - FleetLimits.headerBytes

@@ -34,11 +34,14 @@ struct FleetGoldenTests {
         }
     }
 
-    @Test("only FORWARD is bulk and only the optional kinds are sent IGNORABLE; nothing else is flagged")
+    @Test("messages and sessions are bulk, only the optional kinds are sent IGNORABLE; nothing else is flagged")
     func priorityClass() {
+        // docs/PROTOCOL.md §4's table, typed out: the code's own sets are what is under test.
+        let bulk: [FleetFrameKind] = [.forward, .sessionTransfer, .handoff]
+        let optional: [FleetFrameKind] = [.durableInterest, .replay, .migrate, .migrationStep]
         for v in FleetGolden.all where v.frame.kind.isKnown {
-            #expect(v.frame.isBulk == (v.frame.kind == .forward))
-            let ignorable = v.frame.kind == .durableInterest || v.frame.kind == .replay
+            #expect(v.frame.isBulk == bulk.contains(v.frame.kind))
+            let ignorable = optional.contains(v.frame.kind)
             #expect(v.bytes[2] == (v.frame.isBulk ? FleetFrameFlags.bulk : 0) | (ignorable ? FleetFrameFlags.ignorable : 0))
         }
         #expect(FleetGolden.unknownIgnorable.frame.isBulk)

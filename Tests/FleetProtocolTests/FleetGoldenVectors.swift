@@ -238,6 +238,76 @@ enum FleetGolden {
                 0x00, 0x00, 0x00, 0x00, 0x00, 0x01, 0x00, 0x01], // from 65537
         frame: .replay(.init(fromSequence: 65_537)))
 
+    /// §5.14. Body: id 8 + client 6 + epoch 8 + target 6 + server reference 15 = 43 = 0x2B.
+    static let migrate = FleetGoldenVector(
+        name: "MIGRATE",
+        bytes: [0x01, 0x01, 0x01, 0x00, 0x00, 0x00, 0x2B,               // flags: IGNORABLE
+                0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x07,  // migration 7
+                0x00, 0x04] + a("dev1") + [
+                0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x02,  // epoch 2
+                0x00, 0x04] + a("gw-2") + [
+                0x00, 0x0D] + a("10.0.0.2:1883"),
+        frame: .migrate(.init(migrationId: 7, clientId: "dev1", epoch: 2, targetGatewayId: "gw-2", serverReference: "10.0.0.2:1883")))
+
+    /// §5.15. Body: id 8 + client 6 + session length 4 + session 3 = 21 = 0x15.
+    static let sessionTransfer = FleetGoldenVector(
+        name: "SESSION_TRANSFER",
+        bytes: [0x01, 0x02, 0x02, 0x00, 0x00, 0x00, 0x15,               // flags: BULK
+                0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x07,
+                0x00, 0x04] + a("dev1") + [
+                0x00, 0x00, 0x00, 0x03, 0x01, 0x02, 0x03],
+        frame: .sessionTransfer(.init(migrationId: 7, clientId: "dev1", session: [1, 2, 3])))
+
+    /// §5.16, `refused` with a reason. Body: id 8 + step 1 + count 8 + reason 6 = 23 = 0x17.
+    static let migrationStepRefused = FleetGoldenVector(
+        name: "MIGRATION_STEP refused",
+        bytes: [0x01, 0x03, 0x01, 0x00, 0x00, 0x00, 0x17,               // flags: IGNORABLE
+                0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x07,
+                0x04,                                            // step 4: refused
+                0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00,  // count 0
+                0x00, 0x04] + a("busy"),
+        frame: .migrationStep(.init(migrationId: 7, step: .refused, count: 0, reason: "busy")))
+
+    /// §5.16, `released` after 3 HANDOFFs. Body: 8 + 1 + 8 + reason 2 = 19 = 0x13.
+    static let migrationStepReleased = FleetGoldenVector(
+        name: "MIGRATION_STEP released",
+        bytes: [0x01, 0x03, 0x01, 0x00, 0x00, 0x00, 0x13,
+                0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x07,
+                0x05,                                            // step 5: released
+                0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x03,  // count 3
+                0x00, 0x00],
+        frame: .migrationStep(.init(migrationId: 7, step: .released, count: 3)))
+
+    /// §5.17, a message that came from gw-3. Body: id 8 + index 8 + origin 6 + sequence 8 + flags 1
+    /// + topic 5 + properties 1 + payload 2 = 39 = 0x27.
+    static let handoff = FleetGoldenVector(
+        name: "HANDOFF",
+        bytes: [0x01, 0x04, 0x02, 0x00, 0x00, 0x00, 0x27,               // flags: BULK
+                0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x07,  // migration 7
+                0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x01,  // index 1
+                0x00, 0x04] + a("gw-3") + [
+                0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x01, 0x00,  // origin sequence 256
+                0x01,                                            // QoS 1, not retained
+                0x00, 0x03] + a("s/t") + [
+                0x00] + a("hi"),                                 // no properties; payload "hi"
+        frame: .handoff(.init(migrationId: 7, index: 1, originGatewayId: "gw-3", originSequence: 256, topic: "s/t",
+                              qos: .atLeastOnce, retain: false, payload: a("hi"))))
+
+    /// §5.17, a message that never left the source: empty origin, sequence 0. Body: 8 + 8 + 2 + 8
+    /// + 1 + 5 + 1 = 33 = 0x21.
+    static let handoffLocal = FleetGoldenVector(
+        name: "HANDOFF local",
+        bytes: [0x01, 0x04, 0x02, 0x00, 0x00, 0x00, 0x21,
+                0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x07,
+                0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x02,  // index 2
+                0x00, 0x00,                                      // origin: none
+                0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00,
+                0x06,                                            // QoS 2, retained
+                0x00, 0x03] + a("s/t") + [
+                0x00],                                           // no properties, empty payload
+        frame: .handoff(.init(migrationId: 7, index: 2, originGatewayId: "", originSequence: 0, topic: "s/t",
+                              qos: .exactlyOnce, retain: true, payload: [])))
+
     /// §3.2: an experimental kind with IGNORABLE | BULK is handed over, not rejected.
     static let unknownIgnorable = FleetGoldenVector(
         name: "unknown kind 0xF001, ignorable",
@@ -246,6 +316,7 @@ enum FleetGolden {
 
     static let all: [FleetGoldenVector] = [
         hello, helloMinimal, helloAck, error, errorBare, heartbeat, loadReport, interestSnapshot, interestSnapshotPart,
-        interestDelta, remoteInterestSnapshot, remoteInterestDelta, forward, forwardFull, deliveryAck, durableInterestDelta, replay, unknownIgnorable,
+        interestDelta, remoteInterestSnapshot, remoteInterestDelta, forward, forwardFull, deliveryAck, durableInterestDelta, replay,
+        migrate, sessionTransfer, migrationStepRefused, migrationStepReleased, handoff, handoffLocal, unknownIgnorable,
     ]
 }

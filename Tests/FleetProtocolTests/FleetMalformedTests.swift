@@ -73,7 +73,7 @@ struct FleetMalformedTests {
     }
 
     @Test("a length that cuts a field short is malformed; one that leaves bytes over is trailing bytes",
-          arguments: FleetGolden.all.filter { $0.frame.kind.isKnown && $0.frame.kind != .forward })
+          arguments: FleetGolden.all.filter { $0.frame.kind.isKnown && $0.frame.kind != .forward && $0.frame.kind != .handoff })
     func badLength(_ v: FleetGoldenVector) {
         let body = Array(v.bytes[7...])
         // Body one byte short (with the length saying so): a truncated field.
@@ -95,8 +95,39 @@ struct FleetMalformedTests {
         #expect(fleetDecodeError(rawFrame(0x0020, Array(body.prefix(18))))?.kind == "invalidProperties")  // no property length
     }
 
+    @Test("HANDOFF: the payload is the rest, as in FORWARD; a cut header field fails, none traps")
+    func handoffLengths() throws {
+        let body = Array(FleetGolden.handoff.bytes[7...])
+        let longer = try #require(try FleetFrameDecoder().decode(rawFrame(0x0104, body + [0x21])))
+        guard case .handoff(let h) = longer.frame else { Issue.record("not a HANDOFF"); return }
+        #expect(h.payload == a("hi!"))
+        // Up to the property block every cut is an error (after it, a shorter payload is valid).
+        for n in 0..<(body.count - 3) { #expect(fleetDecodeError(rawFrame(0x0104, Array(body.prefix(n)))) != nil, "cut at \(n)") }
+    }
+
+    @Test("migration frames: id 0, index 0, an unknown step, origin without sequence, a session length that disagrees")
+    func migrationRules() {
+        var migrate = Array(FleetGolden.migrate.bytes[7...])
+        migrate[7] = 0  // migration id 7 -> 0
+        #expect(fleetDecodeError(rawFrame(0x0101, migrate))?.kind == "malformed")
+        var step = Array(FleetGolden.migrationStepRefused.bytes[7...])
+        step[8] = 8     // no step 8
+        #expect(fleetDecodeError(rawFrame(0x0103, step))?.kind == "malformed")
+        step[8] = 0
+        #expect(fleetDecodeError(rawFrame(0x0103, step))?.kind == "malformed")
+        var handoff = Array(FleetGolden.handoff.bytes[7...])
+        handoff[15] = 0  // index 1 -> 0
+        #expect(fleetDecodeError(rawFrame(0x0104, handoff))?.kind == "malformed")
+        var noSequence = Array(FleetGolden.handoff.bytes[7...])
+        noSequence[28] = 0; noSequence[29] = 0  // origin "gw-3" with sequence 0
+        #expect(fleetDecodeError(rawFrame(0x0104, noSequence))?.kind == "malformed")
+        var transfer = Array(FleetGolden.sessionTransfer.bytes[7...])
+        transfer[17] = 4  // session length 4, 3 bytes follow
+        #expect(fleetDecodeError(rawFrame(0x0102, transfer))?.kind == "malformed")
+    }
+
     @Test("truncated inside every field: every shorter length with the same bytes fails, none traps",
-          arguments: FleetGolden.all.filter { $0.frame.kind.isKnown && $0.frame.kind != .forward })
+          arguments: FleetGolden.all.filter { $0.frame.kind.isKnown && $0.frame.kind != .forward && $0.frame.kind != .handoff })
     func truncatedEverywhere(_ v: FleetGoldenVector) {
         let body = Array(v.bytes[7...])
         for n in 0..<body.count {

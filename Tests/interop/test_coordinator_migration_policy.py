@@ -1,7 +1,8 @@
 """Issue #12, the policy half: `migration:` / `PUT /v1/migration/policy` (admin token, 400 naming
 the field, persisted across a restart) and decisions from the agents' load reports recorded at
-`GET /v1/migrations`. The handover is not built yet, so decisions are `planned`. Fake gateways
-speak the protocol through fleetframes.py."""
+`GET /v1/migrations`. A decision starts a handover (`started`); the fake gateways here do not
+answer its MIGRATE, which is the handover tests' business (test_fabric_migration.py). Fake
+gateways speak the protocol through fleetframes.py."""
 from __future__ import annotations
 
 import json
@@ -66,6 +67,9 @@ def test_a_client_sustained_above_the_threshold_is_planned_to_the_least_loaded_g
         time.sleep(0.8)
     moves = co.wait_for(lambda: co.get("/v1/migrations")["migrations"], "a migration decision", timeout=5)
     assert [(m["client_id"], m["from"], m["to"], m["reason"], m["state"]) for m in moves] == [
-        ("hot-device", "gw-a", "gw-c", "message_rate", "planned")]
+        ("hot-device", "gw-a", "gw-c", "message_rate", "started")]
     assert moves[0]["messages_per_second"] == 2000
+    handovers = co.get("/v1/migrations")["handovers"]
+    assert [(h["client_id"], h["from"], h["to"], h["reason"], h["state"]) for h in handovers] == [
+        ("hot-device", "gw-a", "gw-c", "message_rate", "exporting")]
     assert 'fleetgate_coordinator_migration_decisions_total{reason="message_rate"} 1' in co.get("/metrics")

@@ -84,6 +84,18 @@ extension Broker {
     private func completeConnect(_ p: ConnectPacket, clientId: String, assigned: String?, identity: ClientIdentity, on c: MQTTConnection) {
         let terms = ConnectNegotiation(p, assignedClientId: assigned, limits: limits)
 
+        // A session that moved to another gateway, or is moving: MQTT 5 is told where (0x9C with a
+        // Server Reference), 3.1.1 that the server is unavailable.
+        if let moved = migrationRefusal(for: clientId) {
+            metrics.connectsRedirected += 1
+            log.notice("refusing CONNECT from \(c.stream.remoteAddress) (\(clientId)): \(moved.why)")
+            metrics.connectsRefused += 1
+            var properties = c.reasonString(moved.why)
+            if p.version == .v5, let reference = moved.reference, !reference.isEmpty { properties.serverReference = reference }
+            c.send(.connack(ConnAckPacket(sessionPresent: false, reasonCode: p.version == .v5 ? moved.v5 : moved.v311, properties: properties)))
+            return c.close()
+        }
+
         // Take over a live connection with the same client id (MQTT §3.1.4 step 3).
         let id = ExactString(clientId)
         let existing = sessions[id]

@@ -13,7 +13,18 @@ protocol FabricLink: AnyObject {
     func durableInterestChanged(filter: String, added: Bool)
     /// A message a local client (or a will) published, after local routing and retained handling.
     /// QoS >= 1 forwards must be durable by the end of the loop turn (the PUBACK leaves after).
-    func localMessagePublished(_ message: Message)
+    /// Returns the FORWARD sequence it got, nil when it is not forwarded.
+    @discardableResult
+    func localMessagePublished(_ message: Message) -> UInt64?
+    /// This gateway's id in the fleet.
+    var gatewayId: String { get }
+}
+
+/// Where a message entered the fleet: the gateway and its FORWARD sequence from there
+/// (docs/PROTOCOL.md §5.18 rule 4). Kept only for messages queued to a session that is moving.
+struct FabricIdentity: Hashable {
+    let origin: String
+    let sequence: UInt64
 }
 
 extension Broker {
@@ -24,10 +35,28 @@ extension Broker {
     func durableInterestSnapshot() -> [String] { durableInterestCounts.keys.sorted() }
 
     /// A message forwarded from another gateway: stored if retained, delivered to local
-    /// subscribers, and never forwarded again.
-    func deliverForwarded(_ message: Message) {
+    /// subscribers, and never forwarded again. `excluding`: a session moved here that already
+    /// has this message from its source (§5.18 rule 4).
+    func deliverForwarded(_ message: Message, identity: FabricIdentity, excluding: Session? = nil) {
         metrics.messagesForwardedIn += 1
         if message.retain { storeRetained(message) }
+        routeIdentity = identity
+        routeExcluded = excluding
         route(message)
+        routeIdentity = nil
+        routeExcluded = nil
+        noteMovingDeliveries(identity)
+    }
+
+    /// Moving sessions that took the message just routed keep its identity, for the hand-off;
+    /// arriving ones, to check the hand-off against.
+    func noteMovingDeliveries(_ identity: FabricIdentity?) {
+        guard !movingDeliveries.isEmpty else { return }
+        if let identity {
+            for (session, seq) in movingDeliveries {
+                if session.isArriving { session.identitiesTaken.insert(identity) } else { session.handoffIdentities[seq] = identity }
+            }
+        }
+        movingDeliveries.removeAll(keepingCapacity: true)
     }
 }

@@ -62,7 +62,9 @@ extension Broker {
         let message = Message(publish: p, origin: session.clientId, now: now)
         if message.retain { storeRetained(message) }
         route(message)
-        fabric?.localMessagePublished(message)
+        let sequence = fabric?.localMessagePublished(message)
+        if !movingDeliveries.isEmpty, let sequence, let fabric { noteMovingDeliveries(FabricIdentity(origin: fabric.gatewayId, sequence: sequence)) }
+        movingDeliveries.removeAll(keepingCapacity: true)
     }
 
     func storeRetained(_ message: Message) {
@@ -107,6 +109,7 @@ extension Broker {
     /// its matching subscriptions with all their identifiers (MQTT 5 §3.3.4), and to one member of
     /// each matching shared group.
     func route(_ message: Message) {
+        if !movingDeliveries.isEmpty { movingDeliveries.removeAll(keepingCapacity: true) }
         routeGeneration &+= 1
         let generation = routeGeneration
         routeTargets.removeAll(keepingCapacity: true)
@@ -137,6 +140,7 @@ extension Broker {
         encodeBuffers.beginMessage()
         let fanOut = routeTargets.count > 1
         for t in routeTargets {
+            if let excluded = routeExcluded, excluded === t.session { continue }
             var m = message
             m.qos = min(message.qos, t.qos)
             m.retain = t.retainAsPublished && message.retain
@@ -175,7 +179,7 @@ extension Broker {
             return
         }
         if m.qos == .atMostOnce {
-            guard let c = session.connection, c.phase == .connected else { return }
+            guard !session.isMoving, let c = session.connection, c.phase == .connected else { return }
             guard c.stream.pendingWriteBytes < limits.maxPendingWriteBytes else { metrics.messagesDropped += 1; return }
             // The common fan-out case (no alias, no identifiers) encodes once for all subscribers.
             let plain = subscriptionIdentifiers.isEmpty && c.outboundAliasLimit == 0 && m.expiresAt == nil
@@ -208,9 +212,17 @@ extension Broker {
             applyBackpressure(towards: c)
             return
         }
+        guard session.isMoving || session.isArriving else {
+            session.machine.offer(m, subscriptionIdentifiers: subscriptionIdentifiers, maxQueued: limits.maxQueuedMessages,
+                                  now: now, out: session)
+            if let c = session.connection { applyBackpressure(towards: c) }
+            return
+        }
+        // A moving or arriving session: remember which entry this is, for its identity.
+        let seq = session.machine.state.nextSeq
         session.machine.offer(m, subscriptionIdentifiers: subscriptionIdentifiers, maxQueued: limits.maxQueuedMessages,
                               now: now, out: session)
-        if let c = session.connection { applyBackpressure(towards: c) }
+        if session.machine.state.nextSeq != seq { movingDeliveries.append((session, seq)) }
     }
 }
 

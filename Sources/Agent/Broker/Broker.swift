@@ -33,6 +33,15 @@ final class Broker {
     var retained = RetainedTable<Message>()
     /// The coordinator link, when the agent is part of a fabric.
     weak var fabric: FabricLink?
+    /// Sessions being given away to another gateway, until the coordinator decides (Broker+Migration).
+    var migratingOut: [ExactString: OutgoingMigration] = [:]
+    /// While routing: the forwarded message's identity, a session that must not get it again, and
+    /// the moving sessions that took it (Broker+Fabric).
+    var routeIdentity: FabricIdentity?
+    var routeExcluded: Session?
+    var movingDeliveries: [(Session, Int64)] = []
+    /// Sessions that moved away: their CONNECTs are redirected for the session's lifetime.
+    var movedSessions: [ExactString: MovedSession] = [:]
     /// Local subscriptions per plain filter (shared ones counted under their filter).
     var interestCounts: [String: Int] = [:]
     /// Of those, the subscriptions that are durable interest (`Broker.isDurable`), per plain filter.
@@ -152,7 +161,8 @@ final class Broker {
         metrics.willsPublished += 1
         if message.retain { storeRetained(message) }
         route(message)
-        fabric?.localMessagePublished(message)
+        let sequence = fabric?.localMessagePublished(message)
+        if let sequence, let fabric { noteMovingDeliveries(FabricIdentity(origin: fabric.gatewayId, sequence: sequence)) }
         if session.isPersistent { store.markDirty(session) }
     }
 

@@ -25,6 +25,16 @@ final class Session: Hashable {
     /// talkers; reset by CoordinatorLink+Load). 32 bits: a report interval is seconds long.
     var publishedSinceReport: UInt32 = 0
     var publishedBytesSinceReport: UInt32 = 0
+    /// Being moved to another gateway (Broker+Migration): nothing new is sent to the client; QoS
+    /// >= 1 waits in the queue and moves with the session, QoS 0 is not delivered.
+    var isMoving = false
+    /// While moving: the fleet identity of queued messages by session sequence (the hand-off
+    /// carries it so the target takes each message once).
+    var handoffIdentities: [Int64: FabricIdentity] = [:]
+    /// Moved here and its hand-off not finished: the identities of the messages it took here
+    /// meanwhile, against which the source's hand-off is checked.
+    var isArriving = false
+    var identitiesTaken: Set<FabricIdentity> = []
 
     init(machine: SessionMachine, broker: Broker) {
         self.clientId = machine.clientId
@@ -44,7 +54,7 @@ final class Session: Hashable {
 /// of its mutating calls.
 extension Session: SessionOutput {
     var canWritePublish: Bool {
-        guard let c = connection else { return false }
+        guard !isMoving, let c = connection else { return false }
         return c.phase == .connected && c.stream.pendingWriteBytes < broker.limits.maxPendingWriteBytes
     }
 

@@ -42,17 +42,19 @@ extension CoordinatorLink {
     /// gateway wants the topic (one trie walk), or always when retained (retained state is
     /// fleet-wide). QoS >= 1 goes into the outbound log (durable at the end of the turn, before
     /// the publisher's PUBACK leaves); QoS 0 is best effort.
-    func localMessagePublished(_ message: Message) {
-        guard phase != .stopped, !message.topic.hasPrefix("$SYS") else { return }
-        guard message.retain || remote.wants(message.topic) else { return }
-        if message.isExpired(now: broker.now) { return }
+    @discardableResult
+    func localMessagePublished(_ message: Message) -> UInt64? {
+        guard phase != .stopped, !message.topic.hasPrefix("$SYS") else { return nil }
+        guard message.retain || remote.wants(message.topic) else { return nil }
+        if message.isExpired(now: broker.now) { return nil }
+        let seq: UInt64
         if message.qos == .atMostOnce {
-            if message.retain && phase != .established { return holdRetainedWhileDown(message) }
+            if message.retain && phase != .established { holdRetainedWhileDown(message); return nil }
             guard phase == .established, queuedQoS0.count < limits.maxQueuedQoS0 else {
                 metrics.forwardsDroppedQoS0 += 1
-                return
+                return nil
             }
-            let seq = takeSequence()
+            seq = takeSequence()
             queuedQoS0.append((seq, message))
             if message.retain { rememberRetained(seq: seq, message) }
         } else {
@@ -61,12 +63,13 @@ extension CoordinatorLink {
             // At the bound the publisher is not read any more until confirmations free the log.
             // A retained QoS 0 value held from an outage is older than this one: never send it after.
             if message.retain { retainedWhileDown[message.topic] = nil; retainedUnconfirmed[message.topic] = nil }
-            let seq = takeSequence()
+            seq = takeSequence()
             outbound.append(seq: seq, message: message)
             store.insert(seq: seq, message: message)
             if outbound.count >= limits.maxUnacked { holdCurrentPublisherForLog() }
         }
         pump()
+        return seq
     }
 
     /// Stops reading the publisher whose message filled the log (`Broker+Backpressure`'s
@@ -190,7 +193,8 @@ extension CoordinatorLink {
         let message = Message(topic: f.topic, payload: f.payload, qos: f.qos, retain: f.retain, properties: properties,
                               expiresAt: expiry.map { now + UInt64($0) * 1000 }, origin: nil)
         metrics.forwardsReceived += 1
-        broker.deliverForwarded(message)
+        let identity = FabricIdentity(origin: origin, sequence: f.sequence)
+        broker.deliverForwarded(message, identity: identity, excluding: alreadyHandedOff(identity))
         if f.qos != .atMostOnce { acksDue.insert(origin) }
     }
 

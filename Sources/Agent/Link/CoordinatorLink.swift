@@ -42,6 +42,19 @@ final class CoordinatorLink: FabricLink {
     private var tlsContext: TLSClientContext?
     private var advertised: String
     private(set) var connection: CoordinatorConnection?
+    /// Migrations this gateway is the source of, waiting for the client's in-flight acknowledgements
+    /// before the export: id -> client.
+    var migrationsDraining: [UInt64: String] = [:]
+    /// Migrations this gateway is the source of, exported and waiting for the decision: id -> client.
+    var migrationsOut: [UInt64: String] = [:]
+    /// Migrations this gateway is the target of, imported and not finished.
+    var migrationsIn: [UInt64: IncomingMigration] = [:]
+    /// FORWARDs a moved session already took as a HANDOFF, before the FORWARD itself came: not
+    /// delivered to that session again (§5.18 rule 4). Emptied as they come and when the
+    /// migration finishes.
+    var handedOffAhead: [FabricIdentity: (client: String, at: UInt64)] = [:]
+
+    var gatewayId: String { settings.gatewayId }
     /// Tells a late connect completion from the current attempt.
     private var attemptId = 0
     /// Failed attempts since the last established session (drives the backoff).
@@ -282,6 +295,7 @@ final class CoordinatorLink: FabricLink {
         case .forward(let f): receivedForward(f)
         case .deliveryAck(let a): receivedDeliveryAck(a)
         case .replay(let r): receivedReplay(r)
+        case .migrate, .sessionTransfer, .migrationStep, .handoff: receivedMigrationFrame(frame, on: c)
         case .unknown: break  // IGNORABLE kinds we do not know
         case .hello, .helloAck, .loadReport, .interestSnapshot, .interestDelta, .durableInterest:
             c.fail(.unexpectedFrame, related: frame.kind, "\(frame.kind) is not sent to an agent")

@@ -31,6 +31,9 @@ struct FabricMetrics {
     /// FORWARDs from other gateways delivered locally / dropped as already taken.
     var forwardsReceived: UInt64 = 0
     var duplicatesDropped: UInt64 = 0
+    /// A moved session's copies skipped because it took the same message by the other path
+    /// during its handover (docs/PROTOCOL.md §5.18 rule 4).
+    var handoffDuplicatesSkipped: UInt64 = 0
     var deliveryAcksSent: UInt64 = 0
     /// Times the link stopped reading because forwarded messages congested a local subscriber.
     var pausedForSubscribers: UInt64 = 0
@@ -64,6 +67,7 @@ extension CoordinatorLink {
             ("fabric/forwards/expired", "\(m.forwardsExpired)"),
             ("fabric/forwards/received", "\(m.forwardsReceived)"),
             ("fabric/forwards/duplicates", "\(m.duplicatesDropped)"),
+            ("fabric/migration/handoff_duplicates_skipped", "\(m.handoffDuplicatesSkipped)"),
             ("fabric/acks/sent", "\(m.deliveryAcksSent)"),
             ("fabric/link/paused_for_subscribers", "\(m.pausedForSubscribers)"),
             ("fabric/interest/local", "\(interest.announced.count)"),

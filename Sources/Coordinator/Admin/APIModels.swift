@@ -129,18 +129,20 @@ extension Fabric {
                                interestFilters: interest.filterCount, interestEntries: interest.entryCount,
                                pendingDeliveries: delivery.heldCount,
                                bulkDropped: connections.values.reduce(0) { $0 + $1.bulkDropped },
-                               retention: delivery.held.filter { gateways[$0.key] != nil })
+                               retention: delivery.held.filter { gateways[$0.key] != nil },
+                               migrationsInProgress: handovers.inProgress)
     }
 }
 
-/// `GET /v1/migrations`: the policy's recent decisions, newest last.
+/// `GET /v1/migrations`: the policy's recent decisions and the handovers (in progress and the
+/// recent finished ones), newest last.
 public struct MigrationsView: Encodable, Sendable {
     public struct Item: Encodable, Sendable {
         public var client_id: String
         public var from: String
         public var to: String?
         public var reason: String
-        /// planned (the handover is not built yet) or skipped (no eligible gateway).
+        /// started (a handover was started; see `handovers`) or skipped (no eligible gateway).
         public var state: String
         public var messages_per_second: Double
         public var bytes_per_second: Double
@@ -149,6 +151,25 @@ public struct MigrationsView: Encodable, Sendable {
         public var at_ms: UInt64
     }
     public var migrations: [Item]
+    public var handovers: [HandoverItem]
+
+    /// One handover: who moves where, why, how far it got and how long the client was held.
+    public struct HandoverItem: Encodable, Sendable {
+        public var id: UInt64
+        public var client_id: String
+        public var from: String
+        public var to: String
+        public var reason: String
+        /// exporting, importing, committed, released, done or aborted.
+        public var state: String
+        public var epoch: UInt64
+        public var started_ms: UInt64
+        /// From the start until the source was told to let go (what the device waited), once known.
+        public var stall_ms: UInt64?
+        public var finished_ms: UInt64?
+        /// "moved", or why it was aborted.
+        public var outcome: String?
+    }
 }
 
 extension Fabric {
@@ -158,7 +179,14 @@ extension Fabric {
             .init(client_id: d.clientId, from: d.from, to: d.to, reason: d.reason.rawValue, state: Self.migrationState(d),
                          messages_per_second: d.messagesPerSecond, bytes_per_second: d.bytesPerSecond, source_load: d.sourceLoad,
                          target_load: d.targetLoad, at_ms: wallNow &- (loopNow &- d.atMs))
-        })
+        }, handovers: handovers.handovers.values.sorted { $0.id < $1.id }.map { handoverItem($0, wallNow: wallNow, loopNow: loopNow) })
+    }
+
+    func handoverItem(_ h: HandoverTable.Handover, wallNow: UInt64, loopNow: UInt64) -> MigrationsView.HandoverItem {
+        func wall(_ t: UInt64) -> UInt64 { wallNow &- (loopNow &- t) }
+        return .init(id: h.id, client_id: h.clientId, from: h.from, to: h.to, reason: h.reason, state: h.state.rawValue, epoch: h.epoch,
+                     started_ms: wall(h.startedMs), stall_ms: h.committedMs.map { $0 &- h.startedMs },
+                     finished_ms: h.finishedMs.map(wall), outcome: h.outcome)
     }
 }
 

@@ -61,6 +61,34 @@ public enum AdminAPI {
             return json(policy)
         }
         router.get("v1/migrations") { _, _ in json(await bridge.read { $0.migrationsView() }) }
+        // Moves one client now: {"client_id": "...", "to": optional gateway, "from": optional gateway}.
+        // Without "from" the client's gateway is the one whose load reports list it.
+        router.post("v1/migrations") { request, _ in
+            let body = try await request.body.collect(upTo: 64 * 1024)
+            guard let object = try? JSONSerialization.jsonObject(with: Data(buffer: body)) as? [String: Any] else {
+                return error(.badRequest, "the body is not a JSON object", code: "bad_request")
+            }
+            let known: Set<String> = ["client_id", "to", "from"]
+            if let unknown = object.keys.sorted().first(where: { !known.contains($0) }) {
+                return error(.badRequest, "\(unknown): unknown field (known: client_id, from, to)", code: "invalid_field")
+            }
+            guard let clientId = object["client_id"] as? String, !clientId.isEmpty, clientId.utf8.count <= 65_535 else {
+                return error(.badRequest, "client_id: a non-empty string is required", code: "invalid_field")
+            }
+            for key in ["to", "from"] where object[key] != nil && !(object[key] is String) {
+                return error(.badRequest, "\(key): must be a gateway id (a string)", code: "invalid_field")
+            }
+            let to = object["to"] as? String, from = object["from"] as? String
+            switch await bridge.write({ fabric in fabric.startMigration(clientId: clientId, from: from, to: to, reason: "operator")
+                .map { fabric.handoverItem($0, wallNow: fabric.wallClock(), loopNow: fabric.loop.now) } }) {
+            case .started(let item): return json(item, status: .accepted)
+            case .unknownClientLocation:
+                return error(.notFound, "client_id: no gateway has reported '\(clientId)'; name it with \"from\"", code: "unknown_client")
+            case .unknownGateway(let id): return error(.notFound, "no gateway with id '\(id)'", code: "not_found")
+            case .targetNotEligible(let why): return error(.conflict, "to: \(why)", code: "target_not_eligible")
+            case .refused(let why): return error(.conflict, why, code: "migration_refused")
+            }
+        }
         router.get("v1/graph") { _, _ in json(await bridge.read { $0.graph() }) }
         router.get("v1/interest") { request, _ in
             let parameter = request.uri.queryParameters.get("topic")

@@ -14,6 +14,7 @@ public struct MetricsSnapshot: Sendable {
     public var bulkDropped: UInt64
     /// Per destination gateway: what is held for it and what its retention bound dropped.
     public var retention: [String: DeliveryLedger.Held] = [:]
+    public var migrationsInProgress = 0
 }
 
 /// swift-metrics instruments backed by swift-prometheus (its own registry: no global bootstrap).
@@ -93,6 +94,19 @@ public final class CoordinatorMetrics: Sendable {
             counter(p + "replays_requested_total", [], s.counters.replaysRequested)
             counter(p + "hellos_refused_in_use_total", [], s.counters.hellosRefusedInUse)
             for (reason, n) in s.counters.migrationDecisions { counter(p + "migration_decisions_total", [("reason", reason)], n) }
+            for (reason, n) in s.counters.migrationsStarted { counter(p + "migrations_started_total", [("reason", reason)], n) }
+            for (key, n) in s.counters.migrationsFinished {
+                let parts = key.split(separator: "/", maxSplits: 1).map(String.init)
+                counter(p + "migrations_total", [("reason", parts.first ?? ""), ("outcome", parts.last ?? "")], n)
+            }
+            // A Prometheus histogram of the handover stall (start to commit), in seconds.
+            for (i, bound) in FabricCounters.handoverStallBoundsMs.enumerated() {
+                counter(p + "migration_stall_seconds_bucket", [("le", "\(Double(bound) / 1000)")], s.counters.handoverStallBuckets[i])
+            }
+            counter(p + "migration_stall_seconds_bucket", [("le", "+Inf")], s.counters.handoverStallBuckets.last ?? 0)
+            counter(p + "migration_stall_seconds_count", [], s.counters.handoverStallBuckets.last ?? 0)
+            gauge(p + "migration_stall_seconds_sum", [], Double(s.counters.handoverStallSumMs) / 1000)
+            gauge(p + "migrations_in_progress", [], Double(s.migrationsInProgress))
             for gateway in st.retentionGateways.subtracting(s.retention.keys) {
                 gauge(p + "retention_held_messages", [("gateway", gateway)], 0)
                 gauge(p + "retention_held_bytes", [("gateway", gateway)], 0)

@@ -41,7 +41,9 @@ extension Fabric {
             peerError(e, gateway: id, on: c)
         case .unknown:
             break  // IGNORABLE kinds this coordinator does not know are skipped (§3.2)
-        case .hello, .helloAck, .remoteInterest, .replay:
+        case .sessionTransfer, .migrationStep, .handoff:
+            handoverFrame(frame, from: id)
+        case .hello, .helloAck, .remoteInterest, .replay, .migrate:
             c.fail(.unexpectedFrame, related: frame.kind, "\(frame.kind) is not expected from an established gateway")
         }
     }

@@ -42,6 +42,8 @@ public final class Fabric {
     /// Connection migration (Fabric+Migration): the policy's planner and its recent decisions.
     var migrationPlanner: MigrationPlanner
     var migrationRecords = RingBuffer<MigrationPlanner.Decision>()
+    /// Every handover in progress and the recent finished ones, persisted (Fabric+Handover).
+    var handovers = HandoverTable()
     private var lastMigrationPlanMs: UInt64 = 0
     public internal(set) var counters = FabricCounters()
 
@@ -83,6 +85,7 @@ public final class Fabric {
         for l in try store.loadLinks() where l.kind == .coordinator { links[l.source] = l }
         durableInterest = try store.loadDurableInterest()
         for (id, filters) in durableInterest where gateways[id] != nil { interest.memberLeft(id, keeping: filters) }
+        try restoreHandovers()
     }
 
     /// Binds the link listener, starts the sweep and the per-turn acknowledgement flush.
@@ -162,6 +165,7 @@ public final class Fabric {
         guard !connection.replaced else { return delivery.originDisconnected(id) }
         broadcast(interest.memberLeft(id, keeping: durableInterest[id] ?? []))
         migrationPlanner.forget(gateway: id)
+        handoverGatewayDown(id)
         delivery.originDisconnected(id)
         delivery.destinationDisconnected(id, hasDurableInterest: durableInterest[id] != nil)
         let now = wallClock()
@@ -267,6 +271,7 @@ public final class Fabric {
             oc.send(.replay(.init(fromSequence: from)))
             counters.replaysRequested += 1
         }
+        handoverGatewayUp(id)
     }
 
     /// SIGHUP: the link certificate, key and client CA are read again for new handshakes
@@ -342,6 +347,7 @@ public final class Fabric {
             lastMigrationPlanMs = now
             planMigrations()
         }
+        tickHandovers()
         let timeout = config.gatewayTimeoutMs
         let interval = UInt64(config.effectiveHeartbeatIntervalMs)
         for c in Array(connections.values) {

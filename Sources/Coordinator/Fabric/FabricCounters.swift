@@ -32,6 +32,21 @@ public struct FabricCounters: Sendable, Equatable {
     public var hellosRefusedInUse: UInt64 = 0
     /// Migration decisions by reason (message_rate, byte_rate, gateway_overload, no_eligible_target).
     public var migrationDecisions: [String: UInt64] = [:]
+    /// Handovers started, by reason (a planner reason, "operator", "drain").
+    public var migrationsStarted: [String: UInt64] = [:]
+    /// Handovers finished, by "reason/outcome" (outcome: moved or aborted).
+    public var migrationsFinished: [String: UInt64] = [:]
+    /// Stall of each completed handover, start to commit (the device is held meanwhile): cumulative
+    /// counts per upper bound in ms (`handoverStallBoundsMs`, then +Inf), and the sum.
+    public var handoverStallBuckets = [UInt64](repeating: 0, count: FabricCounters.handoverStallBoundsMs.count + 1)
+    public var handoverStallSumMs: UInt64 = 0
+    public static let handoverStallBoundsMs: [UInt64] = [5, 10, 25, 50, 100, 250, 500, 1_000, 2_500, 5_000, 10_000]
+
+    mutating func recordHandoverStall(ms: UInt64) {
+        for (i, bound) in Self.handoverStallBoundsMs.enumerated() where ms <= bound { handoverStallBuckets[i] += 1 }
+        handoverStallBuckets[Self.handoverStallBoundsMs.count] += 1
+        handoverStallSumMs += ms
+    }
 
     public init() {}
 

@@ -37,6 +37,10 @@ public final class GraphStore {
                 key TEXT PRIMARY KEY,
                 value TEXT NOT NULL             -- JSON
             ) WITHOUT ROWID;
+            CREATE TABLE IF NOT EXISTS migrations (
+                id INTEGER PRIMARY KEY,
+                record TEXT NOT NULL             -- JSON of HandoverTable.Handover
+            );
             CREATE TABLE IF NOT EXISTS durable_interest (
                 gateway TEXT NOT NULL,
                 filter TEXT NOT NULL,
@@ -114,6 +118,28 @@ public final class GraphStore {
         try db.query("SELECT value FROM settings WHERE key = ?", [.text(key)]) { row in text = row.text(0) }
         guard let text else { return nil }
         return try JSONDecoder().decode(T.self, from: Data(text.utf8))
+    }
+
+    // MARK: Migrations (issue #12): one row per handover, written at each of its steps.
+
+    public func saveMigration(_ h: HandoverTable.Handover) throws {
+        let text = String(decoding: try JSONEncoder().encode(h), as: UTF8.self)
+        try db.run("INSERT INTO migrations (id, record) VALUES (?, ?) ON CONFLICT(id) DO UPDATE SET record = excluded.record",
+                   [.integer(Int64(h.id)), .text(text)])
+    }
+
+    public func loadMigrations() throws -> [HandoverTable.Handover] {
+        var out: [HandoverTable.Handover] = []
+        var bad = 0
+        try db.query("SELECT record FROM migrations ORDER BY id", []) { row in
+            if let h = try? JSONDecoder().decode(HandoverTable.Handover.self, from: Data((row.text(0) ?? "").utf8)) { out.append(h) } else { bad += 1 }
+        }
+        if bad > 0 { throw SQLiteError(code: 0, message: "\(bad) unreadable rows in migrations", sql: nil) }
+        return out
+    }
+
+    public func deleteMigrations(_ ids: [UInt64]) throws {
+        for id in ids { try db.run("DELETE FROM migrations WHERE id = ?", [.integer(Int64(id))]) }
     }
 
     // MARK: Durable interest (issue #11): written when a gateway's durable filters change, which is

@@ -108,6 +108,9 @@ public struct MigrationPlanner: Sendable {
         }
     }
 
+    /// The gateway whose load reports last listed the client, if any.
+    public func gateway(of clientId: String) -> String? { clients[clientId]?.gateway }
+
     /// A gateway left: its clients' state is forgotten (they will be reported again where they are).
     public mutating func forget(gateway: String) {
         for (id, s) in clients where s.gateway == gateway { clients[id] = nil }

@@ -1,0 +1,185 @@
+import FleetCore
+import FleetProtocol
+
+/// A client migration as the broker sees it (docs/PROTOCOL.md §5.14-§5.18): the source exports a
+/// session and, at `commit`, redirects the client and lets go; the target imports it. The
+/// coordinator link carries the frames (CoordinatorLink+Migration); the decisions are the
+/// coordinator's. Loop-thread only.
+extension Broker {
+    /// A session this gateway is giving away: exported, waiting for the coordinator's decision.
+    struct OutgoingMigration {
+        let migrationId: UInt64
+        let serverReference: String
+        /// Messages with a session sequence from here on reached the session after the export.
+        let exportedNextSeq: Int64
+        /// The client's connection, held (not read) until the decision.
+        let heldConnection: MQTTConnection?
+    }
+
+    /// A session that moved away: a CONNECT for it is redirected until `untilMs` (wall clock).
+    struct MovedSession {
+        let serverReference: String
+        let untilMs: UInt64
+    }
+
+    enum MigrationRefusal: Error, CustomStringConvertible {
+        case noSuchSession, alreadyMoving, clientConnectedHere, staleEpoch(held: UInt64, offered: UInt64), undecodable(String)
+        var description: String {
+            switch self {
+            case .noSuchSession: "no such session on this gateway"
+            case .alreadyMoving: "the session is already moving"
+            case .clientConnectedHere: "the client is connected to this gateway"
+            case .staleEpoch(let held, let offered): "epoch \(offered) is not above the session's \(held)"
+            case .undecodable(let why): "session not readable: \(why)"
+            }
+        }
+    }
+
+    // MARK: Source
+
+    /// First step at the source: nothing new goes to the client (QoS >= 1 waits in the queue and
+    /// moves with the session), while its connection is still read, so acknowledgements of what
+    /// is in flight come in and the export carries as little in flight as possible (each of
+    /// those is sent again by the target, with DUP). Returns the in-flight count to wait for.
+    func beginMoving(_ clientId: String) -> Result<Int, MigrationRefusal> {
+        let id = ExactString(clientId)
+        guard let session = sessions[id] else { return .failure(.noSuchSession) }
+        guard migratingOut[id] == nil, !session.isMoving else { return .failure(.alreadyMoving) }
+        session.isMoving = true
+        return .success(session.machine.inflight.count)
+    }
+
+    /// Messages of a moving session still waiting for the client's acknowledgement.
+    func inflightCount(of clientId: String) -> Int? { sessions[ExactString(clientId)]?.machine.inflight.count }
+
+    /// Stops reading the client and returns its session's serialised form, carrying the new
+    /// epoch and owner. Until `commitMigration` or `abortMigration` the session stays here and
+    /// keeps taking what is routed to it.
+    func exportSession(_ clientId: String, migrationId: UInt64, epoch: UInt64, target: String,
+                       serverReference: String) -> Result<[UInt8], MigrationRefusal> {
+        let id = ExactString(clientId)
+        guard let session = sessions[id] else { return .failure(.noSuchSession) }
+        guard migratingOut[id] == nil else { return .failure(.alreadyMoving) }
+        var state = session.machine.state
+        guard epoch > state.epoch else {
+            stopMoving(session)
+            return .failure(.staleEpoch(held: state.epoch, offered: epoch))
+        }
+        let connection = session.connection
+        connection?.hold()   // reading stops; what was read is handled (a packet boundary)
+        migratingOut[id] = OutgoingMigration(migrationId: migrationId, serverReference: serverReference,
+                                             exportedNextSeq: state.nextSeq, heldConnection: connection)
+        state.epoch = epoch
+        state.ownerGateway = target
+        metrics.migrationsExported += 1
+        return .success(state.serialized(asOf: now))
+    }
+
+    /// The coordinator's commit: the target owns the session. The client is told to use the target
+    /// (MQTT 5: DISCONNECT 0x9C with the Server Reference; MQTT 3.1.1 cannot be told and is
+    /// closed), the session leaves this gateway without its will (the will moved with it), and a
+    /// later CONNECT for it is redirected for the session's lifetime. Returns what reached the
+    /// session after the export, in order, with where each entered the fleet, for the target.
+    func commitMigration(_ clientId: String) -> [(OutboundMessage, FabricIdentity?)]? {
+        let id = ExactString(clientId)
+        guard let outgoing = migratingOut.removeValue(forKey: id), let session = sessions[id] else { return nil }
+        let arrived = session.machine.state.outbound.filter { $0.seq >= outgoing.exportedNextSeq }
+            .map { ($0, session.handoffIdentities[$0.seq]) }
+        session.handoffIdentities = [:]
+        if let c = session.connection {
+            session.connection = nil
+            c.session = nil
+            if c.version == .v5 {
+                var properties = c.reasonString("the session moved to another gateway")
+                if !outgoing.serverReference.isEmpty { properties.serverReference = outgoing.serverReference }
+                c.send(.disconnect(DisconnectPacket(reasonCode: .useAnotherServer, properties: properties)))
+            }
+            c.close()
+            metrics.clientsConnected -= 1
+        }
+        outgoing.heldConnection?.release()
+        let lifetimeMs = session.machine.expiryInterval == UInt32.max ? UInt64(UInt32.max) * 1000 : UInt64(session.machine.expiryInterval) * 1000
+        movedSessions[id] = MovedSession(serverReference: outgoing.serverReference, untilMs: now &+ lifetimeMs)
+        _ = session.machine.takeWill()
+        discard(session)
+        metrics.migrationsCommitted += 1
+        return arrived
+    }
+
+    /// The migration is off: the client is read again and served what waited, the session stays.
+    func abortMigration(_ clientId: String, migrationId: UInt64?) {
+        let id = ExactString(clientId)
+        if let outgoing = migratingOut[id] {
+            guard migrationId == nil || outgoing.migrationId == migrationId else { return }
+            migratingOut[id] = nil
+            outgoing.heldConnection?.release()
+        }
+        if let session = sessions[id], session.isMoving {
+            session.handoffIdentities = [:]
+            stopMoving(session)
+        }
+        metrics.migrationsAborted += 1
+    }
+
+    private func stopMoving(_ session: Session) {
+        session.isMoving = false
+        session.machine.pump(now: now, out: session)
+    }
+
+    /// A CONNECT for a session that moved away or is moving: the answer, if it is not served here.
+    func migrationRefusal(for clientId: String) -> (v5: ReasonCode, v311: ReasonCode, reference: String?, why: String)? {
+        let id = ExactString(clientId)
+        if migratingOut[id] != nil {
+            return (.serverUnavailable, .v311ServerUnavailable, nil, "the session is moving to another gateway; try again")
+        }
+        guard let moved = movedSessions[id] else { return nil }
+        guard now < moved.untilMs else {
+            movedSessions[id] = nil
+            return nil
+        }
+        return (.useAnotherServer, .v311ServerUnavailable, moved.serverReference, "the session moved to \(moved.serverReference)")
+    }
+
+    // MARK: Target
+
+    /// Stores a session moved here (fenced by its epoch) and puts it in the trie: from the next
+    /// interest update on, the fleet routes its messages here. Not connected until its client
+    /// comes.
+    func importSession(_ bytes: [UInt8]) -> Result<String, MigrationRefusal> {
+        let state: SessionState
+        do { state = try SessionState(serialized: bytes, receivedAt: now) } catch { return .failure(.undecodable("\(error)")) }
+        let id = ExactString(state.clientId)
+        if let existing = sessions[id] {
+            guard existing.connection == nil else { return .failure(.clientConnectedHere) }
+            guard state.epoch > existing.machine.state.epoch else {
+                return .failure(.staleEpoch(held: existing.machine.state.epoch, offered: state.epoch))
+            }
+            discard(existing)
+        }
+        movedSessions[id] = nil
+        var machine = SessionMachine(state: state)
+        machine.restored(now: now)
+        let session = Session(machine: machine, broker: self)
+        session.isArriving = true
+        sessions[id] = session
+        for (filter, options) in session.machine.subscriptions { addToTables(filter: filter, options: options, session: session) }
+        store.markDirty(session)
+        metrics.migrationsImported += 1
+        return .success(state.clientId)
+    }
+
+    /// A message that reached the session at the source after its export.
+    func applyHandoff(_ message: Message, to clientId: String) {
+        guard let session = sessions[ExactString(clientId)] else { return }
+        session.machine.offer(message, subscriptionIdentifiers: [], maxQueued: limits.maxQueuedMessages, now: now, out: session)
+    }
+
+    func session(of clientId: String) -> Session? { sessions[ExactString(clientId)] }
+
+    /// The migration was aborted after the import: the session goes again (the source keeps it).
+    func dropImportedSession(_ clientId: String) {
+        guard let session = sessions[ExactString(clientId)], session.connection == nil else { return }
+        _ = session.machine.takeWill()
+        discard(session)
+    }
+}
