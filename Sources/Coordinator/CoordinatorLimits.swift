@@ -25,6 +25,9 @@ public enum CoordinatorLimits {
     public static let migrationPlanIntervalMs: UInt64 = 1_000
     /// Migration decisions kept for `GET /v1/migrations` (the oldest go first).
     public static let migrationRecordsKept = 1_000
+    /// A drained gateway is asked again for its sessions at most this often (new clients may have
+    /// come, a move may have failed).
+    public static let drainRelistIntervalMs: UInt64 = 2_000
     /// Selective sequences in one DELIVERY_ACK to an origin (PROTOCOL.md §6 allows 1024).
     public static let maxSelectiveAcks = 1_024
     /// PROTOCOL.md §7.2: no HELLO within this many milliseconds -> ERROR handshakeTimeout.

@@ -72,6 +72,53 @@ extension FleetFrame {
     }
 }
 
+extension FleetFrame {
+    /// DRAIN (0x0105), coordinator -> agent: the gateway is being drained; list its sessions
+    /// (SESSION_LIST). Rate 0 ends the drain.
+    public struct Drain: Hashable, Sendable {
+        /// Clients per second the coordinator moves (informational for the agent); 0 = drain over.
+        public var rate: UInt32
+        public init(rate: UInt32) { self.rate = rate }
+    }
+
+    /// SESSION_LIST (0x0106), agent -> coordinator: the client ids of its sessions, in parts.
+    public struct SessionList: Hashable, Sendable {
+        public var clientIds: [String]
+        /// The last part of this list.
+        public var last: Bool
+        public init(clientIds: [String], last: Bool) { self.clientIds = clientIds; self.last = last }
+    }
+}
+
+extension FleetFrame.Drain {
+    static func decode(_ r: inout FleetBodyReader) throws(FleetFrameError) -> Self {
+        let rate = try r.u32("rate")
+        try r.expectEnd()
+        return Self(rate: rate)
+    }
+
+    func encode(into w: inout ByteWriter) { w.writeU32(rate) }
+}
+
+extension FleetFrame.SessionList {
+    static func decode(_ r: inout FleetBodyReader) throws(FleetFrameError) -> Self {
+        let flags = try r.u8("flags")
+        guard flags & ~1 == 0 else { throw .malformed("SESSION_LIST: reserved flags 0x\(String(flags, radix: 16))") }
+        let n = try r.count("client ids", limit: FleetLimits.maxClientIdsPerList, minimumElementBytes: 3)
+        var ids: [String] = []
+        ids.reserveCapacity(n)
+        for _ in 0..<n { ids.append(try r.string("client id", 1...ProtocolLimits.maxStringBytes)) }
+        try r.expectEnd()
+        return Self(clientIds: ids, last: flags & 1 != 0)
+    }
+
+    func encode(into w: inout ByteWriter) {
+        w.writeU8(last ? 1 : 0)
+        w.writeCount(clientIds.count, limit: FleetLimits.maxClientIdsPerList)
+        for id in clientIds { w.writeString(id, limit: ProtocolLimits.maxStringBytes) }
+    }
+}
+
 extension FleetFrame.Migrate {
     static func decode(_ r: inout FleetBodyReader) throws(FleetFrameError) -> Self {
         let id = try r.u64("migration id")

@@ -20,12 +20,14 @@ public struct FleetFrameKind: RawRepresentable, Hashable, Sendable, CustomString
     public static let sessionTransfer = FleetFrameKind(0x0102)
     public static let migrationStep = FleetFrameKind(0x0103)
     public static let handoff = FleetFrameKind(0x0104)
+    public static let drain = FleetFrameKind(0x0105)
+    public static let sessionList = FleetFrameKind(0x0106)
 
     /// Every kind of protocol version 1.
     public static let known: [FleetFrameKind] = [
         .hello, .helloAck, .error, .heartbeat, .loadReport,
         .interestSnapshot, .interestDelta, .remoteInterest, .durableInterest, .forward, .deliveryAck, .replay,
-        .migrate, .sessionTransfer, .migrationStep, .handoff,
+        .migrate, .sessionTransfer, .migrationStep, .handoff, .drain, .sessionList,
     ]
 
     public var isKnown: Bool { Self.known.contains(self) }
@@ -38,7 +40,9 @@ public struct FleetFrameKind: RawRepresentable, Hashable, Sendable, CustomString
     /// keeps the connection (it then lacks durable delivery, not the link).
     /// MIGRATE and MIGRATION_STEP likewise: an agent that predates migration skips them and the
     /// coordinator aborts at its deadline.
-    public var isSentIgnorable: Bool { self == .durableInterest || self == .replay || self == .migrate || self == .migrationStep }
+    public var isSentIgnorable: Bool {
+        self == .durableInterest || self == .replay || self == .migrate || self == .migrationStep || self == .drain || self == .sessionList
+    }
 
     public var description: String {
         switch self {
@@ -58,6 +62,8 @@ public struct FleetFrameKind: RawRepresentable, Hashable, Sendable, CustomString
         case .sessionTransfer: "SESSION_TRANSFER"
         case .migrationStep: "MIGRATION_STEP"
         case .handoff: "HANDOFF"
+        case .drain: "DRAIN"
+        case .sessionList: "SESSION_LIST"
         default: "kind 0x" + String(rawValue, radix: 16, uppercase: true)
         }
     }
@@ -93,6 +99,8 @@ public enum FleetFrame: Hashable, Sendable {
     case sessionTransfer(SessionTransfer)
     case migrationStep(MigrationStep)
     case handoff(Handoff)
+    case drain(Drain)
+    case sessionList(SessionList)
     /// A kind this codec does not know that carried the IGNORABLE flag: the receiver skips it.
     /// `flags` and `body` are as received (the encoder writes them back verbatim).
     case unknown(kind: UInt16, flags: UInt8, body: [UInt8])
@@ -115,6 +123,8 @@ public enum FleetFrame: Hashable, Sendable {
         case .sessionTransfer: .sessionTransfer
         case .migrationStep: .migrationStep
         case .handoff: .handoff
+        case .drain: .drain
+        case .sessionList: .sessionList
         case .unknown(let kind, _, _): FleetFrameKind(kind)
         }
     }

@@ -78,6 +78,8 @@ public struct FleetFrameDecoder: Sendable {
         case .sessionTransfer: .sessionTransfer(try .decode(&r))
         case .migrationStep: .migrationStep(try .decode(&r))
         case .handoff: .handoff(try .decode(&r))
+        case .drain: .drain(try .decode(&r))
+        case .sessionList: .sessionList(try .decode(&r))
         default: preconditionFailure("decodeBody called for unknown \(r.frame)")
         }
     }

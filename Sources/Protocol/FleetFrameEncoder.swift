@@ -33,6 +33,8 @@ public enum FleetFrameEncoder {
         case .sessionTransfer(let f): f.encode(into: &w)
         case .migrationStep(let f): f.encode(into: &w)
         case .handoff(let f): f.encode(into: &w)
+        case .drain(let f): f.encode(into: &w)
+        case .sessionList(let f): f.encode(into: &w)
         case .unknown(_, _, let body): w.writeBytes(body)
         }
         let length = w.count - start - FleetLimits.headerBytes

@@ -43,4 +43,7 @@ public enum FleetLimits {
     public static let maxUserProperties = ProtocolLimits.maxUserProperties
     /// ERROR message text.
     public static let maxErrorMessageBytes = 1_024
+    /// Client ids per SESSION_LIST part: parts stay far below the frame limit for ordinary ids
+    /// (the sender also cuts a part at 256 KiB).
+    public static let maxClientIdsPerList = 4_096
 }

@@ -139,6 +139,25 @@ import FleetProtocol
         #expect(s.backoff == Backoff(minMs: 100, maxMs: 2000))
     }
 
+    @Test("a wildcard advertised address is refused: a redirect to it could not be followed",
+          arguments: [("0.0.0.0:1883", true), ("[::]:1883", true), (":1883", true), ("::", true), ("", true),
+                      ("10.0.0.1:1883", false), ("[::1]:1883", false), ("gw1.example:1883", false), ("[fe80::1]:1883", false)])
+    func wildcardAdvertise(_ address: String, _ wildcard: Bool) throws {
+        #expect(AdvertisedAddress.isWildcard(address) == wildcard)
+        guard !address.isEmpty else { return }  // an empty value means "not set" in the file
+        let token = try tokenFile("t\n")
+        defer { try? FileManager.default.removeItem(atPath: token) }
+        do {
+            // Some forms the file's parser refuses already (no host, IPv6 without brackets); the
+            // rest reach the link's own check. Either way the key is named.
+            let c = try #require(try load("coordinator:\n  address: 10.0.0.9:7420\n  gateway_id: gw-1\n  token_file: \(token)\n  advertise: \"\(address)\"\n").coordinator)
+            _ = try c.resolved(file: "agent.yaml")
+            #expect(!wildcard, "\(address) was accepted")
+        } catch let error as ConfigError {
+            #expect(wildcard && error.key == "coordinator.advertise", "\(address): \(error)")
+        }
+    }
+
     @Test func coordinatorTLSNeedsTheCAAndCertificateWithKey() throws {
         let token = try tokenFile("t\n")
         defer { try? FileManager.default.removeItem(atPath: token) }

@@ -36,7 +36,7 @@ import Testing
             (.frame(handoff, from: "a", at: 10), ["b:HANDOFF"], .committed),
             (.frame(stepFrame(.handoffAck, count: 1), from: "b", at: 11), ["a:handoffAck"], .committed),
             (.frame(stepFrame(.released, count: 1), from: "a", at: 12), ["b:released"], .released),
-            (.frame(stepFrame(.done), from: "b", at: 13), [], .done),
+            (.frame(stepFrame(.done), from: "b", at: 13), ["a:done"], .done),
         ]),
         Row(name: "frames from the wrong gateway or out of order change nothing", script: [
             (.start(at: 0), ["a:MIGRATE"], .exporting),
@@ -85,7 +85,7 @@ import Testing
             (.frame(stepFrame(.imported), from: "b", at: 2), ["a:commit"], .committed),
             (.restart(at: 50), [], .committed),
             (.frame(stepFrame(.released, count: 0), from: "a", at: 60), ["b:released"], .released),
-            (.frame(stepFrame(.done), from: "b", at: 61), [], .done),
+            (.frame(stepFrame(.done), from: "b", at: 61), ["a:done"], .done),
         ]),
     ]
 
@@ -156,5 +156,9 @@ import Testing
         #expect(table.gatewayUp("a", nowMs: 4).compactMap(Self.label) == ["a:commit", "a:abort"])
         #expect(table.gatewayUp("b", nowMs: 4).compactMap(Self.label) == ["b:abort"])
         #expect(table.gatewayUp("b", recentAbortsWithinMs: 0, nowMs: 10).compactMap(Self.label) == [])
+        // Released but not done: whichever side comes back, the source is asked to hand on again.
+        _ = table.received(.migrationStep(.init(migrationId: 1, step: .released, count: 2)), from: "a", nowMs: 11)
+        #expect(table.gatewayUp("b", recentAbortsWithinMs: 0, nowMs: 12).compactMap(Self.label) == ["a:commit"])
+        #expect(table.gatewayUp("a", recentAbortsWithinMs: 0, nowMs: 12).compactMap(Self.label) == ["a:commit"])
     }
 }

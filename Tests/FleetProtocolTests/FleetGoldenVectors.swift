@@ -308,6 +308,23 @@ enum FleetGolden {
         frame: .handoff(.init(migrationId: 7, index: 2, originGatewayId: "", originSequence: 0, topic: "s/t",
                               qos: .exactlyOnce, retain: true, payload: [])))
 
+    /// §5.19. Body: rate 4 = 0x04.
+    static let drain = FleetGoldenVector(
+        name: "DRAIN",
+        bytes: [0x01, 0x05, 0x01, 0x00, 0x00, 0x00, 0x04,               // flags: IGNORABLE
+                0x00, 0x00, 0x01, 0xF4],                          // 500 clients/s
+        frame: .drain(.init(rate: 500)))
+
+    /// §5.20. Body: flags 1 + count 2 + (2 + 1) + (2 + 3) = 11 = 0x0B.
+    static let sessionList = FleetGoldenVector(
+        name: "SESSION_LIST",
+        bytes: [0x01, 0x06, 0x01, 0x00, 0x00, 0x00, 0x0B,
+                0x01,                                            // last part
+                0x00, 0x02,
+                0x00, 0x01] + a("a") + [
+                0x00, 0x03] + a("b-2"),
+        frame: .sessionList(.init(clientIds: ["a", "b-2"], last: true)))
+
     /// §3.2: an experimental kind with IGNORABLE | BULK is handed over, not rejected.
     static let unknownIgnorable = FleetGoldenVector(
         name: "unknown kind 0xF001, ignorable",
@@ -317,6 +334,7 @@ enum FleetGolden {
     static let all: [FleetGoldenVector] = [
         hello, helloMinimal, helloAck, error, errorBare, heartbeat, loadReport, interestSnapshot, interestSnapshotPart,
         interestDelta, remoteInterestSnapshot, remoteInterestDelta, forward, forwardFull, deliveryAck, durableInterestDelta, replay,
-        migrate, sessionTransfer, migrationStepRefused, migrationStepReleased, handoff, handoffLocal, unknownIgnorable,
+        migrate, sessionTransfer, migrationStepRefused, migrationStepReleased, handoff, handoffLocal, drain, sessionList,
+        unknownIgnorable,
     ]
 }

@@ -73,3 +73,30 @@ def test_a_client_sustained_above_the_threshold_is_planned_to_the_least_loaded_g
     assert [(h["client_id"], h["from"], h["to"], h["reason"], h["state"]) for h in handovers] == [
         ("hot-device", "gw-a", "gw-c", "message_rate", "exporting")]
     assert 'fleetgate_coordinator_migration_decisions_total{reason="message_rate"} 1' in co.get("/metrics")
+
+
+def test_a_gateway_advertising_a_wildcard_address_takes_no_migrated_clients(coordinator_factory):
+    """Devices redirected to 0.0.0.0 could not follow: such a gateway is no target, for an operator's
+    move (409 naming --advertise) and for the policy."""
+    co = coordinator_factory()
+    a = co.gateway("gw-a")
+    wild = co.gateway("gw-wild", mqtt_address="0.0.0.0:1883")
+    assert a and wild  # kept open for the test
+    request = urllib.request.Request(co.http_base + "/v1/migrations", method="POST",
+                                     data=json.dumps({"client_id": "dev", "from": "gw-a", "to": "gw-wild"}).encode(),
+                                     headers={"Authorization": f"Bearer {ADMIN_TOKEN}", "Content-Type": "application/json"})
+    try:
+        urllib.request.urlopen(request, timeout=5)
+        raise AssertionError("a wildcard target was accepted")
+    except urllib.error.HTTPError as e:
+        body = json.loads(e.read())
+        assert e.code == 409 and body["code"] == "target_not_eligible" and "--advertise" in body["error"], body
+    # Without "to", the only other gateway is the wildcard one: no eligible target either.
+    request = urllib.request.Request(co.http_base + "/v1/migrations", method="POST",
+                                     data=json.dumps({"client_id": "dev", "from": "gw-a"}).encode(),
+                                     headers={"Authorization": f"Bearer {ADMIN_TOKEN}", "Content-Type": "application/json"})
+    try:
+        urllib.request.urlopen(request, timeout=5)
+        raise AssertionError("a wildcard target was chosen")
+    except urllib.error.HTTPError as e:
+        assert e.code == 409, e.code

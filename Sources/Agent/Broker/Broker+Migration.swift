@@ -49,6 +49,11 @@ extension Broker {
         return .success(session.machine.inflight.count)
     }
 
+    /// Every session a drain moves: all but those already moving, in client id order.
+    func clientIdsForDrain() -> [String] {
+        sessions.values.filter { !$0.isMoving && migratingOut[ExactString($0.clientId)] == nil }.map(\.clientId).sorted()
+    }
+
     /// Messages of a moving session still waiting for the client's acknowledgement.
     func inflightCount(of clientId: String) -> Int? { sessions[ExactString(clientId)]?.machine.inflight.count }
 

@@ -37,6 +37,8 @@ extension CoordinatorLink {
             finishIfComplete(h.migrationId, on: c)
         case .migrationStep(let s):
             migrationStep(s, on: c)
+        case .drain(let d) where d.rate > 0:
+            sendSessionList(on: c)
         default:
             break
         }
@@ -116,9 +118,17 @@ extension CoordinatorLink {
     private func migrationStep(_ s: FleetFrame.MigrationStep, on c: CoordinatorConnection) {
         switch s.step {
         case .commit:
+            if let kept = handoffsOut[s.migrationId] {
+                // The commit again (a link or the coordinator went away meanwhile): everything
+                // handed on goes again; the target skips indexes it has.
+                for frame in kept.frames { c.sendBulk(frame) }
+                c.sendControl(.migrationStep(.init(migrationId: s.migrationId, step: .released, count: UInt64(kept.frames.count))))
+                return
+            }
             guard let clientId = migrationsOut.removeValue(forKey: s.migrationId) else { return }
             let arrived = broker.commitMigration(clientId) ?? []
             var index: UInt64 = 0
+            var frames: [[UInt8]] = []
             for (delivery, identity) in arrived {
                 let m = delivery.message
                 let h = FleetFrame.Handoff(migrationId: s.migrationId, index: index + 1, originGatewayId: identity?.origin ?? "",
@@ -127,8 +137,12 @@ extension CoordinatorLink {
                                            properties: forwardProperties(of: m), payload: m.payload)
                 guard h.limitProblem == nil else { continue }
                 index += 1
-                c.sendBulk(FleetFrameEncoder.encode(.handoff(h)))
+                frames.append(FleetFrameEncoder.encode(.handoff(h)))
+                c.sendBulk(frames[frames.count - 1])
             }
+            // Kept until the target is done, for a re-send (in memory: a kill -9 of this agent
+            // before then loses them, see docs/DESIGN-NOTES.md).
+            handoffsOut[s.migrationId] = (clientId, frames)
             c.sendControl(.migrationStep(.init(migrationId: s.migrationId, step: .released, count: index)))
             log.info("migration \(s.migrationId): released \(clientId) (\(index) messages handed on)")
         case .abort:
@@ -148,9 +162,29 @@ extension CoordinatorLink {
             incoming.releasedCount = s.count
             migrationsIn[s.migrationId] = incoming
             finishIfComplete(s.migrationId, on: c)
-        case .imported, .refused, .handoffAck, .done:
+        case .done:
+            handoffsOut[s.migrationId] = nil
+        case .imported, .refused, .handoffAck:
             break  // not sent to an agent
         }
+    }
+
+    /// DRAIN: every session this gateway holds (but those already moving), in parts.
+    private func sendSessionList(on c: CoordinatorConnection) {
+        let ids = broker.clientIdsForDrain()
+        var part: [String] = []
+        var bytes = 0
+        for id in ids {
+            if part.count == FleetLimits.maxClientIdsPerList || bytes + id.utf8.count > 256 * 1024 {
+                c.sendControl(.sessionList(.init(clientIds: part, last: false)))
+                part = []
+                bytes = 0
+            }
+            part.append(id)
+            bytes += id.utf8.count + 2
+        }
+        c.sendControl(.sessionList(.init(clientIds: part, last: true)))
+        log.info("drain: listed \(ids.count) sessions for the coordinator")
     }
 
     /// `released` (control) may overtake the HANDOFFs (bulk) it counts: done once both are in.

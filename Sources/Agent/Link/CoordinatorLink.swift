@@ -47,6 +47,8 @@ final class CoordinatorLink: FabricLink {
     var migrationsDraining: [UInt64: String] = [:]
     /// Migrations this gateway is the source of, exported and waiting for the decision: id -> client.
     var migrationsOut: [UInt64: String] = [:]
+    /// HANDOFFs of committed migrations, encoded, until the target is done: id -> (client, frames).
+    var handoffsOut: [UInt64: (clientId: String, frames: [[UInt8]])] = [:]
     /// Migrations this gateway is the target of, imported and not finished.
     var migrationsIn: [UInt64: IncomingMigration] = [:]
     /// FORWARDs a moved session already took as a HANDOFF, before the FORWARD itself came: not
@@ -121,6 +123,9 @@ final class CoordinatorLink: FabricLink {
     func start(defaultAdvertise: String, sysIntervalSeconds: UInt32 = 0) {
         guard phase == .idle else { return }
         if advertised.isEmpty { advertised = defaultAdvertise }
+        if AdvertisedAddress.isWildcard(advertised) {
+            log.warning("coordinator link: advertising '\(advertised)', a wildcard address: this gateway takes no migrated clients (devices could not follow the redirect); set --advertise HOST:PORT")
+        }
         broker.fabric = self
         if sysIntervalSeconds > 0 {
             let t = LoopTimer(loop: loop)
@@ -295,9 +300,9 @@ final class CoordinatorLink: FabricLink {
         case .forward(let f): receivedForward(f)
         case .deliveryAck(let a): receivedDeliveryAck(a)
         case .replay(let r): receivedReplay(r)
-        case .migrate, .sessionTransfer, .migrationStep, .handoff: receivedMigrationFrame(frame, on: c)
+        case .migrate, .sessionTransfer, .migrationStep, .handoff, .drain: receivedMigrationFrame(frame, on: c)
         case .unknown: break  // IGNORABLE kinds we do not know
-        case .hello, .helloAck, .loadReport, .interestSnapshot, .interestDelta, .durableInterest:
+        case .hello, .helloAck, .loadReport, .interestSnapshot, .interestDelta, .durableInterest, .sessionList:
             c.fail(.unexpectedFrame, related: frame.kind, "\(frame.kind) is not sent to an agent")
         }
     }

@@ -49,6 +49,9 @@ public struct CoordinatorLinkConfig: Sendable, Equatable {
         guard let tokenFile else { throw fail("coordinator.token_file", "required when a coordinator is configured (or --token-file FILE)") }
         let token = try Self.readToken(tokenFile, key: "coordinator.token_file", file: file)
         if let a = advertise, a.utf8.count > FleetLimits.maxAddressBytes { throw fail("coordinator.advertise", "longer than \(FleetLimits.maxAddressBytes) bytes") }
+        if let a = advertise, AdvertisedAddress.isWildcard(a) {
+            throw fail("coordinator.advertise", "\(a) is a wildcard address: devices a connection migration redirects here (MQTT 5 Server Reference) could not reach it; give the address they connect to")
+        }
         guard region.utf8.count <= FleetLimits.maxShortStringBytes else { throw fail("coordinator.region", "longer than \(FleetLimits.maxShortStringBytes) bytes") }
         guard labels.count <= FleetLimits.maxLabels else { throw fail("coordinator.labels", "more than \(FleetLimits.maxLabels) labels") }
         for (k, v) in labels {

@@ -17,6 +17,8 @@ public struct GatewayView: Codable, Sendable, Equatable {
     public var durable_filters: Int
     public var retention: RetentionView
     public var load: GatewayLoadView?
+    /// While the gateway is being drained (`POST /v1/gateways/{id}/drain`).
+    public var drain: DrainView?
 }
 
 /// What the origins hold for this gateway as a destination (issue #11), and what the retention
@@ -90,7 +92,8 @@ extension Fabric {
                                                messages_in_per_second: $0.messagesInPerSecond, messages_out_per_second: $0.messagesOutPerSecond,
                                                bytes_in_per_second: $0.bytesInPerSecond, bytes_out_per_second: $0.bytesOutPerSecond,
                                                top_talkers: $0.topTalkers.map { TalkerView(client_id: $0.clientId, messages_per_second: $0.messagesPerSecond,
-                                                                                           bytes_per_second: $0.bytesPerSecond) }) })
+                                                                                           bytes_per_second: $0.bytesPerSecond) }) },
+            drain: drainView(g.id))
     }
 
     public func gatewayList() -> GatewayList {

@@ -33,6 +33,43 @@ public enum AdminAPI {
             case .connected: return error(.conflict, "gateway '\(id)' is connected; stop or drain it first", code: "gateway_connected")
             }
         }
+        // Drains a gateway: every client it holds moves away by handover, `rate` clients per second
+        // (default 500, EMQX's eviction default); it takes no migrated clients meanwhile.
+        router.post("v1/gateways/:id/drain") { request, context in
+            let raw = context.parameters.get("id") ?? ""
+            let id = raw.removingPercentEncoding ?? raw
+            let body = try await request.body.collect(upTo: 64 * 1024)
+            var rate = 500.0
+            if body.readableBytes > 0 {
+                guard let object = try? JSONSerialization.jsonObject(with: Data(buffer: body)) as? [String: Any] else {
+                    return error(.badRequest, "the body is not a JSON object", code: "bad_request")
+                }
+                if let unknown = object.keys.sorted().first(where: { $0 != "rate" }) {
+                    return error(.badRequest, "\(unknown): unknown field (known: rate)", code: "invalid_field")
+                }
+                if let value = object["rate"] {
+                    guard let number = value as? NSNumber, !(value is Bool), number.doubleValue >= 1, number.doubleValue <= 1_000_000 else {
+                        return error(.badRequest, "rate: clients per second, 1 to 1000000", code: "invalid_field")
+                    }
+                    rate = number.doubleValue
+                }
+            }
+            let pace = rate
+            switch await bridge.write({ $0.startDrain(id, rate: pace) }) {
+            case .draining(let view): return json(view, status: .accepted)
+            case .notFound: return error(.notFound, "no gateway with id '\(id)'", code: "not_found")
+            case .notConnected: return error(.conflict, "gateway '\(id)' is not connected", code: "gateway_not_connected")
+            }
+        }
+        router.post("v1/gateways/:id/resume") { _, context in
+            let raw = context.parameters.get("id") ?? ""
+            let id = raw.removingPercentEncoding ?? raw
+            guard await bridge.write({ $0.resumeGateway(id) }) else {
+                return error(.notFound, "no gateway with id '\(id)'", code: "not_found")
+            }
+            guard let view = await bridge.read({ $0.gateway(id: id) }) else { return error(.notFound, "no gateway with id '\(id)'", code: "not_found") }
+            return json(view)
+        }
         router.get("v1/migration/policy") { _, _ in json(await bridge.read { $0.migrationPlanner.policy }) }
         router.put("v1/migration/policy") { request, _ in
             let body = try await request.body.collect(upTo: 64 * 1024)

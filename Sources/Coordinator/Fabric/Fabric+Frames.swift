@@ -43,7 +43,9 @@ extension Fabric {
             break  // IGNORABLE kinds this coordinator does not know are skipped (§3.2)
         case .sessionTransfer, .migrationStep, .handoff:
             handoverFrame(frame, from: id)
-        case .hello, .helloAck, .remoteInterest, .replay, .migrate:
+        case .sessionList(let list):
+            drainListed(list, by: id)
+        case .hello, .helloAck, .remoteInterest, .replay, .migrate, .drain:
             c.fail(.unexpectedFrame, related: frame.kind, "\(frame.kind) is not expected from an established gateway")
         }
     }

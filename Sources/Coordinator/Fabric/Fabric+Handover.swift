@@ -46,6 +46,9 @@ extension Fabric {
             return .targetNotEligible("\(target) is \(record.state.rawValue)\(gatewayConnections[target] == nil ? " and not connected" : "")")
         }
         guard record.capacityWeight > 0 else { return .targetNotEligible("\(target) has capacity weight 0") }
+        guard !AdvertisedAddress.isWildcard(record.mqttAddress) else {
+            return .targetNotEligible("\(target) advertises '\(record.mqttAddress)', which a redirected device cannot connect to (start it with --advertise HOST:PORT)")
+        }
         guard gatewayConnections[source] != nil else { return .refused("\(source) is not connected") }
         switch handovers.start(clientId: clientId, from: source, to: target, serverReference: record.mqttAddress, reason: reason,
                                nowMs: loop.now) {
@@ -63,7 +66,8 @@ extension Fabric {
     /// The active, connected gateway with the least load per capacity weight, other than `source`.
     private func leastLoadedTarget(excluding source: String) -> String? {
         gateways.values
-            .filter { $0.id != source && $0.state == .active && $0.capacityWeight > 0 && gatewayConnections[$0.id] != nil }
+            .filter { $0.id != source && $0.state == .active && $0.capacityWeight > 0 && gatewayConnections[$0.id] != nil
+                && !AdvertisedAddress.isWildcard($0.mqttAddress) }
             .min { a, b in
                 let la = Double(a.load?.messagesInPerSecond ?? 0) / Double(a.capacityWeight)
                 let lb = Double(b.load?.messagesInPerSecond ?? 0) / Double(b.capacityWeight)

@@ -16,7 +16,9 @@ extension Fabric {
     /// From the sweep, once a second: the planner's decisions become handovers.
     func planMigrations() {
         let candidates = gateways.values.sorted { $0.id < $1.id }.map { g in
-            MigrationPlanner.Gateway(id: g.id, region: g.region, eligible: g.state == .active && gatewayConnections[g.id] != nil,
+            // A gateway devices cannot be redirected to (a wildcard advertised address) takes no one.
+            MigrationPlanner.Gateway(id: g.id, region: g.region,
+                                     eligible: g.state == .active && gatewayConnections[g.id] != nil && !AdvertisedAddress.isWildcard(g.mqttAddress),
                                      capacityWeight: Double(g.capacityWeight), messagesInPerSecond: Double(g.load?.messagesInPerSecond ?? 0))
         }
         for d in migrationPlanner.decide(gateways: candidates, inProgress: handovers.inProgress, nowMs: loop.now) {

@@ -44,6 +44,9 @@ public final class Fabric {
     var migrationRecords = RingBuffer<MigrationPlanner.Decision>()
     /// Every handover in progress and the recent finished ones, persisted (Fabric+Handover).
     var handovers = HandoverTable()
+    /// Gateways being drained, and the pace of each (Fabric+Drain). In memory: a coordinator
+    /// restart ends them (the gateways come back active).
+    var drains: [String: DrainScheduler] = [:]
     private var lastMigrationPlanMs: UInt64 = 0
     public internal(set) var counters = FabricCounters()
 
@@ -247,7 +250,7 @@ public final class Fabric {
         g.labels = h.labels.map { (key: $0.key, value: $0.value) }
         g.capacityWeight = h.capacityWeight
         g.softwareVersion = h.softwareVersion
-        g.state = .active
+        g.state = drains[id] == nil ? .active : .draining
         g.lastSeenMs = now
         g.sessionEpoch += 1
         g.remoteAddress = c.stream.remoteAddress
@@ -272,6 +275,7 @@ public final class Fabric {
             counters.replaysRequested += 1
         }
         handoverGatewayUp(id)
+        drainGatewayUp(id)
     }
 
     /// SIGHUP: the link certificate, key and client CA are read again for new handshakes
@@ -348,6 +352,7 @@ public final class Fabric {
             planMigrations()
         }
         tickHandovers()
+        tickDrains()
         let timeout = config.gatewayTimeoutMs
         let interval = UInt64(config.effectiveHeartbeatIntervalMs)
         for c in Array(connections.values) {

@@ -168,7 +168,8 @@ public struct HandoverTable: Sendable {
             h.outcome = "moved"
             handovers[h.id] = h
             active[h.clientId] = nil
-            return [.persist(h)]
+            // The source keeps its HANDOFFs for a re-send until it hears this.
+            return [.persist(h), .send(gateway: h.from, .migrationStep(.init(migrationId: h.id, step: .done)))]
         case .commit, .abort:
             return []  // coordinator -> agent only
         }
@@ -206,8 +207,10 @@ public struct HandoverTable: Sendable {
             switch h.state {
             case .committed where h.from == gateway:
                 actions.append(.send(gateway: gateway, .migrationStep(.init(migrationId: h.id, step: .commit))))
-            case .released where h.to == gateway:
-                actions.append(.send(gateway: gateway, .migrationStep(.init(migrationId: h.id, step: .released, count: h.handoffCount ?? 0))))
+            case .released where h.from == gateway || h.to == gateway:
+                // The HANDOFFs may have been lost with a link: the source sends them again when it
+                // hears the commit again, then `released`, which is relayed as before.
+                actions.append(.send(gateway: h.from, .migrationStep(.init(migrationId: h.id, step: .commit))))
             case .aborted where (h.from == gateway || h.to == gateway) && nowMs <= (h.finishedMs ?? 0) + window:
                 actions.append(.send(gateway: gateway, .migrationStep(.init(migrationId: h.id, step: .abort, reason: h.outcome ?? ""))))
             default:
