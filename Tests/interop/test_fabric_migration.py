@@ -91,8 +91,9 @@ def test_operator_moves_a_v5_client_by_redirect_and_its_session_follows(fleet_fa
     assert status == 202, started
     assert started["state"] == "exporting" and started["to"] == "gw-2"
 
-    rc, properties = mover.wait_disconnected(timeout=10)
+    mover.wait_disconnected(timeout=10)
     mover.stop()
+    rc, properties = mover.disconnects[0]
     assert rc.value == USE_ANOTHER_SERVER, rc
     reference = properties.ServerReference
     target = fleet.gws["gw-2"].agent
@@ -274,8 +275,10 @@ def test_drain_moves_every_session_of_a_gateway_and_loses_no_qos1_message(fleet_
         c.connect()
         assert c.subscribe(f"{base}/#", qos=1) == [1]
         online.append(c)
-    pub = fleet.client("gw-1", proto=V5)
+    # The publisher sits on gw-2: a drain moves every client of gw-1, publishers included.
+    pub = fleet.client("gw-2", proto=V5)
     pub.connect()
+    fleet.wait_interest(f"{base}/data", {"gw-1"}, origin="gw-2")
     total = 100
     publisher = SteadyPublisher(pub, f"{base}/data", total, pause=0.01)
 
@@ -292,8 +295,10 @@ def test_drain_moves_every_session_of_a_gateway_and_loses_no_qos1_message(fleet_
                    if h["reason"] == "drain" and h["state"] == "done" and h["client_id"] in everyone)
     wait_until(lambda: moved() == len(everyone), timeout=60, what=f"{len(everyone)} sessions moved")
     for c in online:
-        rc, properties = c.wait_disconnected(timeout=5)
+        c.wait_disconnected(timeout=5)
         c.stop()
+        # The first: paho then reconnects to gw-1 by itself and is refused (0x9C again) until stopped.
+        rc, properties = c.disconnects[0]
         assert rc.value == USE_ANOTHER_SERVER and address(properties.ServerReference).port == fleet.gws["gw-2"].agent.port
     assert publisher.done.wait(30)
 
@@ -320,3 +325,72 @@ def test_drain_moves_every_session_of_a_gateway_and_loses_no_qos1_message(fleet_
 
     status, gateway = post(co, "/v1/gateways/gw-1/resume", None)
     assert status == 200 and gateway["state"] == "active" and gateway.get("drain") is None
+
+
+def put_policy(coordinator, policy: dict):
+    request = urllib.request.Request(coordinator.http_base + "/v1/migration/policy", data=json.dumps(policy).encode(), method="PUT",
+                                     headers={"Authorization": f"Bearer {ADMIN_TOKEN}", "Content-Type": "application/json"})
+    with urllib.request.urlopen(request, timeout=5) as r:
+        assert r.status == 200
+
+
+def test_a_v5_client_above_the_threshold_is_moved_by_the_policy_and_loses_nothing(fleet_factory):
+    """Issue #12's first acceptance line: a paho-mqtt v5 client on gw-1 publishing ~2,000 QoS 1
+    msg/s against a threshold of 500 msg/s sustained 3 s is moved to gw-2 within 5 s of that, told
+    by DISCONNECT 0x9C + Server Reference; reconnected there with clean start false it has its
+    subscription; every QoS 1 message published to it arrives exactly once, and none of its own
+    publishes is lost (paho re-sends the unacknowledged ones to the new server)."""
+    fleet = fleet_factory(2)
+    put_policy(fleet.coordinator, {"enabled": True, "threshold_msgs_per_s": 500, "sustain_s": 3, "release_ratio": 0.8,
+                                   "cooldown_s": 300, "max_concurrent": 4, "mode": "redirect"})
+    base = uid("hot")
+    mover = persistent_v5(fleet.gws["gw-1"].agent, uid("hot"))
+    fleet.clients.append(mover)
+    mover.c.max_inflight_messages_set(200)
+    mover.connect()
+    assert mover.subscribe(f"{base}/to-mover", qos=1) == [1]
+    watcher = fleet.client("gw-2")  # counts the mover's own publishes, wherever it is
+    watcher.connect()
+    assert watcher.subscribe(f"{base}/from-mover", qos=1) == [1]
+    fleet.wait_interest(f"{base}/from-mover", {"gw-2"}, origin="gw-1")
+    feeder = fleet.client("gw-2", proto=V5)
+    feeder.connect()
+    fleet.wait_interest(f"{base}/to-mover", {"gw-1"}, origin="gw-2")
+    to_mover = SteadyPublisher(feeder, f"{base}/to-mover", 1_500, pause=0.008)   # ~12 s
+
+    # The mover publishes ~2,000 msg/s until it is told to move (bounded: 20 s).
+    sent = 0
+    started = time.monotonic()
+    while not mover.disconnects and time.monotonic() - started < 20:
+        tick = time.monotonic()
+        for _ in range(20):
+            mover.c.publish(f"{base}/from-mover", str(sent).encode(), qos=1)
+            sent += 1
+        time.sleep(max(0.0, 0.01 - (time.monotonic() - tick)))
+    moved_after = time.monotonic() - started
+    assert mover.disconnects, f"not moved within 20 s ({sent} published)"
+    rc, properties = mover.disconnects[0]
+    assert rc.value == USE_ANOTHER_SERVER, rc
+    # Sustained for 3 s, then moved within 5 s (plus a load report's interval of slack).
+    assert moved_after <= 3 + 5 + 1, f"moved after {moved_after:.1f} s"
+    migration = [h for h in fleet.coordinator.get("/v1/migrations")["handovers"] if h["client_id"] == mover.client_id]
+    assert migration and migration[0]["reason"] == "message_rate" and migration[0]["to"] == "gw-2", migration
+
+    # Same paho client, now to the reference: its unacknowledged publishes go again from there.
+    mover.c.loop_stop()
+    target = address(properties.ServerReference)
+    mover.c.connect(target.host, target.port, keepalive=30, clean_start=False,
+                    properties=props(PacketTypes.CONNECT, SessionExpiryInterval=3600))
+    mover.c.loop_start()
+    wait_until(lambda: mover.connacks and not mover.connacks[-1][1].is_failure and mover.connacks[-1][0].session_present,
+               timeout=10, what="session present at the target")
+    for n in range(sent, sent + 200):  # and it goes on publishing there
+        mover.c.publish(f"{base}/from-mover", str(n).encode(), qos=1)
+    sent += 200
+
+    assert to_mover.done.wait(60), "feeder did not finish"
+    wait_until(lambda: len(set(numbers(mover.messages))) == 1_500, timeout=30, what="all 1,500 messages to the mover")
+    got = numbers(mover.messages)
+    assert sorted(got) == list(range(1_500)), f"{len(got) - len(set(got))} twice, {1_500 - len(set(got))} missing"
+    wait_until(lambda: len(set(numbers(watcher.messages))) == sent, timeout=30, what=f"all {sent} of the mover's own")
+    print(f"moved after {moved_after:.1f} s at ~{sent / max(moved_after, 0.1):.0f} msg/s; stall {migration[0].get('stall_ms')} ms")
