@@ -710,6 +710,27 @@ def run_destination_down(fabric, result, quick, run_id):
         result["errors"].append(f"destination down: gw-3 still owed forwards 180 s after it returned (held {held})")
 
 
+# Drain (issue #12), last in the same fabric: gw-1's persistent sessions move to gw-2/gw-3.
+DRAIN_SESSIONS = (2000, 300)   # full, quick
+DRAIN_RATE = 5000              # asked clients/s: the row measures how fast it goes
+
+
+def run_drain_row(fabric, result, quick, run_id):
+    """Fills result["drain"]: sessions moved per second, handover stall p50/p99, loss/dups."""
+    from drain import run_drain
+    sessions = DRAIN_SESSIONS[1 if quick else 0]
+    try:
+        d = run_drain({gw: ep for gw, (_, ep) in fabric.agents.items()}, fabric.http, ADMIN_TOKEN, run_id, sessions, DRAIN_RATE)
+    except OSError as e:
+        d = {"errors": [f"drain: {e}"]}
+    result["drain"] = d
+    if d.get("errors") or d.get("loss") or d.get("dups") or d.get("sessions_missing"):
+        result["ok"] = False
+        result["errors"] += d.get("errors", []) + ([f"drain: loss {d.get('loss')}, dups {d.get('dups')}, "
+                                                   f"sessions missing {d.get('sessions_missing')}"]
+                                                  if d.get("loss") or d.get("dups") or d.get("sessions_missing") else [])
+
+
 def run_fabric(scenario, quick):
     """The cross-gateway scenario: one fabric, every part local then cross. One result dict with
     `<mode>_<part>` sub-results and cross/local ratios."""
@@ -734,6 +755,7 @@ def run_fabric(scenario, quick):
                     result["errors"].append(str(e))
                     return result
         run_destination_down(fabric, result, quick, run_id)
+        run_drain_row(fabric, result, quick, run_id)
         for part in ("qos0", "qos1"):
             c, l = get(result, f"cross_{part}.delivery_rate"), get(result, f"local_{part}.delivery_rate")
             result[f"ratio_{part}_throughput"] = c / l if c and l else None
@@ -827,8 +849,11 @@ def summarize_fabric(runs):
                 med[f"{sub}.{k}_total"] = sum(r.get(sub, {}).get(k, 0) or 0 for r in runs)
     for k in ("ratio_qos0_throughput", "ratio_qos1_throughput", "ratio_latency_p50", "ratio_latency_p99",
               "ratio_latency_p999", "ratio_down_publish", "down_catchup_rate", "down_held", "down_catchup_s",
-              "down_both.msg_rate", "down_one.msg_rate"):
+              "down_both.msg_rate", "down_one.msg_rate", "drain.sessions_per_s", "drain.stall_ms_p50",
+              "drain.stall_ms_p99", "drain.sessions", "drain.drain_s"):
         med[k] = median_of(runs, k)
+    for k in ("loss", "dups", "sessions_missing"):
+        med[f"drain.{k}_total"] = sum(get(r, f"drain.{k}") or 0 for r in runs)
     for k in ("loss", "dups", "reorders", "misrouted"):
         med[k + "_total"] = sum(r.get(k, 0) or 0 for r in runs)
     med["errors"] = sorted({e for r in runs for e in r.get("errors", [])})[:4]
@@ -950,6 +975,17 @@ def cross_gateway_section(d, meta):
           f"| down / up | {fmt(d.get('ratio_down_publish'))}x |",
           f"| forwards held for gw-3 when it returned | {fmt(d.get('down_held'))} |",
           f"| catch-up after it returned (forwards/s; s) | {fmt(d.get('down_catchup_rate'))}; {fmt(d.get('down_catchup_s'))} |"]
+    L += ["", f"Drain (issue #12): {fmt(d.get('drain.sessions'))} persistent MQTT 5 sessions on gw-1, each subscribed at "
+          "QoS 1 with 5 messages queued, drained (`POST /v1/gateways/gw-1/drain`, asked "
+          f"{DRAIN_RATE:,} clients/s) to gw-2/gw-3 while 5 more are published from gw-3; every session is then "
+          "read back where it went. Stall: a handover's start to its commit (coordinator records). "
+          "EMQX's default eviction rate is 500 connections/s.", "",
+          "| Measurement | value |", "|---|---:|",
+          f"| sessions moved per second | {fmt(d.get('drain.sessions_per_s'))} |",
+          f"| drain time (s) | {fmt(d.get('drain.drain_s'))} |",
+          f"| handover stall p50 / p99 (ms) | {fmt(d.get('drain.stall_ms_p50'))} / {fmt(d.get('drain.stall_ms_p99'))} |",
+          f"| messages lost / delivered twice / sessions not found | {d.get('drain.loss_total')} / {d.get('drain.dups_total')} / "
+          f"{d.get('drain.sessions_missing_total')} |"]
     if d.get("errors"):
         L += ["", "Errors: " + "; ".join(d["errors"])[:400].replace("|", "/")]
     L += ["", "Throughput ratios below 1 and latency ratios above 1 are the cost of the extra hops "
@@ -1177,7 +1213,9 @@ def main():
                           f"p99 {fmt(r.get('ratio_latency_p99'))}x; destination down: publish "
                           f"{fmt(get(r, 'down_one.msg_rate'))} vs {fmt(get(r, 'down_both.msg_rate'))} msgs/s "
                           f"({fmt(r.get('ratio_down_publish'))}x), catch-up {fmt(r.get('down_catchup_rate'))} fwd/s "
-                          f"({r.get('down_held')} in {r.get('down_catchup_s')} s)"
+                          f"({r.get('down_held')} in {r.get('down_catchup_s')} s); drain "
+                          f"{fmt(get(r, 'drain.sessions_per_s'))} sessions/s, stall p50/p99 {fmt(get(r, 'drain.stall_ms_p50'))}/"
+                          f"{fmt(get(r, 'drain.stall_ms_p99'))} ms, loss {get(r, 'drain.loss')} dups {get(r, 'drain.dups')}"
                           + ("" if r.get("ok") else f"  ERR {r.get('errors')}"), flush=True)
                     continue
                 for attempt in range(STEAL_RERUNS + 1):

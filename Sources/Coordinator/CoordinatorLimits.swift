@@ -25,6 +25,9 @@ public enum CoordinatorLimits {
     public static let migrationPlanIntervalMs: UInt64 = 1_000
     /// Migration decisions kept for `GET /v1/migrations` (the oldest go first).
     public static let migrationRecordsKept = 1_000
+    /// Finished handovers kept in memory and in `coordinator.db` (a drain of thousands of clients
+    /// is one operation, and its records are how it is judged).
+    public static let handoverRecordsKept = 20_000
     /// A drained gateway is asked again for its sessions at most this often (new clients may have
     /// come, a move may have failed).
     public static let drainRelistIntervalMs: UInt64 = 2_000

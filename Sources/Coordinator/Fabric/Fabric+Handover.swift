@@ -78,7 +78,7 @@ extension Fabric {
     /// From the sweep: steps past their deadline are aborted, old finished records pruned.
     func tickHandovers() {
         perform(handovers.tick(nowMs: loop.now))
-        let dropped = handovers.prune(keep: CoordinatorLimits.migrationRecordsKept)
+        let dropped = handovers.prune(keep: CoordinatorLimits.handoverRecordsKept)
         if !dropped.isEmpty {
             do { try store.deleteMigrations(dropped) } catch { log.error("cannot prune migration records: \(error)") }
         }

@@ -222,6 +222,8 @@ public struct HandoverTable: Sendable {
 
     /// Forgets finished records beyond the newest `keep` (the persisted log is pruned likewise).
     public mutating func prune(keep: Int) -> [UInt64] {
+        // Cheap while below the bound (the sweep asks ten times a second).
+        guard handovers.count - active.count > keep else { return [] }
         let finished = handovers.values.filter { $0.state.isFinal }.map(\.id).sorted()
         guard finished.count > keep else { return [] }
         let dropped = Array(finished.prefix(finished.count - keep))
