@@ -177,6 +177,24 @@ import FleetRuntime
         #expect(sessions.first?.outbound.map(\.message) == [message(10)])
     }
 
+    @Test("a moved session's redirect survives a reopen, and a delete removes it")
+    func movedSessionsSurviveReopen() throws {
+        let store = try open()
+        store.saveMoved("dev-1", reference: "10.0.0.2:1883", untilMs: 5_000)
+        store.saveMoved("dev-2", reference: "10.0.0.3:1883", untilMs: 6_000)
+        try store.commit()
+        store.close()
+        let again = try open()
+        var loaded = try again.loadAll()
+        #expect(loaded.moved.sorted { $0.clientId < $1.clientId }.map { "\($0.clientId) \($0.reference) \($0.untilMs)" }
+                == ["dev-1 10.0.0.2:1883 5000", "dev-2 10.0.0.3:1883 6000"])
+        again.deleteMoved("dev-1")
+        try again.commit()
+        again.close()
+        loaded = try open().loadAll()
+        #expect(loaded.moved.map(\.clientId) == ["dev-2"])
+    }
+
     @Test func retainedDeleteRemovesTheRow() throws {
         let store = try open()
         store.saveRetained(Message(topic: "r", payload: [1], qos: .atMostOnce, retain: true))

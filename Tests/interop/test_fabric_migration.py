@@ -121,6 +121,14 @@ def test_operator_moves_a_v5_client_by_redirect_and_its_session_follows(fleet_fa
     _, rc, properties = again.connect(expect_success=False)
     assert rc.value == USE_ANOTHER_SERVER and properties.ServerReference == reference
     again.stop()
+    # Also after the source restarts: the redirect is stored with the session's deletion.
+    fleet.stop_agent("gw-1")
+    fleet.start_agent("gw-1")
+    after = persistent_v5(fleet.gws["gw-1"].agent, mover_id)
+    fleet.clients.append(after)
+    _, rc, properties = after.connect(expect_success=False)
+    assert rc.value == USE_ANOTHER_SERVER and properties.ServerReference == reference, rc
+    after.stop()
 
     metrics = fleet.coordinator.metrics()
     moved_total = [v for k, v in metrics.items() if k.startswith("fleetgate_coordinator_migrations_total{")

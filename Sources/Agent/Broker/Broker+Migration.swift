@@ -107,6 +107,8 @@ extension Broker {
         movedSessions[id] = MovedSession(serverReference: outgoing.serverReference, untilMs: now &+ lifetimeMs)
         _ = session.machine.takeWill()
         discard(session)
+        // The same turn's commit deletes the session and writes the redirect: a restart finds one.
+        store.saveMoved(clientId, reference: outgoing.serverReference, untilMs: now &+ lifetimeMs)
         metrics.migrationsCommitted += 1
         return arrived
     }
@@ -140,6 +142,7 @@ extension Broker {
         guard let moved = movedSessions[id] else { return nil }
         guard now < moved.untilMs else {
             movedSessions[id] = nil
+            store.deleteMoved(clientId)
             return nil
         }
         return (.useAnotherServer, .v311ServerUnavailable, moved.serverReference, "the session moved to \(moved.serverReference)")
@@ -161,7 +164,7 @@ extension Broker {
             }
             discard(existing)
         }
-        movedSessions[id] = nil
+        if movedSessions.removeValue(forKey: id) != nil { store.deleteMoved(state.clientId) }
         var machine = SessionMachine(state: state)
         machine.restored(now: now)
         let session = Session(machine: machine, broker: self)

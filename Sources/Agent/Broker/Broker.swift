@@ -114,6 +114,9 @@ final class Broker {
             store.markDirty(session)
         }
         retained = RetainedTable(loaded.retained.map { (topic: $0.topic, value: $0) })
+        for m in loaded.moved where sessions[ExactString(m.clientId)] == nil {
+            movedSessions[ExactString(m.clientId)] = MovedSession(serverReference: m.reference, untilMs: m.untilMs)
+        }
         log.info("restored \(sessions.count) sessions, \(retained.count) retained messages")
     }
 

@@ -17,6 +17,8 @@ final class SessionStore {
         /// One per stored topic (topics are distinct byte strings; a String-keyed dictionary
         /// would merge canonically equivalent ones).
         var retained: [Message] = []
+        /// Sessions that moved to another gateway: client id -> (server reference, until ms).
+        var moved: [(clientId: String, reference: String, untilMs: UInt64)] = []
     }
 
     /// Writes collected for the current turn, coalesced by key.
@@ -27,7 +29,9 @@ final class SessionStore {
         var dirtySessions: [ExactString: any PersistedSession] = [:]
         var outbound: [OutboundKey: OutboundWrite] = [:]
         var retained: [ExactString: Message?] = [:]
-        var isEmpty: Bool { clearedSessions.isEmpty && dirtySessions.isEmpty && outbound.isEmpty && retained.isEmpty }
+        /// Moved-away sessions' redirects to write (nil: delete).
+        var moved: [ExactString: (reference: String, untilMs: UInt64)?] = [:]
+        var isEmpty: Bool { clearedSessions.isEmpty && dirtySessions.isEmpty && outbound.isEmpty && retained.isEmpty && moved.isEmpty }
     }
 
     /// Client ids are distinct byte strings (MQTT compares bytes; String == is canonical equivalence).
@@ -63,6 +67,10 @@ final class SessionStore {
             CREATE TABLE IF NOT EXISTS retained(
                 topic TEXT PRIMARY KEY,
                 message BLOB NOT NULL) WITHOUT ROWID;
+            CREATE TABLE IF NOT EXISTS moved_sessions(
+                client_id TEXT PRIMARY KEY,
+                server_reference TEXT NOT NULL,
+                until_ms INTEGER NOT NULL) WITHOUT ROWID;
             """)
         var version: Int64?
         try db.query("SELECT version FROM schema_version", []) { version = $0.int64(0) }
@@ -121,6 +129,13 @@ final class SessionStore {
 
     func saveRetained(_ m: Message) { changes.count &+= 1; batch.retained[ExactString(m.topic)] = .some(m) }
     func deleteRetained(_ topic: String) { changes.count &+= 1; batch.retained[ExactString(topic)] = .some(nil) }
+    /// A session moved to another gateway (a connection migration): its CONNECTs are redirected
+    /// until `untilMs`, also after a restart. Written in the turn that deletes the session.
+    func saveMoved(_ clientId: String, reference: String, untilMs: UInt64) {
+        changes.count &+= 1
+        batch.moved[ExactString(clientId)] = .some((reference, untilMs))
+    }
+    func deleteMoved(_ clientId: String) { changes.count &+= 1; batch.moved[ExactString(clientId)] = .some(nil) }
 
     /// Sequence numbers at or above this have never been committed, so their first write is an
     /// insert that a same-turn delete can cancel. Tracked per client as the highest seq written.
@@ -157,7 +172,15 @@ final class SessionStore {
 
     private static func writes(for b: Batch, now: UInt64) -> [SQLWrite] {
         var writes: [SQLWrite] = []
-        writes.reserveCapacity(b.clearedSessions.count * 2 + b.dirtySessions.count + b.outbound.count + b.retained.count)
+        writes.reserveCapacity(b.clearedSessions.count * 2 + b.dirtySessions.count + b.outbound.count + b.retained.count + b.moved.count)
+        for (clientId, moved) in b.moved {
+            if let moved {
+                writes.append(SQLWrite("INSERT OR REPLACE INTO moved_sessions(client_id, server_reference, until_ms) VALUES(?, ?, ?)",
+                                       [.text(clientId.string), .text(moved.reference), .integer(Int64(clamping: moved.untilMs))]))
+            } else {
+                writes.append(SQLWrite("DELETE FROM moved_sessions WHERE client_id = ?", [.text(clientId.string)]))
+            }
+        }
         for clientId in b.clearedSessions {
             writes.append(SQLWrite("DELETE FROM sessions WHERE client_id = ?", [.text(clientId.string)]))
             writes.append(SQLWrite("DELETE FROM outbound WHERE client_id = ?", [.text(clientId.string)]))
@@ -223,6 +246,10 @@ final class SessionStore {
         try db.query("SELECT topic, message FROM retained", []) { row in
             let m = try Message(serialized: row.blob(1))
             loaded.retained.append(m)
+        }
+        try db.query("SELECT client_id, server_reference, until_ms FROM moved_sessions", []) { row in
+            guard let id = row.text(0) else { return }
+            loaded.moved.append((id, row.text(1) ?? "", UInt64(clamping: row.int64(2))))
         }
         return loaded
     }
