@@ -146,7 +146,25 @@ public struct ExactString: Hashable, Sendable {
     public static func == (a: ExactString, b: ExactString) -> Bool {
         guard a.string.utf8.count == b.string.utf8.count else { return false }
         var x = a.string, y = b.string
-        return x.withUTF8 { p in y.withUTF8 { q in p.elementsEqual(q) } }
+        return x.withUTF8 { p in y.withUTF8 { q in bytesEqual(UnsafeRawBufferPointer(p), UnsafeRawBufferPointer(q)) } }
+    }
+
+    /// Equal-length byte buffers compared eight bytes at a time: `elementsEqual` went byte by byte,
+    /// ~300 instructions per dictionary probe on a client id (callgrind, connections scenario).
+    @inline(__always)
+    static func bytesEqual(_ p: UnsafeRawBufferPointer, _ q: UnsafeRawBufferPointer) -> Bool {
+        let n = p.count
+        if n == 0 || p.baseAddress == q.baseAddress { return true }
+        var i = 0
+        while i &+ 8 <= n {
+            if p.loadUnaligned(fromByteOffset: i, as: UInt64.self) != q.loadUnaligned(fromByteOffset: i, as: UInt64.self) { return false }
+            i &+= 8
+        }
+        while i < n {
+            if p[i] != q[i] { return false }
+            i &+= 1
+        }
+        return true
     }
 
     /// A total order of distinct byte strings that is cheap for the common case: String's own

@@ -205,7 +205,7 @@ public final class EventLoop {
 
     private static func owner(of handle: UnsafeMutablePointer<uv_handle_t>) -> LoopHandleOwner? {
         guard let data = handle.pointee.data else { return nil }
-        return Unmanaged<AnyObject>.fromOpaque(data).takeUnretainedValue() as? LoopHandleOwner
+        return loopHandleOwner(Unmanaged<AnyObject>.fromOpaque(data).takeUnretainedValue())
     }
 
     private func closeForShutdown(_ handle: UnsafeMutablePointer<uv_handle_t>) {

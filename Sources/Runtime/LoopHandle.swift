@@ -58,10 +58,20 @@ func closeLoopHandle(_ handle: UnsafeMutablePointer<uv_handle_t>) {
         if let data = handle.pointee.data {
             handle.pointee.data = nil
             let owner = Unmanaged<AnyObject>.fromOpaque(data).takeRetainedValue()
-            (owner as? LoopHandleOwner)?.handleDidClose()
+            loopHandleOwner(owner)?.handleDidClose()
         }
         free(handle)
     }
+}
+
+/// `object` as a `LoopHandleOwner`. The owners closed once per connection (a stream and its
+/// deadline timer) are tried first as their final classes: a class cast compares the type, while
+/// `as? LoopHandleOwner` is a runtime conformance lookup (~500 instructions each).
+@inline(__always)
+func loopHandleOwner(_ object: AnyObject) -> LoopHandleOwner? {
+    if let stream = object as? TCPStream { return stream }
+    if let timer = object as? LoopTimer { return timer }
+    return object as? LoopHandleOwner
 }
 
 /// The `EventLoop` that owns a libuv loop (`loop.data` is set, unretained, by `EventLoop.init`).

@@ -24,19 +24,44 @@ enum SocketAddress {
     /// "127.0.0.1:5555" or "[::1]:5555"; "?" for an address family other than IPv4/IPv6.
     static func describe(_ storage: sockaddr_storage) -> String {
         var storage = storage
-        var name = [CChar](repeating: 0, count: 64)
         return withUnsafeMutableBytes(of: &storage) { raw -> String in
             switch Int32(raw.load(as: sockaddr.self).sa_family) {
             case AF_INET:
-                let sin = raw.baseAddress!.assumingMemoryBound(to: sockaddr_in.self)
-                uv_ip4_name(sin, &name, name.count)
-                return "\(string(name)):\(UInt16(bigEndian: sin.pointee.sin_port))"
+                let sin = raw.load(as: sockaddr_in.self)
+                return describeIPv4(sin.sin_addr, port: UInt16(bigEndian: sin.sin_port))
             case AF_INET6:
                 let sin6 = raw.baseAddress!.assumingMemoryBound(to: sockaddr_in6.self)
+                var name = [CChar](repeating: 0, count: 64)
                 uv_ip6_name(sin6, &name, name.count)
                 return "[\(string(name))]:\(UInt16(bigEndian: sin6.pointee.sin6_port))"
             default:
                 return "?"
+            }
+        }
+    }
+
+    /// "a.b.c.d:port", the same text `uv_ip4_name` and the interpolation gave, formatted in place:
+    /// that path (snprintf, three arrays) was ~3,400 instructions per accepted connection (callgrind).
+    static func describeIPv4(_ address: in_addr, port: UInt16) -> String {
+        withUnsafeBytes(of: address) { octets in                  // network order: a, b, c, d
+            withUnsafeTemporaryAllocation(of: UInt8.self, capacity: 24) { text in
+                var n = 0
+                func decimal(_ value: Int) {
+                    var divisor = 1
+                    while divisor * 10 <= value { divisor *= 10 }
+                    while divisor > 0 {
+                        text[n] = UInt8(truncatingIfNeeded: 48 + value / divisor % 10)
+                        n += 1
+                        divisor /= 10
+                    }
+                }
+                for i in 0..<4 {
+                    if i > 0 { text[n] = UInt8(ascii: "."); n += 1 }
+                    decimal(Int(octets[i]))
+                }
+                text[n] = UInt8(ascii: ":"); n += 1
+                decimal(Int(port))
+                return String(decoding: UnsafeBufferPointer(rebasing: text[..<n]), as: UTF8.self)
             }
         }
     }

@@ -9,6 +9,13 @@ enum AuthOutcome {
     case refused(ReasonCode, ReasonCode, String)
 }
 
+/// What authenticating a CONNECT takes: nothing more, or a password check (user name, password,
+/// the password file, the identity if it verifies).
+enum AuthenticationStep {
+    case decided(AuthOutcome)
+    case checkPassword(String, [UInt8], PasswordFile, ClientIdentity)
+}
+
 /// Authentication and authorization settings of a running broker; `reload` swaps the password
 /// file on SIGHUP. Loop-thread only.
 final class SecurityState {
@@ -56,45 +63,48 @@ final class SecurityState {
 
 extension Broker {
     /// Decides who the client is: its verified certificate (mutual TLS), else username and password
-    /// against the password file (on a worker thread: PBKDF2 costs tens of milliseconds), else
-    /// anonymous if allowed. Calls `completion` on the loop thread, possibly before returning.
-    func authenticate(_ p: ConnectPacket, clientId: String, on c: MQTTConnection, completion: @escaping (AuthOutcome) -> Void) {
-        let badCredentials = AuthOutcome.refused(.badUserNameOrPassword, .v311BadUserNameOrPassword, "bad user name or password")
-        func outcome(_ result: PasswordCheckResult, _ identity: ClientIdentity) -> AuthOutcome {
-            switch result {
-            case .verified: .accepted(identity)
-            case .wrong: badCredentials
-            case .busy: .refused(.serverBusy, .v311ServerUnavailable, "too many logins are being checked; try again later")
-            }
-        }
+    /// against the password file, else anonymous if allowed. Decided at once unless a password must
+    /// be checked (`verifyPassword`: on a worker thread, PBKDF2 costs tens of milliseconds); only
+    /// that case pays for an escaping completion.
+    func authenticationStep(_ p: ConnectPacket, clientId: String, on c: MQTTConnection) -> AuthenticationStep {
         if let certificate = c.stream.tls?.peerCertificate {
             guard let name = security.identity(of: certificate) else {
-                return completion(.refused(.notAuthorized, .v311NotAuthorized, "the certificate has no \(security.auth.identityField.rawValue)"))
+                return .decided(.refused(.notAuthorized, .v311NotAuthorized, "the certificate has no \(security.auth.identityField.rawValue)"))
             }
             if security.auth.clientIdMustMatchIdentity && clientId != name {
-                return completion(.refused(.clientIdentifierNotValid, .v311IdentifierRejected,
-                                           "client id must equal the certificate identity"))
+                return .decided(.refused(.clientIdentifierNotValid, .v311IdentifierRejected,
+                                         "client id must equal the certificate identity"))
             }
             // A user name next to a certificate counts only if its password verifies; a claimed
             // name without one is ignored, so a device certificate cannot borrow a user's rules.
             if let username = p.username, let password = p.password, let passwords = security.passwords {
-                return verifyPassword(username, password, passwords, on: c) { result in
-                    completion(outcome(result, ClientIdentity(clientId: clientId, username: username, certificateCN: name)))
-                }
+                return .checkPassword(username, password, passwords,
+                                      ClientIdentity(clientId: clientId, username: username, certificateCN: name))
             }
-            return completion(.accepted(ClientIdentity(clientId: clientId, username: nil, certificateCN: name)))
+            return .decided(.accepted(ClientIdentity(clientId: clientId, username: nil, certificateCN: name)))
         }
         if let username = p.username, let passwords = security.passwords {
-            guard let password = p.password else { return completion(badCredentials) }
-            return verifyPassword(username, password, passwords, on: c) { result in
-                completion(outcome(result, ClientIdentity(clientId: clientId, username: username)))
-            }
+            guard let password = p.password else { return .decided(Self.badCredentials) }
+            return .checkPassword(username, password, passwords, ClientIdentity(clientId: clientId, username: username))
         }
-        if p.username != nil && security.auth.passwordFile != nil { return completion(badCredentials) }
+        if p.username != nil && security.auth.passwordFile != nil { return .decided(Self.badCredentials) }
         guard security.auth.allowAnonymous else {
-            return completion(.refused(.notAuthorized, .v311NotAuthorized, "anonymous access is off"))
+            return .decided(.refused(.notAuthorized, .v311NotAuthorized, "anonymous access is off"))
         }
-        completion(.accepted(ClientIdentity(clientId: clientId, username: p.username)))
+        return .decided(.accepted(ClientIdentity(clientId: clientId, username: p.username)))
+    }
+
+    static var badCredentials: AuthOutcome {
+        .refused(.badUserNameOrPassword, .v311BadUserNameOrPassword, "bad user name or password")
+    }
+
+    /// The outcome of a `.checkPassword` step, given the check's result.
+    static func passwordOutcome(_ result: PasswordCheckResult, _ identity: ClientIdentity) -> AuthOutcome {
+        switch result {
+        case .verified: .accepted(identity)
+        case .wrong: badCredentials
+        case .busy: .refused(.serverBusy, .v311ServerUnavailable, "too many logins are being checked; try again later")
+        }
     }
 
     /// PBKDF2 on libuv's thread pool, through `Admission`'s bounded queue: refused at once
@@ -102,8 +112,8 @@ extension Broker {
     /// not a worker) after repeated failures from the same address, and skipped if the connection
     /// is gone by the time a worker is free. The connection holds later packets until the answer.
     /// Loop thread.
-    private func verifyPassword(_ username: String, _ password: [UInt8], _ passwords: PasswordFile, on c: MQTTConnection,
-                                _ done: @escaping (PasswordCheckResult) -> Void) {
+    func verifyPassword(_ username: String, _ password: [UInt8], _ passwords: PasswordFile, on c: MQTTConnection,
+                        _ done: @escaping (PasswordCheckResult) -> Void) {
         let admission = security.admission
         let address = LoginFailureTable.host(of: c.stream.remoteAddress)
         guard admission.checks.admit(address: address) else {

@@ -62,13 +62,22 @@ extension Broker {
 
         // Authentication may take a worker thread (PBKDF2); the connection waits in
         // `.authenticating`, holding any packets pipelined behind CONNECT.
-        authenticate(p, clientId: clientId, on: c) { [unowned self] outcome in
-            switch outcome {
-            case .accepted(let identity):
-                completeConnect(p, clientId: clientId, assigned: assigned, identity: identity, on: c)
-            case .refused(let v5Code, let v311Code, let why):
-                refuse(v5Code, v311Code, why)
+        switch authenticationStep(p, clientId: clientId, on: c) {
+        case .decided(let outcome):
+            connectAuthenticated(p, outcome, clientId: clientId, assigned: assigned, on: c)
+        case .checkPassword(let username, let password, let passwords, let identity):
+            verifyPassword(username, password, passwords, on: c) { [unowned self] result in
+                connectAuthenticated(p, Self.passwordOutcome(result, identity), clientId: clientId, assigned: assigned, on: c)
             }
+        }
+    }
+
+    private func connectAuthenticated(_ p: ConnectPacket, _ outcome: AuthOutcome, clientId: String, assigned: String?, on c: MQTTConnection) {
+        switch outcome {
+        case .accepted(let identity):
+            completeConnect(p, clientId: clientId, assigned: assigned, identity: identity, on: c)
+        case .refused(let v5Code, let v311Code, let why):
+            refuseConnect(p, on: c, v5Code, v311Code, why)
         }
     }
 
@@ -117,7 +126,8 @@ extension Broker {
         }
 
         let session: Session
-        let stale = sessions[id]
+        // A session can only be here now if one was before (the takeover may have ended it).
+        let stale = existing == nil ? nil : sessions[id]
         let opening = SessionMachine.opening(existing: stale?.machine, cleanStart: p.cleanStart, now: now)
         if opening == .resume, let stale {
             session = stale
