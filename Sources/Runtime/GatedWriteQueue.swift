@@ -38,16 +38,17 @@ final class WriteGating {
 /// their gate, so it may be written), and once no gate is left the tail joins the queue. A gate
 /// taken while gates are held takes the tail.
 ///
-/// A value inside its stream: **loop-thread only**. Four words while idle and nothing allocated.
+/// A value inside its stream: **loop-thread only**. Four words while idle and nothing allocated
+/// (the queue is a `GrowableBuffer`, the gates a class made at the first gate).
 struct GatedWriteQueue {
-    /// malloc'ed; nil while nothing is queued.
-    private(set) var bytes: UnsafeMutableRawPointer?
-    private(set) var count = 0
-    private(set) var capacity = 0
+    /// What the next flush may write; allocates nothing while empty.
+    private var queue = GrowableBuffer()
     private var gating: WriteGating?
 
-    /// Smallest queue allocation; then capacity doubles.
-    static let minimumCapacity = 512
+    /// malloc'ed; nil while nothing is queued.
+    var bytes: UnsafeMutableRawPointer? { queue.bytes }
+    var count: Int { queue.count }
+    var capacity: Int { queue.capacity }
 
     /// Gates are held: writes go to the tail.
     var isGated: Bool { gating.map { !$0.gates.isEmpty } ?? false }
@@ -66,29 +67,16 @@ struct GatedWriteQueue {
             g.tail.append(count: n, fill)
             return
         }
-        reserve(n)
-        fill(bytes! + count)
-        count += n
+        queue.append(count: n, fill)
     }
 
     /// Appends at most `n` bytes that `fill` writes in place and counts (a memory BIO's
     /// ciphertext moved without an intermediate copy). Never gated: only a TLS transport uses it.
     /// Returns how many were appended.
     mutating func append(reserving n: Int, _ fill: (UnsafeMutableRawPointer) -> Int) -> Int {
-        reserve(n)
-        let filled = min(max(fill(bytes! + count), 0), n)
-        count += filled
-        if count == 0 { releaseQueue() }
+        let filled = queue.append(reserving: n, fill)
+        if queue.isEmpty { gating?.sendableCount = 0 }
         return filled
-    }
-
-    private mutating func reserve(_ n: Int) {
-        let needed = count + n
-        guard needed > capacity else { return }
-        let grown = max(needed, capacity * 2, Self.minimumCapacity)
-        guard let p = realloc(bytes, grown) else { fatalError("FleetRuntime: out of memory for a write queue of \(grown) bytes") }
-        bytes = p
-        capacity = grown
     }
 
     // MARK: Flushing
@@ -97,21 +85,11 @@ struct GatedWriteQueue {
     mutating func markFlushed() { gating?.sendableCount = count }
 
     /// Hands the queue's buffer over (the caller frees it); the queue is empty afterwards.
-    mutating func takeQueue() -> (bytes: UnsafeMutableRawPointer, count: Int)? {
-        guard let b = bytes, count > 0 else { return nil }
-        let taken = (b, count)
-        bytes = nil
-        count = 0
-        capacity = 0
-        return taken
-    }
+    mutating func takeQueue() -> (bytes: UnsafeMutableRawPointer, count: Int)? { queue.take() }
 
     /// Frees the queue (written, or dropped); gates and tail stay.
     mutating func releaseQueue() {
-        free(bytes)
-        bytes = nil
-        count = 0
-        capacity = 0
+        queue.release()
         gating?.sendableCount = 0
     }
 
@@ -131,16 +109,13 @@ struct GatedWriteQueue {
             let fresh = count - g.sendableCount
             guard fresh > 0, let bytes else { return nil }
             gating = g
-            if g.sendableCount == 0 {
-                g.gates.append(WriteGate(epoch: epoch, bytes: bytes, count: fresh))
-                self.bytes = nil
-                count = 0
-                capacity = 0
+            if g.sendableCount == 0, let (whole, n) = queue.take() {
+                g.gates.append(WriteGate(epoch: epoch, bytes: whole, count: n))
             } else {
                 guard let copy = malloc(fresh) else { fatalError("FleetRuntime: out of memory gating \(fresh) bytes") }
                 copy.copyMemory(from: bytes + g.sendableCount, byteCount: fresh)
                 g.gates.append(WriteGate(epoch: epoch, bytes: copy, count: fresh))
-                count = g.sendableCount
+                queue.truncate(to: g.sendableCount)
             }
             g.gatedBytes += fresh
         } else {
@@ -182,8 +157,6 @@ struct GatedWriteQueue {
     mutating func dropGates() { gating?.drop() }
 
     private mutating func appendToQueue(_ source: UnsafeMutableRawPointer, _ n: Int) {
-        reserve(n)
-        (bytes! + count).copyMemory(from: source, byteCount: n)
-        count += n
+        queue.append(count: n) { $0.copyMemory(from: source, byteCount: n) }
     }
 }

@@ -11,16 +11,32 @@ struct GrowableBuffer {
 
     /// Appends `n` bytes that `fill` writes in place.
     mutating func append(count n: Int, _ fill: (UnsafeMutableRawPointer) -> Void) {
-        let needed = count + n
-        if needed > capacity {
-            let grown = max(needed, capacity * 2, 512)
-            guard let p = realloc(bytes, grown) else { fatalError("FleetRuntime: out of memory for a buffer of \(grown) bytes") }
-            bytes = p
-            capacity = grown
-        }
+        reserve(n)
         fill(bytes! + count)
-        count = needed
+        count += n
     }
+
+    /// Appends at most `n` bytes that `fill` writes in place and counts (returns how many).
+    mutating func append(reserving n: Int, _ fill: (UnsafeMutableRawPointer) -> Int) -> Int {
+        reserve(n)
+        let filled = min(max(fill(bytes! + count), 0), n)
+        count += filled
+        if count == 0 { release() }
+        return filled
+    }
+
+    /// Room for `n` more bytes.
+    mutating func reserve(_ n: Int) {
+        let needed = count + n
+        guard needed > capacity else { return }
+        let grown = max(needed, capacity * 2, 512)
+        guard let p = realloc(bytes, grown) else { fatalError("FleetRuntime: out of memory for a buffer of \(grown) bytes") }
+        bytes = p
+        capacity = grown
+    }
+
+    /// Forgets bytes after the first `n` (they stay allocated).
+    mutating func truncate(to n: Int) { count = min(count, n) }
 
     /// Hands the bytes over (the caller frees the pointer); empty afterwards. nil when empty.
     mutating func take() -> (bytes: UnsafeMutableRawPointer, count: Int)? {

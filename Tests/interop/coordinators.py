@@ -118,6 +118,20 @@ class Coordinator:
         text = body.decode()
         return status, (json.loads(text) if ctype.startswith("application/json") else text), ctype
 
+    def send_json(self, path: str, body, method: str = "POST", token: str | None = ADMIN_TOKEN) -> tuple[int, dict]:
+        """(status, parsed JSON) for `method` on path with `body` as JSON (bytes go as they are;
+        None sends no body)."""
+        data = b"" if body is None else body if isinstance(body, bytes) else json.dumps(body).encode()
+        headers = {"Content-Type": "application/json"}
+        if token is not None:
+            headers["Authorization"] = f"Bearer {token}"
+        request = urllib.request.Request(self.http_base + path, data=data, method=method, headers=headers)
+        try:
+            with urllib.request.urlopen(request, timeout=5) as r:
+                return r.status, json.loads(r.read())
+        except urllib.error.HTTPError as e:
+            return e.code, json.loads(e.read())
+
     def get(self, path: str):
         status, body, _ = self.http(path)
         assert status == 200, (status, body)
