@@ -64,18 +64,7 @@ def test_operator_moves_a_v5_client_by_redirect_and_its_session_follows(fleet_fa
     total = 600
     pub = fleet.client(publisher_on, proto=V5)
     pub.connect()
-    done = threading.Event()
-
-    def publish():
-        try:
-            for n in range(total):
-                pub.publish(f"{base}/data", str(n).encode(), qos=1, timeout=10)
-                time.sleep(0.004)
-        finally:
-            done.set()
-
-    publisher = threading.Thread(target=publish, daemon=True)
-    publisher.start()
+    publisher = SteadyPublisher(pub, f"{base}/data", total, pause=0.004)
     mover.wait_messages(50, timeout=10)
 
     assert post_migration(fleet.coordinator, {"client_id": mover_id, "from": "gw-1", "to": "gw-2"}, token=READ_TOKEN)[0] == 403
@@ -97,7 +86,7 @@ def test_operator_moves_a_v5_client_by_redirect_and_its_session_follows(fleet_fa
     fleet.clients.append(moved)
     flags, rc, _ = moved.connect()
     assert flags.session_present, "the session did not follow the client"
-    assert done.wait(30), "publisher did not finish"
+    assert publisher.done.wait(30), "publisher did not finish"
     wait_until(lambda: len(set(numbers(mover.messages)) | set(numbers(moved.messages))) == total, timeout=20,
                what=f"all {total} messages")
     got = numbers(mover.messages) + numbers(moved.messages)

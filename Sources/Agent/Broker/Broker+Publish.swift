@@ -59,12 +59,17 @@ extension Broker {
 
     /// Stores (if retained) and routes a message a client published.
     private func accept(_ p: PublishPacket, from session: Session) {
-        let message = Message(publish: p, origin: session.clientId, now: now)
+        publishLocally(Message(publish: p, origin: session.clientId, now: now))
+    }
+
+    /// A message published on this gateway (by a client or a will): stored if retained, routed
+    /// here, offered to the fleet; moving sessions that took it learn the FORWARD sequence it got.
+    func publishLocally(_ message: Message) {
         if message.retain { storeRetained(message) }
         route(message)
         let sequence = fabric?.localMessagePublished(message)
-        if !movingDeliveries.isEmpty, let sequence, let fabric { noteMovingDeliveries(FabricIdentity(origin: fabric.gatewayId, sequence: sequence)) }
-        movingDeliveries.removeAll(keepingCapacity: true)
+        guard !movingDeliveries.isEmpty else { return }  // the common case: nobody is moving
+        noteMovingDeliveries(sequence.flatMap { s in fabric.map { FabricIdentity(origin: $0.gatewayId, sequence: s) } })
     }
 
     func storeRetained(_ message: Message) {

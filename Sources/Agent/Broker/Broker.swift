@@ -162,10 +162,7 @@ final class Broker {
         let p = PublishPacket(topic: will.topic, payload: will.payload, qos: will.qos, retain: will.retain, properties: will.properties)
         let message = Message(publish: p, origin: session.clientId, now: now)
         metrics.willsPublished += 1
-        if message.retain { storeRetained(message) }
-        route(message)
-        let sequence = fabric?.localMessagePublished(message)
-        if let sequence, let fabric { noteMovingDeliveries(FabricIdentity(origin: fabric.gatewayId, sequence: sequence)) }
+        publishLocally(message)
         if session.isPersistent { store.markDirty(session) }
     }
 

@@ -17,16 +17,14 @@ public enum AdminAPI {
         router.get("healthz") { _, _ in json(await bridge.read { $0.health() }) }
         router.get("v1/gateways") { _, _ in json(await bridge.read { $0.gatewayList() }) }
         router.get("v1/gateways/:id") { _, context in
-            let raw = context.parameters.get("id") ?? ""
-            let id = raw.removingPercentEncoding ?? raw
+            let id = pathId(context)
             guard let view = await bridge.read({ $0.gateway(id: id) }) else {
                 return error(.notFound, "no gateway with id '\(id)'", code: "not_found")
             }
             return json(view)
         }
         router.delete("v1/gateways/:id") { _, context in
-            let raw = context.parameters.get("id") ?? ""
-            let id = raw.removingPercentEncoding ?? raw
+            let id = pathId(context)
             switch await bridge.write({ $0.removeGateway(id) }) {
             case .removed: return json(RemovedView(removed: id))
             case .notFound: return error(.notFound, "no gateway with id '\(id)'", code: "not_found")
@@ -36,16 +34,14 @@ public enum AdminAPI {
         // Drains a gateway: every client it holds moves away by handover, `rate` clients per second
         // (default 500, EMQX's eviction default); it takes no migrated clients meanwhile.
         router.post("v1/gateways/:id/drain") { request, context in
-            let raw = context.parameters.get("id") ?? ""
-            let id = raw.removingPercentEncoding ?? raw
+            let id = pathId(context)
             let body = try await request.body.collect(upTo: 64 * 1024)
             var rate = 500.0
             if body.readableBytes > 0 {
-                guard let object = try? JSONSerialization.jsonObject(with: Data(buffer: body)) as? [String: Any] else {
-                    return error(.badRequest, "the body is not a JSON object", code: "bad_request")
-                }
-                if let unknown = object.keys.sorted().first(where: { $0 != "rate" }) {
-                    return error(.badRequest, "\(unknown): unknown field (known: rate)", code: "invalid_field")
+                let object: [String: Any]
+                switch jsonObject(body, known: ["rate"]) {
+                case .refused(let response): return response
+                case .fields(let fields): object = fields
                 }
                 if let value = object["rate"] {
                     guard let number = value as? NSNumber, !(value is Bool), number.doubleValue >= 1, number.doubleValue <= 1_000_000 else {
@@ -62,8 +58,7 @@ public enum AdminAPI {
             }
         }
         router.post("v1/gateways/:id/resume") { _, context in
-            let raw = context.parameters.get("id") ?? ""
-            let id = raw.removingPercentEncoding ?? raw
+            let id = pathId(context)
             guard await bridge.write({ $0.resumeGateway(id) }) else {
                 return error(.notFound, "no gateway with id '\(id)'", code: "not_found")
             }
@@ -101,13 +96,10 @@ public enum AdminAPI {
         // Moves one client now: {"client_id": "...", "to": optional gateway, "from": optional gateway}.
         // Without "from" the client's gateway is the one whose load reports list it.
         router.post("v1/migrations") { request, _ in
-            let body = try await request.body.collect(upTo: 64 * 1024)
-            guard let object = try? JSONSerialization.jsonObject(with: Data(buffer: body)) as? [String: Any] else {
-                return error(.badRequest, "the body is not a JSON object", code: "bad_request")
-            }
-            let known: Set<String> = ["client_id", "to", "from"]
-            if let unknown = object.keys.sorted().first(where: { !known.contains($0) }) {
-                return error(.badRequest, "\(unknown): unknown field (known: client_id, from, to)", code: "invalid_field")
+            let object: [String: Any]
+            switch jsonObject(try await request.body.collect(upTo: 64 * 1024), known: ["client_id", "from", "to"]) {
+            case .refused(let response): return response
+            case .fields(let fields): object = fields
             }
             guard let clientId = object["client_id"] as? String, !clientId.isEmpty, clientId.utf8.count <= 65_535 else {
                 return error(.badRequest, "client_id: a non-empty string is required", code: "invalid_field")
@@ -162,6 +154,30 @@ public enum AdminAPI {
 
     static func error(_ status: HTTPResponse.Status, _ message: String, code: String) -> Response {
         json(ErrorView(error: message, code: code), status: status)
+    }
+
+    /// The `{id}` of the path, percent-decoded.
+    static func pathId(_ context: some RequestContext) -> String {
+        let raw = context.parameters.get("id") ?? ""
+        return raw.removingPercentEncoding ?? raw
+    }
+
+    enum JSONBody {
+        case fields([String: Any])
+        case refused(Response)
+    }
+
+    /// A request body that must be a JSON object with only `known` keys: unknown ones are refused
+    /// (a typo must not fall back to a default), with a 400 naming the field.
+    static func jsonObject(_ body: ByteBuffer, known: [String]) -> JSONBody {
+        guard let object = try? JSONSerialization.jsonObject(with: Data(buffer: body)) as? [String: Any] else {
+            return .refused(error(.badRequest, "the body is not a JSON object", code: "bad_request"))
+        }
+        if let unknown = object.keys.sorted().first(where: { !known.contains($0) }) {
+            return .refused(error(.badRequest, "\(unknown): unknown field (known: \(known.sorted().joined(separator: ", ")))",
+                                  code: "invalid_field"))
+        }
+        return .fields(object)
     }
 }
 

@@ -55,7 +55,7 @@ extension Fabric {
         for id in drains.keys.sorted() {
             guard var d = drains[id] else { continue }
             guard gatewayConnections[id] != nil else { continue }  // back later: it lists again
-            let inFlight = handovers.handovers.values.filter { $0.from == id && !$0.state.isFinal && $0.reason == "drain" }.count
+            let inFlight = handovers.inProgress(from: id, reason: "drain")
             for client in d.due(nowMs: loop.now, inFlight: inFlight) {
                 switch startMigration(clientId: client, from: id, to: nil, reason: "drain") {
                 case .started: break

@@ -103,6 +103,12 @@ public struct HandoverTable: Sendable {
 
     public var inProgress: Int { active.count }
 
+    /// Unfinished migrations away from `gateway` started for `reason` (a drain's in-flight count):
+    /// a walk over the unfinished ones only, not the finished records.
+    public func inProgress(from gateway: String, reason: String) -> Int {
+        active.values.reduce(0) { n, id in handovers[id].map { $0.from == gateway && $0.reason == reason ? n + 1 : n } ?? n }
+    }
+
     /// Starts moving `clientId` from `from` to `to`.
     public mutating func start(clientId: String, from: String, to: String, serverReference: String, reason: String,
                                nowMs: UInt64) -> Result<[Action], StartError> {
