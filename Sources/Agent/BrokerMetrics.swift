@@ -13,6 +13,14 @@ struct BrokerMetrics {
     var migrationsCommitted: UInt64 = 0
     var migrationsAborted: UInt64 = 0
     var migrationsImported: UInt64 = 0
+    /// Migrated clients whose connection this gateway relays to their new gateway (ClientRelay).
+    var relaysStarted: UInt64 = 0
+    var relaysFailed: UInt64 = 0
+    /// Relayed connections this gateway serves (it is their target).
+    var relaysAccepted: UInt64 = 0
+    var relaysActive = 0
+    var relayedBytesToTarget: UInt64 = 0
+    var relayedBytesFromTarget: UInt64 = 0
     var connectsRedirected: UInt64 = 0
     var malformedPackets: UInt64 = 0
     var messagesReceived: UInt64 = 0
@@ -71,6 +79,12 @@ struct BrokerMetrics {
             ("migration/committed", "\(migrationsCommitted)"),
             ("migration/aborted", "\(migrationsAborted)"),
             ("migration/imported", "\(migrationsImported)"),
+            ("migration/relays/started", "\(relaysStarted)"),
+            ("migration/relays/failed", "\(relaysFailed)"),
+            ("migration/relays/accepted", "\(relaysAccepted)"),
+            ("migration/relays/active", "\(relaysActive)"),
+            ("migration/relays/bytes/to-target", "\(relayedBytesToTarget)"),
+            ("migration/relays/bytes/from-target", "\(relayedBytesFromTarget)"),
             ("connections/malformed", "\(malformedPackets)"),
             ("connections/keepalive_timeouts", "\(keepAliveTimeouts)"),
             ("subscriptions/denied", "\(subscriptionsDenied)"),

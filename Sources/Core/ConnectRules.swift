@@ -122,6 +122,12 @@ public struct InboundTopicAliases: Sendable {
         topics[alias] = topic
         return .success(topic)
     }
+
+    /// The aliases set so far, by alias: what a relayed connection's new gateway must know.
+    public var entries: [(alias: UInt16, topic: String)] { topics.sorted { $0.key < $1.key }.map { ($0.key, $0.value) } }
+
+    /// Sets an alias learnt elsewhere (a relay hand-over).
+    public mutating func set(_ alias: UInt16, to topic: String) { topics[alias] = topic }
 }
 
 extension BrokerLimits {

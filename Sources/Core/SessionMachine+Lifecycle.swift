@@ -69,6 +69,16 @@ extension SessionMachine {
         pump(now: now, out: out)
     }
 
+    /// After CONNACK on a relayed hand-over: the client's connection went on from the gateway
+    /// that handed the session over, so what is in flight reached the client there and its
+    /// acknowledgements come here. Nothing is re-sent (MQTT 5 allows a re-send only on a new
+    /// connection, §4.4); whatever queued goes out.
+    public mutating func continueRelayed(now: UInt64, out: some SessionOutput) {
+        if isPersistent { out.perform(.saveSession) }
+        awaitingResend.removeAll()
+        pump(now: now, out: out)
+    }
+
     /// The client's DISCONNECT. MQTT 5 may change the session expiry there, but not from 0
     /// (§3.14.2.2.2); reason 0x04 asks for the will to be published.
     public mutating func receiveDisconnect(reason: ReasonCode, sessionExpiry: UInt32?, maximumExpiry: UInt32)
@@ -188,6 +198,7 @@ extension SessionMachine {
         s.outbound = inflight.elements + queue.elements
         s.ownerGateway = ownership?.gateway
         s.epoch = ownership?.epoch ?? 0
+        s.relaySecret = ownership?.relaySecret ?? []
         return s
     }
 
@@ -200,8 +211,8 @@ extension SessionMachine {
         inboundQoS2 = s.inboundQoS2
         disconnectedAt = s.disconnectedAt
         willDueAt = s.willDueAt
-        if s.ownerGateway != nil || s.epoch != 0 {
-            ownership = SessionOwnership(gateway: s.ownerGateway ?? "", epoch: s.epoch)
+        if s.ownerGateway != nil || s.epoch != 0 || !s.relaySecret.isEmpty {
+            ownership = SessionOwnership(gateway: s.ownerGateway ?? "", epoch: s.epoch, relaySecret: s.relaySecret)
         }
         nextPacketId = s.nextPacketId == 0 ? 1 : s.nextPacketId
         for m in s.outbound.sorted(by: { $0.seq < $1.seq }) {

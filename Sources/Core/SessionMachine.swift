@@ -104,7 +104,11 @@ public struct ConnectionTerms: Sendable, Equatable {
 public final class SessionOwnership: Sendable {
     public let gateway: String
     public let epoch: UInt64
-    public init(gateway: String, epoch: UInt64) { self.gateway = gateway; self.epoch = epoch }
+    /// The secret the previous owner relays the client with (`SessionState.relaySecret`).
+    public let relaySecret: [UInt8]
+    public init(gateway: String, epoch: UInt64, relaySecret: [UInt8] = []) {
+        self.gateway = gateway; self.epoch = epoch; self.relaySecret = relaySecret
+    }
 }
 
 /// Where a session's decisions go. The broker's implementation writes to the session's

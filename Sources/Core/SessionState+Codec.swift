@@ -96,7 +96,7 @@ extension SessionState {
         case end = 0
         case clientId = 1, protocolVersion = 2, expiryInterval = 3, nextPacketId = 4, nextSeq = 5
         case disconnectedFor = 6, subscriptions = 7, will = 8, willDueIn = 9, inboundQoS2 = 10
-        case outbound = 11, ownerGateway = 12, epoch = 13
+        case outbound = 11, ownerGateway = 12, epoch = 13, relaySecret = 14
     }
 
     static let formatVersion: UInt8 = 2
@@ -161,6 +161,7 @@ extension SessionState {
         }
         if let ownerGateway { field(.ownerGateway) { $0.writeString(ownerGateway) } }
         if epoch != 0 { field(.epoch) { $0.writeU64(epoch) } }
+        if !relaySecret.isEmpty { field(.relaySecret) { $0.writeBytes(relaySecret) } }
         field(.end) { _ in }
         return w.bytes
     }
@@ -215,6 +216,9 @@ extension SessionState {
                 }
             case .ownerGateway?: s.ownerGateway = try r.string("owner gateway")
             case .epoch?: s.epoch = try r.u64("epoch")
+            case .relaySecret?:
+                guard length <= 64, let secret = try? r.readBytes(length) else { throw SessionCodecError("relay secret of \(length) bytes") }
+                s.relaySecret = secret
             case nil: break  // a field of a later version: skipped
             }
             guard r.offset <= end else { throw SessionCodecError("field \(tag) overruns its length") }

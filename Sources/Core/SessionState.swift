@@ -78,10 +78,13 @@ public struct SessionState: Sendable, Hashable {
     /// holding an older epoch (a source gateway that has not yet heard it lost the session) is
     /// refused. 0 for a session that never moved.
     public var epoch: UInt64
+    /// Set by the gateway that handed the session over (16 random bytes, empty otherwise): that
+    /// gateway relays the client's connection here with it (RelayCredential), and only it can.
+    public var relaySecret: [UInt8]
 
     public init(clientId: String, expiryInterval: UInt32, protocolVersion: MQTTVersion) {
         self.clientId = clientId; self.expiryInterval = expiryInterval; self.protocolVersion = protocolVersion
         subscriptions = [:]; will = nil; nextPacketId = 1; nextSeq = 1; inboundQoS2 = []; outbound = []
-        disconnectedAt = nil; willDueAt = nil; ownerGateway = nil; epoch = 0
+        disconnectedAt = nil; willDueAt = nil; ownerGateway = nil; epoch = 0; relaySecret = []
     }
 }

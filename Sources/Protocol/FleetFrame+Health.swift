@@ -32,10 +32,11 @@ extension FleetFrame.LoadReport {
             let bytes = try r.u64("client bytes per second")
             talkers.append(FleetFrame.TopTalker(clientId: client, messagesPerSecond: msgs, bytesPerSecond: bytes))
         }
+        let relayed = r.isAtEnd ? 0 : try r.u64("relayed bytes")
         try r.expectEnd()
         return Self(timestampMs: timestamp, connections: connections, messagesInPerSecond: msgsIn,
                     messagesOutPerSecond: msgsOut, bytesInPerSecond: bytesIn, bytesOutPerSecond: bytesOut,
-                    topTalkers: talkers)
+                    topTalkers: talkers, relayedBytes: relayed)
     }
 
     func encode(into w: inout ByteWriter) {
@@ -51,5 +52,6 @@ extension FleetFrame.LoadReport {
             w.writeU32(t.messagesPerSecond)
             w.writeU64(t.bytesPerSecond)
         }
+        if relayedBytes > 0 { w.writeU64(relayedBytes) }
     }
 }

@@ -1,6 +1,17 @@
 // Connection migration frames: MIGRATE, SESSION_TRANSFER, MIGRATION_STEP, HANDOFF
 // (docs/PROTOCOL.md §5.14-§5.18).
 
+/// How a migrated client reaches its new gateway (docs/PROTOCOL.md §5.14, §10).
+public enum MigrationMode: UInt8, Sendable, CaseIterable {
+    /// Told to reconnect there: MQTT 5 DISCONNECT 0x9C with a Server Reference; a 3.1.1 client,
+    /// which cannot be told, is closed.
+    case redirect = 0
+    /// The source keeps the client's connection and relays its MQTT stream to the target.
+    case relay = 1
+    /// Redirect for MQTT 5, relay for 3.1.1.
+    case auto = 2
+}
+
 extension FleetFrame {
     /// MIGRATE (0x0101), coordinator -> source agent: move this client's session to the target.
     public struct Migrate: Hashable, Sendable {
@@ -11,10 +22,13 @@ extension FleetFrame {
         public var targetGatewayId: String
         /// The target's advertised MQTT address (MQTT 5 Server Reference); may be empty.
         public var serverReference: String
+        /// How the client reaches the target: told to reconnect there, or relayed by the source.
+        public var mode: MigrationMode
 
-        public init(migrationId: UInt64, clientId: String, epoch: UInt64, targetGatewayId: String, serverReference: String) {
+        public init(migrationId: UInt64, clientId: String, epoch: UInt64, targetGatewayId: String, serverReference: String,
+                    mode: MigrationMode = .auto) {
             self.migrationId = migrationId; self.clientId = clientId; self.epoch = epoch
-            self.targetGatewayId = targetGatewayId; self.serverReference = serverReference
+            self.targetGatewayId = targetGatewayId; self.serverReference = serverReference; self.mode = mode
         }
     }
 
@@ -127,8 +141,9 @@ extension FleetFrame.Migrate {
         let epoch = try r.u64("epoch")
         let target = try r.string("target gateway id", 1...FleetLimits.maxIdentifierBytes)
         let reference = try r.string("server reference", 0...FleetLimits.maxAddressBytes)
+        guard let mode = MigrationMode(rawValue: try r.u8("mode")) else { throw .malformed("MIGRATE: unknown mode") }
         try r.expectEnd()
-        return Self(migrationId: id, clientId: client, epoch: epoch, targetGatewayId: target, serverReference: reference)
+        return Self(migrationId: id, clientId: client, epoch: epoch, targetGatewayId: target, serverReference: reference, mode: mode)
     }
 
     /// Why these values cannot travel (a bound the decoder enforces), nil when they can.
@@ -147,6 +162,7 @@ extension FleetFrame.Migrate {
         w.writeU64(epoch)
         w.writeString(targetGatewayId, limit: FleetLimits.maxIdentifierBytes)
         w.writeString(serverReference, limit: FleetLimits.maxAddressBytes)
+        w.writeU8(mode.rawValue)
     }
 }
 

@@ -261,9 +261,12 @@ extension FleetFrame {
         public var bytesOutPerSecond: UInt64
         /// Busiest clients first.
         public var topTalkers: [TopTalker]
+        /// Bytes relayed for migrated clients (both ways) since the agent started; an optional
+        /// trailing field, sent when not 0 (§5.5).
+        public var relayedBytes: UInt64
 
         public init(timestampMs: UInt64, connections: UInt32, messagesInPerSecond: UInt32, messagesOutPerSecond: UInt32,
-                    bytesInPerSecond: UInt64, bytesOutPerSecond: UInt64, topTalkers: [TopTalker] = []) {
+                    bytesInPerSecond: UInt64, bytesOutPerSecond: UInt64, topTalkers: [TopTalker] = [], relayedBytes: UInt64 = 0) {
             self.timestampMs = timestampMs
             self.connections = connections
             self.messagesInPerSecond = messagesInPerSecond
@@ -271,6 +274,7 @@ extension FleetFrame {
             self.bytesInPerSecond = bytesInPerSecond
             self.bytesOutPerSecond = bytesOutPerSecond
             self.topTalkers = topTalkers
+            self.relayedBytes = relayedBytes
         }
     }
 

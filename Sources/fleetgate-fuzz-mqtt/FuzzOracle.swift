@@ -59,6 +59,7 @@ enum FuzzOracle {
                 }
                 offset += result.consumed
                 checkRoundTrip(result.packet, decoder: decoder)
+                if case .connect(let c) = result.packet, let password = c.password { checkRelayCredential(password) }
             }
         }
     }
@@ -78,6 +79,14 @@ enum FuzzOracle {
         let back: (frame: FleetFrame, consumed: Int)?
         do { back = try FleetFrameDecoder().decode(bytes) } catch { fatalError("FORWARD of an accepted PUBLISH does not decode: \(error)") }
         guard let back, back.frame == .forward(forward) else { fatalError("FORWARD changed \(forward) into \(String(describing: back))") }
+    }
+
+    /// Any CONNECT password may be a relay credential (docs/PROTOCOL.md §10) to the target's parser:
+    /// reading one never traps, and one that reads re-encodes to the same value.
+    private static func checkRelayCredential(_ password: [UInt8]) {
+        guard let credential = try? RelayCredential(password: password) else { return }
+        guard let bytes = credential.encoded() else { fatalError("a read relay credential does not encode: \(credential)") }
+        guard (try? RelayCredential(password: bytes)) == credential else { fatalError("relay credential round trip changed \(credential)") }
     }
 
     private static func checkRoundTrip(_ packet: MQTTPacket, decoder: MQTTDecoder) {

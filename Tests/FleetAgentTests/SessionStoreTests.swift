@@ -181,18 +181,32 @@ import FleetRuntime
     func movedSessionsSurviveReopen() throws {
         let store = try open()
         store.saveMoved("dev-1", reference: "10.0.0.2:1883", untilMs: 5_000)
-        store.saveMoved("dev-2", reference: "10.0.0.3:1883", untilMs: 6_000)
+        store.saveMoved("dev-2", reference: "10.0.0.3:1883", untilMs: 6_000, relay: [1, 2, 3])
         try store.commit()
         store.close()
         let again = try open()
         var loaded = try again.loadAll()
-        #expect(loaded.moved.sorted { $0.clientId < $1.clientId }.map { "\($0.clientId) \($0.reference) \($0.untilMs)" }
-                == ["dev-1 10.0.0.2:1883 5000", "dev-2 10.0.0.3:1883 6000"])
+        #expect(loaded.moved.sorted { $0.clientId < $1.clientId }.map { "\($0.clientId) \($0.reference) \($0.untilMs) \($0.relay ?? [])" }
+                == ["dev-1 10.0.0.2:1883 5000 []", "dev-2 10.0.0.3:1883 6000 [1, 2, 3]"])
         again.deleteMoved("dev-1")
         try again.commit()
         again.close()
         loaded = try open().loadAll()
         #expect(loaded.moved.map(\.clientId) == ["dev-2"])
+    }
+
+    /// A database written before relays existed (moved_sessions without its `relay` column) is
+    /// opened and gains the column; its redirects stay.
+    @Test func movedSessionsOfAnOlderDatabaseGainTheRelayColumn() throws {
+        let old = try SQLiteDatabase(path: dir + "/fleetgate.db")
+        try old.run("CREATE TABLE moved_sessions(client_id TEXT PRIMARY KEY, server_reference TEXT NOT NULL, until_ms INTEGER NOT NULL) WITHOUT ROWID", [])
+        try old.run("INSERT INTO moved_sessions VALUES('dev-1', '10.0.0.2:1883', 5000)", [])
+        old.close()
+        let store = try open()
+        store.saveMoved("dev-2", reference: "10.0.0.3:1883", untilMs: 6_000, relay: [1])
+        try store.commit()
+        let loaded = try store.loadAll()
+        #expect(loaded.moved.sorted { $0.clientId < $1.clientId }.map { "\($0.clientId) \($0.relay ?? [])" } == ["dev-1 []", "dev-2 [1]"])
     }
 
     @Test func retainedDeleteRemovesTheRow() throws {

@@ -169,4 +169,25 @@ import Testing
         #expect(out.packets().suffix(3) == [.publish(packetId: 1, seq: 1, dup: true),
                                              .publish(packetId: 2, seq: 2, dup: false), .publish(packetId: 3, seq: 3, dup: false)])
     }
+
+    /// A relayed hand-over (issue #12 relay mode): the client's connection went on from the source,
+    /// so what was in flight there is not sent again (MQTT 5 §4.4: only on a new connection); its
+    /// acknowledgement, which now arrives here, completes it and frees the window for the queue.
+    /// The relay secret travels with the session.
+    @Test func aRelayedHandoverResendsNothingAndTakesTheAcknowledgements() {
+        var s = F.connected(window: 1)
+        let out = RecordingOutput()
+        for n in 1...2 { s.offer(F.message(n), subscriptionIdentifiers: [], maxQueued: 3, now: now, out: out) }
+        #expect(out.packets() == [.publish(packetId: 1, seq: 1, dup: false)])
+        let secret = [UInt8](repeating: 9, count: 16)
+        s.ownership = SessionOwnership(gateway: "gw-2", epoch: 3, relaySecret: secret)
+        var moved = SessionMachine(state: s.state)
+        moved.restored(now: now)
+        #expect(moved.ownership?.relaySecret == secret)
+        moved.attach(ConnectionTerms(sendWindow: 1), will: nil, expiryInterval: 3600, version: .v5, policy: nil)
+        moved.continueRelayed(now: now, out: out)
+        #expect(out.packets().isEmpty)
+        moved.receivePubAck(1, now: now, out: out)
+        #expect(out.packets() == [.publish(packetId: 2, seq: 2, dup: false)])
+    }
 }

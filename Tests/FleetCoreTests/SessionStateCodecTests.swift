@@ -21,6 +21,7 @@ import FleetProtocol
         s.willDueAt = 1_790_000_030_000
         s.ownerGateway = "gw-3"
         s.epoch = 7
+        s.relaySecret = Array(0..<16)
         var props = MQTTProperties()
         props.correlationData = [0, 1, 2]
         props.responseTopic = "reply/here"

@@ -109,6 +109,20 @@ enum FleetGolden {
                                  messagesOutPerSecond: 900, bytesInPerSecond: 65_536, bytesOutPerSecond: 1_000_000,
                                  topTalkers: [.init(clientId: "dev-9", messagesPerSecond: 120, bytesPerSecond: 4096)])))
 
+    /// §5.5 with its optional trailing field. Body: 8 + 4 + 4 + 4 + 8 + 8 + count 2 + relayed 8 = 46 = 0x2E.
+    static let loadReportRelayed = FleetGoldenVector(
+        name: "LOAD_REPORT with relayed bytes",
+        bytes: [0x00, 0x05, 0x00, 0x00, 0x00, 0x00, 0x2E] + t1700 + [
+                0x00, 0x00, 0x00, 0x01,                          // 1 connection
+                0x00, 0x00, 0x00, 0x00,
+                0x00, 0x00, 0x00, 0x00,
+                0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00,
+                0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00,
+                0x00, 0x00,                                      // no top talkers
+                0x00, 0x00, 0x00, 0x00, 0x00, 0x01, 0x00, 0x00], // 65,536 bytes relayed
+        frame: .loadReport(.init(timestampMs: 1_700_000_000_000, connections: 1, messagesInPerSecond: 0, messagesOutPerSecond: 0,
+                                 bytesInPerSecond: 0, bytesOutPerSecond: 0, relayedBytes: 65_536)))
+
     /// §5.6. Body: epoch 8 + sequence 8 + flags 1 + count 2 + 5 + 5 = 29 = 0x1D.
     static let interestSnapshot = FleetGoldenVector(
         name: "INTEREST_SNAPSHOT last part",
@@ -238,16 +252,18 @@ enum FleetGolden {
                 0x00, 0x00, 0x00, 0x00, 0x00, 0x01, 0x00, 0x01], // from 65537
         frame: .replay(.init(fromSequence: 65_537)))
 
-    /// §5.14. Body: id 8 + client 6 + epoch 8 + target 6 + server reference 15 = 43 = 0x2B.
+    /// §5.14. Body: id 8 + client 6 + epoch 8 + target 6 + server reference 15 + mode 1 = 44 = 0x2C.
     static let migrate = FleetGoldenVector(
         name: "MIGRATE",
-        bytes: [0x01, 0x01, 0x01, 0x00, 0x00, 0x00, 0x2B,               // flags: IGNORABLE
+        bytes: [0x01, 0x01, 0x01, 0x00, 0x00, 0x00, 0x2C,               // flags: IGNORABLE
                 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x07,  // migration 7
                 0x00, 0x04] + a("dev1") + [
                 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x02,  // epoch 2
                 0x00, 0x04] + a("gw-2") + [
-                0x00, 0x0D] + a("10.0.0.2:1883"),
-        frame: .migrate(.init(migrationId: 7, clientId: "dev1", epoch: 2, targetGatewayId: "gw-2", serverReference: "10.0.0.2:1883")))
+                0x00, 0x0D] + a("10.0.0.2:1883") + [
+                0x01],                                           // mode: relay
+        frame: .migrate(.init(migrationId: 7, clientId: "dev1", epoch: 2, targetGatewayId: "gw-2", serverReference: "10.0.0.2:1883",
+                              mode: .relay)))
 
     /// §5.15. Body: id 8 + client 6 + session length 4 + session 3 = 21 = 0x15.
     static let sessionTransfer = FleetGoldenVector(
@@ -332,7 +348,7 @@ enum FleetGolden {
         frame: .unknown(kind: 0xF001, flags: 0x03, body: [0xAA, 0xBB]))
 
     static let all: [FleetGoldenVector] = [
-        hello, helloMinimal, helloAck, error, errorBare, heartbeat, loadReport, interestSnapshot, interestSnapshotPart,
+        hello, helloMinimal, helloAck, error, errorBare, heartbeat, loadReport, loadReportRelayed, interestSnapshot, interestSnapshotPart,
         interestDelta, remoteInterestSnapshot, remoteInterestDelta, forward, forwardFull, deliveryAck, durableInterestDelta, replay,
         migrate, sessionTransfer, migrationStepRefused, migrationStepReleased, handoff, handoffLocal, drain, sessionList,
         unknownIgnorable,

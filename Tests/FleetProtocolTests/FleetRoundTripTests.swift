@@ -46,7 +46,8 @@ struct FleetFrameGenerator {
         case 4:
             return .loadReport(.init(timestampMs: u64(), connections: u32(), messagesInPerSecond: u32(), messagesOutPerSecond: u32(),
                                      bytesInPerSecond: u64(), bytesOutPerSecond: u64(),
-                                     topTalkers: (0..<int(0...4)).map { _ in .init(clientId: string(100), messagesPerSecond: u32(), bytesPerSecond: u64()) }))
+                                     topTalkers: (0..<int(0...4)).map { _ in .init(clientId: string(100), messagesPerSecond: u32(), bytesPerSecond: u64()) },
+                                     relayedBytes: bool() ? 0 : u64()))
         case 5: return .interestSnapshot(.init(epoch: u64(), sequence: u64(), isLast: bool(), filters: filters()))
         case 6: return .interestDelta(.init(epoch: u64(), sequence: u64(), added: filters(), removed: filters()))
         case 7:

@@ -8,7 +8,8 @@ Two modes:
   veth pairs to the root namespace in 10.231.A.0/24 (A unused on this machine):
   an *uplink* (root 10.231.A.1 / ns 10.231.A.2, /30) used for the coordinator link, and a
   *device LAN* (root 10.231.A.5 / ns 10.231.A.6, /30) on which the agent's MQTT listener sits and
-  which the test's MQTT clients use from the root namespace. Cutting a gateway's link is
+  which the test's MQTT clients use from the root namespace, and other gateways through it (the
+  root namespace forwards what arrives on these test veths only). Cutting a gateway's link is
   `ip link set <uplink> down` (devices keep reaching the gateway), restoring it `... up`.
   The coordinator listens on 0.0.0.0:0. Agents are started with `ip netns exec NS fleetgate-agent
   ...`; `ip` execs the agent, so the PID we hold is the agent's (brokers.py checks ready.json's pid).
@@ -234,6 +235,11 @@ class NetNS:
             _run("ip", "link", "set", root, "up")
             _run(*x, "ip", "addr", "add", f"{naddr}/30", "dev", peer)
             _run(*x, "ip", "link", "set", peer, "up")
+        # Gateways reach each other's device LANs (a relayed migration dials the target's
+        # advertised address) through the root namespace, which forwards only what arrives on
+        # this test's own device-LAN veths (per-interface forwarding; the host's stays off).
+        _run("sysctl", "-qw", f"net.ipv4.conf.{self.dev_root}.forwarding=1")
+        _run(*x, "ip", "route", "add", "10.231.0.0/16", "via", self.dev_root_addr, "dev", "devlan0")
         return self
 
     def prefix(self) -> list[str]:

@@ -60,6 +60,13 @@ extension Broker {
         let clientId = admitted.clientId
         let assigned = admitted.assigned ? clientId : nil
 
+        // A gateway relaying a migrated client (Broker+Relay): authenticated by the session's
+        // relay secret, with the identity the relaying gateway authenticated.
+        if p.username == RelayCredential.username {
+            guard let (identity, credential) = acceptRelay(p, clientId: clientId, on: c) else { return }
+            return completeConnect(p, clientId: clientId, assigned: nil, identity: identity, on: c, relay: credential)
+        }
+
         // Authentication may take a worker thread (PBKDF2); the connection waits in
         // `.authenticating`, holding any packets pipelined behind CONNECT.
         switch authenticationStep(p, clientId: clientId, on: c) {
@@ -89,19 +96,27 @@ extension Broker {
         c.close()
     }
 
-    /// Everything after authentication: takeover, session, CONNACK, resumption.
-    private func completeConnect(_ p: ConnectPacket, clientId: String, assigned: String?, identity: ClientIdentity, on c: MQTTConnection) {
+    /// Everything after authentication: takeover, session, CONNACK, resumption. `relay`: the
+    /// connection is a gateway relaying the client (Broker+Relay).
+    private func completeConnect(_ p: ConnectPacket, clientId: String, assigned: String?, identity: ClientIdentity, on c: MQTTConnection,
+                                 relay: RelayCredential? = nil) {
         let terms = ConnectNegotiation(p, assignedClientId: assigned, limits: limits)
 
-        // A session that moved to another gateway, or is moving: MQTT 5 is told where (0x9C with a
-        // Server Reference), 3.1.1 that the server is unavailable.
-        if let moved = migrationRefusal(for: clientId) {
+        // A session that moved to another gateway, or is moving: relayed there (relay mode, and
+        // auto for 3.1.1), else MQTT 5 is told where (0x9C with a Server Reference) and 3.1.1 that
+        // the server is unavailable.
+        switch movedAnswer(for: clientId, version: p.version) {
+        case nil:
+            break
+        case .relay(let target, let secret)?:
+            return startConnectRelay(p, identity: identity, target: target, secret: secret, on: c)
+        case .refuse(let v5, let v311, let reference, let why)?:
             metrics.connectsRedirected += 1
-            log.notice("refusing CONNECT from \(c.stream.remoteAddress) (\(clientId)): \(moved.why)")
+            log.notice("refusing CONNECT from \(c.stream.remoteAddress) (\(clientId)): \(why)")
             metrics.connectsRefused += 1
-            var properties = c.reasonString(moved.why)
-            if p.version == .v5, let reference = moved.reference, !reference.isEmpty { properties.serverReference = reference }
-            c.send(.connack(ConnAckPacket(sessionPresent: false, reasonCode: p.version == .v5 ? moved.v5 : moved.v311, properties: properties)))
+            var properties = c.reasonString(why)
+            if p.version == .v5, let reference, !reference.isEmpty { properties.serverReference = reference }
+            c.send(.connack(ConnAckPacket(sessionPresent: false, reasonCode: p.version == .v5 ? v5 : v311, properties: properties)))
             return c.close()
         }
 
@@ -128,6 +143,9 @@ extension Broker {
         let session: Session
         // A session can only be here now if one was before (the takeover may have ended it).
         let stale = existing == nil ? nil : sessions[id]
+        // A relayed client's session keeps the secret its relay authenticates with, also when
+        // Clean Start replaces the session.
+        let relayedOwnership = relay == nil ? nil : existing?.machine.ownership
         let opening = SessionMachine.opening(existing: stale?.machine, cleanStart: p.cleanStart, now: now)
         if opening == .resume, let stale {
             session = stale
@@ -142,6 +160,7 @@ extension Broker {
             sessions[id] = session
         }
         let sessionPresent = opening == .resume
+        if let relayedOwnership, session.machine.ownership !== relayedOwnership { session.machine.ownership = relayedOwnership }
         session.connection = c
         c.session = session
         c.phase = .connected
@@ -155,13 +174,21 @@ extension Broker {
         c.clientMaxPacketSize = terms.clientMaxPacketSize
         c.requestProblemInformation = terms.requestProblemInformation
         c.outboundAliasLimit = terms.outboundAliasLimit
+        // A hand-over keeps the session's will: the relay's CONNECT is not the client's.
+        let handover = relay?.kind == .handover && sessionPresent
+        let will = handover ? session.machine.will : p.will
         keepingDurableInterest(of: session) {
-            session.machine.attach(ConnectionTerms(sendWindow: terms.sendWindow), will: p.will, expiryInterval: terms.sessionExpiry,
+            session.machine.attach(ConnectionTerms(sendWindow: terms.sendWindow), will: will, expiryInterval: terms.sessionExpiry,
                                    version: p.version, policy: c.policy)
         }
         c.send(.connack(ConnAckPacket(sessionPresent: sessionPresent, reasonCode: .success, properties: terms.connackProperties)))
-        log.debug("\(clientId) connected from \(c.stream.remoteAddress) (MQTT \(p.version), session present \(sessionPresent))")
-        session.machine.resume(now: now, out: session)
+        log.debug("\(clientId) connected from \(c.stream.remoteAddress) (MQTT \(p.version), session present \(sessionPresent)\(relay == nil ? "" : ", relayed"))")
+        if handover, let relay {
+            for (alias, topic) in relay.inboundAliases { c.inboundAliases.set(alias, to: topic) }
+            session.machine.continueRelayed(now: now, out: session)
+        } else {
+            session.machine.resume(now: now, out: session)
+        }
     }
 
     func handleDisconnect(_ d: DisconnectPacket, session: Session, on c: MQTTConnection) {

@@ -1,5 +1,6 @@
 import FleetCore
 import FleetProtocol
+import FleetRuntime
 
 /// A client migration as the broker sees it (docs/PROTOCOL.md §5.14-§5.18): the source exports a
 /// session and, at `commit`, redirects the client and lets go; the target imports it. The
@@ -14,12 +15,35 @@ extension Broker {
         let exportedNextSeq: Int64
         /// The client's connection, held (not read) until the decision.
         let heldConnection: MQTTConnection?
+        let mode: MigrationMode
+        /// Went into the exported session: the target lets this gateway relay the client with it.
+        let relaySecret: [UInt8]
     }
 
-    /// A session that moved away: a CONNECT for it is redirected until `untilMs` (wall clock).
+    /// A session that moved away: a CONNECT for it is redirected, or relayed, until `untilMs`
+    /// (wall clock).
     struct MovedSession {
         let serverReference: String
         let untilMs: UInt64
+        let relay: Relay?
+
+        /// This gateway relays the client's later connections to the target (relay and auto
+        /// modes): always for MQTT 3.1.1, which cannot be redirected; for MQTT 5 only in relay mode.
+        struct Relay {
+            let secret: [UInt8]
+            let relaysMQTT5: Bool
+
+            init(secret: [UInt8], relaysMQTT5: Bool) { self.secret = secret; self.relaysMQTT5 = relaysMQTT5 }
+
+            /// The `moved_sessions.relay` column: a flags byte (1 = MQTT 5 too), then the secret.
+            var stored: [UInt8] { [relaysMQTT5 ? 1 : 0] + secret }
+            init?(stored: [UInt8]) {
+                guard stored.count == 1 + RelayCredential.secretBytes else { return nil }
+                self.init(secret: Array(stored.dropFirst()), relaysMQTT5: stored[0] & 1 != 0)
+            }
+
+            func relays(_ version: MQTTVersion) -> Bool { version == .v311 || relaysMQTT5 }
+        }
     }
 
     enum MigrationRefusal: Error, CustomStringConvertible {
@@ -61,7 +85,7 @@ extension Broker {
     /// epoch and owner. Until `commitMigration` or `abortMigration` the session stays here and
     /// keeps taking what is routed to it.
     func exportSession(_ clientId: String, migrationId: UInt64, epoch: UInt64, target: String,
-                       serverReference: String) -> Result<[UInt8], MigrationRefusal> {
+                       serverReference: String, mode: MigrationMode = .redirect) -> Result<[UInt8], MigrationRefusal> {
         let id = ExactString(clientId)
         guard let session = sessions[id] else { return .failure(.noSuchSession) }
         guard migratingOut[id] == nil else { return .failure(.alreadyMoving) }
@@ -72,26 +96,41 @@ extension Broker {
         }
         let connection = session.connection
         connection?.hold()   // reading stops; what was read is handled (a packet boundary)
+        // A relay needs the target's address; without one (or in redirect mode) none is made.
+        let relaySecret = mode == .redirect || serverReference.isEmpty ? [] : SecureRandom.bytes(RelayCredential.secretBytes)
         migratingOut[id] = OutgoingMigration(migrationId: migrationId, serverReference: serverReference,
-                                             exportedNextSeq: state.nextSeq, heldConnection: connection)
+                                             exportedNextSeq: state.nextSeq, heldConnection: connection, mode: mode,
+                                             relaySecret: relaySecret)
         state.epoch = epoch
         state.ownerGateway = target
+        state.relaySecret = relaySecret
         metrics.migrationsExported += 1
         return .success(state.serialized(asOf: now))
     }
 
     /// The coordinator's commit: the target owns the session. The client is told to use the target
     /// (MQTT 5: DISCONNECT 0x9C with the Server Reference; MQTT 3.1.1 cannot be told and is
-    /// closed), the session leaves this gateway without its will (the will moved with it), and a
-    /// later CONNECT for it is redirected for the session's lifetime. Returns what reached the
-    /// session after the export, in order, with where each entered the fleet, for the target.
+    /// closed), or, in relay mode (and auto for 3.1.1), its connection stays open and is relayed to
+    /// the target (ClientRelay). The session leaves this gateway without its will (the will moved
+    /// with it), and a later CONNECT for it is redirected or relayed for the session's lifetime.
+    /// Returns what reached the session after the export, in order, with where each entered the
+    /// fleet, for the target.
     func commitMigration(_ clientId: String) -> [(OutboundMessage, FabricIdentity?)]? {
         let id = ExactString(clientId)
         guard let outgoing = migratingOut.removeValue(forKey: id), let session = sessions[id] else { return nil }
         let arrived = session.machine.state.outbound.filter { $0.seq >= outgoing.exportedNextSeq }
             .map { ($0, session.handoffIdentities[$0.seq]) }
         session.handoffIdentities = [:]
-        if let c = session.connection {
+        let relay = outgoing.relaySecret.isEmpty ? nil
+            : MovedSession.Relay(secret: outgoing.relaySecret, relaysMQTT5: outgoing.mode == .relay)
+        // Messages still to be re-sent on this connection (it resumed the session moments ago)
+        // would never be: such a client is closed instead, and relayed when it comes back.
+        if let c = session.connection, let relay, relay.relays(c.version), session.machine.awaitingResend.isEmpty {
+            session.connection = nil
+            c.session = nil
+            metrics.clientsConnected -= 1
+            startHandoverRelay(c, session: session, secret: relay.secret, target: outgoing.serverReference)
+        } else if let c = session.connection {
             session.connection = nil
             c.session = nil
             if c.version == .v5 {
@@ -104,11 +143,11 @@ extension Broker {
         }
         outgoing.heldConnection?.release()
         let lifetimeMs = session.machine.expiryInterval == UInt32.max ? UInt64(UInt32.max) * 1000 : UInt64(session.machine.expiryInterval) * 1000
-        movedSessions[id] = MovedSession(serverReference: outgoing.serverReference, untilMs: now &+ lifetimeMs)
+        movedSessions[id] = MovedSession(serverReference: outgoing.serverReference, untilMs: now &+ lifetimeMs, relay: relay)
         _ = session.machine.takeWill()
         discard(session)
         // The same turn's commit deletes the session and writes the redirect: a restart finds one.
-        store.saveMoved(clientId, reference: outgoing.serverReference, untilMs: now &+ lifetimeMs)
+        store.saveMoved(clientId, reference: outgoing.serverReference, untilMs: now &+ lifetimeMs, relay: relay?.stored)
         metrics.migrationsCommitted += 1
         return arrived
     }
@@ -133,11 +172,19 @@ extension Broker {
         session.machine.pump(now: now, out: session)
     }
 
-    /// A CONNECT for a session that moved away or is moving: the answer, if it is not served here.
-    func migrationRefusal(for clientId: String) -> (v5: ReasonCode, v311: ReasonCode, reference: String?, why: String)? {
+    /// What a CONNECT for a session that moved away or is moving gets, if it is not served here.
+    enum MovedAnswer {
+        /// MQTT 5 gets `v5` (with the reference, if any), 3.1.1 gets `v311`.
+        case refuse(v5: ReasonCode, v311: ReasonCode, reference: String?, why: String)
+        /// Relayed to the gateway that serves the session now.
+        case relay(target: String, secret: [UInt8])
+    }
+
+    func movedAnswer(for clientId: String, version: MQTTVersion) -> MovedAnswer? {
         let id = ExactString(clientId)
         if migratingOut[id] != nil {
-            return (.serverUnavailable, .v311ServerUnavailable, nil, "the session is moving to another gateway; try again")
+            return .refuse(v5: .serverUnavailable, v311: .v311ServerUnavailable, reference: nil,
+                           why: "the session is moving to another gateway; try again")
         }
         guard let moved = movedSessions[id] else { return nil }
         guard now < moved.untilMs else {
@@ -145,7 +192,11 @@ extension Broker {
             store.deleteMoved(clientId)
             return nil
         }
-        return (.useAnotherServer, .v311ServerUnavailable, moved.serverReference, "the session moved to \(moved.serverReference)")
+        if let relay = moved.relay, relay.relays(version), !moved.serverReference.isEmpty {
+            return .relay(target: moved.serverReference, secret: relay.secret)
+        }
+        return .refuse(v5: .useAnotherServer, v311: .v311ServerUnavailable, reference: moved.serverReference,
+                       why: "the session moved to \(moved.serverReference)")
     }
 
     // MARK: Target

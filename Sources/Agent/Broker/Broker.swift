@@ -42,6 +42,9 @@ final class Broker {
     var movingDeliveries: [(Session, Int64)] = []
     /// Sessions that moved away: their CONNECTs are redirected for the session's lifetime.
     var movedSessions: [ExactString: MovedSession] = [:]
+    /// Connections of migrated clients relayed to their new gateway (ClientRelay keeps itself here
+    /// until both ends are closed).
+    var relays: [ObjectIdentifier: ClientRelay] = [:]
     /// Local subscriptions per plain filter (shared ones counted under their filter).
     var interestCounts: [String: Int] = [:]
     /// Of those, the subscriptions that are durable interest (`Broker.isDurable`), per plain filter.
@@ -115,7 +118,8 @@ final class Broker {
         }
         retained = RetainedTable(loaded.retained.map { (topic: $0.topic, value: $0) })
         for m in loaded.moved where sessions[ExactString(m.clientId)] == nil {
-            movedSessions[ExactString(m.clientId)] = MovedSession(serverReference: m.reference, untilMs: m.untilMs)
+            movedSessions[ExactString(m.clientId)] = MovedSession(serverReference: m.reference, untilMs: m.untilMs,
+                                                                  relay: m.relay.flatMap(MovedSession.Relay.init(stored:)))
         }
         log.info("restored \(sessions.count) sessions, \(retained.count) retained messages")
     }

@@ -15,6 +15,10 @@ final class MQTTConnection: StreamHandler {
         /// close() was called: nothing more is read or handled; the close callback is pending.
         case closing
         case closed
+        /// The stream is being handed to a `ClientRelay` (a migrated client whose MQTT stream the
+        /// source relays to the target): nothing is handled here; bytes wait, bounded, for the
+        /// relay to take them with the stream.
+        case relayed
     }
 
     var isOpen: Bool { phase == .awaitingConnect || phase == .connected || phase == .authenticating }
@@ -47,6 +51,8 @@ final class MQTTConnection: StreamHandler {
     var lastTopicWithinLimits: String?
 
     var session: Session?
+    /// Set in phase `.relayed`: who takes the stream, and who hears of its end until then.
+    var relay: ClientRelay?
     let acceptedAt: UInt64
     var lastActivity: UInt64
     var keepAliveMs: UInt64 = 0
@@ -86,7 +92,7 @@ final class MQTTConnection: StreamHandler {
     // MARK: StreamHandler
 
     func streamReceived(_ stream: any ByteStream, _ bytes: UnsafeRawBufferPointer) {
-        guard isOpen else { return }
+        guard isOpen else { return keepForRelay(bytes) }
         lastActivity = broker.loopNow
         // What this read changes on disk makes what it writes wait for the turn's commit, and
         // only that (Broker.beginTracked): one client's packets, tracked per read, not per packet.
@@ -97,7 +103,51 @@ final class MQTTConnection: StreamHandler {
         defer { broker.currentPublisher = nil }
         let decoder = self.decoder
         assembler.feed(bytes, size: decoder.packetSize) { handlePacket($0) }
-        if !isOpen { assembler.reset() }
+        if !isOpen && phase != .relayed { assembler.reset() }
+    }
+
+    /// Until the relay takes the stream, what the client sends waits here (a packet boundary was
+    /// where handling stopped); past `maxRelayWaitBytes` reading pauses.
+    private func keepForRelay(_ bytes: UnsafeRawBufferPointer) {
+        guard phase == .relayed else { return }
+        assembler.keep(bytes)
+        if assembler.pending.count > Self.maxRelayWaitBytes { stream.stopReading() }
+    }
+
+    static let maxRelayWaitBytes = 64 * 1024
+
+    /// Phase `.relayed`: hands the stream over. The connection leaves the broker (its session, if
+    /// any, was already detached); what the client sent that was not handled is returned, to go
+    /// first. From here the relay is the stream's handler.
+    func handOverToRelay(_ relay: ClientRelay) -> [UInt8] {
+        precondition(phase == .relayed)
+        let unhandled = assembler.pending
+        assembler.reset()
+        chargePreAuth()
+        phase = .closed
+        self.relay = nil
+        stream.handler = relay
+        return unhandled
+    }
+
+    /// The relay ended before it took the stream: closed after what is queued (a refusal).
+    func endRelayWait() {
+        guard phase == .relayed else { return }
+        relay = nil
+        assembler.reset()
+        phase = .closing
+        stream.close()
+    }
+
+    /// Starts the hand-over to `relay`: from now on nothing is handled, and the connection is no
+    /// longer the broker's (no keepalive, no session). Called inside a packet's handling or
+    /// outside any; either way what follows in the stream is kept for the relay.
+    func beginRelay(_ relay: ClientRelay) {
+        guard isOpen else { return }
+        phase = .relayed
+        self.relay = relay
+        chargePreAuth()
+        detachFromBroker()
     }
 
     /// Input before CONNECT has completed: nobody is known yet, so what the socket may hold is
@@ -126,7 +176,7 @@ final class MQTTConnection: StreamHandler {
         // The size is read from `self.decoder` each time: accepting CONNECT raises its limit to the
         // broker's maximum packet size for the packets that follow in the same read.
         assembler.feed(bytes, size: { [unowned self] in decoder.packetSize($0) }) { handlePacket($0) }
-        if !isOpen { assembler.reset() }
+        if !isOpen && phase != .relayed { assembler.reset() }
         chargePreAuth()
     }
 
@@ -147,6 +197,10 @@ final class MQTTConnection: StreamHandler {
     }
 
     func streamClosed(_ stream: any ByteStream, error: RuntimeError?) {
+        if phase == .relayed, let relay {
+            self.relay = nil
+            relay.clientClosedEarly()
+        }
         phase = .closed
         assembler.reset()
         chargePreAuth()
@@ -201,7 +255,7 @@ final class MQTTConnection: StreamHandler {
         guard isProcessing, !assembler.pending.isEmpty else { return }
         let decoder = self.decoder
         assembler.resume(size: decoder.packetSize) { handlePacket($0) }
-        if !isOpen { assembler.reset() }
+        if !isOpen && phase != .relayed { assembler.reset() }
     }
 
     // MARK: Sending

@@ -34,6 +34,7 @@ extension CoordinatorLink {
         let talkers = takeTalkers()
         return loadSampler.report(nowMs: loop.now, wallClockMs: broker.now, totals: loadTotals,
                                   connections: broker.metrics.clientsConnected, talkers: talkers,
-                                  maxFrameBytes: connection?.peerMaximumFrameSize ?? FleetLimits.defaultMaximumFrameSize)
+                                  maxFrameBytes: connection?.peerMaximumFrameSize ?? FleetLimits.defaultMaximumFrameSize,
+                                  relayedBytes: broker.metrics.relayedBytesToTarget &+ broker.metrics.relayedBytesFromTarget)
     }
 }

@@ -77,7 +77,7 @@ extension CoordinatorLink {
             return broker.abortMigration(m.clientId, migrationId: nil)  // the coordinator aborts too
         }
         switch broker.exportSession(m.clientId, migrationId: m.migrationId, epoch: m.epoch, target: m.targetGatewayId,
-                                    serverReference: m.serverReference) {
+                                    serverReference: m.serverReference, mode: m.mode) {
         case .failure(let refusal):
             log.notice("migration \(m.migrationId): not exporting \(m.clientId): \(refusal)")
             c.sendControl(.migrationStep(.init(migrationId: m.migrationId, step: .refused, reason: "\(refusal)")))

@@ -37,7 +37,7 @@ struct LoadSampler {
     /// Top talkers: busiest first, at most `FleetLimits.maxTopTalkers`, and only as many as fit
     /// in `maxFrameBytes` (client ids may be 65,535 bytes long).
     mutating func report(nowMs: UInt64, wallClockMs: UInt64, totals: Totals, connections: Int,
-                         talkers: [Talker], maxFrameBytes: Int) -> FleetFrame.LoadReport {
+                         talkers: [Talker], maxFrameBytes: Int, relayedBytes: UInt64 = 0) -> FleetFrame.LoadReport {
         let elapsed = max(1, nowMs &- lastAtMs)
         func rate(_ now: UInt64, _ then: UInt64) -> UInt64 {
             now >= then ? (now - then).multipliedReportingOverflow(by: 1000).partialValue / elapsed : 0
@@ -60,7 +60,7 @@ struct LoadSampler {
             messagesOutPerSecond: UInt32(clamping: rate(totals.messagesOut, last.messagesOut)),
             bytesInPerSecond: rate(totals.bytesIn, last.bytesIn),
             bytesOutPerSecond: rate(totals.bytesOut, last.bytesOut),
-            topTalkers: top)
+            topTalkers: top, relayedBytes: relayedBytes)
         last = totals
         lastAtMs = nowMs
         return frame

@@ -18,7 +18,7 @@ final class SessionStore {
         /// would merge canonically equivalent ones).
         var retained: [Message] = []
         /// Sessions that moved to another gateway: client id -> (server reference, until ms).
-        var moved: [(clientId: String, reference: String, untilMs: UInt64)] = []
+        var moved: [(clientId: String, reference: String, untilMs: UInt64, relay: [UInt8]?)] = []
     }
 
     /// Writes collected for the current turn, coalesced by key.
@@ -30,7 +30,7 @@ final class SessionStore {
         var outbound: [OutboundKey: OutboundWrite] = [:]
         var retained: [ExactString: Message?] = [:]
         /// Moved-away sessions' redirects to write (nil: delete).
-        var moved: [ExactString: (reference: String, untilMs: UInt64)?] = [:]
+        var moved: [ExactString: (reference: String, untilMs: UInt64, relay: [UInt8]?)?] = [:]
         var isEmpty: Bool { clearedSessions.isEmpty && dirtySessions.isEmpty && outbound.isEmpty && retained.isEmpty && moved.isEmpty }
     }
 
@@ -70,8 +70,13 @@ final class SessionStore {
             CREATE TABLE IF NOT EXISTS moved_sessions(
                 client_id TEXT PRIMARY KEY,
                 server_reference TEXT NOT NULL,
-                until_ms INTEGER NOT NULL) WITHOUT ROWID;
+                until_ms INTEGER NOT NULL,
+                relay BLOB) WITHOUT ROWID;
             """)
+        // Tables made before relays (same schema version: the column is optional) gain it.
+        var hasRelayColumn = false
+        try db.query("SELECT 1 FROM pragma_table_info('moved_sessions') WHERE name = 'relay'", []) { _ in hasRelayColumn = true }
+        if !hasRelayColumn { try db.run("ALTER TABLE moved_sessions ADD COLUMN relay BLOB", []) }
         var version: Int64?
         try db.query("SELECT version FROM schema_version", []) { version = $0.int64(0) }
         if version == nil { try db.run("INSERT INTO schema_version(version) VALUES(1)", []) }
@@ -131,9 +136,10 @@ final class SessionStore {
     func deleteRetained(_ topic: String) { changes.count &+= 1; batch.retained[ExactString(topic)] = .some(nil) }
     /// A session moved to another gateway (a connection migration): its CONNECTs are redirected
     /// until `untilMs`, also after a restart. Written in the turn that deletes the session.
-    func saveMoved(_ clientId: String, reference: String, untilMs: UInt64) {
+    /// `relay`: how this gateway relays it (`MovedSession.Relay.stored`), nil when it does not.
+    func saveMoved(_ clientId: String, reference: String, untilMs: UInt64, relay: [UInt8]? = nil) {
         changes.count &+= 1
-        batch.moved[ExactString(clientId)] = .some((reference, untilMs))
+        batch.moved[ExactString(clientId)] = .some((reference, untilMs, relay))
     }
     func deleteMoved(_ clientId: String) { changes.count &+= 1; batch.moved[ExactString(clientId)] = .some(nil) }
 
@@ -175,8 +181,9 @@ final class SessionStore {
         writes.reserveCapacity(b.clearedSessions.count * 2 + b.dirtySessions.count + b.outbound.count + b.retained.count + b.moved.count)
         for (clientId, moved) in b.moved {
             if let moved {
-                writes.append(SQLWrite("INSERT OR REPLACE INTO moved_sessions(client_id, server_reference, until_ms) VALUES(?, ?, ?)",
-                                       [.text(clientId.string), .text(moved.reference), .integer(Int64(clamping: moved.untilMs))]))
+                writes.append(SQLWrite("INSERT OR REPLACE INTO moved_sessions(client_id, server_reference, until_ms, relay) VALUES(?, ?, ?, ?)",
+                                       [.text(clientId.string), .text(moved.reference), .integer(Int64(clamping: moved.untilMs)),
+                                        moved.relay.map { .blob($0) } ?? .null]))
             } else {
                 writes.append(SQLWrite("DELETE FROM moved_sessions WHERE client_id = ?", [.text(clientId.string)]))
             }
@@ -247,9 +254,10 @@ final class SessionStore {
             let m = try Message(serialized: row.blob(1))
             loaded.retained.append(m)
         }
-        try db.query("SELECT client_id, server_reference, until_ms FROM moved_sessions", []) { row in
+        try db.query("SELECT client_id, server_reference, until_ms, relay FROM moved_sessions", []) { row in
             guard let id = row.text(0) else { return }
-            loaded.moved.append((id, row.text(1) ?? "", UInt64(clamping: row.int64(2))))
+            let relay = row.isNull(3) ? nil : row.blob(3)
+            loaded.moved.append((id, row.text(1) ?? "", UInt64(clamping: row.int64(2)), relay))
         }
         return loaded
     }

@@ -163,6 +163,8 @@ public struct MigrationsView: Encodable, Sendable {
         public var from: String
         public var to: String
         public var reason: String
+        /// redirect, relay or auto (the policy's `mode` when it started; the source picks for auto).
+        public var mode: String
         /// exporting, importing, committed, released, done or aborted.
         public var state: String
         public var epoch: UInt64
@@ -187,7 +189,8 @@ extension Fabric {
 
     func handoverItem(_ h: HandoverTable.Handover, wallNow: UInt64, loopNow: UInt64) -> MigrationsView.HandoverItem {
         func wall(_ t: UInt64) -> UInt64 { wallNow &- (loopNow &- t) }
-        return .init(id: h.id, client_id: h.clientId, from: h.from, to: h.to, reason: h.reason, state: h.state.rawValue, epoch: h.epoch,
+        return .init(id: h.id, client_id: h.clientId, from: h.from, to: h.to, reason: h.reason,
+                     mode: (h.mode ?? .redirect).rawValue, state: h.state.rawValue, epoch: h.epoch,
                      started_ms: wall(h.startedMs), stall_ms: h.committedMs.map { $0 &- h.startedMs },
                      finished_ms: h.finishedMs.map(wall), outcome: h.outcome)
     }

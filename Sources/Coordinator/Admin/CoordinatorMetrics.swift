@@ -107,6 +107,7 @@ public final class CoordinatorMetrics: Sendable {
             counter(p + "migration_stall_seconds_count", [], s.counters.handoverStallBuckets.last ?? 0)
             gauge(p + "migration_stall_seconds_sum", [], Double(s.counters.handoverStallSumMs) / 1000)
             gauge(p + "migrations_in_progress", [], Double(s.migrationsInProgress))
+            counter(p + "migration_relayed_bytes_total", [], s.counters.relayedBytes)
             for gateway in st.retentionGateways.subtracting(s.retention.keys) {
                 gauge(p + "retention_held_messages", [("gateway", gateway)], 0)
                 gauge(p + "retention_held_bytes", [("gateway", gateway)], 0)

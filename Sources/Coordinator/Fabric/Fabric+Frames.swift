@@ -17,6 +17,11 @@ extension Fabric {
         case .heartbeat:
             break  // lastReceivedMs is refreshed by every read
         case .loadReport(let r):
+            // A cumulative count per agent: what grew since its last report (all of it after the
+            // agent restarted, when it starts again from 0).
+            let relayedBefore = gatewayRelayedBytes[id] ?? 0
+            counters.relayedBytes &+= r.relayedBytes >= relayedBefore ? r.relayedBytes - relayedBefore : r.relayedBytes
+            gatewayRelayedBytes[id] = r.relayedBytes
             gateways[id]?.load = GatewayLoad(timestampMs: r.timestampMs, connections: r.connections,
                                              messagesInPerSecond: r.messagesInPerSecond, messagesOutPerSecond: r.messagesOutPerSecond,
                                              bytesInPerSecond: r.bytesInPerSecond, bytesOutPerSecond: r.bytesOutPerSecond,

@@ -51,7 +51,7 @@ extension Fabric {
         }
         guard gatewayConnections[source] != nil else { return .refused("\(source) is not connected") }
         switch handovers.start(clientId: clientId, from: source, to: target, serverReference: record.mqttAddress, reason: reason,
-                               nowMs: loop.now) {
+                               mode: migrationPlanner.policy.mode, nowMs: loop.now) {
         case .failure(.sameGateway): return .refused("\(clientId) is already on \(target)")
         case .failure(.alreadyMoving(let id)): return .refused("\(clientId) is already moving (migration \(id))")
         case .success(let actions):

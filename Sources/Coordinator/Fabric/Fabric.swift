@@ -44,6 +44,8 @@ public final class Fabric {
     var migrationRecords = RingBuffer<MigrationPlanner.Decision>()
     /// Every handover in progress and the recent finished ones, persisted (Fabric+Handover).
     var handovers = HandoverTable()
+    /// Each gateway's last reported relayed-bytes total (LOAD_REPORT), to count what grew.
+    var gatewayRelayedBytes: [String: UInt64] = [:]
     /// Gateways being drained, and the pace of each (Fabric+Drain). In memory: a coordinator
     /// restart ends them (the gateways come back active).
     var drains: [String: DrainScheduler] = [:]

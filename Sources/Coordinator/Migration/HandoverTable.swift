@@ -43,6 +43,9 @@ public struct HandoverTable: Sendable {
         public let serverReference: String
         /// Why it was started: a planner reason, "operator" or "drain".
         public let reason: String
+        /// How the client is taken to the target (the policy's `mode` when it started); nil in
+        /// records written before relays existed, which meant redirect.
+        public var mode: MigrationPolicy.Mode?
         public internal(set) var state: State
         public let startedMs: UInt64
         /// When the current step must be answered by (abortable states only).
@@ -111,18 +114,19 @@ public struct HandoverTable: Sendable {
 
     /// Starts moving `clientId` from `from` to `to`.
     public mutating func start(clientId: String, from: String, to: String, serverReference: String, reason: String,
-                               nowMs: UInt64) -> Result<[Action], StartError> {
+                               mode: MigrationPolicy.Mode = .auto, nowMs: UInt64) -> Result<[Action], StartError> {
         guard from != to else { return .failure(.sameGateway) }
         if let id = active[clientId] { return .failure(.alreadyMoving(id)) }
         let epoch = (epochs[clientId] ?? 0) + 1
         epochs[clientId] = epoch
         let h = Handover(id: nextId, clientId: clientId, from: from, to: to, epoch: epoch, serverReference: serverReference,
-                         reason: reason, state: .exporting, startedMs: nowMs, deadlineMs: nowMs + stepTimeoutMs)
+                         reason: reason, mode: mode, state: .exporting, startedMs: nowMs, deadlineMs: nowMs + stepTimeoutMs)
         nextId += 1
         handovers[h.id] = h
         active[clientId] = h.id
         return .success([.persist(h), .send(gateway: from, .migrate(.init(migrationId: h.id, clientId: clientId, epoch: epoch,
-                                                                          targetGatewayId: to, serverReference: serverReference)))])
+                                                                          targetGatewayId: to, serverReference: serverReference,
+                                                                          mode: mode.wire)))])
     }
 
     /// A migration frame from gateway `gateway`. Frames that do not fit (an unknown id, the wrong

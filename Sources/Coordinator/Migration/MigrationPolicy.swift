@@ -1,3 +1,5 @@
+import FleetProtocol
+
 /// When a device's connection moves to another gateway (issue #12): the `migration:` section of
 /// the config file and `PUT /v1/migration/policy`. Pure value; `problems()` names every invalid field.
 public struct MigrationPolicy: Sendable, Equatable, Codable {
@@ -8,6 +10,15 @@ public struct MigrationPolicy: Sendable, Equatable, Codable {
         case relay
         /// Redirect for MQTT 5, relay for 3.1.1.
         case auto
+
+        /// The same choice as MIGRATE carries it (docs/PROTOCOL.md §5.14).
+        public var wire: MigrationMode {
+            switch self {
+            case .redirect: .redirect
+            case .relay: .relay
+            case .auto: .auto
+            }
+        }
     }
 
     /// Off: throughput decides nothing (operator moves and drains still work).
