@@ -28,6 +28,18 @@ public enum CoordinatorLimits {
     /// Finished handovers kept in memory and in `coordinator.db` (a drain of thousands of clients
     /// is one operation, and its records are how it is judged).
     public static let handoverRecordsKept = 20_000
+    // Maintenance runs (issue #13; MaintenanceScheduler). A lease outlives the longest silence a
+    // healthy host has during its operation (a reboot, an OS patch), so a host is declared
+    // vanished only when it really is; even then its slot stays taken (DESIGN-NOTES "Maintenance").
+    public static let maintenanceLeaseTTLMs: UInt64 = 1_800_000
+    /// A lease of a host that is seen is renewed at most this often (each renewal is a write).
+    public static let maintenanceLeaseRenewMs: UInt64 = 60_000
+    /// An availability query unanswered this long is dropped; the host is asked again later.
+    public static let maintenanceQueryTimeoutMs: UInt64 = 30_000
+    /// A host that said busy (or did not answer) is asked again after this long.
+    public static let maintenanceBusyRetryMs: UInt64 = 60_000
+    /// An "available" answer older than this is asked again before the host starts.
+    public static let maintenanceAvailabilityFreshMs: UInt64 = 60_000
     /// A drained gateway is asked again for its sessions at most this often (new clients may have
     /// come, a move may have failed).
     public static let drainRelistIntervalMs: UInt64 = 2_000
