@@ -22,12 +22,17 @@ public struct FleetFrameKind: RawRepresentable, Hashable, Sendable, CustomString
     public static let handoff = FleetFrameKind(0x0104)
     public static let drain = FleetFrameKind(0x0105)
     public static let sessionList = FleetFrameKind(0x0106)
+    public static let availabilityQuery = FleetFrameKind(0x0201)
+    public static let availability = FleetFrameKind(0x0202)
+    public static let maintenanceRun = FleetFrameKind(0x0203)
+    public static let maintenanceResult = FleetFrameKind(0x0204)
 
     /// Every kind of protocol version 1.
     public static let known: [FleetFrameKind] = [
         .hello, .helloAck, .error, .heartbeat, .loadReport,
         .interestSnapshot, .interestDelta, .remoteInterest, .durableInterest, .forward, .deliveryAck, .replay,
         .migrate, .sessionTransfer, .migrationStep, .handoff, .drain, .sessionList,
+        .availabilityQuery, .availability, .maintenanceRun, .maintenanceResult,
     ]
 
     public var isKnown: Bool { Self.known.contains(self) }
@@ -39,9 +44,11 @@ public struct FleetFrameKind: RawRepresentable, Hashable, Sendable, CustomString
     /// Kinds added to version 1 as optional (§9): sent IGNORABLE, so an older peer skips them and
     /// keeps the connection (it then lacks durable delivery, not the link).
     /// MIGRATE and MIGRATION_STEP likewise: an agent that predates migration skips them and the
-    /// coordinator aborts at its deadline.
+    /// coordinator aborts at its deadline. The maintenance kinds too: an older agent never answers
+    /// and its host waits in the run (the query times out and is asked again).
     public var isSentIgnorable: Bool {
         self == .durableInterest || self == .replay || self == .migrate || self == .migrationStep || self == .drain || self == .sessionList
+            || self == .availabilityQuery || self == .availability || self == .maintenanceRun || self == .maintenanceResult
     }
 
     public var description: String {
@@ -64,6 +71,10 @@ public struct FleetFrameKind: RawRepresentable, Hashable, Sendable, CustomString
         case .handoff: "HANDOFF"
         case .drain: "DRAIN"
         case .sessionList: "SESSION_LIST"
+        case .availabilityQuery: "AVAILABILITY_QUERY"
+        case .availability: "AVAILABILITY"
+        case .maintenanceRun: "MAINTENANCE_RUN"
+        case .maintenanceResult: "MAINTENANCE_RESULT"
         default: "kind 0x" + String(rawValue, radix: 16, uppercase: true)
         }
     }
@@ -101,6 +112,10 @@ public enum FleetFrame: Hashable, Sendable {
     case handoff(Handoff)
     case drain(Drain)
     case sessionList(SessionList)
+    case availabilityQuery(AvailabilityQuery)
+    case availability(Availability)
+    case maintenanceRun(MaintenanceRun)
+    case maintenanceResult(MaintenanceResult)
     /// A kind this codec does not know that carried the IGNORABLE flag: the receiver skips it.
     /// `flags` and `body` are as received (the encoder writes them back verbatim).
     case unknown(kind: UInt16, flags: UInt8, body: [UInt8])
@@ -125,6 +140,10 @@ public enum FleetFrame: Hashable, Sendable {
         case .handoff: .handoff
         case .drain: .drain
         case .sessionList: .sessionList
+        case .availabilityQuery: .availabilityQuery
+        case .availability: .availability
+        case .maintenanceRun: .maintenanceRun
+        case .maintenanceResult: .maintenanceResult
         case .unknown(let kind, _, _): FleetFrameKind(kind)
         }
     }

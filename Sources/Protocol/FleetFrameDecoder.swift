@@ -80,6 +80,10 @@ public struct FleetFrameDecoder: Sendable {
         case .handoff: .handoff(try .decode(&r))
         case .drain: .drain(try .decode(&r))
         case .sessionList: .sessionList(try .decode(&r))
+        case .availabilityQuery: .availabilityQuery(try .decode(&r))
+        case .availability: .availability(try .decode(&r))
+        case .maintenanceRun: .maintenanceRun(try .decode(&r))
+        case .maintenanceResult: .maintenanceResult(try .decode(&r))
         default: preconditionFailure("decodeBody called for unknown \(r.frame)")
         }
     }

@@ -35,6 +35,10 @@ public enum FleetFrameEncoder {
         case .handoff(let f): f.encode(into: &w)
         case .drain(let f): f.encode(into: &w)
         case .sessionList(let f): f.encode(into: &w)
+        case .availabilityQuery(let f): f.encode(into: &w)
+        case .availability(let f): f.encode(into: &w)
+        case .maintenanceRun(let f): f.encode(into: &w)
+        case .maintenanceResult(let f): f.encode(into: &w)
         case .unknown(_, _, let body): w.writeBytes(body)
         }
         let length = w.count - start - FleetLimits.headerBytes

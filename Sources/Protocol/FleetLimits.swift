@@ -26,6 +26,8 @@ public enum FleetLimits {
     public static let maxShortStringBytes = 64
     /// Label values.
     public static let maxLabelValueBytes = 256
+    /// The last output lines of a maintenance operation (MAINTENANCE_RESULT).
+    public static let maxOutputTailBytes = 4_096
     /// Labels in one HELLO.
     public static let maxLabels = 32
     /// Top talkers in one LOAD_REPORT.

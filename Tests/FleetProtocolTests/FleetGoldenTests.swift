@@ -38,7 +38,8 @@ struct FleetGoldenTests {
     func priorityClass() {
         // docs/PROTOCOL.md §4's table, typed out: the code's own sets are what is under test.
         let bulk: [FleetFrameKind] = [.forward, .sessionTransfer, .handoff]
-        let optional: [FleetFrameKind] = [.durableInterest, .replay, .migrate, .migrationStep, .drain, .sessionList]
+        let optional: [FleetFrameKind] = [.durableInterest, .replay, .migrate, .migrationStep, .drain, .sessionList,
+                                          .availabilityQuery, .availability, .maintenanceRun, .maintenanceResult]
         for v in FleetGolden.all where v.frame.kind.isKnown {
             #expect(v.frame.isBulk == bulk.contains(v.frame.kind))
             let ignorable = optional.contains(v.frame.kind)

@@ -341,6 +341,48 @@ enum FleetGolden {
                 0x00, 0x03] + a("b-2"),
         frame: .sessionList(.init(clientIds: ["a", "b-2"], last: true)))
 
+    /// §5.21. Body: query 8 + operation (2 + 8) = 18 = 0x12.
+    static let availabilityQuery = FleetGoldenVector(
+        name: "AVAILABILITY_QUERY",
+        bytes: [0x02, 0x01, 0x01, 0x00, 0x00, 0x00, 0x12,               // flags: IGNORABLE
+                0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x03,  // query 3
+                0x00, 0x08] + a("os-patch"),
+        frame: .availabilityQuery(.init(queryId: 3, operation: "os-patch")))
+
+    /// §5.22. Body: query 8 + answer 1 + reason (2 + 9) + 4 + 4 + 4 = 32 = 0x20.
+    static let availability = FleetGoldenVector(
+        name: "AVAILABILITY",
+        bytes: [0x02, 0x02, 0x01, 0x00, 0x00, 0x00, 0x20,
+                0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x03,
+                0x01,                                            // busy
+                0x00, 0x09] + a("disk full") + [
+                0x00, 0x00, 0x00, 0x64,                          // 100 connections
+                0x00, 0x00, 0x00, 0xC8,                          // 200 sessions
+                0x00, 0x00, 0x01, 0xF4],                         // 500 msgs in/s
+        frame: .availability(.init(queryId: 3, answer: .busy, reason: "disk full", connections: 100, sessions: 200,
+                                   messagesInPerSecond: 500)))
+
+    /// §5.23. Body: run (2 + 3) + operation (2 + 8) + fencing 8 = 23 = 0x17.
+    static let maintenanceRun = FleetGoldenVector(
+        name: "MAINTENANCE_RUN",
+        bytes: [0x02, 0x03, 0x01, 0x00, 0x00, 0x00, 0x17,
+                0x00, 0x03] + a("r-1") + [
+                0x00, 0x08] + a("os-patch") + [
+                0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x05], // fencing 5
+        frame: .maintenanceRun(.init(runId: "r-1", operation: "os-patch", fencing: 5)))
+
+    /// §5.24. Body: run 5 + fencing 8 + state 1 + exit 4 + tail (2 + 3) + reason 2 = 25 = 0x19.
+    static let maintenanceResult = FleetGoldenVector(
+        name: "MAINTENANCE_RESULT",
+        bytes: [0x02, 0x04, 0x01, 0x00, 0x00, 0x00, 0x19,
+                0x00, 0x03] + a("r-1") + [
+                0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x05,
+                0x02,                                            // finished
+                0xFF, 0xFF, 0xFF, 0xFF,                          // exit status -1 (a signal)
+                0x00, 0x03] + a("ok\n") + [
+                0x00, 0x00],
+        frame: .maintenanceResult(.init(runId: "r-1", fencing: 5, state: .finished, exitStatus: -1, outputTail: "ok\n")))
+
     /// §3.2: an experimental kind with IGNORABLE | BULK is handed over, not rejected.
     static let unknownIgnorable = FleetGoldenVector(
         name: "unknown kind 0xF001, ignorable",
@@ -351,6 +393,7 @@ enum FleetGolden {
         hello, helloMinimal, helloAck, error, errorBare, heartbeat, loadReport, loadReportRelayed, interestSnapshot, interestSnapshotPart,
         interestDelta, remoteInterestSnapshot, remoteInterestDelta, forward, forwardFull, deliveryAck, durableInterestDelta, replay,
         migrate, sessionTransfer, migrationStepRefused, migrationStepReleased, handoff, handoffLocal, drain, sessionList,
+        availabilityQuery, availability, maintenanceRun, maintenanceResult,
         unknownIgnorable,
     ]
 }

@@ -126,6 +126,30 @@ struct FleetMalformedTests {
         #expect(fleetDecodeError(rawFrame(0x0102, transfer))?.kind == "malformed")
     }
 
+    @Test("maintenance frames: ids and fencing numbers >= 1, known answers and states (§5.21-§5.24)")
+    func maintenanceRules() {
+        var query = Array(FleetGolden.availabilityQuery.bytes[7...])
+        query[7] = 0  // query 3 -> 0
+        #expect(fleetDecodeError(rawFrame(0x0201, query))?.kind == "malformed")
+        var answer = Array(FleetGolden.availability.bytes[7...])
+        answer[8] = 3  // no such answer
+        #expect(fleetDecodeError(rawFrame(0x0202, answer))?.kind == "malformed")
+        var run = Array(FleetGolden.maintenanceRun.bytes[7...])
+        run[run.count - 1] = 0  // fencing 5 -> 0
+        #expect(fleetDecodeError(rawFrame(0x0203, run))?.kind == "malformed")
+        var result = Array(FleetGolden.maintenanceResult.bytes[7...])
+        result[13] = 0  // state 0
+        #expect(fleetDecodeError(rawFrame(0x0204, result))?.kind == "malformed")
+        let longTail = FleetFrame.MaintenanceResult(runId: "r", fencing: 1, state: .finished,
+                                                    outputTail: String(repeating: "x", count: FleetLimits.maxOutputTailBytes))
+        var tooLong = FleetFrameEncoder.encode(.maintenanceResult(longTail))
+        // One byte more in the tail (its length prefix and the frame length raised to match).
+        tooLong.insert(0x78, at: 7 + 2 + 1 + 8 + 1 + 4 + 2)
+        tooLong[7 + 2 + 1 + 8 + 1 + 4 + 1] &+= 1
+        tooLong[6] &+= 1
+        #expect(fleetDecodeError(tooLong)?.kind == "limitExceeded")
+    }
+
     @Test("truncated inside every field: every shorter length with the same bytes fails, none traps",
           arguments: FleetGolden.all.filter { $0.frame.kind.isKnown && $0.frame.kind != .forward && $0.frame.kind != .handoff })
     func truncatedEverywhere(_ v: FleetGoldenVector) {

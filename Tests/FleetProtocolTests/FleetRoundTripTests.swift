@@ -28,7 +28,7 @@ struct FleetFrameGenerator {
     }
 
     mutating func frame() -> FleetFrame {
-        switch int(0...10) {
+        switch int(0...14) {
         case 0:
             let lo = UInt16(int(1...3))
             return .hello(.init(minVersion: lo, maxVersion: lo + UInt16(int(0...2)), gatewayId: string(128, min: 1),
@@ -65,6 +65,14 @@ struct FleetFrameGenerator {
             var s = upTo
             for _ in 0..<int(0...5) { s += UInt64(int(1...1000)); seqs.append(s) }
             return .deliveryAck(.init(originGatewayId: string(128, min: 1), upToSequence: upTo, sequences: seqs))
+        case 10: return .availabilityQuery(.init(queryId: max(1, u64()), operation: string(128, min: 1)))
+        case 11:
+            return .availability(.init(queryId: max(1, u64()), answer: .allCases.randomElement(using: &rng)!, reason: string(1024),
+                                       connections: u32(), sessions: u32(), messagesInPerSecond: u32()))
+        case 12: return .maintenanceRun(.init(runId: string(128, min: 1), operation: string(128, min: 1), fencing: max(1, u64())))
+        case 13:
+            return .maintenanceResult(.init(runId: string(128, min: 1), fencing: max(1, u64()), state: .allCases.randomElement(using: &rng)!,
+                                            exitStatus: Int32(bitPattern: u32()), outputTail: string(4096), reason: string(1024)))
         default:
             return .unknown(kind: UInt16(int(0x0400...0xFFFF)), flags: FleetFrameFlags.ignorable | (bool() ? FleetFrameFlags.bulk : 0),
                             body: bytes(32))

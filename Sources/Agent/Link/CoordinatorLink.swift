@@ -301,8 +301,9 @@ final class CoordinatorLink: FabricLink {
         case .deliveryAck(let a): receivedDeliveryAck(a)
         case .replay(let r): receivedReplay(r)
         case .migrate, .sessionTransfer, .migrationStep, .handoff, .drain: receivedMigrationFrame(frame, on: c)
+        case .availabilityQuery, .maintenanceRun: break  // maintenance (#13): the agent side is wired next
         case .unknown: break  // IGNORABLE kinds we do not know
-        case .hello, .helloAck, .loadReport, .interestSnapshot, .interestDelta, .durableInterest, .sessionList:
+        case .hello, .helloAck, .loadReport, .interestSnapshot, .interestDelta, .durableInterest, .sessionList, .availability, .maintenanceResult:
             c.fail(.unexpectedFrame, related: frame.kind, "\(frame.kind) is not sent to an agent")
         }
     }

@@ -50,7 +50,9 @@ extension Fabric {
             handoverFrame(frame, from: id)
         case .sessionList(let list):
             drainListed(list, by: id)
-        case .hello, .helloAck, .remoteInterest, .replay, .migrate, .drain:
+        case .availability, .maintenanceResult:
+            break  // maintenance (#13): wired next
+        case .hello, .helloAck, .remoteInterest, .replay, .migrate, .drain, .availabilityQuery, .maintenanceRun:
             c.fail(.unexpectedFrame, related: frame.kind, "\(frame.kind) is not expected from an established gateway")
         }
     }
