@@ -37,4 +37,21 @@ import Testing
         d.add(clients: ["c", "d"], last: true)  // c is still there (its move failed): listed again
         #expect(d.due(nowMs: 2_000, inFlight: 0) == ["c", "d"])
     }
+
+    /// A maintenance drain waits for this: the gateway's latest complete list is empty.
+    @Test("emptied only when a complete list names no client")
+    func emptied() {
+        var d = DrainScheduler(gateway: "gw-1", rate: 1_000, maxInFlight: 100, nowMs: 0)
+        #expect(!d.isEmptied)
+        d.add(clients: ["a"], last: true)
+        #expect(!d.isEmptied)
+        _ = d.due(nowMs: 1_000, inFlight: 0)
+        d.relist(nowMs: 2_000)
+        d.add(clients: [], last: false)
+        #expect(!d.isEmptied)  // not complete yet
+        d.add(clients: [], last: true)
+        #expect(d.isEmptied)
+        d.relist(nowMs: 3_000)
+        #expect(!d.isEmptied)
+    }
 }

@@ -77,6 +77,22 @@ import Testing
         #expect(sim.startOrder.last == "gw-1" && sim.executed["gw-1"]?.count == 1)
     }
 
+    /// A host that cannot run the operation (not configured there) fails at once and, with
+    /// `max_errors: 0`, stops the run; one that refuses the instruction frees its slot.
+    @Test("a refusal fails the host and counts against max_errors")
+    func refusal() {
+        var s = S(run: MaintenanceRun(id: "r", operation: "os-patch", gateways: ["gw-1", "gw-2"],
+                                      policy: Self.policy { $0.maxConcurrent = .count(1) }, createdMs: 0))
+        let fleet = Self.gateways(2)
+        _ = s.tick(fleet: fleet, nowMs: 1_000)
+        #expect(s.run.host("gw-1")?.state == .querying)
+        let actions = s.handle(.refused("gw-1", reason: "operation 'os-patch' is not configured"), fleet: fleet, nowMs: 2_000)
+        #expect(s.run.host("gw-1")?.state == .failed && s.run.host("gw-1")?.error == "refused: operation 'os-patch' is not configured")
+        #expect(s.run.state == .stopped && s.run.host("gw-2")?.state == .skipped)
+        #expect(actions.contains { if case .stopRun = $0 { true } else { false } })
+        #expect(s.run.outCount == 0)
+    }
+
     // MARK: Failures
 
     struct Failures: CustomTestStringConvertible, Sendable {

@@ -133,7 +133,8 @@ extension Fabric {
                                pendingDeliveries: delivery.heldCount,
                                bulkDropped: connections.values.reduce(0) { $0 + $1.bulkDropped },
                                retention: delivery.held.filter { gateways[$0.key] != nil },
-                               migrationsInProgress: handovers.inProgress)
+                               migrationsInProgress: handovers.inProgress,
+                               maintenanceHosts: maintenanceHostsByState(), maintenanceRunsFinished: maintenance.runsFinished)
     }
 }
 

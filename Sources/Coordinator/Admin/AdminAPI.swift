@@ -118,6 +118,7 @@ public enum AdminAPI {
             case .refused(let why): return error(.conflict, why, code: "migration_refused")
             }
         }
+        addMaintenanceRoutes(to: router, bridge: bridge)
         router.get("v1/graph") { _, _ in json(await bridge.read { $0.graph() }) }
         router.get("v1/interest") { request, _ in
             let parameter = request.uri.queryParameters.get("topic")

@@ -15,6 +15,9 @@ public struct MetricsSnapshot: Sendable {
     /// Per destination gateway: what is held for it and what its retention bound dropped.
     public var retention: [String: DeliveryLedger.Held] = [:]
     public var migrationsInProgress = 0
+    /// Hosts of unfinished maintenance runs by state; runs finished by outcome.
+    public var maintenanceHosts: [String: Int] = [:]
+    public var maintenanceRunsFinished: [String: UInt64] = [:]
 }
 
 /// swift-metrics instruments backed by swift-prometheus (its own registry: no global bootstrap).
@@ -44,8 +47,11 @@ public final class CoordinatorMetrics: Sendable {
         var initial = FabricCounters()
         for kind in FleetFrameKind.known { initial.framesIn[kind.rawValue] = 0; initial.framesOut[kind.rawValue] = 0 }
         for r in Self.dropReasons { initial.forwardsDropped[r] = 0 }
-        publish(MetricsSnapshot(counters: initial, gatewaysByState: [:], connections: 0, interestFilters: 0,
-                                interestEntries: 0, pendingDeliveries: 0, bulkDropped: 0))
+        var first = MetricsSnapshot(counters: initial, gatewaysByState: [:], connections: 0, interestFilters: 0,
+                                    interestEntries: 0, pendingDeliveries: 0, bulkDropped: 0)
+        for state in MaintenanceRun.Host.State.allCases { first.maintenanceHosts[state.rawValue] = 0 }
+        for outcome in [MaintenanceRun.State.done, .stopped, .cancelled] { first.maintenanceRunsFinished[outcome.rawValue] = 0 }
+        publish(first)
     }
 
     /// Brings the instruments up to `snapshot`, then renders the Prometheus text format.
@@ -108,6 +114,8 @@ public final class CoordinatorMetrics: Sendable {
             gauge(p + "migration_stall_seconds_sum", [], Double(s.counters.handoverStallSumMs) / 1000)
             gauge(p + "migrations_in_progress", [], Double(s.migrationsInProgress))
             counter(p + "migration_relayed_bytes_total", [], s.counters.relayedBytes)
+            for (state, n) in s.maintenanceHosts { gauge(p + "maintenance_hosts", [("state", state)], Double(n)) }
+            for (outcome, n) in s.maintenanceRunsFinished { counter(p + "maintenance_runs_total", [("outcome", outcome)], n) }
             for gateway in st.retentionGateways.subtracting(s.retention.keys) {
                 gauge(p + "retention_held_messages", [("gateway", gateway)], 0)
                 gauge(p + "retention_held_bytes", [("gateway", gateway)], 0)

@@ -8,7 +8,7 @@ public enum CoordinatorConfigFile {
     static let knownKeys = ["link", "http", "data_dir", "token_file", "admin_token_file", "read_token_file", "max_interest_filters", "http_tls_cert", "http_tls_key", "log_level", "ready_file", "gateway_timeout",
                             "heartbeat_interval_ms", "coordinator_id", "max_frame_size", "link_tls",
                             "http_idle_timeout", "http_request_timeout", "http_max_connections", "retention",
-                            "gateway_tokens", "allow_new_gateways", "migration"]
+                            "gateway_tokens", "allow_new_gateways", "migration", "maintenance"]
 
     public static func load(path: String, into config: inout CoordinatorConfig) throws(ConfigError) {
         guard let data = FileManager.default.contents(atPath: path) else {
@@ -45,6 +45,7 @@ public enum CoordinatorConfigFile {
             case "link_tls": config.linkTLS = try r.linkTLS(value, key: key)
             case "retention": config.retention = try r.retention(value, key: key, defaults: config.retention)
             case "migration": config.migration = try r.migration(value, key: key)
+            case "maintenance": config.maintenanceTiming = try r.maintenanceTiming(value, key: key)
             case "http_idle_timeout": config.httpIdleTimeoutSeconds = try r.seconds(value, key: key)
             case "http_request_timeout": config.httpRequestTimeoutSeconds = try r.seconds(value, key: key)
             case "http_max_connections": config.httpMaxConnections = try r.integer(value, key: key, 1...1_000_000)
@@ -125,6 +126,25 @@ extension NodeReader {
             throw error(lines[problem.field] ?? node, key: "\(key).\(problem.field)", problem.problem)
         }
         return p
+    }
+
+    /// `maintenance: {query_timeout_s, busy_retry_s, lease_ttl_s}`: how long a run waits for an
+    /// availability answer, before asking a busy host again, and before a silent host's lease
+    /// expires (it keeps its slot even then: see `MaintenanceRun.Lease`).
+    func maintenanceTiming(_ node: Node, key: String) throws(ConfigError) -> MaintenanceScheduler.Timing {
+        var t = MaintenanceScheduler.Timing()
+        for (k, v) in try mapping(node, key: key) {
+            let field = "\(key).\(k)"
+            switch k {
+            case "query_timeout_s": t.queryTimeoutMs = UInt64(try integer(v, key: field, 1...3_600)) * 1000
+            case "busy_retry_s": t.busyRetryMs = UInt64(try integer(v, key: field, 1...86_400)) * 1000
+            case "lease_ttl_s":
+                t.leaseTTLMs = UInt64(try integer(v, key: field, 60...604_800)) * 1000
+                t.leaseRenewMs = min(t.leaseRenewMs, t.leaseTTLMs / 4)
+            default: throw error(v, key: field, "unknown key (known: query_timeout_s, busy_retry_s, lease_ttl_s)")
+            }
+        }
+        return t
     }
 
     func hostPort(_ node: Node, key: String) throws(ConfigError) -> HostPort {

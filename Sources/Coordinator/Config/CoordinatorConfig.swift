@@ -42,6 +42,9 @@ public struct CoordinatorConfig: Sendable, Equatable {
     public var retention = DeliveryLedger.Retention()
     /// Connection migration (`migration:`), until a `PUT /v1/migration/policy` replaces it.
     public var migration = MigrationPolicy()
+    /// How maintenance runs wait (`maintenance:`): for an answer, before asking a busy host again,
+    /// and for a host that vanished (its lease).
+    public var maintenanceTiming = MaintenanceScheduler.Timing()
     /// TLS on the agent link (`link_tls:`, `--link-tls-*`); nil = plain TCP.
     public var linkTLS: LinkTLS?
     /// Admin HTTP: an idle keep-alive connection is closed after this long (`http_idle_timeout`).

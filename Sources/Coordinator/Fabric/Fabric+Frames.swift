@@ -51,7 +51,7 @@ extension Fabric {
         case .sessionList(let list):
             drainListed(list, by: id)
         case .availability, .maintenanceResult:
-            break  // maintenance (#13): wired next
+            maintenanceFrame(frame, from: id)
         case .hello, .helloAck, .remoteInterest, .replay, .migrate, .drain, .availabilityQuery, .maintenanceRun:
             c.fail(.unexpectedFrame, related: frame.kind, "\(frame.kind) is not expected from an established gateway")
         }

@@ -49,6 +49,8 @@ public final class Fabric {
     /// Gateways being drained, and the pace of each (Fabric+Drain). In memory: a coordinator
     /// restart ends them (the gateways come back active).
     var drains: [String: DrainScheduler] = [:]
+    /// Maintenance runs (Fabric+Maintenance), persisted.
+    var maintenance = MaintenanceState()
     private var lastMigrationPlanMs: UInt64 = 0
     public internal(set) var counters = FabricCounters()
 
@@ -91,6 +93,7 @@ public final class Fabric {
         durableInterest = try store.loadDurableInterest()
         for (id, filters) in durableInterest where gateways[id] != nil { interest.memberLeft(id, keeping: filters) }
         try restoreHandovers()
+        try restoreMaintenance()
     }
 
     /// Binds the link listener, starts the sweep and the per-turn acknowledgement flush.
@@ -278,6 +281,7 @@ public final class Fabric {
         }
         handoverGatewayUp(id)
         drainGatewayUp(id)
+        maintenanceGatewayUp(id)
     }
 
     /// SIGHUP: the link certificate, key and client CA are read again for new handshakes
@@ -355,6 +359,7 @@ public final class Fabric {
         }
         tickHandovers()
         tickDrains()
+        tickMaintenance()
         let timeout = config.gatewayTimeoutMs
         let interval = UInt64(config.effectiveHeartbeatIntervalMs)
         for c in Array(connections.values) {

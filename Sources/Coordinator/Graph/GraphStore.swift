@@ -41,6 +41,14 @@ public final class GraphStore {
                 id INTEGER PRIMARY KEY,
                 record TEXT NOT NULL             -- JSON of HandoverTable.Handover
             );
+            CREATE TABLE IF NOT EXISTS maintenance_runs (
+                id TEXT PRIMARY KEY,
+                record TEXT NOT NULL             -- MaintenanceRun.encoded(), versioned JSON
+            ) WITHOUT ROWID;
+            CREATE TABLE IF NOT EXISTS maintenance_policies (
+                name TEXT PRIMARY KEY,
+                policy TEXT NOT NULL             -- JSON, the API's shape
+            ) WITHOUT ROWID;
             CREATE TABLE IF NOT EXISTS durable_interest (
                 gateway TEXT NOT NULL,
                 filter TEXT NOT NULL,
@@ -140,6 +148,37 @@ public final class GraphStore {
 
     public func deleteMigrations(_ ids: [UInt64]) throws {
         for id in ids { try db.run("DELETE FROM migrations WHERE id = ?", [.integer(Int64(id))]) }
+    }
+
+    // MARK: Maintenance (issue #13): a run's row is written before anything it announces is sent.
+
+    public func saveMaintenanceRun(_ run: MaintenanceRun) throws {
+        try db.run("INSERT INTO maintenance_runs (id, record) VALUES (?, ?) ON CONFLICT(id) DO UPDATE SET record = excluded.record",
+                   [.text(run.id), .text(String(decoding: try run.encoded(), as: UTF8.self))])
+    }
+
+    public func loadMaintenanceRuns() throws -> [MaintenanceRun] {
+        var out: [MaintenanceRun] = []
+        var bad: [String] = []
+        try db.query("SELECT id, record FROM maintenance_runs ORDER BY id", []) { row in
+            if let run = try? MaintenanceRun.decoded(from: Data((row.text(1) ?? "").utf8)) { out.append(run) } else { bad.append(row.text(0) ?? "?") }
+        }
+        if !bad.isEmpty { throw SQLiteError(code: 0, message: "unreadable maintenance runs: \(bad.joined(separator: ", "))", sql: nil) }
+        return out
+    }
+
+    public func saveMaintenancePolicy(_ name: String, _ policy: MaintenancePolicy) throws {
+        try db.run("INSERT INTO maintenance_policies (name, policy) VALUES (?, ?) ON CONFLICT(name) DO UPDATE SET policy = excluded.policy",
+                   [.text(name), .text(String(decoding: try policy.jsonData(), as: UTF8.self))])
+    }
+
+    public func loadMaintenancePolicies() throws -> [String: MaintenancePolicy] {
+        var out: [String: MaintenancePolicy] = [:]
+        try db.query("SELECT name, policy FROM maintenance_policies", []) { row in
+            let json = try JSONSerialization.jsonObject(with: Data((row.text(1) ?? "").utf8))
+            out[row.text(0) ?? ""] = try MaintenancePolicy(json: json)
+        }
+        return out
     }
 
     // MARK: Durable interest (issue #11): written when a gateway's durable filters change, which is

@@ -36,6 +36,10 @@ extension MaintenanceScheduler {
             run.state = .cancelled
             run.reason = "cancelled by the operator"
             abandonUnstarted(because: "run cancelled", nowMs: nowMs, into: &actions)
+        case .refused(let gateway, let reason):
+            guard let i = index(gateway), [.pending, .querying, .scheduled, .running].contains(run.hosts[i].state) else { return }
+            run.hosts[i].lease = nil
+            fail(i, "refused: \(reason)", nowMs: nowMs, into: &actions)
         case .release(let gateway):
             guard let i = index(gateway), run.hosts[i].isOut else { return }
             run.hosts[i].lease = nil

@@ -64,6 +64,9 @@ public struct MaintenanceScheduler: Sendable {
         case cancel
         /// The operator says the host is not running the operation: its slot is free.
         case release(String)
+        /// The host cannot run the operation at all (not configured there), or refused the
+        /// instruction without running it: it fails, and frees any slot it held.
+        case refused(String, reason: String)
     }
 
     public enum Action: Sendable, Equatable {

@@ -35,15 +35,19 @@ public struct MaintenanceWindow: Sendable, Equatable, Codable {
     /// Minutes after local midnight of the end's day: 0...1440 (1440 is "24:00").
     public let endMinute: Int
     public let timeZone: TimeZone
+    /// The zone as the operator named it: shown and stored as given (Foundation answers "GMT" for
+    /// "UTC", for one).
+    public let timeZoneName: String
 
     /// The end falls on the next local day.
     public var crossesMidnight: Bool { endMinute <= startMinute }
 
-    public init(days: Set<Weekday>, startMinute: Int, endMinute: Int, timeZone: TimeZone) {
+    public init(days: Set<Weekday>, startMinute: Int, endMinute: Int, timeZone: TimeZone, timeZoneName: String? = nil) {
         self.days = days
         self.startMinute = startMinute
         self.endMinute = endMinute
         self.timeZone = timeZone
+        self.timeZoneName = timeZoneName ?? timeZone.identifier
     }
 
     /// A window from its JSON form; `field` names it in errors (`policy.windows[0]`).
@@ -87,7 +91,7 @@ public struct MaintenanceWindow: Sendable, Equatable, Codable {
         guard !fixedOffset, let zone = TimeZone(identifier: timezone) else {
             throw MaintenancePolicyError(field: "\(field).timezone", problem: "'\(timezone)' is not an IANA time zone (like Europe/Paris)")
         }
-        self.init(days: days, startMinute: startMinute, endMinute: endMinute, timeZone: zone)
+        self.init(days: days, startMinute: startMinute, endMinute: endMinute, timeZone: zone, timeZoneName: timezone)
     }
 
     /// "HH:MM" (two digits each) to minutes after midnight, up to 24:00.
@@ -121,6 +125,6 @@ public struct MaintenanceWindow: Sendable, Equatable, Codable {
         try c.encode(days.sorted().map(\.rawValue), forKey: .days)
         try c.encode(Self.clockString(startMinute), forKey: .start)
         try c.encode(Self.clockString(endMinute), forKey: .end)
-        try c.encode(timeZone.identifier, forKey: .timezone)
+        try c.encode(timeZoneName, forKey: .timezone)
     }
 }

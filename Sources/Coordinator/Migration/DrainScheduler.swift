@@ -19,6 +19,12 @@ public struct DrainScheduler: Sendable {
     public internal(set) var failed = 0
     /// The gateway said its list is complete.
     public private(set) var listComplete = false
+    /// Clients in the current list (since the last `relist`), moved or not.
+    private var listedThisRound = 0
+
+    /// The gateway's latest complete list was empty: it holds no session (what a maintenance
+    /// drain waits for).
+    public var isEmptied: Bool { listComplete && listedThisRound == 0 }
 
     public init(gateway: String, rate: Double, maxInFlight: Int, nowMs: UInt64) {
         self.gateway = gateway
@@ -36,6 +42,7 @@ public struct DrainScheduler: Sendable {
     /// Clients the gateway listed; ones already listed are not queued twice.
     public mutating func add(clients: [String], last: Bool) {
         for c in clients where known.insert(c).inserted { pending.append(c) }
+        listedThisRound += clients.count
         if last { listComplete = true }
     }
 
@@ -43,6 +50,7 @@ public struct DrainScheduler: Sendable {
     public mutating func relist(nowMs: UInt64 = 0) {
         listedAtMs = nowMs
         listComplete = false
+        listedThisRound = 0
         known = Set(pending[next...])
     }
 
