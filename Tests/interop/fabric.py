@@ -358,15 +358,19 @@ class Fleet:
         return f"127.0.0.1:{self.coordinator.link_port}"
 
     def _agent_config(self, gw: Gateway, agent_cfg: dict) -> BrokerConfig:
-        # "link_extra": more keys (YAML lines, indented two spaces) for the coordinator section.
+        # "link_extra": more keys (YAML lines, indented two spaces) for the coordinator section;
+        # "yaml_for": a function of the gateway id giving more top-level YAML for that agent.
         agent_cfg = dict(agent_cfg)
         link_extra = agent_cfg.pop("link_extra", "")
+        yaml_for = agent_cfg.pop("yaml_for", None)
         yaml = ("coordinator:\n"
                 f"  address: {json.dumps(self.coordinator_addr_for(gw))}\n"
                 f"  gateway_id: {json.dumps(gw.id)}\n"
                 f"  token_file: {json.dumps(str(self.coordinator.token_file))}\n"
                 "  reconnect_min_ms: 100\n"
                 "  reconnect_max_ms: 1000\n" + link_extra)
+        if yaml_for is not None:
+            yaml += yaml_for(gw.id)
         if self.certs is not None:
             yaml += ("  tls: {" + f"ca: {json.dumps(str(self.certs.ca))}, cert: {json.dumps(str(self.certs.pem(gw.id)))}, "
                      f"key: {json.dumps(str(self.certs.key(gw.id)))}, server_name: {json.dumps(LINK_TLS_NAME)}" + "}\n")
