@@ -285,24 +285,24 @@ private func reading<T>(_ bytes: [UInt8], _ body: (inout ByteReader) throws(Sess
 }
 
 extension ByteWriter {
-    mutating func writeU64(_ v: UInt64) { writeU32(UInt32(v >> 32)); writeU32(UInt32(v & 0xFFFF_FFFF)) }
+    public mutating func writeU64(_ v: UInt64) { writeU32(UInt32(v >> 32)); writeU32(UInt32(v & 0xFFFF_FFFF)) }
 }
 
-/// Reads that name the field on failure.
+/// Reads that name the field on failure (the agent's stored records use them too).
 extension ByteReader {
-    mutating func u8(_ field: String) throws(SessionCodecError) -> UInt8 {
+    public mutating func u8(_ field: String) throws(SessionCodecError) -> UInt8 {
         do { return try readU8() } catch { throw SessionCodecError("\(field) truncated") }
     }
-    mutating func u16(_ field: String) throws(SessionCodecError) -> UInt16 {
+    public mutating func u16(_ field: String) throws(SessionCodecError) -> UInt16 {
         do { return try readU16() } catch { throw SessionCodecError("\(field) truncated") }
     }
-    mutating func u32(_ field: String) throws(SessionCodecError) -> UInt32 {
+    public mutating func u32(_ field: String) throws(SessionCodecError) -> UInt32 {
         do { return try readU32() } catch { throw SessionCodecError("\(field) truncated") }
     }
-    mutating func u64(_ field: String) throws(SessionCodecError) -> UInt64 {
+    public mutating func u64(_ field: String) throws(SessionCodecError) -> UInt64 {
         UInt64(try u32(field)) << 32 | UInt64(try u32(field))
     }
-    mutating func string(_ field: String) throws(SessionCodecError) -> String {
+    public mutating func string(_ field: String) throws(SessionCodecError) -> String {
         do { return try readString() } catch { throw SessionCodecError("\(field): \(error)") }
     }
 }

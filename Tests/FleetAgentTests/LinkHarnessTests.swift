@@ -263,16 +263,19 @@ final class LinkRig {
     let gatewayId = "gw-a"
     let token = "s3cret-token"
 
+    /// `dir`: the data directory of a previous rig (`finish(keepFiles: true)`), to start again
+    /// from what it stored, as a restarted agent would.
     init(remoteFilters: [String]? = nil, backoff: Backoff = Backoff(minMs: 5, maxMs: 40), limits: LinkLimits = LinkLimits(),
-         start: Bool = true, configure: (LinkFakeCoordinator) -> Void = { _ in }) throws {
-        dir = try LinkHarness.temporaryDirectory()
+         start: Bool = true, dir: String? = nil, configure: (LinkFakeCoordinator) -> Void = { _ in }) throws {
+        self.dir = try dir ?? LinkHarness.temporaryDirectory()
         loop = try EventLoop()
-        store = try SessionStore(path: dir + "/fleetgate.db", synchronous: .normal)
+        store = try SessionStore(path: self.dir + "/fleetgate.db", synchronous: .normal)
         broker = Broker(limits: BrokerLimits(), denySubscribe: [], security: try SecurityState(auth: anonymousAuth, policies: nil, limits: BrokerLimits()), log: Logger(label: "test.broker"), loop: loop, store: store,
                         wallClock: { UInt64(Date().timeIntervalSince1970 * 1000) })
         let broker = self.broker
+        if dir != nil { try broker.restore() }
         mqtt = try TCPServer(loop: loop, host: "127.0.0.1", port: 0) { broker.accept($0) }
-        committer = try TurnCommitter(loop: loop, databasePath: dir + "/fleetgate.db", synchronous: .normal, broker: broker)
+        committer = try TurnCommitter(loop: loop, databasePath: self.dir + "/fleetgate.db", synchronous: .normal, broker: broker)
         committer.install()
         fake = try LinkFakeCoordinator(loop: loop)
         fake.remoteFilters = remoteFilters

@@ -104,6 +104,10 @@ extension Broker {
         state.epoch = epoch
         state.ownerGateway = target
         state.relaySecret = relaySecret
+        // Stored with this turn: a source killed before the decision comes back with the session
+        // still moving, so the commit (re-sent by the coordinator) finds it.
+        store.saveMigration(.exported(.init(migrationId: migrationId, clientId: clientId, target: target, serverReference: serverReference,
+                                            mode: mode, relaySecret: relaySecret, exportedNextSeq: state.nextSeq)))
         metrics.migrationsExported += 1
         return .success(state.serialized(asOf: now))
     }
@@ -159,6 +163,7 @@ extension Broker {
             guard migrationId == nil || outgoing.migrationId == migrationId else { return }
             migratingOut[id] = nil
             outgoing.heldConnection?.release()
+            store.deleteMigration(outgoing.migrationId)
         }
         if let session = sessions[id], session.isMoving {
             session.handoffIdentities = [:]
@@ -197,6 +202,28 @@ extension Broker {
         }
         return .refuse(v5: .useAnotherServer, v311: .v311ServerUnavailable, reference: moved.serverReference,
                        why: "the session moved to \(moved.serverReference)")
+    }
+
+    /// At start: migrations this agent was in the middle of (MigrationRecord). A session exported
+    /// and not decided on is moving again (the coordinator re-sends its decision); one imported and
+    /// not finished is arriving. The link takes the rest (`CoordinatorLink.restoreMigrations`).
+    func restoreMigrations(_ records: [MigrationRecord]) {
+        for record in records {
+            switch record {
+            case .exported(let e):
+                guard let session = sessions[ExactString(e.clientId)] else { store.deleteMigration(e.migrationId); continue }
+                session.isMoving = true
+                migratingOut[ExactString(e.clientId)] = OutgoingMigration(
+                    migrationId: e.migrationId, serverReference: e.serverReference, exportedNextSeq: e.exportedNextSeq,
+                    heldConnection: nil, mode: e.mode, relaySecret: e.relaySecret)
+                restoredMigrations.append(record)
+            case .importing(_, let clientId, _, _):
+                sessions[ExactString(clientId)]?.isArriving = true
+                restoredMigrations.append(record)
+            case .released:
+                restoredMigrations.append(record)
+            }
+        }
     }
 
     // MARK: Target

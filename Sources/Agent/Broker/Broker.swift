@@ -45,6 +45,8 @@ final class Broker {
     /// Connections of migrated clients relayed to their new gateway (ClientRelay keeps itself here
     /// until both ends are closed).
     var relays: [ObjectIdentifier: ClientRelay] = [:]
+    /// Migrations found in progress at start, for the coordinator link to pick up (then emptied).
+    var restoredMigrations: [MigrationRecord] = []
     /// Local subscriptions per plain filter (shared ones counted under their filter).
     var interestCounts: [String: Int] = [:]
     /// Of those, the subscriptions that are durable interest (`Broker.isDurable`), per plain filter.
@@ -121,7 +123,8 @@ final class Broker {
             movedSessions[ExactString(m.clientId)] = MovedSession(serverReference: m.reference, untilMs: m.untilMs,
                                                                   relay: m.relay.flatMap(MovedSession.Relay.init(stored:)))
         }
-        log.info("restored \(sessions.count) sessions, \(retained.count) retained messages")
+        restoreMigrations(loaded.migrations)
+        log.info("restored \(sessions.count) sessions, \(retained.count) retained messages\(loaded.migrations.isEmpty ? "" : ", \(loaded.migrations.count) migrations in progress")")
     }
 
     // MARK: Connections

@@ -19,6 +19,7 @@ extension CoordinatorLink {
             guard var incoming = migrationsIn[h.migrationId], h.index == incoming.handoffsApplied + 1 else { return }
             incoming.handoffsApplied = h.index
             migrationsIn[h.migrationId] = incoming
+            storeIncoming(h.migrationId)
             if !h.originGatewayId.isEmpty {
                 let identity = FabricIdentity(origin: h.originGatewayId, sequence: h.originSequence)
                 if broker.session(of: incoming.clientId)?.identitiesTaken.contains(identity) == true {
@@ -42,6 +43,28 @@ extension CoordinatorLink {
         default:
             break
         }
+    }
+
+    /// At start: the migrations the broker found stored (MigrationRecord) resume where they were;
+    /// the coordinator re-sends its decisions when this gateway says HELLO.
+    func restoreMigrations() {
+        for record in broker.restoredMigrations {
+            switch record {
+            case .exported(let e): migrationsOut[e.migrationId] = e.clientId
+            case .released(let id, let clientId, let frames): handoffsOut[id] = (clientId, frames)
+            case .importing(let id, let clientId, let applied, let released):
+                migrationsIn[id] = IncomingMigration(clientId: clientId, handoffsApplied: applied, releasedCount: released)
+            }
+        }
+        if !broker.restoredMigrations.isEmpty { log.info("\(broker.restoredMigrations.count) migrations resume where they were") }
+        broker.restoredMigrations = []
+    }
+
+    /// The target's progress, stored with the turn that applied it.
+    private func storeIncoming(_ migrationId: UInt64) {
+        guard let m = migrationsIn[migrationId] else { return }
+        broker.store.saveMigration(.importing(migrationId: migrationId, clientId: m.clientId, handoffsApplied: m.handoffsApplied,
+                                              releasedCount: m.releasedCount))
     }
 
     /// How long the source waits for the client to acknowledge what is in flight before it
@@ -106,6 +129,7 @@ extension CoordinatorLink {
             c.sendControl(.migrationStep(.init(migrationId: t.migrationId, step: .refused, reason: "\(refusal)")))
         case .success(let clientId):
             migrationsIn[t.migrationId] = IncomingMigration(clientId: clientId, handoffsApplied: 0, releasedCount: nil)
+            storeIncoming(t.migrationId)
             // Interest first: the new subscriptions' INTEREST_DELTA goes out before `imported`
             // (both control, in order), so the fleet routes here before the source lets go.
             flushInterest()
@@ -140,9 +164,10 @@ extension CoordinatorLink {
                 frames.append(FleetFrameEncoder.encode(.handoff(h)))
                 c.sendBulk(frames[frames.count - 1])
             }
-            // Kept until the target is done, for a re-send (in memory: a kill -9 of this agent
-            // before then loses them, see docs/DESIGN-NOTES.md).
+            // Kept until the target is done, for a re-send; stored in the transaction that deletes
+            // the session, so a kill -9 from here on loses none of them.
             handoffsOut[s.migrationId] = (clientId, frames)
+            broker.store.saveMigration(.released(migrationId: s.migrationId, clientId: clientId, frames: frames))
             c.sendControl(.migrationStep(.init(migrationId: s.migrationId, step: .released, count: index)))
             log.info("migration \(s.migrationId): released \(clientId) (\(index) messages handed on)")
         case .abort:
@@ -154,6 +179,7 @@ extension CoordinatorLink {
                 log.notice("migration \(s.migrationId): aborted, keeping \(clientId): \(s.reason)")
             }
             if let incoming = migrationsIn.removeValue(forKey: s.migrationId) {
+                broker.store.deleteMigration(s.migrationId)
                 broker.dropImportedSession(incoming.clientId)
                 log.notice("migration \(s.migrationId): aborted, dropping the imported \(incoming.clientId): \(s.reason)")
             }
@@ -161,9 +187,10 @@ extension CoordinatorLink {
             guard var incoming = migrationsIn[s.migrationId] else { return }
             incoming.releasedCount = s.count
             migrationsIn[s.migrationId] = incoming
+            storeIncoming(s.migrationId)
             finishIfComplete(s.migrationId, on: c)
         case .done:
-            handoffsOut[s.migrationId] = nil
+            if handoffsOut.removeValue(forKey: s.migrationId) != nil { broker.store.deleteMigration(s.migrationId) }
         case .imported, .refused, .handoffAck:
             break  // not sent to an agent
         }
@@ -191,6 +218,7 @@ extension CoordinatorLink {
     private func finishIfComplete(_ migrationId: UInt64, on c: CoordinatorConnection) {
         guard let incoming = migrationsIn[migrationId], let count = incoming.releasedCount, incoming.handoffsApplied >= count else { return }
         migrationsIn[migrationId] = nil
+        broker.store.deleteMigration(migrationId)
         if let session = broker.session(of: incoming.clientId) {
             session.isArriving = false
             session.identitiesTaken = []

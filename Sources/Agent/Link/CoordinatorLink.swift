@@ -115,6 +115,7 @@ final class CoordinatorLink: FabricLink {
         deadlineTimer = LoopTimer(loop: loop)
         heartbeatTimer = LoopTimer(loop: loop)
         try restore()
+        restoreMigrations()
     }
 
     /// Connects now and keeps connected until `stop()`. `defaultAdvertise` is used when no

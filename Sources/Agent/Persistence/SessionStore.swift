@@ -19,6 +19,8 @@ final class SessionStore {
         var retained: [Message] = []
         /// Sessions that moved to another gateway: client id -> (server reference, until ms).
         var moved: [(clientId: String, reference: String, untilMs: UInt64, relay: [UInt8]?)] = []
+        /// Connection migrations in progress here (source or target).
+        var migrations: [MigrationRecord] = []
     }
 
     /// Writes collected for the current turn, coalesced by key.
@@ -31,7 +33,11 @@ final class SessionStore {
         var retained: [ExactString: Message?] = [:]
         /// Moved-away sessions' redirects to write (nil: delete).
         var moved: [ExactString: (reference: String, untilMs: UInt64, relay: [UInt8]?)?] = [:]
-        var isEmpty: Bool { clearedSessions.isEmpty && dirtySessions.isEmpty && outbound.isEmpty && retained.isEmpty && moved.isEmpty }
+        /// Migration records to write (nil: delete), by migration id.
+        var migrations: [UInt64: MigrationRecord?] = [:]
+        var isEmpty: Bool {
+            clearedSessions.isEmpty && dirtySessions.isEmpty && outbound.isEmpty && retained.isEmpty && moved.isEmpty && migrations.isEmpty
+        }
     }
 
     /// Client ids are distinct byte strings (MQTT compares bytes; String == is canonical equivalence).
@@ -72,6 +78,9 @@ final class SessionStore {
                 server_reference TEXT NOT NULL,
                 until_ms INTEGER NOT NULL,
                 relay BLOB) WITHOUT ROWID;
+            CREATE TABLE IF NOT EXISTS agent_migrations(
+                migration_id INTEGER PRIMARY KEY,
+                record BLOB NOT NULL);
             """)
         // Tables made before relays (same schema version: the column is optional) gain it.
         var hasRelayColumn = false
@@ -143,6 +152,10 @@ final class SessionStore {
     }
     func deleteMoved(_ clientId: String) { changes.count &+= 1; batch.moved[ExactString(clientId)] = .some(nil) }
 
+    /// A connection migration's step at this agent (MigrationRecord), in the turn's transaction.
+    func saveMigration(_ record: MigrationRecord) { changes.count &+= 1; batch.migrations[record.migrationId] = .some(record) }
+    func deleteMigration(_ migrationId: UInt64) { changes.count &+= 1; batch.migrations[migrationId] = .some(nil) }
+
     /// Sequence numbers at or above this have never been committed, so their first write is an
     /// insert that a same-turn delete can cancel. Tracked per client as the highest seq written.
     private var committedHighSeq: [ExactString: Int64] = [:]
@@ -186,6 +199,14 @@ final class SessionStore {
                                         moved.relay.map { .blob($0) } ?? .null]))
             } else {
                 writes.append(SQLWrite("DELETE FROM moved_sessions WHERE client_id = ?", [.text(clientId.string)]))
+            }
+        }
+        for (id, record) in b.migrations {
+            if let record {
+                writes.append(SQLWrite("INSERT OR REPLACE INTO agent_migrations(migration_id, record) VALUES(?, ?)",
+                                       [.integer(Int64(bitPattern: id)), .blob(record.encoded())]))
+            } else {
+                writes.append(SQLWrite("DELETE FROM agent_migrations WHERE migration_id = ?", [.integer(Int64(bitPattern: id))]))
             }
         }
         for clientId in b.clearedSessions {
@@ -258,6 +279,9 @@ final class SessionStore {
             guard let id = row.text(0) else { return }
             let relay = row.isNull(3) ? nil : row.blob(3)
             loaded.moved.append((id, row.text(1) ?? "", UInt64(clamping: row.int64(2)), relay))
+        }
+        try db.query("SELECT record FROM agent_migrations ORDER BY migration_id", []) { row in
+            loaded.migrations.append(try MigrationRecord(bytes: row.blob(0)))
         }
         return loaded
     }
