@@ -77,3 +77,34 @@ def test_a_gateway_advertising_a_wildcard_address_takes_no_migrated_clients(coor
     assert status == 409 and body["code"] == "target_not_eligible" and "--advertise" in body["error"], body
     # Without "to", the only other gateway is the wildcard one: no eligible target either.
     assert co.send_json("/v1/migrations", {"client_id": "dev", "from": "gw-a"})[0] == 409
+
+
+def test_a_drain_outlives_a_coordinator_restart(tmp_path):
+    """A drain is stored: after a restart the gateway comes back draining (not active) and the
+    drain goes on; resume ends it for good, also across the next restart."""
+    co = Coordinator(tmp_path / "co").start()
+    gw = co.gateway("gw-d")
+    try:
+        status, drain = co.send_json("/v1/gateways/gw-d/drain", {"rate": 250})
+        assert status == 202 and drain["rate"] == 250
+    finally:
+        gw.close()
+        assert co.stop() == 0
+    co = Coordinator(tmp_path / "co").start()
+    gw = co.gateway("gw-d")
+    try:
+        view = co.wait_for(lambda: (v := co.get("/v1/gateways/gw-d"))["state"] == "draining" and v, "gw-d draining again")
+        assert view["drain"]["rate"] == 250, view
+        status, resumed = co.send_json("/v1/gateways/gw-d/resume", None)
+        assert status == 200 and resumed["state"] == "active"
+    finally:
+        gw.close()
+        assert co.stop() == 0
+    co = Coordinator(tmp_path / "co").start()
+    gw = co.gateway("gw-d")
+    try:
+        co.wait_for(lambda: co.get("/v1/gateways/gw-d")["state"] == "active", "gw-d active after the resumed drain")
+        assert co.get("/v1/gateways/gw-d").get("drain") is None
+    finally:
+        gw.close()
+        assert co.stop() == 0

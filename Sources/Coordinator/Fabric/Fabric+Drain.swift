@@ -4,7 +4,8 @@ import FleetProtocol
 /// Draining a gateway (issue #12, and the drain step of maintenance, #13): every client it holds
 /// moves away by the handover, at a rate, while the gateway takes no migrated clients. The gateway
 /// lists its sessions (DRAIN -> SESSION_LIST); `DrainScheduler` paces the handovers; when a list
-/// has been worked through the gateway is asked again, until it lists none. Loop-thread only.
+/// has been worked through the gateway is asked again, until it lists none. Which gateways drain,
+/// and at what rate, is stored, so a drain outlives a coordinator restart. Loop-thread only.
 extension Fabric {
     enum DrainOutcome: Sendable {
         case draining(DrainView)
@@ -26,6 +27,7 @@ extension Fabric {
         g.state = .draining
         gateways[id] = g
         persist(g)
+        persistDrains()
         log.notice("gateway \(id): draining at \(Int(rate)) clients/s")
         return .draining(drainView(id)!)
     }
@@ -33,7 +35,10 @@ extension Fabric {
     /// `POST /v1/gateways/{id}/resume`: ends a drain; the gateway takes clients again.
     func resumeGateway(_ id: String) -> Bool {
         guard var g = gateways[id] else { return false }
-        if drains.removeValue(forKey: id) != nil { gatewayConnections[id]?.send(.drain(.init(rate: 0))) }
+        if drains.removeValue(forKey: id) != nil {
+            gatewayConnections[id]?.send(.drain(.init(rate: 0)))
+            persistDrains()
+        }
         if g.state == .draining {
             g.state = gatewayConnections[id] == nil ? .down : .active
             gateways[id] = g
@@ -41,6 +46,23 @@ extension Fabric {
             log.notice("gateway \(id): drain ended, \(g.state.rawValue)")
         }
         return true
+    }
+
+    /// Drains outlive a coordinator restart: the gateway and rate of each, in `settings`.
+    private func persistDrains() {
+        do { try store.saveSetting("drains", json: drains.mapValues(\.rate)) } catch {
+            log.error("drains could not be stored (a restart would end them): \(error)")
+        }
+    }
+
+    /// At start: the stored drains go on; each gateway is asked for its list when it says HELLO
+    /// (`drainGatewayUp`), and comes back draining, not active.
+    func restoreDrains() throws {
+        let stored: [String: Double]? = try store.loadSetting("drains")
+        for (id, rate) in stored ?? [:] where gateways[id] != nil {
+            drains[id] = DrainScheduler(gateway: id, rate: rate, maxInFlight: Self.drainMaxInFlight(rate), nowMs: loop.now)
+        }
+        if let stored, !stored.isEmpty { log.info("drains resume: \(stored.keys.sorted().joined(separator: ", "))") }
     }
 
     /// A part of the gateway's session list.

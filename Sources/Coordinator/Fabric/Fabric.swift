@@ -46,8 +46,8 @@ public final class Fabric {
     var handovers = HandoverTable()
     /// Each gateway's last reported relayed-bytes total (LOAD_REPORT), to count what grew.
     var gatewayRelayedBytes: [String: UInt64] = [:]
-    /// Gateways being drained, and the pace of each (Fabric+Drain). In memory: a coordinator
-    /// restart ends them (the gateways come back active).
+    /// Gateways being drained, and the pace of each (Fabric+Drain); the gateways and rates are
+    /// stored, the progress is not (a restarted coordinator asks each for its list again).
     var drains: [String: DrainScheduler] = [:]
     /// Maintenance runs (Fabric+Maintenance), persisted.
     var maintenance = MaintenanceState()
@@ -93,6 +93,7 @@ public final class Fabric {
         durableInterest = try store.loadDurableInterest()
         for (id, filters) in durableInterest where gateways[id] != nil { interest.memberLeft(id, keeping: filters) }
         try restoreHandovers()
+        try restoreDrains()
         try restoreMaintenance()
     }
 
