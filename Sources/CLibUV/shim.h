@@ -28,3 +28,12 @@ static inline long shim_raise_nofile_limit(void) {
 // For footprint checks: bytes malloc really reserved for a block (glibc).
 #include <malloc.h>
 static inline size_t shim_malloc_usable_size(void *p) { return malloc_usable_size(p); }
+
+// ChildProcess: a stdio slot of uv_spawn, set without naming the container's union from Swift.
+// stdin of a maintenance command reads nothing (/dev/null).
+static inline void shim_stdio_ignore(uv_stdio_container_t *slot) { slot->flags = UV_IGNORE; }
+// stdout/stderr: a new pipe the child writes and the parent reads.
+static inline void shim_stdio_pipe_to_parent(uv_stdio_container_t *slot, uv_pipe_t *pipe) {
+    slot->flags = (uv_stdio_flags)(UV_CREATE_PIPE | UV_WRITABLE_PIPE);
+    slot->data.stream = (uv_stream_t *)pipe;
+}
