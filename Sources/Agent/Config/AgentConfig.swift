@@ -31,6 +31,8 @@ public struct AgentConfig: Sendable, Equatable {
     public var policies: PolicySet?
     /// The coordinator link (issue #4); nil = a stand-alone broker.
     public var coordinator: CoordinatorLinkConfig?
+    /// Operations the coordinator may run here (issue #13); nil: none.
+    public var maintenance: MaintenanceConfig?
 
     public init() {}
 }
