@@ -23,6 +23,9 @@ public final class Agent {
     private var stopping = false
     /// The coordinator link, when one is configured (issue #4).
     private var link: CoordinatorLink?
+    /// Maintenance operations for the coordinator (issue #13): one per process (an operation is
+    /// the host's, not a shard's), on the loop thread, reached through the link.
+    private var maintenance: MaintenanceRunner?
 
     public init(config: AgentConfig, logger: Logger) throws {
         self.config = config
@@ -65,8 +68,15 @@ public final class Agent {
                                            synchronous: config.durability == .full ? .full : .normal,
                                            broker: shard.broker, loop: loop, log: log)
             shard.committer.link = link
+            // Before the link starts: a pair cut short by the previous process is finished (-2)
+            // before the coordinator can ask about it.
+            let runner = try MaintenanceRunner(config: config.maintenance, storePath: config.dataDir + "/maintenance.db", loop: loop, log: log)
+            link.attachMaintenance(runner)
+            maintenance = runner
             link.start(defaultAdvertise: shard.servers.first?.localAddress ?? "", sysIntervalSeconds: config.sysInterval)
             self.link = link
+        } else if config.maintenance != nil {
+            log.warning("maintenance: operations are configured but there is no coordinator link; nothing will run them")
         }
         // --- end coordinator link ---
 
@@ -88,6 +98,7 @@ public final class Agent {
         log.info("shutting down")
         for s in signals { s.close() }
         shard.stop()
+        maintenance?.close()  // an operation still running is left running (reported -2 after a restart)
         link?.stop()  // coordinator link: closes its connection and timers
         shard.loop.stop()
     }

@@ -55,6 +55,9 @@ final class CoordinatorLink: FabricLink {
     /// delivered to that session again (§5.18 rule 4). Emptied as they come and when the
     /// migration finishes.
     var handedOffAhead: [FabricIdentity: (client: String, at: UInt64)] = [:]
+    /// Answers AVAILABILITY_QUERY and MAINTENANCE_RUN (CoordinatorLink+Maintenance.swift); owned
+    /// by the agent, nil when the link runs without one.
+    var maintenance: MaintenanceRunner?
 
     var gatewayId: String { settings.gatewayId }
     /// Tells a late connect completion from the current attempt.
@@ -302,7 +305,7 @@ final class CoordinatorLink: FabricLink {
         case .deliveryAck(let a): receivedDeliveryAck(a)
         case .replay(let r): receivedReplay(r)
         case .migrate, .sessionTransfer, .migrationStep, .handoff, .drain: receivedMigrationFrame(frame, on: c)
-        case .availabilityQuery, .maintenanceRun: break  // maintenance (#13): the agent side is wired next
+        case .availabilityQuery, .maintenanceRun: receivedMaintenanceFrame(frame, on: c)
         case .unknown: break  // IGNORABLE kinds we do not know
         case .hello, .helloAck, .loadReport, .interestSnapshot, .interestDelta, .durableInterest, .sessionList, .availability, .maintenanceResult:
             c.fail(.unexpectedFrame, related: frame.kind, "\(frame.kind) is not sent to an agent")

@@ -21,6 +21,8 @@ struct LoadSampler {
 
     private var last: Totals
     private var lastAtMs: UInt64
+    /// The messages-in rate of the last report (0 before the first): AVAILABILITY carries it.
+    private(set) var lastMessagesInPerSecond: UInt32 = 0
 
     init(startMs: UInt64, totals: Totals) {
         last = totals
@@ -63,6 +65,7 @@ struct LoadSampler {
             topTalkers: top, relayedBytes: relayedBytes)
         last = totals
         lastAtMs = nowMs
+        lastMessagesInPerSecond = frame.messagesInPerSecond
         return frame
     }
 }
