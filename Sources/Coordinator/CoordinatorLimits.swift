@@ -35,7 +35,7 @@ public enum CoordinatorLimits {
     /// A lease of a host that is seen is renewed at most this often (each renewal is a write).
     public static let maintenanceLeaseRenewMs: UInt64 = 60_000
     /// An availability query unanswered this long is dropped; the host is asked again later.
-    public static let maintenanceQueryTimeoutMs: UInt64 = 30_000
+    public static let maintenanceQueryTimeoutMs: UInt64 = 45_000
     /// A host that said busy (or did not answer) is asked again after this long.
     public static let maintenanceBusyRetryMs: UInt64 = 60_000
     /// An "available" answer older than this is asked again before the host starts.
