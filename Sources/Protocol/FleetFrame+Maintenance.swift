@@ -27,11 +27,14 @@ extension FleetFrame {
         public var connections: UInt32
         public var sessions: UInt32
         public var messagesInPerSecond: UInt32
+        /// The operation wants the gateway's clients moved away first (its `drain:` config).
+        public var drainFirst: Bool
 
         public init(queryId: UInt64, answer: Answer, reason: String = "", connections: UInt32 = 0, sessions: UInt32 = 0,
-                    messagesInPerSecond: UInt32 = 0) {
+                    messagesInPerSecond: UInt32 = 0, drainFirst: Bool = true) {
             self.queryId = queryId; self.answer = answer; self.reason = reason
             self.connections = connections; self.sessions = sessions; self.messagesInPerSecond = messagesInPerSecond
+            self.drainFirst = drainFirst
         }
     }
 
@@ -104,8 +107,11 @@ extension FleetFrame.Availability {
         let connections = try r.u32("connections")
         let sessions = try r.u32("sessions")
         let rate = try r.u32("messages in per second")
+        let flags = try r.u8("flags")
+        guard flags & ~1 == 0 else { throw .malformed("AVAILABILITY: reserved flags 0x\(String(flags, radix: 16))") }
         try r.expectEnd()
-        return Self(queryId: id, answer: answer, reason: reason, connections: connections, sessions: sessions, messagesInPerSecond: rate)
+        return Self(queryId: id, answer: answer, reason: reason, connections: connections, sessions: sessions, messagesInPerSecond: rate,
+                    drainFirst: flags & 1 != 0)
     }
 
     func encode(into w: inout ByteWriter) {
@@ -115,6 +121,7 @@ extension FleetFrame.Availability {
         w.writeU32(connections)
         w.writeU32(sessions)
         w.writeU32(messagesInPerSecond)
+        w.writeU8(drainFirst ? 1 : 0)
     }
 }
 

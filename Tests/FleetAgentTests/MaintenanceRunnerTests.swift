@@ -106,6 +106,19 @@ final class RunnerRig {
         rig.finish()
     }
 
+    /// The answer says whether the operation drains the gateway first (its `drain:`).
+    @Test func theAnswerCarriesTheOperationsDrainSetting() throws {
+        let rig = try RunnerRig { _ in
+            MaintenanceConfig(availability: nil, operations: ["os-patch": .init(command: ["/bin/true"], timeoutSeconds: 60),
+                                                              "log-rotate": .init(command: ["/bin/true"], timeoutSeconds: 60, drain: false)])
+        }
+        rig.query(1, "os-patch")
+        rig.query(2, "log-rotate")
+        #expect(rig.spin { rig.answers.count == 2 })
+        #expect(rig.answers.map(\.drainFirst) == [true, false])
+        rig.finish()
+    }
+
     @Test func aSilentFailingAvailabilityCommandIsBusyWithItsExitStatus() throws {
         let rig = try RunnerRig { dir in
             MaintenanceConfig(availability: ["/bin/sh", dir + "/no.sh"], operations: ["os-patch": .init(command: ["/bin/true"], timeoutSeconds: 60)])

@@ -93,6 +93,19 @@ import Testing
         #expect(s.run.outCount == 0)
     }
 
+    /// An operation configured with `drain: false` runs as soon as its host starts: no drain.
+    @Test("a host whose operation does not drain is told to run at once")
+    func noDrain() {
+        var s = S(run: MaintenanceRun(id: "r", operation: "log-rotate", gateways: ["gw-1"], policy: Self.policy(), createdMs: 0))
+        let fleet = Self.gateways(1)
+        _ = s.tick(fleet: fleet, nowMs: 1_000)
+        let actions = s.handle(.availability("gw-1", .available, drainFirst: false), fleet: fleet, nowMs: 2_000)
+        #expect(s.run.host("gw-1")?.state == .running && s.run.host("gw-1")?.fencing == 1)
+        #expect(actions.contains(.instruct(gateway: "gw-1", runId: "r", operation: "log-rotate", fencing: 1)))
+        #expect(!actions.contains { if case .startDrain = $0 { true } else { false } })
+        #expect(s.run.outCount == 1)
+    }
+
     // MARK: Failures
 
     struct Failures: CustomTestStringConvertible, Sendable {

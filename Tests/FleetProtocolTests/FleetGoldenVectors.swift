@@ -349,18 +349,19 @@ enum FleetGolden {
                 0x00, 0x08] + a("os-patch"),
         frame: .availabilityQuery(.init(queryId: 3, operation: "os-patch")))
 
-    /// §5.22. Body: query 8 + answer 1 + reason (2 + 9) + 4 + 4 + 4 = 32 = 0x20.
+    /// §5.22. Body: query 8 + answer 1 + reason (2 + 9) + 4 + 4 + 4 + flags 1 = 33 = 0x21.
     static let availability = FleetGoldenVector(
         name: "AVAILABILITY",
-        bytes: [0x02, 0x02, 0x01, 0x00, 0x00, 0x00, 0x20,
+        bytes: [0x02, 0x02, 0x01, 0x00, 0x00, 0x00, 0x21,
                 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x03,
                 0x01,                                            // busy
                 0x00, 0x09] + a("disk full") + [
                 0x00, 0x00, 0x00, 0x64,                          // 100 connections
                 0x00, 0x00, 0x00, 0xC8,                          // 200 sessions
-                0x00, 0x00, 0x01, 0xF4],                         // 500 msgs in/s
+                0x00, 0x00, 0x01, 0xF4,                          // 500 msgs in/s
+                0x01],                                           // drain first
         frame: .availability(.init(queryId: 3, answer: .busy, reason: "disk full", connections: 100, sessions: 200,
-                                   messagesInPerSecond: 500)))
+                                   messagesInPerSecond: 500, drainFirst: true)))
 
     /// §5.23. Body: run (2 + 3) + operation (2 + 8) + fencing 8 = 23 = 0x17.
     static let maintenanceRun = FleetGoldenVector(

@@ -68,7 +68,7 @@ struct FleetFrameGenerator {
         case 10: return .availabilityQuery(.init(queryId: max(1, u64()), operation: string(128, min: 1)))
         case 11:
             return .availability(.init(queryId: max(1, u64()), answer: .allCases.randomElement(using: &rng)!, reason: string(1024),
-                                       connections: u32(), sessions: u32(), messagesInPerSecond: u32()))
+                                       connections: u32(), sessions: u32(), messagesInPerSecond: u32(), drainFirst: bool()))
         case 12: return .maintenanceRun(.init(runId: string(128, min: 1), operation: string(128, min: 1), fencing: max(1, u64())))
         case 13:
             return .maintenanceResult(.init(runId: string(128, min: 1), fencing: max(1, u64()), state: .allCases.randomElement(using: &rng)!,

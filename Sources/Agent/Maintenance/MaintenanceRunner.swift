@@ -91,8 +91,8 @@ final class MaintenanceRunner {
 
     func received(_ query: FleetFrame.AvailabilityQuery) {
         guard !isClosed else { return }
-        if let answer = immediateAnswer(query) { return send(.availability(answer)) }
-        guard let argv = config.availability else { return send(.availability(.init(queryId: query.queryId, answer: .available))) }
+        if let answer = immediateAnswer(query) { return reply(answer, to: query) }
+        guard let argv = config.availability else { return reply(.init(queryId: query.queryId, answer: .available), to: query) }
         waitingQueries.append(query)
         guard availabilityCheck == nil else { return }  // answered together when it ends
         log.debug("maintenance: asking \(argv.joined(separator: " ")) whether this gateway is available")
@@ -142,8 +142,15 @@ final class MaintenanceRunner {
         waitingQueries = []
         for q in queries {
             // An operation may have started while the command ran: that answer wins.
-            send(.availability(immediateAnswer(q) ?? .init(queryId: q.queryId, answer: verdict, reason: reason)))
+            reply(immediateAnswer(q) ?? .init(queryId: q.queryId, answer: verdict, reason: reason), to: q)
         }
+    }
+
+    /// Sends an answer, saying whether the operation drains the gateway first (its `drain:`).
+    private func reply(_ answer: FleetFrame.Availability, to query: FleetFrame.AvailabilityQuery) {
+        var answer = answer
+        answer.drainFirst = config.operations[query.operation]?.drain ?? true
+        send(.availability(answer))
     }
 
     // MARK: MAINTENANCE_RUN

@@ -149,7 +149,7 @@ extension Fabric {
                   let operation = maintenance.runs[asked.run]?.run.operation else { return }
             let event: MaintenanceScheduler.Event
             switch a.answer {
-            case .available: event = .availability(gateway, .available)
+            case .available: event = .availability(gateway, .available, drainFirst: a.drainFirst)
             case .busy: event = .availability(gateway, .busy(reason: a.reason.isEmpty ? "busy" : a.reason))
             case .unknownOperation: event = .refused(gateway, reason: "operation '\(operation)' is not configured on \(gateway)")
             }

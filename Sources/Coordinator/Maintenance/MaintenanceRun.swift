@@ -74,6 +74,9 @@ public struct MaintenanceRun: Sendable, Equatable, Codable {
         public internal(set) var stepSinceMs: UInt64?
         /// When it last said it was available.
         public internal(set) var availableAtMs: UInt64?
+        /// false: its operation runs without draining the gateway first (the agent's `drain:
+        /// false`); nil: drain first.
+        public internal(set) var drainFirst: Bool?
 
         public init(gateway: String) { self.gateway = gateway }
 

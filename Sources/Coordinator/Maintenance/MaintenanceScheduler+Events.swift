@@ -3,9 +3,10 @@
 extension MaintenanceScheduler {
     mutating func apply(_ event: Event, nowMs: UInt64, into actions: inout [Action]) {
         switch event {
-        case .availability(let gateway, let answer):
+        case .availability(let gateway, let answer, let drainFirst):
             guard let i = index(gateway) else { return }
             availability(i, answer, nowMs: nowMs)
+            if answer == .available && run.hosts[i].state == .scheduled { run.hosts[i].drainFirst = drainFirst ? nil : false }
         case .drainFinished(let gateway):
             guard let i = index(gateway) else { return }
             instruct(i, nowMs: nowMs, into: &actions)

@@ -49,7 +49,9 @@ public struct MaintenanceScheduler: Sendable {
     }
 
     public enum Event: Sendable, Equatable {
-        case availability(String, Availability)
+        /// `drainFirst`: the operation wants the gateway's clients moved away before it runs (the
+        /// agent's `drain:` for it); false runs it at once when the host starts.
+        case availability(String, Availability, drainFirst: Bool = true)
         /// The host's drain ended: its clients moved.
         case drainFinished(String)
         /// The agent's report of the operation it was told to run with `fencing`.
@@ -238,7 +240,11 @@ public struct MaintenanceScheduler: Sendable {
             run.hosts[i].note = nil
             run.state = .running
             slots -= 1
-            actions.append(.startDrain(gateway: gateway, rate: run.policy.drain.rate, deadlineMs: drainDeadline(run.hosts[i])))
+            if run.hosts[i].drainFirst == false {
+                instruct(i, nowMs: nowMs, into: &actions)  // its operation keeps the clients
+            } else {
+                actions.append(.startDrain(gateway: gateway, rate: run.policy.drain.rate, deadlineMs: drainDeadline(run.hosts[i])))
+            }
         }
     }
 
