@@ -26,13 +26,15 @@ public struct FleetFrameKind: RawRepresentable, Hashable, Sendable, CustomString
     public static let availability = FleetFrameKind(0x0202)
     public static let maintenanceRun = FleetFrameKind(0x0203)
     public static let maintenanceResult = FleetFrameKind(0x0204)
+    public static let mappings = FleetFrameKind(0x0301)
+    public static let socketReport = FleetFrameKind(0x0302)
 
     /// Every kind of protocol version 1.
     public static let known: [FleetFrameKind] = [
         .hello, .helloAck, .error, .heartbeat, .loadReport,
         .interestSnapshot, .interestDelta, .remoteInterest, .durableInterest, .forward, .deliveryAck, .replay,
         .migrate, .sessionTransfer, .migrationStep, .handoff, .drain, .sessionList,
-        .availabilityQuery, .availability, .maintenanceRun, .maintenanceResult,
+        .availabilityQuery, .availability, .maintenanceRun, .maintenanceResult, .mappings, .socketReport,
     ]
 
     public var isKnown: Bool { Self.known.contains(self) }
@@ -49,6 +51,7 @@ public struct FleetFrameKind: RawRepresentable, Hashable, Sendable, CustomString
     public var isSentIgnorable: Bool {
         self == .durableInterest || self == .replay || self == .migrate || self == .migrationStep || self == .drain || self == .sessionList
             || self == .availabilityQuery || self == .availability || self == .maintenanceRun || self == .maintenanceResult
+            || self == .mappings || self == .socketReport
     }
 
     public var description: String {
@@ -75,6 +78,8 @@ public struct FleetFrameKind: RawRepresentable, Hashable, Sendable, CustomString
         case .availability: "AVAILABILITY"
         case .maintenanceRun: "MAINTENANCE_RUN"
         case .maintenanceResult: "MAINTENANCE_RESULT"
+        case .mappings: "MAPPINGS"
+        case .socketReport: "SOCKET_REPORT"
         default: "kind 0x" + String(rawValue, radix: 16, uppercase: true)
         }
     }
@@ -116,6 +121,8 @@ public enum FleetFrame: Hashable, Sendable {
     case availability(Availability)
     case maintenanceRun(MaintenanceRun)
     case maintenanceResult(MaintenanceResult)
+    case mappings(Mappings)
+    case socketReport(SocketReport)
     /// A kind this codec does not know that carried the IGNORABLE flag: the receiver skips it.
     /// `flags` and `body` are as received (the encoder writes them back verbatim).
     case unknown(kind: UInt16, flags: UInt8, body: [UInt8])
@@ -144,6 +151,8 @@ public enum FleetFrame: Hashable, Sendable {
         case .availability: .availability
         case .maintenanceRun: .maintenanceRun
         case .maintenanceResult: .maintenanceResult
+        case .mappings: .mappings
+        case .socketReport: .socketReport
         case .unknown(let kind, _, _): FleetFrameKind(kind)
         }
     }

@@ -84,6 +84,8 @@ public struct FleetFrameDecoder: Sendable {
         case .availability: .availability(try .decode(&r))
         case .maintenanceRun: .maintenanceRun(try .decode(&r))
         case .maintenanceResult: .maintenanceResult(try .decode(&r))
+        case .mappings: .mappings(try .decode(&r))
+        case .socketReport: .socketReport(try .decode(&r))
         default: preconditionFailure("decodeBody called for unknown \(r.frame)")
         }
     }

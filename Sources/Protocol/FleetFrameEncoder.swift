@@ -39,6 +39,8 @@ public enum FleetFrameEncoder {
         case .availability(let f): f.encode(into: &w)
         case .maintenanceRun(let f): f.encode(into: &w)
         case .maintenanceResult(let f): f.encode(into: &w)
+        case .mappings(let f): f.encode(into: &w)
+        case .socketReport(let f): f.encode(into: &w)
         case .unknown(_, _, let body): w.writeBytes(body)
         }
         let length = w.count - start - FleetLimits.headerBytes

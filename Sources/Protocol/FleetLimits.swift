@@ -26,6 +26,15 @@ public enum FleetLimits {
     public static let maxShortStringBytes = 64
     /// Label values.
     public static let maxLabelValueBytes = 256
+    /// Managed sockets (MAPPINGS, SOCKET_REPORT): entries per frame and their sizes.
+    public static let maxMappingsPerFrame = 256
+    public static let maxMappingDocumentBytes = 16_384
+    public static let maxSocketsPerReport = 1_024
+    /// "<gateway id>-<n>": the gateway's id (128) and a decimal counter.
+    public static let maxSocketIdBytes = 160
+    public static let maxSocketClientIdBytes = 256
+    /// Upper bounds (ms) of the endpoint-call latency histogram of SOCKET_REPORT, +Inf after.
+    public static let callLatencyBoundsMs: [UInt64] = [5, 10, 25, 50, 100, 250, 500, 1_000, 2_500, 5_000, 10_000]
     /// The last output lines of a maintenance operation (MAINTENANCE_RESULT).
     public static let maxOutputTailBytes = 4_096
     /// Labels in one HELLO.

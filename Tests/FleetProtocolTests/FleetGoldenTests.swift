@@ -39,7 +39,7 @@ struct FleetGoldenTests {
         // docs/PROTOCOL.md §4's table, typed out: the code's own sets are what is under test.
         let bulk: [FleetFrameKind] = [.forward, .sessionTransfer, .handoff]
         let optional: [FleetFrameKind] = [.durableInterest, .replay, .migrate, .migrationStep, .drain, .sessionList,
-                                          .availabilityQuery, .availability, .maintenanceRun, .maintenanceResult]
+                                          .availabilityQuery, .availability, .maintenanceRun, .maintenanceResult, .mappings, .socketReport]
         for v in FleetGolden.all where v.frame.kind.isKnown {
             #expect(v.frame.isBulk == bulk.contains(v.frame.kind))
             let ignorable = optional.contains(v.frame.kind)

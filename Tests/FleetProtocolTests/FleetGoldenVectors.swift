@@ -13,7 +13,10 @@ struct FleetGoldenVector: Sendable, CustomStringConvertible {
 enum FleetGolden {
     static let t1700: [UInt8] = [0x00, 0x00, 0x01, 0x8B, 0xCF, 0xE5, 0x68, 0x00]  // 1,700,000,000,000 ms
 
-    /// §5.1. Body: magic 4 + versions 4 + id 6 + token 5 + max frame 4 + address 15 + region 4
+    /// Big-endian u64, for vectors with many of them.
+    private static func u64be(_ v: UInt64) -> [UInt8] { (0..<8).map { UInt8(truncatingIfNeeded: v >> (56 - 8 * UInt64($0))) } }
+
+/// §5.1. Body: magic 4 + versions 4 + id 6 + token 5 + max frame 4 + address 15 + region 4
     /// + labels 2 + (6 + 4) + weight 4 + software 7 = 65 = 0x41.
     static let hello = FleetGoldenVector(
         name: "HELLO",
@@ -384,6 +387,38 @@ enum FleetGolden {
                 0x00, 0x00],
         frame: .maintenanceResult(.init(runId: "r-1", fencing: 5, state: .finished, exitStatus: -1, outputTail: "ok\n")))
 
+    /// §5.25. Body: flags 1 + count 2 + (2 + 4) + (2 + 2) = 13 = 0x0D.
+    static let mappings = FleetGoldenVector(
+        name: "MAPPINGS",
+        bytes: [0x03, 0x01, 0x01, 0x00, 0x00, 0x00, 0x0D,               // flags: IGNORABLE
+                0x03,                                            // replaces, last
+                0x00, 0x01,
+                0x00, 0x04] + a("echo") + [
+                0x00, 0x02] + a("{}"),
+        frame: .mappings(.init(replaces: true, isLast: true, entries: [.init(name: "echo", document: "{}")])))
+
+    /// §5.26. Body: flags 1 + count 2 + socket (2+6 + 2+4 + 2+2 + 2+0 + 40 + 1 = 61) + count 2 +
+    /// mapping (2+4 + 8 + 8 + 12 x 8 = 118) = 184 = 0xB8.
+    static let socketReport = FleetGoldenVector(
+        name: "SOCKET_REPORT", bytes: socketReportBytes,
+        frame: .socketReport(.init(isFirst: true, isLast: true,
+                                   sockets: [.init(socketId: "gw-1-7", mapping: "echo", clientId: "d1", identity: "", openedMs: 1_700_000_000_000,
+                                                   bytesIn: 10, bytesOut: 20, calls: 2, errors: 0, state: .open)],
+                                   mappings: [.init(mapping: "echo", errors: 1, latencySumMs: 30, buckets: [0, 0, 1, 1, 1, 2, 2, 2, 2, 2, 2, 2])])))
+
+    private static let socketReportBytes: [UInt8] = {
+        let header: [UInt8] = [0x03, 0x02, 0x01, 0x00, 0x00, 0x00, 0xB8, 0x03]   // IGNORABLE; first, last
+        var socket: [UInt8] = [0x00, 0x01, 0x00, 0x06] + a("gw-1-7")
+        socket += [0x00, 0x04] + a("echo")
+        socket += [0x00, 0x02] + a("d1")
+        socket += [0x00, 0x00]                                                    // anonymous
+        for v: UInt64 in [1_700_000_000_000, 10, 20, 2, 0] { socket += u64be(v) } // opened, in, out, calls, errors
+        socket += [0x01]                                                          // open
+        var mapping: [UInt8] = [0x00, 0x01, 0x00, 0x04] + a("echo")
+        for v: UInt64 in [1, 30, 0, 0, 1, 1, 1, 2, 2, 2, 2, 2, 2, 2] { mapping += u64be(v) }  // errors, sum, 12 buckets
+        return header + socket + mapping
+    }()
+
     /// §3.2: an experimental kind with IGNORABLE | BULK is handed over, not rejected.
     static let unknownIgnorable = FleetGoldenVector(
         name: "unknown kind 0xF001, ignorable",
@@ -394,7 +429,7 @@ enum FleetGolden {
         hello, helloMinimal, helloAck, error, errorBare, heartbeat, loadReport, loadReportRelayed, interestSnapshot, interestSnapshotPart,
         interestDelta, remoteInterestSnapshot, remoteInterestDelta, forward, forwardFull, deliveryAck, durableInterestDelta, replay,
         migrate, sessionTransfer, migrationStepRefused, migrationStepReleased, handoff, handoffLocal, drain, sessionList,
-        availabilityQuery, availability, maintenanceRun, maintenanceResult,
+        availabilityQuery, availability, maintenanceRun, maintenanceResult, mappings, socketReport,
         unknownIgnorable,
     ]
 }

@@ -150,6 +150,19 @@ struct FleetMalformedTests {
         #expect(fleetDecodeError(tooLong)?.kind == "limitExceeded")
     }
 
+    @Test("managed-socket frames: no deletion in a replacing set, known flags and states (§5.25-§5.26)")
+    func socketRules() {
+        // MAPPINGS replacing with an empty document: malformed.
+        let deletion = [0x03, 0x00, 0x01, 0x00, 0x04] + Array("echo".utf8) + [0x00, 0x00]
+        #expect(fleetDecodeError(rawFrame(0x0301, deletion))?.kind == "malformed")
+        var flags = Array(FleetGolden.mappings.bytes[7...])
+        flags[0] = 0x07
+        #expect(fleetDecodeError(rawFrame(0x0301, flags))?.kind == "malformed")
+        var state = Array(FleetGolden.socketReport.bytes[7...])
+        state[3 + 8 + 6 + 4 + 2 + 40] = 9  // the socket's state byte
+        #expect(fleetDecodeError(rawFrame(0x0302, state))?.kind == "malformed")
+    }
+
     @Test("truncated inside every field: every shorter length with the same bytes fails, none traps",
           arguments: FleetGolden.all.filter { $0.frame.kind.isKnown && $0.frame.kind != .forward && $0.frame.kind != .handoff })
     func truncatedEverywhere(_ v: FleetGoldenVector) {

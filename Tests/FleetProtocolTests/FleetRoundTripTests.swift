@@ -28,7 +28,7 @@ struct FleetFrameGenerator {
     }
 
     mutating func frame() -> FleetFrame {
-        switch int(0...14) {
+        switch int(0...16) {
         case 0:
             let lo = UInt16(int(1...3))
             return .hello(.init(minVersion: lo, maxVersion: lo + UInt16(int(0...2)), gatewayId: string(128, min: 1),
@@ -73,6 +73,17 @@ struct FleetFrameGenerator {
         case 13:
             return .maintenanceResult(.init(runId: string(128, min: 1), fencing: max(1, u64()), state: .allCases.randomElement(using: &rng)!,
                                             exitStatus: Int32(bitPattern: u32()), outputTail: string(4096), reason: string(1024)))
+        case 14:
+            return .mappings(.init(replaces: false, isLast: bool(), entries: (0..<int(0...3)).map { _ in
+                .init(name: string(128, min: 1), document: string(300)) }))
+        case 15:
+            let bounds = FleetLimits.callLatencyBoundsMs.count + 1
+            return .socketReport(.init(isFirst: bool(), isLast: bool(), sockets: (0..<int(0...3)).map { _ in
+                .init(socketId: string(160, min: 1), mapping: string(128, min: 1), clientId: string(256), identity: string(256), openedMs: u64(),
+                      bytesIn: u64(), bytesOut: u64(), calls: u64(), errors: u64(), state: .allCases.randomElement(using: &rng)!)
+            }, mappings: (0..<int(0...2)).map { _ in
+                .init(mapping: string(128, min: 1), errors: u64(), latencySumMs: u64(), buckets: (0..<bounds).map { _ in u64() })
+            }))
         default:
             return .unknown(kind: UInt16(int(0x0400...0xFFFF)), flags: FleetFrameFlags.ignorable | (bool() ? FleetFrameFlags.bulk : 0),
                             body: bytes(32))

@@ -307,7 +307,9 @@ final class CoordinatorLink: FabricLink {
         case .migrate, .sessionTransfer, .migrationStep, .handoff, .drain: receivedMigrationFrame(frame, on: c)
         case .availabilityQuery, .maintenanceRun: receivedMaintenanceFrame(frame, on: c)
         case .unknown: break  // IGNORABLE kinds we do not know
-        case .hello, .helloAck, .loadReport, .interestSnapshot, .interestDelta, .durableInterest, .sessionList, .availability, .maintenanceResult:
+        case .mappings: break  // managed sockets (#14): the agent side is wired next
+        case .hello, .helloAck, .loadReport, .interestSnapshot, .interestDelta, .durableInterest, .sessionList, .availability, .maintenanceResult,
+             .socketReport:
             c.fail(.unexpectedFrame, related: frame.kind, "\(frame.kind) is not sent to an agent")
         }
     }

@@ -52,7 +52,9 @@ extension Fabric {
             drainListed(list, by: id)
         case .availability, .maintenanceResult:
             maintenanceFrame(frame, from: id)
-        case .hello, .helloAck, .remoteInterest, .replay, .migrate, .drain, .availabilityQuery, .maintenanceRun:
+        case .socketReport:
+            break  // managed sockets (#14): wired next
+        case .hello, .helloAck, .remoteInterest, .replay, .migrate, .drain, .availabilityQuery, .maintenanceRun, .mappings:
             c.fail(.unexpectedFrame, related: frame.kind, "\(frame.kind) is not expected from an established gateway")
         }
     }
