@@ -134,7 +134,9 @@ extension Fabric {
                                bulkDropped: connections.values.reduce(0) { $0 + $1.bulkDropped },
                                retention: delivery.held.filter { gateways[$0.key] != nil },
                                migrationsInProgress: handovers.inProgress,
-                               maintenanceHosts: maintenanceHostsByState(), maintenanceRunsFinished: maintenance.runsFinished)
+                               maintenanceHosts: maintenanceHostsByState(), maintenanceRunsFinished: maintenance.runsFinished,
+                               socketsOpen: Dictionary(uniqueKeysWithValues: gateways.keys.map { ($0, sockets.reports[$0]?.sockets.count ?? 0) }),
+                               socketCalls: sockets.calls)
     }
 }
 

@@ -18,6 +18,9 @@ public struct MetricsSnapshot: Sendable {
     /// Hosts of unfinished maintenance runs by state; runs finished by outcome.
     public var maintenanceHosts: [String: Int] = [:]
     public var maintenanceRunsFinished: [String: UInt64] = [:]
+    /// Socket service: open sockets per gateway (every known gateway), and each mapping's calls.
+    public var socketsOpen: [String: Int] = [:]
+    public var socketCalls: [String: FleetFrame.SocketReport.MappingCalls] = [:]
 }
 
 /// swift-metrics instruments backed by swift-prometheus (its own registry: no global bootstrap).
@@ -116,6 +119,17 @@ public final class CoordinatorMetrics: Sendable {
             counter(p + "migration_relayed_bytes_total", [], s.counters.relayedBytes)
             for (state, n) in s.maintenanceHosts { gauge(p + "maintenance_hosts", [("state", state)], Double(n)) }
             for (outcome, n) in s.maintenanceRunsFinished { counter(p + "maintenance_runs_total", [("outcome", outcome)], n) }
+            for (gateway, n) in s.socketsOpen { gauge(p + "sockets_open", [("gateway", gateway)], Double(n)) }
+            for (mapping, c) in s.socketCalls {
+                counter(p + "socket_calls_total", [("mapping", mapping)], c.buckets.last ?? 0)
+                counter(p + "socket_call_errors_total", [("mapping", mapping)], c.errors)
+                for (i, bound) in FleetLimits.callLatencyBoundsMs.enumerated() where i < c.buckets.count {
+                    counter(p + "socket_call_seconds_bucket", [("mapping", mapping), ("le", "\(Double(bound) / 1000)")], c.buckets[i])
+                }
+                counter(p + "socket_call_seconds_bucket", [("mapping", mapping), ("le", "+Inf")], c.buckets.last ?? 0)
+                counter(p + "socket_call_seconds_count", [("mapping", mapping)], c.buckets.last ?? 0)
+                gauge(p + "socket_call_seconds_sum", [("mapping", mapping)], Double(c.latencySumMs) / 1000)
+            }
             for gateway in st.retentionGateways.subtracting(s.retention.keys) {
                 gauge(p + "retention_held_messages", [("gateway", gateway)], 0)
                 gauge(p + "retention_held_bytes", [("gateway", gateway)], 0)

@@ -52,8 +52,8 @@ extension Fabric {
             drainListed(list, by: id)
         case .availability, .maintenanceResult:
             maintenanceFrame(frame, from: id)
-        case .socketReport:
-            break  // managed sockets (#14): wired next
+        case .socketReport(let r):
+            socketReport(r, from: id)
         case .hello, .helloAck, .remoteInterest, .replay, .migrate, .drain, .availabilityQuery, .maintenanceRun, .mappings:
             c.fail(.unexpectedFrame, related: frame.kind, "\(frame.kind) is not expected from an established gateway")
         }

@@ -51,6 +51,8 @@ public final class Fabric {
     var drains: [String: DrainScheduler] = [:]
     /// Maintenance runs (Fabric+Maintenance), persisted.
     var maintenance = MaintenanceState()
+    /// Socket mappings and the agents' socket reports (Fabric+Sockets).
+    var sockets = SocketServiceState()
     private var lastMigrationPlanMs: UInt64 = 0
     public internal(set) var counters = FabricCounters()
 
@@ -95,6 +97,7 @@ public final class Fabric {
         try restoreHandovers()
         try restoreDrains()
         try restoreMaintenance()
+        try restoreMappings()
     }
 
     /// Binds the link listener, starts the sweep and the per-turn acknowledgement flush.
@@ -175,6 +178,7 @@ public final class Fabric {
         broadcast(interest.memberLeft(id, keeping: durableInterest[id] ?? []))
         migrationPlanner.forget(gateway: id)
         handoverGatewayDown(id)
+        socketsGatewayDown(id)
         delivery.originDisconnected(id)
         delivery.destinationDisconnected(id, hasDurableInterest: durableInterest[id] != nil)
         let now = wallClock()
@@ -283,6 +287,7 @@ public final class Fabric {
         handoverGatewayUp(id)
         drainGatewayUp(id)
         maintenanceGatewayUp(id)
+        mappingsGatewayUp(id)
     }
 
     /// SIGHUP: the link certificate, key and client CA are read again for new handshakes

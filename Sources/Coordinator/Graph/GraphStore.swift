@@ -49,6 +49,10 @@ public final class GraphStore {
                 name TEXT PRIMARY KEY,
                 policy TEXT NOT NULL             -- JSON, the API's shape
             ) WITHOUT ROWID;
+            CREATE TABLE IF NOT EXISTS mappings (
+                name TEXT PRIMARY KEY,
+                document TEXT NOT NULL           -- canonical JSON of the mapping (issue #14)
+            ) WITHOUT ROWID;
             CREATE TABLE IF NOT EXISTS durable_interest (
                 gateway TEXT NOT NULL,
                 filter TEXT NOT NULL,
@@ -178,6 +182,23 @@ public final class GraphStore {
             let json = try JSONSerialization.jsonObject(with: Data((row.text(1) ?? "").utf8))
             out[row.text(0) ?? ""] = try MaintenancePolicy(json: json)
         }
+        return out
+    }
+
+    // MARK: Socket mappings (issue #14): one row per mapping, its canonical JSON.
+
+    public func saveMapping(_ name: String, document: String) throws {
+        try db.run("INSERT INTO mappings (name, document) VALUES (?, ?) ON CONFLICT(name) DO UPDATE SET document = excluded.document",
+                   [.text(name), .text(document)])
+    }
+
+    public func deleteMapping(_ name: String) throws {
+        try db.run("DELETE FROM mappings WHERE name = ?", [.text(name)])
+    }
+
+    public func loadMappings() throws -> [String: String] {
+        var out: [String: String] = [:]
+        try db.query("SELECT name, document FROM mappings", []) { row in out[row.text(0) ?? ""] = row.text(1) ?? "" }
         return out
     }
 
