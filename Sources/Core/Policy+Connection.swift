@@ -19,6 +19,7 @@ public final class ConnectionPolicy {
     let publishCheck: PolicyTopicCheck
     let receiveCheck: PolicyTopicCheck
     let subscribeCheck: PolicyFilterCheck
+    let socketCheck: PolicyTopicCheck
 
     public init(policies: PolicySet, identity: ClientIdentity) {
         self.identity = identity
@@ -41,6 +42,12 @@ public final class ConnectionPolicy {
         publishCheck = PolicyTopicCheck(lists(.publish), defaultAllows: defaultAllows)
         receiveCheck = PolicyTopicCheck(lists(.receive), defaultAllows: defaultAllows)
         subscribeCheck = PolicyFilterCheck(lists(.subscribe), defaultAllows: defaultAllows)
+        socketCheck = PolicyTopicCheck(lists(.socket), defaultAllows: defaultAllows)
+    }
+
+    /// Whether the client may open a managed socket with `mapping` (issue #14).
+    public func mayOpenSocket(_ mapping: String) -> Bool {
+        MQTTTopic.isValidName(mapping) && socketCheck.allows(mapping)
     }
 
     /// Whether the client may publish on `topic` (a valid topic name).
@@ -66,7 +73,7 @@ public final class ConnectionPolicy {
     /// answers yes, so the broker can skip them. (Allow rules under a default of allow change
     /// nothing, so they do not restrict.)
     public var isUnrestricted: Bool {
-        publishCheck.constant == true && receiveCheck.constant == true && subscribeCheck.constant == true
+        publishCheck.constant == true && receiveCheck.constant == true && subscribeCheck.constant == true && socketCheck.constant == true
     }
 }
 

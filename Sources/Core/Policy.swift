@@ -3,9 +3,10 @@
 // config loader should refuse to start with (Policy+Validate.swift).
 
 /// What a client does with a topic: publish to it, subscribe with a filter, or be delivered a
-/// message published on it.
+/// message published on it; or, for `socket`, open a managed socket with a mapping (the filters
+/// name mappings, each a one-level name, so `+` or `#` allow every mapping).
 public enum PolicyAction: String, Sendable, Hashable, CaseIterable {
-    case publish, subscribe, receive
+    case publish, subscribe, receive, socket
 }
 
 public enum PolicyEffect: String, Sendable {

@@ -267,6 +267,21 @@ struct PolicyTests {
         }
     }
 
+    /// Issue #14: `socket` rules name mappings; a deny of one mapping restricts the connection
+    /// even when every topic is allowed (else the broker would skip the check).
+    @Test func socketRulesNameMappings() {
+        let id = ClientIdentity(clientId: "c", username: "meter-7")
+        let policies = PolicySet(identities: ["meter-7": [Self.rule(.allow, [.socket], "meters")]], defaultEffect: .deny)
+        let policy = ConnectionPolicy(policies: policies, identity: id)
+        #expect(policy.mayOpenSocket("meters"))
+        #expect(!policy.mayOpenSocket("billing"))
+        #expect(!policy.mayOpenSocket("a/#"))  // not a mapping name
+        let denyOne = PolicySet(everyone: [Self.rule(.deny, [.socket], "billing")], defaultEffect: .allow)
+        let restricted = ConnectionPolicy(policies: denyOne, identity: id)
+        #expect(!restricted.isUnrestricted)
+        #expect(!restricted.mayOpenSocket("billing") && restricted.mayOpenSocket("meters") && restricted.mayPublish("x"))
+    }
+
     // MARK: isUnrestricted
 
     @Test func unrestricted() {
