@@ -42,9 +42,9 @@ public final class Agent {
         }
         policyStore = try PolicyStore(path: config.dataDir + "/fleetgate.db")
         security.replacePolicies(try Agent.effectivePolicies(config: config.policies, store: policyStore))
-        if !config.tlsListeners.isEmpty {
+        if !config.tlsListeners.isEmpty || !config.socketTLSListeners.isEmpty {
             guard let settings = config.tls else {
-                throw ConfigError(file: nil, line: nil, key: "tls", message: "mqtts listeners need tls.cert and tls.key (--tls-cert, --tls-key)")
+                throw ConfigError(file: nil, line: nil, key: "tls", message: "mqtts and sockets_tls listeners need tls.cert and tls.key (--tls-cert, --tls-key)")
             }
             tlsContext = try TLSContext(settings.runtimeConfiguration)
         }

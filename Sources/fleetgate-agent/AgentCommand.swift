@@ -61,6 +61,12 @@ struct AgentCommand: ParsableCommand {
     @Option(name: .customLong("listen-tls"), help: ArgumentHelp("MQTT over TLS on HOST:PORT (repeatable); needs --tls-cert and --tls-key.", valueName: "HOST:PORT"))
     var listenTLS: [String] = []
 
+    @Option(name: .customLong("listen-sockets"), help: ArgumentHelp("Managed sockets (raw TCP, one OPEN line then bytes) on HOST:PORT (repeatable).", valueName: "HOST:PORT"))
+    var listenSockets: [String] = []
+
+    @Option(name: .customLong("listen-sockets-tls"), help: ArgumentHelp("Managed sockets over TLS on HOST:PORT (repeatable); the MQTT TLS settings apply.", valueName: "HOST:PORT"))
+    var listenSocketsTLS: [String] = []
+
     @Option(name: .customLong("tls-cert"), help: ArgumentHelp("Server certificate chain (PEM).", valueName: "FILE"))
     var tlsCert: String?
 
@@ -155,6 +161,15 @@ struct AgentCommand: ParsableCommand {
                 switch ListenAddress.parse(text) {
                 case .success(let a): return a
                 case .failure(let f): throw ConfigError(file: nil, line: nil, key: "--listen-tls", message: "'\(text)': \(f.reason)")
+                }
+            }
+        }
+        for (flag, texts, keyPath) in [("--listen-sockets", listenSockets, \AgentConfig.socketListeners),
+                                       ("--listen-sockets-tls", listenSocketsTLS, \AgentConfig.socketTLSListeners)] where !texts.isEmpty {
+            config[keyPath: keyPath] = try texts.map { (text) throws(ConfigError) in
+                switch ListenAddress.parse(text) {
+                case .success(let a): return a
+                case .failure(let f): throw ConfigError(file: nil, line: nil, key: flag, message: "'\(text)': \(f.reason)")
                 }
             }
         }

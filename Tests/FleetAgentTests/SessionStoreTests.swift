@@ -239,3 +239,33 @@ final class TestSession: PersistedSession {
         state = SessionState(clientId: clientId, expiryInterval: expiryInterval, protocolVersion: protocolVersion)
     }
 }
+
+/// The socket service's store (issue #14) against a real SQLite file.
+@Suite struct SocketStoreTests {
+    let path = NSTemporaryDirectory() + "fleetgate-sockets-\(UUID().uuidString).db"
+
+    /// Ids never repeat across restarts: a restart continues after the reserved block.
+    @Test func socketIdsAreNeverReused() throws {
+        let first = try SocketStore(path: path)
+        let a = try first.allocateId(), b = try first.allocateId()
+        first.close()
+        let second = try SocketStore(path: path)
+        let c = try second.allocateId()
+        second.close()
+        #expect(a == 1 && b == 2)
+        #expect(c == SocketStore.idBlock + 1)
+    }
+
+    @Test func pushedMappingsSurviveAndAReplacingSetReplaces() throws {
+        let store = try SocketStore(path: path)
+        try store.replacePushedMappings(["a": "{}", "b": "{\"reply\":\"write\"}"])
+        try store.savePushedMapping("c", document: "{}")
+        try store.deletePushedMapping("a")
+        store.close()
+        let again = try SocketStore(path: path)
+        #expect(try again.loadPushedMappings() == ["b": "{\"reply\":\"write\"}", "c": "{}"])
+        try again.replacePushedMappings(["z": "{}"])
+        #expect(try again.loadPushedMappings() == ["z": "{}"])
+        again.close()
+    }
+}

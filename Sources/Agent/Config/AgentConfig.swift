@@ -33,6 +33,12 @@ public struct AgentConfig: Sendable, Equatable {
     public var coordinator: CoordinatorLinkConfig?
     /// Operations the coordinator may run here (issue #13); nil: none.
     public var maintenance: MaintenanceConfig?
+    /// Managed-socket listeners (issue #14): plain TCP, and TLS with the MQTT listeners' `tls`.
+    public var socketListeners: [ListenAddress] = []
+    public var socketTLSListeners: [ListenAddress] = []
+    /// Socket mappings from the config file (`mappings:`), by name, as JSON values; the
+    /// coordinator's pushed ones are kept apart and never replace these.
+    public var mappings: [String: String] = [:]
 
     public init() {}
 }

@@ -26,12 +26,14 @@ public enum ConfigFile {
                     let k = "listeners[\(i)]"
                     let fields = try r.mapping(item, key: k)
                     guard fields.count == 1, let (lk, lv) = fields.first else {
-                        throw r.error(item, key: k, "a listener is one of 'mqtt: HOST:PORT' or 'mqtts: HOST:PORT'")
+                        throw r.error(item, key: k, "a listener is one of 'mqtt: HOST:PORT', 'mqtts: HOST:PORT', 'sockets: HOST:PORT' or 'sockets_tls: HOST:PORT'")
                     }
                     switch lk {
                     case "mqtt": config.listeners.append(try r.listenAddress(lv, key: "\(k).mqtt"))
                     case "mqtts": config.tlsListeners.append(try r.listenAddress(lv, key: "\(k).mqtts"))
-                    default: throw r.unknown(lv, key: "\(k).\(lk)", known: ["mqtt", "mqtts"])
+                    case "sockets": config.socketListeners.append(try r.listenAddress(lv, key: "\(k).sockets"))
+                    case "sockets_tls": config.socketTLSListeners.append(try r.listenAddress(lv, key: "\(k).sockets_tls"))
+                    default: throw r.unknown(lv, key: "\(k).\(lk)", known: ["mqtt", "mqtts", "sockets", "sockets_tls"])
                     }
                 }
             case "data_dir": config.dataDir = try r.string(value, key: key)
