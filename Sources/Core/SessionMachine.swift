@@ -63,7 +63,7 @@ public struct SessionMachine {
     /// usually remove the oldest, which must not shift the whole window.
     public internal(set) var inflight = RingBuffer<OutboundMessage>()
     /// Packet ids of `inflight`, so allocating one is O(1) rather than a scan of the window.
-    var inflightIds: Set<UInt16> = []
+    var inflightIds = PacketIdSet()
     /// Messages waiting for room in the in-flight window or for the client to come back.
     public internal(set) var queue = RingBuffer<OutboundMessage>()
     /// Packet ids of in-flight PUBLISHes not yet re-sent on the current connection (MQTT §4.4),
