@@ -26,8 +26,8 @@ extension SessionMachine {
             // The common case: room in the window, nothing waiting ahead; skip the queue.
             return send(delivery, now: now, out: out)
         }
-        queue.append(delivery)
         if isPersistent { out.perform(.saveOutbound(delivery, bodyNeeded: true)) }
+        queue.append(delivery)
         pump(now: now, out: out)
     }
 
@@ -58,7 +58,11 @@ extension SessionMachine {
 
     /// Gives the message a packet id, writes it and keeps it in flight until acknowledged. A
     /// packet the client would refuse is never put in flight.
-    private mutating func send(_ delivery: OutboundMessage, now: UInt64, out: some SessionOutput) {
+    ///
+    /// `consuming` down to the ring's slot: the message moves from the queue (or the offer) into
+    /// the in-flight window, where each copy was two retains and two releases (body and
+    /// subscription identifiers) per delivery.
+    private mutating func send(_ delivery: consuming OutboundMessage, now: UInt64, out: some SessionOutput) {
         var next = delivery
         next.packetId = allocatePacketId()
         next.phase = .published
@@ -139,9 +143,9 @@ extension SessionMachine {
         }
     }
 
-    mutating func addInflight(_ m: OutboundMessage) {
-        inflight.append(m)
+    mutating func addInflight(_ m: consuming OutboundMessage) {
         inflightIds.insert(m.packetId)
+        inflight.append(m)
     }
 
     @discardableResult
@@ -154,6 +158,7 @@ extension SessionMachine {
 
     func inflightIndex(packetId: UInt16) -> Int? {
         // Acks almost always arrive in send order, so the first element is the usual hit.
+        if !inflight.isEmpty && inflight[0].packetId == packetId { return 0 }
         guard inflightIds.contains(packetId) else { return nil }
         return inflight.firstIndex { $0.packetId == packetId }
     }
