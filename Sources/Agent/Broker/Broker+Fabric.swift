@@ -41,7 +41,7 @@ extension Broker {
         metrics.messagesForwardedIn += 1
         if message.retain { storeRetained(message) }
         routeIdentity = identity
-        routeExcluded = excluding
+        routeExcluded = excluding.map(ObjectIdentifier.init)
         route(message)
         routeIdentity = nil
         routeExcluded = nil

@@ -144,12 +144,21 @@ extension Broker {
         let now = self.now
         encodeBuffers.beginMessage()
         let fanOut = routeTargets.count > 1
-        for t in routeTargets {
-            if let excluded = routeExcluded, excluded === t.session { continue }
-            var m = message
-            m.qos = min(message.qos, t.qos)
-            m.retain = t.retainAsPublished && message.retain
-            deliver(m, to: t.session, subscriptionIdentifiers: t.subscriptionIdentifiers, now: now, shareEncoding: fanOut)
+        let excluded = routeExcluded
+        // A local copy (one retain per message) keeps the targets alive and unchanged while
+        // deliveries run, even if one of them routes again; the elements are then read in place:
+        // `for t in routeTargets` copied each target, a retain and a release per delivery
+        // (callgrind, fan-out-1000).
+        let targets = routeTargets
+        targets.withUnsafeBufferPointer { targets in
+            for i in targets.indices {
+                if let excluded, excluded == ObjectIdentifier(targets[i].session) { continue }
+                var m = message
+                m.qos = min(message.qos, targets[i].qos)
+                m.retain = targets[i].retainAsPublished && message.retain
+                deliver(m, to: targets[i].session, subscriptionIdentifiers: targets[i].subscriptionIdentifiers, now: now,
+                        shareEncoding: fanOut)
+            }
         }
     }
 

@@ -38,7 +38,9 @@ final class Broker {
     /// While routing: the forwarded message's identity, a session that must not get it again, and
     /// the moving sessions that took it (Broker+Fabric).
     var routeIdentity: FabricIdentity?
-    var routeExcluded: Session?
+    /// An identity, not a reference: `route` reads it per message, and a strong reference read
+    /// from a class property was a retain and a release per delivery (callgrind, fan-out-1000).
+    var routeExcluded: ObjectIdentifier?
     var movingDeliveries: [(Session, Int64)] = []
     /// Sessions that moved away: their CONNECTs are redirected for the session's lifetime.
     var movedSessions: [ExactString: MovedSession] = [:]
