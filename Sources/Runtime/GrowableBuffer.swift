@@ -25,10 +25,16 @@ struct GrowableBuffer {
         return filled
     }
 
-    /// Room for `n` more bytes.
+    /// Room for `n` more bytes. The check is inlined into every write (one comparison); the
+    /// growth is not, so the check does not cost a call per write (callgrind, fan-out-1000).
+    @inline(__always)
     mutating func reserve(_ n: Int) {
         let needed = count + n
-        guard needed > capacity else { return }
+        if needed > capacity { grow(to: needed) }
+    }
+
+    @inline(never)
+    private mutating func grow(to needed: Int) {
         let grown = max(needed, capacity * 2, 512)
         guard let p = realloc(bytes, grown) else { fatalError("FleetRuntime: out of memory for a buffer of \(grown) bytes") }
         bytes = p

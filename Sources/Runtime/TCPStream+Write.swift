@@ -39,6 +39,7 @@ extension TCPStream: LoopFlushable {
         if queue.append(reserving: count, fill) > 0 { markQueued() }
     }
 
+    @inline(__always)
     private func markQueued() {
         loop.writeSequence &+= 1
         lastWriteSequence = loop.writeSequence
@@ -52,7 +53,11 @@ extension TCPStream: LoopFlushable {
 
     /// Bytes queued, gated or in flight in uv_write but not yet confirmed written — the broker
     /// caps this per client.
-    public var pendingWriteBytes: Int { queue.count + inFlightBytes + queue.heldCount }
+    /// Asked for every delivery (the broker's cap and congestion checks): inlined into the
+    /// `ByteStream` witness instead of a second call.
+    public var pendingWriteBytes: Int {
+        @inline(__always) get { queue.count + inFlightBytes + queue.heldCount }
+    }
 
     /// Only an open stream's own queue is held: a draining stream must close, the bytes of a TLS
     /// layer above were already held as plaintext, and a stream that read since the last flush is
