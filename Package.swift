@@ -48,7 +48,8 @@ let package = Package(
                 swiftSettings: hotPath),
 
         // The YAML config reader both processes share: errors name file, line and key.
-        .target(name: "FleetConfig", dependencies: [.product(name: "Yams", package: "Yams")], path: "Sources/Config"),
+        // Also the socket-mapping documents (JSON through Foundation), so it uses FleetCore's receive criteria.
+        .target(name: "FleetConfig", dependencies: ["FleetCore", .product(name: "Yams", package: "Yams")], path: "Sources/Config"),
 
         .target(name: "FleetAgent", dependencies: [
             "FleetConfig",
@@ -97,7 +98,8 @@ let package = Package(
         ], path: "Sources/fleetgate-coordinator"),
 
         .testTarget(name: "FleetProtocolTests", dependencies: ["FleetProtocol"]),
-        .testTarget(name: "FleetCoreTests", dependencies: ["FleetCore"]),
+        // FleetConfig for the socket mappings, whose JSON reading needs Foundation (FleetCore may not).
+        .testTarget(name: "FleetCoreTests", dependencies: ["FleetCore", "FleetConfig"]),
         .testTarget(name: "FleetRuntimeTests", dependencies: ["FleetRuntime"]),
         .testTarget(name: "FleetAgentTests", dependencies: ["FleetAgent", "FleetConfig", "FleetCore", "FleetProtocol", "FleetRuntime"]),
         .testTarget(name: "FleetCoordinatorTests", dependencies: ["FleetCoordinator", "FleetConfig", "FleetCore", "FleetProtocol"]),
