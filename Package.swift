@@ -65,7 +65,8 @@ let package = Package(
         ], path: "Sources/fleetgate-agent"),
 
         // libFuzzer entry for the MQTT decoder (`make fuzz`); a corpus replayer in normal builds.
-        .executableTarget(name: "fleetgate-fuzz-mqtt", dependencies: ["FleetProtocol"], path: "Sources/fleetgate-fuzz-mqtt"),
+        // Also the managed-socket handshake line (FleetCore).
+        .executableTarget(name: "fleetgate-fuzz-mqtt", dependencies: ["FleetProtocol", "FleetCore"], path: "Sources/fleetgate-fuzz-mqtt"),
 
         // Load generator for `make bench`: its own packet builders, independent of the broker.
         .executableTarget(name: "fleetgate-bench", dependencies: [

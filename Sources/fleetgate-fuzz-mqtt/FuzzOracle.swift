@@ -1,19 +1,66 @@
+import FleetCore
 import FleetProtocol
 
 /// The property the fuzzer checks on every input: decoding never traps, and any packet or frame
 /// that decodes re-encodes to bytes that decode to the same value. Every packet or frame in the
 /// input is tried, so inputs can chain several.
 ///
-/// The first byte selects the codec: even = MQTT (both versions), odd = fleet frames
-/// (docs/PROTOCOL.md); the rest is the stream. Seeds are written with that byte in front.
+/// The first byte selects the codec, by its remainder mod 3: 0 = MQTT (both versions), 1 = fleet
+/// frames (docs/PROTOCOL.md), 2 = the managed-socket handshake line (issue #14); the rest is the
+/// stream. Seeds are written with that byte in front.
 enum FuzzOracle {
     static let mqttSelector: UInt8 = 0x00
     static let fleetSelector: UInt8 = 0x01
+    static let socketSelector: UInt8 = 0x02
 
     static func check(_ input: UnsafeRawBufferPointer) {
         guard let selector = input.first else { return }
         let data = UnsafeRawBufferPointer(rebasing: input[1...])
-        if selector & 1 == 0 { checkMQTT(data) } else { checkFleet(data) }
+        switch selector % 3 {
+        case 0: checkMQTT(data)
+        case 1: checkFleet(data)
+        default: checkSocketHandshake(data)
+        }
+    }
+
+    /// The handshake line: reading it never traps, whole or a byte at a time it reads the same and
+    /// loses no byte after the line, a refusal's answer is one printable line, and an accepted line
+    /// written again (`SocketOpenRequest.line`) reads to the same request.
+    static func checkSocketHandshake(_ data: UnsafeRawBufferPointer) {
+        var whole = SocketHandshake()
+        let outcome = whole.feed(data)
+        var stepwise = SocketHandshake()
+        var stepOutcome = SocketHandshake.Outcome.needMore
+        var after: [UInt8] = []
+        for i in 0..<data.count {
+            if case .needMore = stepOutcome {
+                stepOutcome = stepwise.feed(UnsafeRawBufferPointer(rebasing: data[i..<(i + 1)]))
+            } else {
+                after.append(data[i])
+            }
+        }
+        switch (outcome, stepOutcome) {
+        case (.needMore, .needMore):
+            guard data.count < SocketLimits.maxHandshakeBytes else { fatalError("\(data.count) bytes and still no outcome") }
+        case (.refused(let a), .refused(let b)):
+            guard a == b else { fatalError("whole: \(a), a byte at a time: \(b)") }
+            let answer = SocketAnswer.error(a)
+            guard answer.last == UInt8(ascii: "\n"), answer.dropLast().allSatisfy({ (0x20...0x7E).contains($0) }),
+                  answer.count <= 4 + 16 + 1 + SocketLimits.maxReasonBytes + 1 else { fatalError("bad ERR line \(answer)") }
+        case (.complete(let request, let rest), .complete(let stepRequest, let stepRest)):
+            guard request == stepRequest, rest == stepRest + after else {
+                fatalError("whole: \(request) + \(rest.count) bytes, a byte at a time: \(stepRequest) + \(stepRest.count + after.count)")
+            }
+            guard data.count - rest.count <= SocketLimits.maxHandshakeBytes, Array(data.suffix(rest.count)) == rest else {
+                fatalError("\(request): rest is not what followed a line of at most 1 KiB")
+            }
+            var again = SocketHandshake()
+            guard again.feed(request.line) == .complete(request, rest: []) else {
+                fatalError("\(request) written as a line does not read back")
+            }
+        default:
+            fatalError("whole: \(outcome), a byte at a time: \(stepOutcome)")
+        }
     }
 
     static func checkFleet(_ data: UnsafeRawBufferPointer) {

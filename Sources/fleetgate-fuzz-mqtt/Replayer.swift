@@ -53,7 +53,10 @@ struct Replayer {
         for (i, frame) in SeedFrames.all.enumerated() {
             writeSeed([FuzzOracle.fleetSelector] + FleetFrameEncoder.encode(frame), to: "\(dir)/seed-fleet-\(i)")
         }
-        print("wrote \(SeedPackets.all.count + SeedFrames.all.count) seeds to \(dir)")
+        for (i, line) in SeedSocketLines.all.enumerated() {
+            writeSeed([FuzzOracle.socketSelector] + line, to: "\(dir)/seed-socket-\(i)")
+        }
+        print("wrote \(SeedPackets.all.count + SeedFrames.all.count + SeedSocketLines.all.count) seeds to \(dir)")
     }
 
     static func writeSeed(_ bytes: [UInt8], to path: String) {
