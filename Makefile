@@ -2,7 +2,7 @@
 # Both install what is missing (as root on Debian), build, and go.
 
 SHELL := /bin/bash
-APT_BUILD := libuv1-dev libssl-dev libsqlite3-dev pkg-config
+APT_BUILD := libuv1-dev libssl-dev libsqlite3-dev libcurl4-openssl-dev pkg-config
 APT_TEST  := mosquitto mosquitto-clients openssl iproute2
 VENV      := .venv
 PYTHON    ?= python3

@@ -38,13 +38,15 @@ let package = Package(
         .systemLibrary(name: "CLibUV", path: "Sources/CLibUV", pkgConfig: "libuv", providers: [.apt(["libuv1-dev"])]),
         .systemLibrary(name: "COpenSSL", path: "Sources/COpenSSL", pkgConfig: "openssl", providers: [.apt(["libssl-dev"])]),
         .systemLibrary(name: "CSQLite", path: "Sources/CSQLite", pkgConfig: "sqlite3", providers: [.apt(["libsqlite3-dev"])]),
+        // libcurl's multi interface, driven by the loop (HTTPClient): webhook endpoints (#14).
+        .systemLibrary(name: "CCurl", path: "Sources/CCurl", pkgConfig: "libcurl", providers: [.apt(["libcurl4-openssl-dev"])]),
 
         // Pure modules: no C, no I/O.
         .target(name: "FleetProtocol", path: "Sources/Protocol", swiftSettings: hotPath),
         .target(name: "FleetCore", dependencies: ["FleetProtocol"], path: "Sources/Core", swiftSettings: hotPath),
 
         // The only Swift module that imports C.
-        .target(name: "FleetRuntime", dependencies: ["CLibUV", "COpenSSL", "CSQLite", "FleetCore", "FleetProtocol"], path: "Sources/Runtime",
+        .target(name: "FleetRuntime", dependencies: ["CLibUV", "COpenSSL", "CSQLite", "CCurl", "FleetCore", "FleetProtocol"], path: "Sources/Runtime",
                 swiftSettings: hotPath),
 
         // The YAML config reader both processes share: errors name file, line and key.
