@@ -26,6 +26,9 @@ public final class Agent {
     /// Maintenance operations for the coordinator (issue #13): one per process (an operation is
     /// the host's, not a shard's), on the loop thread, reached through the link.
     private var maintenance: MaintenanceRunner?
+    /// Managed sockets (issue #14), when a socket listener or a mapping is configured or the
+    /// agent is in a fleet (the coordinator may push mappings).
+    private var socketService: SocketService?
 
     public init(config: AgentConfig, logger: Logger) throws {
         self.config = config
@@ -57,6 +60,15 @@ public final class Agent {
         try shard.listen(config: config, tlsContext: tlsContext, sharedPort: false)
         shard.start(sysIntervalSeconds: config.sysInterval)
 
+        // --- managed sockets (issue #14) ---
+        if !config.socketListeners.isEmpty || !config.socketTLSListeners.isEmpty || !config.mappings.isEmpty {
+            let service = try SocketService(loop: loop, broker: shard.broker, log: log,
+                                            store: try SocketStore(path: config.dataDir + "/fleetgate.db"),
+                                            gatewayId: config.coordinator?.gatewayId ?? "agent", configMappings: config.mappings)
+            try service.listen(plain: config.socketListeners, tls: config.socketTLSListeners, tlsContext: tlsContext)
+            socketService = service
+        }
+
         // --- coordinator link (issue #4) ---
         // Its forward log joins the shard's transaction of each turn (TurnCommitter): a forwarded
         // QoS 1 message's PUBACK leaves only once the forward is durable.
@@ -73,6 +85,7 @@ public final class Agent {
             let runner = try MaintenanceRunner(config: config.maintenance, storePath: config.dataDir + "/maintenance.db", loop: loop, log: log)
             link.attachMaintenance(runner)
             maintenance = runner
+            if let socketService { link.attachSockets(socketService) }
             link.start(defaultAdvertise: shard.servers.first?.localAddress ?? "", sysIntervalSeconds: config.sysInterval)
             self.link = link
         } else if config.maintenance != nil {
@@ -99,6 +112,7 @@ public final class Agent {
         for s in signals { s.close() }
         shard.stop()
         maintenance?.close()  // an operation still running is left running (reported -2 after a restart)
+        socketService?.close()
         link?.stop()  // coordinator link: closes its connection and timers
         shard.loop.stop()
     }
@@ -136,7 +150,9 @@ public final class Agent {
         guard let path = config.readyFile else { return }
         let mqtt = shard.servers.map { "\"\($0.localAddress)\"" }.joined(separator: ", ")
         let mqtts = shard.tlsServers.map { "\"\($0.localAddress)\"" }.joined(separator: ", ")
-        let json = "{\"pid\": \(getpid()), \"mqtt\": [\(mqtt)], \"mqtts\": [\(mqtts)]}\n"
+        let sockets = (socketService?.servers ?? []).map { "\"\($0.localAddress)\"" }.joined(separator: ", ")
+        let socketsTLS = (socketService?.tlsServers ?? []).map { "\"\($0.localAddress)\"" }.joined(separator: ", ")
+        let json = "{\"pid\": \(getpid()), \"mqtt\": [\(mqtt)], \"mqtts\": [\(mqtts)], \"sockets\": [\(sockets)], \"sockets_tls\": [\(socketsTLS)]}\n"
         let tmp = path + ".tmp"
         try json.write(toFile: tmp, atomically: false, encoding: .utf8)
         guard rename(tmp, path) == 0 else { throw ConfigError(file: nil, line: nil, key: "ready_file", message: "cannot write \(path)") }

@@ -150,6 +150,7 @@ class Broker:
         self.proc: subprocess.Popen | None = None
         self.port: int = 0
         self.tls_port: int = 0  # the first "mqtts" listener of ready.json (fleetgate, tls set)
+        self.sockets_port: int = 0  # the first "sockets" listener of ready.json (fleetgate)
         self.host = "127.0.0.1"
         self.starts = 0
         self._stderr = None
@@ -192,6 +193,8 @@ class Broker:
                     self.host, self.port = host, int(port)
                     if info.get("mqtts"):
                         self.tls_port = int(info["mqtts"][0].rpartition(":")[2])
+                    if info.get("sockets"):  # managed sockets (issue #14)
+                        self.sockets_port = int(info["sockets"][0].rpartition(":")[2])
                     return
                 except (ValueError, KeyError, IndexError):
                     pass  # written non-atomically? keep polling until the deadline

@@ -47,6 +47,7 @@ public enum ConfigFile {
             case "policies": config.policies = try SecurityConfigFile.policies(value, r)
             case "coordinator": try applyCoordinator(value, r, &config)
             case "maintenance": config.maintenance = try maintenance(value, r)
+            case "mappings": config.mappings = try mappings(value, r)
             case "policy":
                 for (pk, pv) in try r.mapping(value, key: key) {
                     switch pk {
@@ -62,7 +63,7 @@ public enum ConfigFile {
                     }
                 }
             default:
-                throw r.unknown(value, key: key, known: ["listeners", "data_dir", "log_level", "durability", "sys_interval", "ready_file", "limits", "policy", "tls", "auth", "policies", "coordinator", "maintenance"])
+                throw r.unknown(value, key: key, known: ["listeners", "data_dir", "log_level", "durability", "sys_interval", "ready_file", "limits", "policy", "tls", "auth", "policies", "coordinator", "maintenance", "mappings"])
             }
         }
     }

@@ -58,6 +58,9 @@ final class CoordinatorLink: FabricLink {
     /// Answers AVAILABILITY_QUERY and MAINTENANCE_RUN (CoordinatorLink+Maintenance.swift); owned
     /// by the agent, nil when the link runs without one.
     var maintenance: MaintenanceRunner?
+    /// The socket service (issue #14), and a replacing set of mappings being received in parts.
+    var sockets: SocketService?
+    var mappingsInProgress: [String: String]?
 
     var gatewayId: String { settings.gatewayId }
     /// Tells a late connect completion from the current attempt.
@@ -307,7 +310,7 @@ final class CoordinatorLink: FabricLink {
         case .migrate, .sessionTransfer, .migrationStep, .handoff, .drain: receivedMigrationFrame(frame, on: c)
         case .availabilityQuery, .maintenanceRun: receivedMaintenanceFrame(frame, on: c)
         case .unknown: break  // IGNORABLE kinds we do not know
-        case .mappings: break  // managed sockets (#14): the agent side is wired next
+        case .mappings(let m): receivedMappings(m)
         case .hello, .helloAck, .loadReport, .interestSnapshot, .interestDelta, .durableInterest, .sessionList, .availability, .maintenanceResult,
              .socketReport:
             c.fail(.unexpectedFrame, related: frame.kind, "\(frame.kind) is not sent to an agent")
@@ -374,6 +377,7 @@ final class CoordinatorLink: FabricLink {
         heartbeatSequence += 1
         c.sendControl(.heartbeat(FleetFrame.Heartbeat(sequence: heartbeatSequence, timestampMs: broker.now)))
         c.sendControl(.loadReport(makeLoadReport()))
+        sendSocketReport(on: c)
     }
 
     // MARK: Per turn

@@ -119,6 +119,7 @@ public enum AdminAPI {
             }
         }
         addMaintenanceRoutes(to: router, bridge: bridge)
+        addSocketRoutes(to: router, bridge: bridge)
         router.get("v1/graph") { _, _ in json(await bridge.read { $0.graph() }) }
         router.get("v1/interest") { request, _ in
             let parameter = request.uri.queryParameters.get("topic")

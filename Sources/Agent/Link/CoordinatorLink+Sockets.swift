@@ -1,0 +1,18 @@
+import FleetProtocol
+
+// The socket service on the link (docs/PROTOCOL.md §5.25-§5.26, issue #14): the coordinator's
+// mappings in, the sockets and each mapping's calls out with every load report. Loop-thread only.
+extension CoordinatorLink {
+    func attachSockets(_ service: SocketService) { sockets = service }
+
+    func receivedMappings(_ frame: FleetFrame.Mappings) {
+        guard let sockets else { return }  // no socket service here: nothing uses them
+        sockets.applyPushed(frame, replacingSoFar: &mappingsInProgress)
+    }
+
+    /// With every load report, so a closed socket leaves `GET /v1/sockets` within one interval.
+    func sendSocketReport(on c: CoordinatorConnection) {
+        guard let sockets else { return }
+        for part in sockets.report() { c.sendControl(.socketReport(part)) }
+    }
+}
