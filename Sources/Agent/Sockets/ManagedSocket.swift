@@ -146,8 +146,13 @@ final class ManagedSocket: StreamHandler {
         }
         if let password = request.password {
             guard let passwords = security.passwords, !clientId.isEmpty else { return done(nil) }
+            guard service.passwordChecks < SocketService.maxPasswordChecks else {
+                return refuse(.unavailable, "too many logins are being checked; try again later")
+            }
+            service.passwordChecks += 1
             let bytes = Array(password.utf8)
-            service.loop.runBlocking({ passwords.verify(username: clientId, password: bytes) }) { ok in
+            service.loop.runBlocking({ passwords.verify(username: clientId, password: bytes) }) { [service] ok in
+                service.passwordChecks -= 1
                 done(ok ? ClientIdentity(clientId: clientId, username: clientId) : nil)
             }
             return

@@ -31,6 +31,10 @@ final class SocketService {
     /// Sockets not past their handshake: bounded, like MQTT's pre-authentication budget.
     var handshaking = 0
     static let maxHandshaking = 10_000
+    /// Password checks (PBKDF2 on the worker pool) of sockets at once: past it a device hears
+    /// `ERR unavailable` instead of queueing work that abandoned handshakes would leave behind.
+    var passwordChecks = 0
+    static let maxPasswordChecks = 8
     static let handshakeTimeoutMs: UInt64 = 10_000
     var metrics = Metrics()
 
