@@ -5,6 +5,10 @@ import FleetProtocol
 struct SocketServiceState {
     /// Mapping name -> canonical JSON document.
     var mappings: [String: String] = [:]
+    /// A mapping was set at some point (stored): from then on every HELLO gets the complete set,
+    /// even an empty one, so an agent that was away when the last one was deleted drops it too.
+    /// A fleet that never used mappings hears nothing of them.
+    var inUse = false
     /// Per gateway: its latest complete report, and the one being received in parts.
     var reports: [String: FleetFrame.SocketReport] = [:]
     var partialReports: [String: FleetFrame.SocketReport] = [:]
@@ -20,6 +24,8 @@ struct SocketServiceState {
 extension Fabric {
     func restoreMappings() throws {
         sockets.mappings = try store.loadMappings()
+        let stored: Bool? = try store.loadSetting("mappings_in_use")
+        sockets.inUse = !sockets.mappings.isEmpty || stored == true
     }
 
     /// `PUT /v1/mappings/{name}` with an already validated, canonical document. Returns whether
@@ -30,6 +36,10 @@ extension Fabric {
             return false
         }
         sockets.mappings[name] = document
+        if !sockets.inUse {
+            sockets.inUse = true
+            do { try store.saveSetting("mappings_in_use", json: true) } catch { log.error("mappings_in_use could not be stored: \(error)") }
+        }
         pushToAll(.init(name: name, document: document))
         log.notice("mapping \(name) set and pushed to \(gatewayConnections.count) gateways")
         return true
@@ -54,7 +64,7 @@ extension Fabric {
 
     /// After HELLO: the gateway's pushed mappings become the complete set.
     func mappingsGatewayUp(_ id: String) {
-        guard let c = gatewayConnections[id] else { return }
+        guard sockets.inUse, let c = gatewayConnections[id] else { return }
         let entries = sockets.mappings.keys.sorted().map { FleetFrame.Mappings.Entry(name: $0, document: sockets.mappings[$0]!) }
         for part in FleetFrame.Mappings.replacingSet(entries) { c.send(.mappings(part)) }
     }
