@@ -70,7 +70,10 @@ final class ClientRelay: StreamHandler {
         timer.start(afterMilliseconds: Self.connectTimeoutMs) { [unowned self] in
             fail("no connection to \(target) within \(Self.connectTimeoutMs) ms")
         }
-        guard let (host, port) = Self.split(target) else { return fail("target address '\(target)' is not host:port") }
+        guard case .success(let address) = ListenAddress.parse(target), address.port > 0 else {
+            return fail("target address '\(target)' is not host:port")
+        }
+        let host = address.host, port = address.port
         broker.loop.resolve(host: host) { [self] result in
             guard !isFinished else { return }
             switch result {
@@ -215,13 +218,5 @@ final class ClientRelay: StreamHandler {
         if let waiting { waiting.endRelayWait() } else { client.close() }
         waiting = nil
         broker.relays[ObjectIdentifier(self)] = nil
-    }
-
-    /// "host:port", "[v6]:port".
-    static func split(_ address: String) -> (host: String, port: UInt16)? {
-        guard let colon = address.lastIndex(of: ":"), let port = UInt16(address[address.index(after: colon)...]), port > 0 else { return nil }
-        var host = address[..<colon]
-        if host.hasPrefix("[") && host.hasSuffix("]") { host = host.dropFirst().dropLast() }
-        return host.isEmpty ? nil : (String(host), port)
     }
 }

@@ -263,11 +263,8 @@ final class ManagedSocket: StreamHandler {
 
     private func perform(_ call: Call, attempt: Int) {
         guard let mapping, case .webhook(let hook) = mapping.endpoint, let name = mappingName else { return }
-        let (event, body): (String, [UInt8]) = switch call {
-        case .open: ("open", [])
-        case .data(let chunk): ("data", chunk)
-        case .close: ("close", [])
-        }
+        let event = eventName(call)
+        let body: [UInt8] = if case .data(let chunk) = call { chunk } else { [] }
         var headers = HTTPHeaders()
         for (k, v) in hook.headers.sorted(by: { $0.key < $1.key }) { headers.add(name: k, value: v) }
         headers.add(name: "Content-Type", value: "application/octet-stream")
