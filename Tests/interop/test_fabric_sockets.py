@@ -4,6 +4,7 @@ TCP device with it; `GET /v1/sockets` shows the socket and `/metrics` the mappin
 mapping survives an agent restart without the coordinator (the agent stores what was pushed)."""
 from __future__ import annotations
 
+import json
 import socket
 import types
 
@@ -76,3 +77,75 @@ def test_a_mapping_put_at_the_coordinator_serves_a_device_on_a_gateway(fleet_fac
         assert co.send_json("/v1/mappings/meters", None, method="DELETE")[0] == 404
     finally:
         endpoint.stop()
+
+
+def test_an_mqtt_endpoint_with_a_paho_function_on_another_gateway(fleet_factory):
+    """Issue #14: the function is a paho-mqtt client on gw-2; the device's socket is on gw-1. Its
+    chunks arrive on `<prefix>/<id>/rx` with the socket's identity as user properties, open and close
+    on `.../events`, and what the function publishes to `.../tx` is written to the device, in order;
+    a `close` user property closes the socket."""
+    from paho.mqtt.properties import Properties
+    from paho.mqtt.packettypes import PacketTypes
+    from support import V5
+
+    fleet = fleet_factory(2, agent_cfg={"extra_args": ["--listen-sockets", "0.0.0.0:0"]})
+    fleet.wait_connected()
+    gw = fleet.gws["gw-1"]
+    device_host = gw.ns.dev_ns_addr if gw.ns is not None else "127.0.0.1"
+    co = fleet.coordinator
+    body = {"endpoint": {"mqtt": {"prefix": "fn/meters"}}, "events": ["open", "data", "close"],
+            "receive": {"delimiter": "\n"}, "reply": "write", "on_error": "close"}
+    status, stored = co.send_json("/v1/mappings/mq", body, method="PUT")
+    assert status == 200 and stored["endpoint"] == {"mqtt": {"prefix": "fn/meters"}}, stored
+
+    function = fleet.client("gw-2", proto=V5)
+    function.connect()
+    assert function.subscribe("fn/meters/+/rx", qos=1) == [1]
+    assert function.subscribe("fn/meters/+/events", qos=1) == [1]
+
+    def opened():
+        s, answer = open_socket(device_host, gw.agent.sockets_port, b"OPEN mq client=m-7\n")
+        if answer.startswith(b"OK "):
+            return s, answer[3:].decode()
+        s.close()  # the mapping is not pushed yet
+        return None
+    s, socket_id = wait_until(opened, timeout=10, interval=0.2, what="the pushed MQTT mapping on gw-1")
+    events = f"fn/meters/{socket_id}/events"
+    opened_event = function.wait_messages(1, timeout=10, topic=events)[0]
+    assert json.loads(opened_event.payload) == {"event": "open", "socket": socket_id, "mapping": "mq", "client": "m-7",
+                                                "identity": "", "gateway": "gw-1"}
+
+    lines = [f"reading {i}\n".encode() for i in range(50)]
+    s.sendall(b"".join(lines))
+    rx = function.wait_messages(50, timeout=10, topic=f"fn/meters/{socket_id}/rx")
+    assert [m.payload for m in rx] == [line[:-1] for line in lines]   # the delimiter cuts, it is not sent
+    props = dict(rx[0].properties.UserProperty)
+    assert props["socket"] == socket_id and props["client"] == "m-7" and props["gateway"] == "gw-1", props
+
+    # The function answers from gw-2; the device reads the answers in order.
+    for m in rx:
+        function.publish(f"fn/meters/{socket_id}/tx", m.payload.upper() + b";", qos=1)
+    expected = b"".join(line[:-1].upper() + b";" for line in lines)
+    got = b""
+    s.settimeout(10)
+    while len(got) < len(expected):
+        data = s.recv(65536)
+        assert data, f"closed after {got!r}"
+        got += data
+    assert got == expected
+
+    # A `close` user property closes the socket after its payload; the close event follows.
+    close = Properties(PacketTypes.PUBLISH)
+    close.UserProperty = ("close", "1")
+    function.publish(f"fn/meters/{socket_id}/tx", b"bye\n", qos=1, properties=close)
+    tail = b""
+    while True:
+        data = s.recv(65536)
+        if not data:
+            break
+        tail += data
+    assert tail == b"bye\n"
+    closed_event = function.wait_messages(2, timeout=10, topic=events)[1]
+    assert json.loads(closed_event.payload)["event"] == "close"
+    s.close()
+    wait_until(lambda: not co.get("/v1/sockets")["sockets"], timeout=10, what="the closed socket gone from the list")

@@ -140,7 +140,13 @@ extension Broker {
                                                 subscriptionIdentifiers: options.subscriptionIdentifier.map { [$0] } ?? []))
             }
         }
-        if routeTargets.isEmpty { metrics.messagesUnrouted += 1; return }
+        // A tap is a listener inside the agent, not a session: one lookup, and only while a tap
+        // exists. Last, once the scratch space is no longer read (Broker+Taps).
+        if routeTargets.isEmpty {
+            if topicTaps.isEmpty || !tapMessage(message) { metrics.messagesUnrouted += 1 }
+            return
+        }
+        defer { if !topicTaps.isEmpty { _ = tapMessage(message) } }
         let now = self.now
         encodeBuffers.beginMessage()
         let fanOut = routeTargets.count > 1

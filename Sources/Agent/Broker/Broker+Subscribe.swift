@@ -111,7 +111,7 @@ extension Broker {
     }
 
     /// Local subscribers per plain filter; the fabric hears when a count leaves or returns to 0.
-    private func countInterest(_ filter: String, by delta: Int) {
+    func countInterest(_ filter: String, by delta: Int) {
         let before = interestCounts[filter, default: 0]
         let after = before + delta
         interestCounts[filter] = after == 0 ? nil : after

@@ -49,6 +49,9 @@ final class Broker {
     var relays: [ObjectIdentifier: ClientRelay] = [:]
     /// Migrations found in progress at start, for the coordinator link to pick up (then emptied).
     var restoredMigrations: [MigrationRecord] = []
+    /// Exact topics a part of the agent itself listens on (Broker+Taps): managed sockets with an
+    /// MQTT endpoint hear their `<prefix>/<socket-id>/tx` here.
+    var topicTaps: [String: (Message) -> Void] = [:]
     /// Local subscriptions per plain filter (shared ones counted under their filter).
     var interestCounts: [String: Int] = [:]
     /// Of those, the subscriptions that are durable interest (`Broker.isDurable`), per plain filter.

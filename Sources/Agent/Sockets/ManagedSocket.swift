@@ -9,8 +9,10 @@ import FleetRuntime
 /// written back when the mapping says `reply: write`, and an `X-Fleetgate-Close` header closes the
 /// socket. While calls fall behind, chunks wait (at most `maxWaitingChunks`), then reading stops:
 /// a slow endpoint slows its own device only. Open and close events are retried with backoff;
-/// data never is. Loop-thread only, like its stream.
-final class ManagedSocket: StreamHandler {
+/// data never is. A mapping with an MQTT endpoint publishes instead of calling (MQTTEndpoint,
+/// ManagedSocket+MQTT): its backpressure is the broker's, which holds the socket's reading while a
+/// subscriber it feeds is congested (PausableSource). Loop-thread only, like its stream.
+final class ManagedSocket: StreamHandler, PausableSource {
     enum Phase {
         case handshake
         /// The line is read; credentials are being checked or the open event is being called.
@@ -29,13 +31,13 @@ final class ManagedSocket: StreamHandler {
     private(set) var socketId: String?
     private(set) var mappingName: String?
     private var mapping: SocketMapping?
-    private var clientId = ""
+    private(set) var clientId = ""
     private var identity: ClientIdentity?
     private var framer: ReceiveFramer?
     private var idleTimer: LoopTimer?
     private let openedAtMs: UInt64
     private var bytesIn: UInt64 = 0
-    private var bytesOut: UInt64 = 0
+    var bytesOut: UInt64 = 0
     private var calls: UInt64 = 0
     private var errors: UInt64 = 0
 
@@ -43,7 +45,13 @@ final class ManagedSocket: StreamHandler {
     private enum Call { case open, data([UInt8]), close }
     private var waiting: [Call] = []
     private var callPending = false   // granted or running
+    /// Reading stopped by the socket itself (calls behind, bytes before open); the broker's holds
+    /// (`isThrottled`) are counted apart, and reading resumes only when neither holds it.
     private var readingPaused = false
+    var isThrottled = false
+    var holdCount = 0
+    /// The MQTT endpoint's topics, once the socket has an id and its mapping has one.
+    var mqtt: MQTTEndpoint?
     /// Bytes that came after the OPEN line before the socket was open.
     private var early: [UInt8] = []
     static let maxWaitingChunks = 64
@@ -108,6 +116,7 @@ final class ManagedSocket: StreamHandler {
         service.log.notice("socket from \(stream.remoteAddress) refused: \(code.rawValue) \(reason)")
         stream.write(SocketAnswer.error(code, reason))
         phase = .closed
+        stopMQTT()
         stream.close()
         service.forget(self)
     }
@@ -117,9 +126,6 @@ final class ManagedSocket: StreamHandler {
         early = rest
         guard let mapping = service.mapping(named: request.mapping) else {
             return refuse(.unknownMapping, "no mapping '\(request.mapping)' on this gateway")
-        }
-        if case .mqtt = mapping.endpoint {
-            return refuse(.unavailable, "mapping '\(request.mapping)' has an MQTT endpoint, which this gateway does not serve yet")
         }
         self.mapping = mapping
         mappingName = request.mapping
@@ -166,6 +172,7 @@ final class ManagedSocket: StreamHandler {
         }
         guard let mapping else { return }
         framer = ReceiveFramer(mapping.receive)
+        if case .mqtt(let prefix) = mapping.endpoint, let socketId { startMQTT(prefix: prefix, socketId: socketId, mapping: mapping) }
         if mapping.events.contains(.open) {
             enqueue(.open)   // OK follows the open event's answer (or its final failure)
         } else {
@@ -187,7 +194,7 @@ final class ManagedSocket: StreamHandler {
         if !first.isEmpty { received(first) }
     }
 
-    private var identityName: String { identity?.username ?? identity?.certificateCN ?? "" }
+    var identityName: String { identity?.username ?? identity?.certificateCN ?? "" }
 
     // MARK: Data
 
@@ -241,11 +248,20 @@ final class ManagedSocket: StreamHandler {
     private func resumeReading() {
         guard readingPaused, phase == .open else { return }
         readingPaused = false
+        if !isThrottled { stream.startReading() }
+    }
+
+    // PausableSource: the broker's holds (an MQTT endpoint's congested subscriber, a full forward log).
+    func pauseInput() { stream.stopReading() }
+
+    func resumeInput() {
+        guard phase == .open, !readingPaused else { return }
         stream.startReading()
     }
 
     private func callNext() {
         guard !callPending, !waiting.isEmpty, let mapping, let name = mappingName else { return }
+        if mqtt != nil { return publishWaiting() }
         callPending = true
         service.requestCall(for: self, mapping: name, limit: mapping.maxConcurrency)
     }
@@ -336,6 +352,28 @@ final class ManagedSocket: StreamHandler {
 
     private func isData(_ call: Call) -> Bool { if case .data = call { true } else { false } }
 
+    /// An MQTT endpoint's calls: each published at once and in order (publishing does not wait),
+    /// the open event before `OK`, the close event last.
+    private func publishWaiting() {
+        while !waiting.isEmpty, let mqtt {
+            let call = waiting.removeFirst()
+            calls += 1
+            switch call {
+            case .open: publish(mqtt.event("open"))
+            case .data(let chunk): publish(mqtt.chunk(chunk))
+            case .close: publish(mqtt.event("close"))
+            }
+            service.callEnded(mapping: mappingName ?? "", latencyMs: 0, failed: false, gated: false)
+            switch call {
+            case .open: confirmOpen()
+            case .data: break
+            case .close: return finish()
+            }
+        }
+        // Nothing waits now; closing ends in `startClosing` (the close event, or at once).
+        if readingPaused { resumeReading() }
+    }
+
     private func eventName(_ call: Call) -> String {
         switch call {
         case .open: "open"
@@ -382,6 +420,7 @@ final class ManagedSocket: StreamHandler {
         guard phase != .closed else { return }
         if phase == .handshake || phase == .opening { endHandshake() }
         phase = .closed
+        stopMQTT()
         idleTimer?.close()
         idleTimer = nil
         if socketId != nil { service.metrics.closed += 1 }

@@ -168,9 +168,10 @@ final class SocketService {
     }
 
     /// A call of `mapping` ended: counted, and its slot passes to the next socket waiting.
-    func callEnded(mapping: String, latencyMs: UInt64, failed: Bool) {
+    /// `gated: false`: a call that took no slot (an MQTT endpoint's publish), counted only.
+    func callEnded(mapping: String, latencyMs: UInt64, failed: Bool, gated: Bool = true) {
         record(mapping: mapping, latencyMs: latencyMs, failed: failed)
-        releaseCall(mapping: mapping)
+        if gated { releaseCall(mapping: mapping) }
     }
 
     private func record(mapping: String, latencyMs: UInt64, failed: Bool) {
