@@ -14,6 +14,7 @@ let package = Package(
         .executable(name: "fleetgate-agent", targets: ["fleetgate-agent"]),
         .executable(name: "fleetgate-bench", targets: ["fleetgate-bench"]),
         .executable(name: "fleetgate-coordinator", targets: ["fleetgate-coordinator"]),
+        .executable(name: "fleetgate", targets: ["fleetgate"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
@@ -100,6 +101,13 @@ let package = Package(
             .product(name: "Logging", package: "swift-log"),
         ], path: "Sources/fleetgate-coordinator"),
 
+        // The operator's CLI (issue #16): argument-parser and Foundation's URLSession only, so it
+        // builds in seconds and links neither the agent's runtime nor Hummingbird.
+        .target(name: "FleetCLI", dependencies: [
+            .product(name: "ArgumentParser", package: "swift-argument-parser"),
+        ], path: "Sources/FleetCLI"),
+        .executableTarget(name: "fleetgate", dependencies: ["FleetCLI"], path: "Sources/fleetgate"),
+
         .testTarget(name: "FleetProtocolTests", dependencies: ["FleetProtocol"]),
         // FleetConfig for the socket mappings, whose JSON reading needs Foundation (FleetCore may not).
         .testTarget(name: "FleetCoreTests", dependencies: ["FleetCore", "FleetConfig"]),
@@ -108,5 +116,7 @@ let package = Package(
         .testTarget(name: "FleetCoordinatorTests", dependencies: ["FleetCoordinator", "FleetConfig", "FleetCore", "FleetProtocol"]),
         // The load generator's loss/duplicate/order accounting (issue #5).
         .testTarget(name: "FleetBenchTests", dependencies: ["fleetgate-bench"]),
+        // The CLI's pure parts: requests built from arguments, tables, exit codes.
+        .testTarget(name: "FleetCLITests", dependencies: ["FleetCLI"]),
     ]
 )
