@@ -24,9 +24,11 @@ public struct GlobalOptions: ParsableArguments, Sendable {
     /// address, no token). Empty variables count as unset. Pure apart from reading the token file.
     public static func endpoint(coordinator: String?, tokenFile: String?, environment: [String: String]) throws(CLIFailure) -> AdminEndpoint {
         func nonEmpty(_ s: String?) -> String? { s.flatMap { $0.isEmpty ? nil : $0 } }
-        let address = nonEmpty(coordinator) ?? nonEmpty(environment["FLEETGATE_COORDINATOR"]) ?? AdminEndpoint.defaultAddress
+        let fromEnvironment = nonEmpty(coordinator) == nil ? nonEmpty(environment["FLEETGATE_COORDINATOR"]) : nil
+        let address = nonEmpty(coordinator) ?? fromEnvironment ?? AdminEndpoint.defaultAddress
         guard let base = AdminEndpoint.base(address) else {
-            throw CLIFailure(.usage, "--coordinator \(address): expected http://HOST:PORT or https://HOST:PORT")
+            let source = fromEnvironment != nil ? "FLEETGATE_COORDINATOR=" : "--coordinator "
+            throw CLIFailure(.usage, "\(source)\(address): expected http://HOST:PORT or https://HOST:PORT")
         }
         let file = nonEmpty(tokenFile) ?? nonEmpty(environment["FLEETGATE_TOKEN_FILE"])
         return AdminEndpoint(base: base, token: try file.map { (f: String) throws(CLIFailure) in try AdminEndpoint.token(file: f) })
