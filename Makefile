@@ -39,6 +39,7 @@ build:
 release: deps
 	swift build -c release --product fleetgate-agent
 	swift build -c release --product fleetgate-coordinator
+	swift build -c release --product fleetgate
 
 deps:
 	@missing=$$(for p in $(APT_BUILD); do dpkg -s $$p >/dev/null 2>&1 || echo $$p; done); \

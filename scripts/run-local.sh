@@ -11,6 +11,7 @@ mkdir -p data/coordinator data/gw-1
 [ -s data/token ] || { head -c 24 /dev/urandom | base64 > data/token; chmod 600 data/token; }
 [ -s data/admin-token ] || { head -c 24 /dev/urandom | base64 > data/admin-token; chmod 600 data/admin-token; }
 echo "admin API: curl -H \"Authorization: Bearer \$(cat data/admin-token)\" http://127.0.0.1:8080/v1/gateways"
+echo "CLI:       FLEETGATE_TOKEN_FILE=data/admin-token ./.build/release/fleetgate gateways list   (or: ... fleetgate top)"
 
 ./.build/release/fleetgate-coordinator --listen 127.0.0.1:7420 --http 127.0.0.1:8080 \
     --data-dir data/coordinator --token-file data/token --admin-token-file data/admin-token --allow-new-gateways &
