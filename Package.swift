@@ -93,7 +93,19 @@ let package = Package(
             .product(name: "Metrics", package: "swift-metrics"),
             .product(name: "Prometheus", package: "swift-prometheus"),
             .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
-        ], path: "Sources/Coordinator"),
+        ], path: "Sources/Coordinator",
+        // The dashboard's files, compiled into the binary as byte arrays (`PackageResources.<name>`):
+        // no bundle directory next to the executable, no build step, nothing fetched by the browser.
+        resources: [
+            .embedInCode("Dashboard/static/index.html"),
+            .embedInCode("Dashboard/static/dashboard.css"),
+            .embedInCode("Dashboard/static/dashboard.js"),
+            .embedInCode("Dashboard/static/api.js"),
+            .embedInCode("Dashboard/static/format.js"),
+            .embedInCode("Dashboard/static/graph.js"),
+            .embedInCode("Dashboard/static/views.js"),
+            .embedInCode("Dashboard/static/favicon.svg"),
+        ]),
 
         .executableTarget(name: "fleetgate-coordinator", dependencies: [
             "FleetCoordinator", "FleetConfig",

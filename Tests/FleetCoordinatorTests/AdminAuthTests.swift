@@ -3,7 +3,8 @@ import Testing
 @testable import FleetCoordinator
 
 /// Who may do what on the admin API (issue #11, admin API security): 401 without a valid token
-/// on everything but /healthz, 403 for the read token on a write, nothing open by default.
+/// on everything but /healthz and the dashboard's static files, 403 for the read token on a
+/// write, nothing open by default.
 @Suite struct AdminAuthTests {
     static let auth = AdminAuth(adminToken: Array("admin-secret".utf8), readToken: Array("read-secret".utf8))
 
@@ -25,6 +26,17 @@ import Testing
         (.put, "/v1/x", nil, 401),
         (.delete, "/v1/gateways/gw-1", "Bearer admin-secret", nil),
         (.post, "/healthz", nil, nil),
+        // The dashboard's files are open (static, no data), only those exact paths, only GET.
+        (.get, "/", nil, nil),
+        (.get, "/ui/dashboard.js", nil, nil),
+        (.get, "/ui/favicon.svg", "Bearer wrong", nil),
+        (.get, "/ui/", nil, 401),
+        (.get, "/ui/secret.json", nil, 401),
+        (.get, "/ui/../v1/gateways", nil, 401),
+        (.get, "/ui/dashboard.js/../../v1/gateways", nil, 401),
+        (.get, "//", nil, 401),
+        (.post, "/", nil, 401),
+        (.post, "/ui/dashboard.js", "Bearer read-secret", 403),
     ])
     func decisions(method: HTTPRequest.Method, path: String, authorization: String?, status: Int?) {
         #expect(Self.auth.refusal(method: method, path: path, authorization: authorization)?.status.code == status)

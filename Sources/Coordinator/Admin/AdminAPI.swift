@@ -11,9 +11,11 @@ public enum AdminAPI {
         // First: middlewares wrap the routes added after them and the not-found responder. The
         // token check comes before routing, so without one no path, not even an unknown one,
         // says more than 401.
+        router.middlewares.add(SecurityHeadersMiddleware())
         router.middlewares.add(JSONErrorMiddleware())
         router.middlewares.add(AdminAuthMiddleware(auth: auth))
 
+        addDashboardRoutes(to: router)
         router.get("healthz") { _, _ in json(await bridge.read { $0.health() }) }
         router.get("v1/gateways") { _, _ in json(await bridge.read { $0.gatewayList() }) }
         router.get("v1/gateways/:id") { _, context in

@@ -3,9 +3,9 @@ import Hummingbird
 
 /// Who may use the admin API: bearer tokens read from files at start (`--admin-token-file` reads
 /// and writes, `--read-token-file` only reads). Without a token, or with one that matches
-/// neither, every endpoint but `/healthz` answers 401; the read token on a write answers 403.
-/// With no token configured the API answers 401 to everything but `/healthz` (the coordinator
-/// still serves its agents): an operator gets nothing open by default. Pure: the decision is
+/// neither, every endpoint but `/healthz` and the dashboard's static files answers 401; the read
+/// token on a write answers 403. With no token configured the API answers 401 to all of them (the
+/// coordinator still serves its agents): an operator gets nothing open by default. Pure: the decision is
 /// table-tested (AdminAuthTests); the middleware only applies it.
 public struct AdminAuth: Sendable {
     public enum Access: Comparable, Sendable { case none, read, admin }
@@ -22,9 +22,12 @@ public struct AdminAuth: Sendable {
     public var isConfigured: Bool { adminToken != nil || readToken != nil }
 
     /// What a request to `path` with `method` needs: `/healthz` is open (probes and load
-    /// balancers carry no token), GET and HEAD read, everything else writes.
+    /// balancers carry no token), and so are GETs of the dashboard's own files (`/`, `/ui/...`:
+    /// static, no fleet data; the page asks for a token for its API calls); other GETs and HEADs
+    /// read, everything else writes.
     public static func need(method: HTTPRequest.Method, path: String) -> Need {
         if path == "/healthz" || path == "/healthz/" { return .open }
+        if method == .get && DashboardAssets.byPath[path] != nil { return .open }
         return method == .get || method == .head ? .read : .write
     }
 
