@@ -3,7 +3,9 @@
 
 SHELL := /bin/bash
 APT_BUILD := libuv1-dev libssl-dev libsqlite3-dev libcurl4-openssl-dev pkg-config
-APT_TEST  := mosquitto mosquitto-clients openssl iproute2
+# APT_TEST: the reference broker and clients, certificates, network namespaces, and chromium (the
+# real browser that tests the coordinator's dashboard, Tests/interop/test_dashboard.py).
+APT_TEST  := mosquitto mosquitto-clients openssl iproute2 chromium
 VENV      := .venv
 PYTHON    ?= python3
 SWIFT_BUILD_FLAGS ?=
