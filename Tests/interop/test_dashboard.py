@@ -119,6 +119,8 @@ def test_dashboard_in_chromium_shows_the_fleet_and_drains_a_gateway(fleet_factor
                          "the sign-in form")
         text = browser.evaluate("document.body.innerText")
         assert "gw-1" not in text and "gw-2" not in text, text
+        assert browser.evaluate("performance.getEntriesByType('resource').filter((e) => e.name.includes('/v1/')).length") == 0, \
+            "the page called the API before it had a token"
 
         # 2. A wrong token typed into the form: refused with the API's 401, still no data.
         browser.type_text("#token-input", "not-the-token")
@@ -128,6 +130,8 @@ def test_dashboard_in_chromium_shows_the_fleet_and_drains_a_gateway(fleet_factor
         assert "401" in error and "refused" in error, error
         assert browser.evaluate("document.getElementById('fleet').hidden && sessionStorage.getItem('fleetgate.token') === null")
         assert "gw-1" not in browser.evaluate("document.body.innerText")
+        # (The probe of step 1 sees calls: this one was made, and refused.)
+        assert browser.evaluate("performance.getEntriesByType('resource').filter((e) => e.name.includes('/v1/')).length") >= 1
 
         # 3. The read token in the fragment (same page: hashchange) shows the fleet, but cannot drain.
         browser.navigate(base + "#token=" + urllib.parse.quote(READ_TOKEN, safe=""))
