@@ -1,6 +1,6 @@
 /// Every tunable of the coordinator in one place, each with its reason (docs/COORDINATOR.md).
 public enum CoordinatorLimits {
-    /// PROTOCOL.md §8.3: bulk frames go to the socket only while its unsent bytes are below this.
+    /// Protocol/agent-coordinator.md §8.3: bulk frames go to the socket only while its unsent bytes are below this.
     public static let bulkLowWatermark = 64 * 1024
     /// Bulk (FORWARD) frames queued per connection behind the watermark. When full, a QoS 0
     /// forward is dropped and counted; a QoS >= 1 forward closes that destination with
@@ -9,7 +9,7 @@ public enum CoordinatorLimits {
     /// Bytes of bulk frames queued per connection (same policy as the frame count).
     public static let maxQueuedBulkBytes = 32 * 1024 * 1024
     /// Control bytes allowed to sit unsent on one connection. Control is never dropped: past this
-    /// the peer is too slow and is closed with ERROR `overloaded` (PROTOCOL.md §8.5).
+    /// the peer is too slow and is closed with ERROR `overloaded` (Protocol/agent-coordinator.md §8.5).
     public static let maxUnsentControlBytes = 16 * 1024 * 1024
     // Retention per destination (`retention:` in the config file; DeliveryLedger). What a gateway
     // that is away is owed stays in the origins' logs up to these bounds; past one, the oldest is
@@ -43,9 +43,9 @@ public enum CoordinatorLimits {
     /// A drained gateway is asked again for its sessions at most this often (new clients may have
     /// come, a move may have failed).
     public static let drainRelistIntervalMs: UInt64 = 2_000
-    /// Selective sequences in one DELIVERY_ACK to an origin (PROTOCOL.md §6 allows 1024).
+    /// Selective sequences in one DELIVERY_ACK to an origin (Protocol/agent-coordinator.md §6 allows 1024).
     public static let maxSelectiveAcks = 1_024
-    /// PROTOCOL.md §7.2: no HELLO within this many milliseconds -> ERROR handshakeTimeout.
+    /// Protocol/agent-coordinator.md §7.2: no HELLO within this many milliseconds -> ERROR handshakeTimeout.
     public static let handshakeTimeoutMs: UInt64 = 10_000
     /// A connection closing after an ERROR gets this long to take its last bytes, then is cut.
     public static let closeGraceMs: UInt64 = 2_000
@@ -56,7 +56,7 @@ public enum CoordinatorLimits {
     /// Default heartbeat interval announced in HELLO_ACK (lowered to a third of the gateway
     /// timeout so a healthy gateway is never timed out between two heartbeats).
     public static let defaultHeartbeatIntervalMs: UInt32 = 5_000
-    /// Default silence after which a gateway is marked down (3 heartbeat intervals, PROTOCOL.md §5.4).
+    /// Default silence after which a gateway is marked down (3 heartbeat intervals, Protocol/agent-coordinator.md §5.4).
     public static let defaultGatewayTimeoutSeconds: Double = 15
     /// How long a graceful shutdown waits for gateways to take their ERROR shuttingDown.
     public static let shutdownGraceMs: UInt64 = 2_000

@@ -1,4 +1,4 @@
-/// An ERROR frame code (docs/PROTOCOL.md §5.11). A struct, not an enum, so a code a newer peer
+/// An ERROR frame code (Protocol/agent-coordinator.md §5.11). A struct, not an enum, so a code a newer peer
 /// sends that we do not know still decodes; an unknown code is treated as fatal.
 public struct FleetErrorCode: RawRepresentable, Hashable, Sendable, CustomStringConvertible {
     public let rawValue: UInt16

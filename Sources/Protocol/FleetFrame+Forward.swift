@@ -1,4 +1,4 @@
-// FORWARD and DELIVERY_ACK (docs/PROTOCOL.md §5.9, §5.10).
+// FORWARD and DELIVERY_ACK (Protocol/agent-coordinator.md §5.9, §5.10).
 
 extension FleetFrame.Forward {
     /// Bits of the FORWARD flags byte: 0-1 QoS, 2 retain, 3-7 reserved.

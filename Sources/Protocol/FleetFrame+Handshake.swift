@@ -1,4 +1,4 @@
-// HELLO, HELLO_ACK and ERROR (docs/PROTOCOL.md §5.1-5.3). Their layouts are the same in every
+// HELLO, HELLO_ACK and ERROR (Protocol/agent-coordinator.md §5.1-5.3). Their layouts are the same in every
 // protocol version: they are read before a version is chosen.
 
 extension FleetFrame.Hello {

@@ -1,4 +1,4 @@
-// HEARTBEAT and LOAD_REPORT (docs/PROTOCOL.md §5.4-5.5).
+// HEARTBEAT and LOAD_REPORT (Protocol/agent-coordinator.md §5.4-5.5).
 
 extension FleetFrame.Heartbeat {
     static func decode(_ r: inout FleetBodyReader) throws(FleetFrameError) -> Self {

@@ -1,4 +1,4 @@
-// INTEREST_SNAPSHOT, INTEREST_DELTA, REMOTE_INTEREST and DURABLE_INTEREST (docs/PROTOCOL.md §5.6-5.8, §5.13).
+// INTEREST_SNAPSHOT, INTEREST_DELTA, REMOTE_INTEREST and DURABLE_INTEREST (Protocol/agent-coordinator.md §5.6-5.8, §5.13).
 
 extension FleetFrame.InterestSnapshot {
     /// Bit 0 of the snapshot flags byte: this part completes the table. Bits 1-7 reserved.

@@ -1,5 +1,5 @@
 // Maintenance frames: AVAILABILITY_QUERY, AVAILABILITY, MAINTENANCE_RUN, MAINTENANCE_RESULT
-// (docs/PROTOCOL.md §5.21-§5.24). Issue #13: the coordinator asks a gateway whether it may be
+// (Protocol/agent-coordinator.md §5.21-§5.24). Issue #13: the coordinator asks a gateway whether it may be
 // maintained now, tells it to run a named operation under a fencing number, and hears the result.
 
 extension FleetFrame {

@@ -1,7 +1,7 @@
 // Connection migration frames: MIGRATE, SESSION_TRANSFER, MIGRATION_STEP, HANDOFF
-// (docs/PROTOCOL.md §5.14-§5.18).
+// (Protocol/agent-coordinator.md §5.14-§5.18).
 
-/// How a migrated client reaches its new gateway (docs/PROTOCOL.md §5.14, §10).
+/// How a migrated client reaches its new gateway (Protocol/agent-coordinator.md §5.14, §10).
 public enum MigrationMode: UInt8, Sendable, CaseIterable {
     /// Told to reconnect there: MQTT 5 DISCONNECT 0x9C with a Server Reference; a 3.1.1 client,
     /// which cannot be told, is closed.

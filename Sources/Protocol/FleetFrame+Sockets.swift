@@ -1,4 +1,4 @@
-// Managed-socket frames: MAPPINGS and SOCKET_REPORT (docs/PROTOCOL.md §5.25-§5.26, issue #14).
+// Managed-socket frames: MAPPINGS and SOCKET_REPORT (Protocol/agent-coordinator.md §5.25-§5.26, issue #14).
 // The coordinator holds the function mappings and pushes them to every agent; agents report the
 // sockets they hold and each mapping's calls for `GET /v1/sockets` and the metrics.
 

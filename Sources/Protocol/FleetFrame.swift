@@ -1,4 +1,4 @@
-/// A frame kind (docs/PROTOCOL.md §4). A struct, so kinds this codec does not know can be carried.
+/// A frame kind (Protocol/agent-coordinator.md §4). A struct, so kinds this codec does not know can be carried.
 public struct FleetFrameKind: RawRepresentable, Hashable, Sendable, CustomStringConvertible {
     public let rawValue: UInt16
     public init(rawValue: UInt16) { self.rawValue = rawValue }
@@ -85,7 +85,7 @@ public struct FleetFrameKind: RawRepresentable, Hashable, Sendable, CustomString
     }
 }
 
-/// Header flag bits (docs/PROTOCOL.md §3.2).
+/// Header flag bits (Protocol/agent-coordinator.md §3.2).
 public enum FleetFrameFlags {
     /// A receiver that does not know the kind skips the frame instead of failing the connection.
     public static let ignorable: UInt8 = 0x01
@@ -157,7 +157,7 @@ public enum FleetFrame: Hashable, Sendable {
         }
     }
 
-    /// Bulk frames go behind control frames in the writer (docs/PROTOCOL.md §8).
+    /// Bulk frames go behind control frames in the writer (Protocol/agent-coordinator.md §8).
     public var isBulk: Bool {
         if case .unknown(_, let flags, _) = self { return flags & FleetFrameFlags.bulk != 0 }
         return kind.isBulk
@@ -388,7 +388,7 @@ extension FleetFrame {
     }
 
     /// REPLAY (0x0022), coordinator -> origin agent: a destination came back and is owed forwards
-    /// from `fromSequence` on; send the outbound log again from there, in order (PROTOCOL.md §5.12).
+    /// from `fromSequence` on; send the outbound log again from there, in order (Protocol/agent-coordinator.md §5.12).
     public struct Replay: Hashable, Sendable {
         public var fromSequence: UInt64
         public init(fromSequence: UInt64) { self.fromSequence = fromSequence }

@@ -1,4 +1,4 @@
-/// Frames and decodes agent-coordinator frames from a byte stream (docs/PROTOCOL.md §3). A value
+/// Frames and decodes agent-coordinator frames from a byte stream (Protocol/agent-coordinator.md §3). A value
 /// type with no state between calls: the caller keeps the bytes, calls `decode` until it returns
 /// nil, and drops `consumed` bytes. Which frames are allowed when (HELLO first, direction) is the
 /// connection's business, not the codec's.

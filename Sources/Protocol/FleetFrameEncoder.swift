@@ -1,7 +1,7 @@
 /// Encodes frames. It trusts its input: values the peer would reject (a list or string over its
 /// `FleetLimits` bound, a body over 4 GiB) trap; per-connection MQTT properties on a FORWARD
 /// (topic alias, subscription identifiers, connection-level ones) are left out. It does not check
-/// the peer's maximum frame size: the writer does (docs/PROTOCOL.md §8).
+/// the peer's maximum frame size: the writer does (Protocol/agent-coordinator.md §8).
 public enum FleetFrameEncoder {
     /// Appends the encoded frame: header with the kind's canonical flags (BULK on FORWARD, nothing
     /// else), then the body. `.unknown` is written back with its own kind, flags and body.

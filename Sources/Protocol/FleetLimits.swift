@@ -1,4 +1,4 @@
-/// Limits of the agent-coordinator frame codec (docs/PROTOCOL.md §6), in one place. Each bound is
+/// Limits of the agent-coordinator frame codec (Protocol/agent-coordinator.md §6), in one place. Each bound is
 /// checked by the decoder before anything is allocated for the field or list it guards.
 public enum FleetLimits {
     /// Frame header: kind (2) + flags (1) + body length (4).
@@ -45,7 +45,7 @@ public enum FleetLimits {
     /// the added/removed lists of a delta. Larger tables are split over several parts.
     public static let maxFiltersPerFrame = 4_096
     /// Filter bytes per snapshot part when a table is split (`InterestSnapshot.parts`): interest
-    /// frames are control frames and stay small, so one never holds the connection for long (docs/PROTOCOL.md §8).
+    /// frames are control frames and stay small, so one never holds the connection for long (Protocol/agent-coordinator.md §8).
     public static let snapshotPartBytes = 65_536
     /// Individually acknowledged sequences in one DELIVERY_ACK.
     public static let maxSelectiveAcks = 1_024

@@ -1,5 +1,5 @@
 /// What a source gateway presents when it relays a migrated client's MQTT stream to the target
-/// (docs/PROTOCOL.md §10): the password of the CONNECT that opens the relay, whose user name is
+/// (Protocol/agent-coordinator.md §10): the password of the CONNECT that opens the relay, whose user name is
 /// `RelayCredential.username`. The target accepts it only for a session it holds whose relay
 /// secret matches; the secret was made by the source at export and travelled inside the session
 /// (the coordinator link carried it), so only the gateway that handed a session over can relay for

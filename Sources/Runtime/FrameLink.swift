@@ -15,7 +15,7 @@ public protocol FrameLinkOwner: AnyObject {
     func frameLinkClosed(_ link: FrameLink, error: RuntimeError?)
 }
 
-/// One agent-coordinator connection, either end (docs/PROTOCOL.md §3, §7, §8): the connection core
+/// One agent-coordinator connection, either end (Protocol/agent-coordinator.md §3, §7, §8): the connection core
 /// both sides share. Reassembly (`PacketAssembler`) and decoding under a frame-size limit that the
 /// handshake raises; the writer rule (control first, bulk below the watermark, bounded queues,
 /// `FrameWriterQueue`); pause at a frame boundary (`PausableSource`: frames already read wait in
@@ -71,7 +71,7 @@ public final class FrameLink: StreamHandler, PausableSource {
         set { decoder.maximumFrameSize = newValue }
     }
 
-    // MARK: Writing (PROTOCOL.md §8)
+    // MARK: Writing (Protocol/agent-coordinator.md §8)
 
     public var bulkDropped: UInt64 { writer.bulkDropped }
     public var queuedBulkFrames: Int { writer.queuedBulkFrames }

@@ -1,6 +1,6 @@
 import FleetCore
 
-/// The control-before-bulk writer rule of PROTOCOL.md §8 for one connection, without the socket:
+/// The control-before-bulk writer rule of Protocol/agent-coordinator.md §8 for one connection, without the socket:
 /// two FIFO queues of encoded frames. The connection asks `next(unsentBytes:)` for the next frame
 /// to hand to its stream until it returns nil, whenever frames were queued or the stream drained.
 ///

@@ -6,7 +6,7 @@ import FleetProtocol
 /// input is tried, so inputs can chain several.
 ///
 /// The first byte selects the codec, by its remainder mod 3: 0 = MQTT (both versions), 1 = fleet
-/// frames (docs/PROTOCOL.md), 2 = the managed-socket handshake line (issue #14); the rest is the
+/// frames (Protocol/agent-coordinator.md), 2 = the managed-socket handshake line (issue #14); the rest is the
 /// stream. Seeds are written with that byte in front.
 enum FuzzOracle {
     static let mqttSelector: UInt8 = 0x00
@@ -128,7 +128,7 @@ enum FuzzOracle {
         guard let back, back.frame == .forward(forward) else { fatalError("FORWARD changed \(forward) into \(String(describing: back))") }
     }
 
-    /// Any CONNECT password may be a relay credential (docs/PROTOCOL.md §10) to the target's parser:
+    /// Any CONNECT password may be a relay credential (Protocol/agent-coordinator.md §10) to the target's parser:
     /// reading one never traps, and one that reads re-encodes to the same value.
     private static func checkRelayCredential(_ password: [UInt8]) {
         guard let credential = try? RelayCredential(password: password) else { return }

@@ -1,6 +1,6 @@
 import FleetProtocol
 
-/// One agent-coordinator frame of each kind (docs/PROTOCOL.md), with the fields that exercise
+/// One agent-coordinator frame of each kind (Protocol/agent-coordinator.md), with the fields that exercise
 /// most of the parser.
 enum SeedFrames {
     static var all: [FleetFrame] {

@@ -37,7 +37,7 @@ enum SeedPackets {
                 (.connect(ConnectPacket(version: v, cleanStart: true, keepAlive: 60, clientId: "fg",
                                         will: Will(topic: "w/t", payload: [1], qos: .atLeastOnce, retain: true, properties: willProps),
                                         username: "u", password: [9], properties: connectProps)), v),
-                // A relay's CONNECT (docs/PROTOCOL.md §10): its password is a relay credential.
+                // A relay's CONNECT (Protocol/agent-coordinator.md §10): its password is a relay credential.
                 (.connect(ConnectPacket(version: v, cleanStart: false, keepAlive: 30, clientId: "fg", username: RelayCredential.username,
                                         password: RelayCredential(kind: .handover, secret: Array(0..<16), username: "u",
                                                                   certificateIdentity: "cn", inboundAliases: [(1, "a/b")]).encoded())), v),

@@ -4,7 +4,7 @@ import FleetRuntime
 import Testing
 @testable import FleetAgent
 
-/// The agent's side of durable cross-gateway delivery (issue #11, PROTOCOL.md §5.10-5.13) against
+/// The agent's side of durable cross-gateway delivery (issue #11, Protocol/agent-coordinator.md §5.10-5.13) against
 /// a fake coordinator on loopback: durable interest, cursors after HELLO_ACK, REPLAY, and the last
 /// retained QoS 0 value published while the link was down.
 @Suite(.serialized) struct LinkDurableTests {

@@ -2,7 +2,7 @@ import Testing
 import FleetProtocol
 @testable import FleetAgent
 
-/// LOAD_REPORT rates and top talkers (docs/PROTOCOL.md §5.5), from counters and a clock.
+/// LOAD_REPORT rates and top talkers (Protocol/agent-coordinator.md §5.5), from counters and a clock.
 @Suite struct LoadSamplerTests {
     typealias Totals = LoadSampler.Totals
 

@@ -6,7 +6,7 @@ import FleetProtocol
 import FleetRuntime
 @testable import FleetAgent
 
-// The maintenance runner (issue #13, docs/PROTOCOL.md §5.21-§5.24) on a real EventLoop, with real
+// The maintenance runner (issue #13, Protocol/agent-coordinator.md §5.21-§5.24) on a real EventLoop, with real
 // processes (/bin/sh scripts written at test time) and a real SQLite file.
 
 /// A runner on its own loop; every frame it sends is kept. The loop runs on the test's thread.

@@ -2,7 +2,7 @@ import FleetProtocol
 import Testing
 @testable import FleetCoordinator
 
-/// The coordinator's handover rules (docs/PROTOCOL.md §5.18) with a mock clock: each row is a
+/// The coordinator's handover rules (Protocol/agent-coordinator.md §5.18) with a mock clock: each row is a
 /// script of inputs and, after each, what must be sent and the migration's state.
 @Suite struct HandoverTableTests {
     typealias Step = FleetFrame.MigrationStep

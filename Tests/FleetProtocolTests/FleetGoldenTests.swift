@@ -1,7 +1,7 @@
 import Testing
 @testable import FleetProtocol
 
-@Suite("Fleet frames: golden vectors typed from docs/PROTOCOL.md")
+@Suite("Fleet frames: golden vectors typed from Protocol/agent-coordinator.md")
 struct FleetGoldenTests {
     @Test("decode(golden) == expected", arguments: FleetGolden.all)
     func decodesGolden(_ v: FleetGoldenVector) throws {
@@ -36,7 +36,7 @@ struct FleetGoldenTests {
 
     @Test("messages and sessions are bulk, only the optional kinds are sent IGNORABLE; nothing else is flagged")
     func priorityClass() {
-        // docs/PROTOCOL.md §4's table, typed out: the code's own sets are what is under test.
+        // Protocol/agent-coordinator.md §4's table, typed out: the code's own sets are what is under test.
         let bulk: [FleetFrameKind] = [.forward, .sessionTransfer, .handoff]
         let optional: [FleetFrameKind] = [.durableInterest, .replay, .migrate, .migrationStep, .drain, .sessionList,
                                           .availabilityQuery, .availability, .maintenanceRun, .maintenanceResult, .mappings, .socketReport]

@@ -1,6 +1,6 @@
 @testable import FleetProtocol
 
-/// A fleet frame and its wire bytes, typed by hand from docs/PROTOCOL.md (§3 header, §5 bodies).
+/// A fleet frame and its wire bytes, typed by hand from Protocol/agent-coordinator.md (§3 header, §5 bodies).
 /// Never produced by our encoder: every length is counted by hand and the comment shows the sum.
 /// `a("...")` (GoldenVectors.swift) only spells ASCII; every length prefix is written out.
 struct FleetGoldenVector: Sendable, CustomStringConvertible {

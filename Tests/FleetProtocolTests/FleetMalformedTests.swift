@@ -32,7 +32,7 @@ extension FleetFrameError {
     }
 }
 
-@Suite("Fleet frames: malformed input, one case per rule of docs/PROTOCOL.md")
+@Suite("Fleet frames: malformed input, one case per rule of Protocol/agent-coordinator.md")
 struct FleetMalformedTests {
     @Test("oversize is thrown from the 7-byte header alone")
     func oversizeFromHeader() {

@@ -1,7 +1,7 @@
 import Testing
 @testable import FleetProtocol
 
-/// The relay credential (docs/PROTOCOL.md §8): the password of a relay's CONNECT.
+/// The relay credential (Protocol/agent-coordinator.md §8): the password of a relay's CONNECT.
 @Suite struct RelayCredentialTests {
     private let secret: [UInt8] = Array(100..<116)
 
@@ -16,7 +16,7 @@ import Testing
         }
     }
 
-    /// The bytes as docs/PROTOCOL.md §8 lays them out.
+    /// The bytes as Protocol/agent-coordinator.md §8 lays them out.
     @Test func layout() throws {
         let bytes = try #require(RelayCredential(kind: .connect, secret: secret, username: "u").encoded())
         #expect(bytes == [0x01, 0x02] + secret + [0x01, 0x00, 0x01, UInt8(ascii: "u"), 0x00, 0x00])

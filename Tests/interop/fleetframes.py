@@ -1,4 +1,4 @@
-"""An independent codec for the agent<->coordinator protocol, written from docs/PROTOCOL.md
+"""An independent codec for the agent<->coordinator protocol, written from Protocol/agent-coordinator.md
 (not from the Swift codec), plus a blocking socket client for tests.
 
 Frames are (kind, flags, body) with a 7-byte header: u16 kind, u8 flags, u32 body length

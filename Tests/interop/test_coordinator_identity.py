@@ -1,6 +1,6 @@
 """Issue #11, gateway identity: per-gateway HELLO tokens (`--gateway-tokens`), a live session is
 not displaced by a second HELLO, and closed registration (`--allow-new-gateways` opens it). Fake
-gateways speak the protocol through fleetframes.py (written from docs/PROTOCOL.md)."""
+gateways speak the protocol through fleetframes.py (written from Protocol/agent-coordinator.md)."""
 from __future__ import annotations
 
 import time

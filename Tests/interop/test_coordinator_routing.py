@@ -137,7 +137,7 @@ def test_delivery_ack_relayed_to_origin_after_every_destination(coordinator):
     ack = a.recv(DELIVERY_ACK)  # 3 had no destination: confirmed at once, above unconfirmed 1 and 2
     assert (ack["up_to"], ack["selective"]) == (0, [3])
     b.send(delivery_ack("gw-a", 2))
-    # 1 still waits for c; 2 is newly confirmed (3 was told already: each once, PROTOCOL.md §5.10)
+    # 1 still waits for c; 2 is newly confirmed (3 was told already: each once, Protocol/agent-coordinator.md §5.10)
     ack = a.recv(DELIVERY_ACK)
     assert (ack["up_to"], ack["selective"]) == (0, [2])
     c.send(delivery_ack("gw-a", 1))

@@ -1,4 +1,4 @@
-"""The writer rule (PROTOCOL.md §8) seen from outside: a gateway that stops reading gets its
+"""The writer rule (Protocol/agent-coordinator.md §8) seen from outside: a gateway that stops reading gets its
 bounded bulk queue filled (QoS 0 overflow dropped and counted), and a control frame queued behind
 megabytes of FORWARDs still overtakes them."""
 

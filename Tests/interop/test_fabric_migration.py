@@ -1,5 +1,5 @@
 """Issue #12, the handover: a client's session moves between real agents through the coordinator
-(docs/PROTOCOL.md §5.14-§5.18), started by an operator (`POST /v1/migrations`). A paho-mqtt v5
+(Protocol/agent-coordinator.md §5.14-§5.18), started by an operator (`POST /v1/migrations`). A paho-mqtt v5
 client is told DISCONNECT 0x9C with the Server Reference of the target, reconnects there with
 clean start false and finds its session (subscriptions, queued QoS 1 messages); a later CONNECT
 to the source gets CONNACK 0x9C with the same reference. Aborts leave the session at the source."""

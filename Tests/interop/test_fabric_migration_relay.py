@@ -1,4 +1,4 @@
-"""Issue #12, relay mode (docs/PROTOCOL.md §8): a migrated client that cannot follow a redirect
+"""Issue #12, relay mode (Protocol/agent-coordinator.md §8): a migrated client that cannot follow a redirect
 (MQTT 3.1.1, or MQTT 5 in `mode: relay`) keeps its TCP connection to the source gateway, which
 relays its MQTT stream to the target; the target serves its session. Real agents, a real
 coordinator, paho-mqtt clients; the connection is checked to be the same socket throughout."""

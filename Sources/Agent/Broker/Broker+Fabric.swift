@@ -21,7 +21,7 @@ protocol FabricLink: AnyObject {
 }
 
 /// Where a message entered the fleet: the gateway and its FORWARD sequence from there
-/// (docs/PROTOCOL.md §5.18 rule 4). Kept only for messages queued to a session that is moving.
+/// (Protocol/agent-coordinator.md §5.18 rule 4). Kept only for messages queued to a session that is moving.
 struct FabricIdentity: Hashable {
     let origin: String
     let sequence: UInt64

@@ -2,7 +2,7 @@ import FleetCore
 import FleetProtocol
 import FleetRuntime
 
-/// A client migration as the broker sees it (docs/PROTOCOL.md §5.14-§5.18): the source exports a
+/// A client migration as the broker sees it (Protocol/agent-coordinator.md §5.14-§5.18): the source exports a
 /// session and, at `commit`, redirects the client and lets go; the target imports it. The
 /// coordinator link carries the frames (CoordinatorLink+Migration); the decisions are the
 /// coordinator's. Loop-thread only.

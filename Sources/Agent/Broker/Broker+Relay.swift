@@ -2,7 +2,7 @@ import FleetCore
 import FleetProtocol
 import FleetRuntime
 
-/// Relay mode of a connection migration (docs/PROTOCOL.md §10): the source keeps a migrated
+/// Relay mode of a connection migration (Protocol/agent-coordinator.md §10): the source keeps a migrated
 /// client's connection and relays its MQTT stream to the target (ClientRelay); the target serves
 /// the session on the relayed connection with the identity the source authenticated. Loop-thread
 /// only.

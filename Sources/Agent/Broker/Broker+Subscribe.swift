@@ -121,7 +121,7 @@ extension Broker {
 
     /// A subscription is durable interest when its session outlives its connection and it asks
     /// for QoS >= 1: the coordinator keeps routing matching QoS >= 1 messages to this gateway
-    /// while it is away, and the origin holds them until it is back (docs/PROTOCOL.md §5.13).
+    /// while it is away, and the origin holds them until it is back (Protocol/agent-coordinator.md §5.13).
     static func isDurable(_ options: SubscriptionOptions?, persistent: Bool) -> Bool {
         persistent && (options?.qos ?? .atMostOnce) != .atMostOnce
     }

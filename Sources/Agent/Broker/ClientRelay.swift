@@ -3,7 +3,7 @@ import FleetProtocol
 import FleetRuntime
 
 /// A migrated client's connection kept by the source gateway and spliced, byte for byte, to the
-/// target gateway's MQTT listener (issue #12 relay mode; docs/PROTOCOL.md §10). For clients that
+/// target gateway's MQTT listener (issue #12 relay mode; Protocol/agent-coordinator.md §10). For clients that
 /// cannot follow a redirect (MQTT 3.1.1, and MQTT 5 libraries that ignore a Server Reference):
 /// their TCP or TLS connection stays up and the target serves their session.
 ///

@@ -9,7 +9,7 @@ typealias LinkStream = any ByteStream
 /// does with it. Its bulk (FORWARD) frames wait in the link's own durable queues (the outbound
 /// log, the QoS 0 queue) and are handed over one at a time while `canTakeBulk`; `frameLinkDrained`
 /// asks the link for more. So at most the watermark plus one bulk frame sits in front of any
-/// control frame (docs/PROTOCOL.md §8). Loop-thread only.
+/// control frame (Protocol/agent-coordinator.md §8). Loop-thread only.
 final class CoordinatorConnection: FrameLinkOwner {
     let core: FrameLink
     var stream: LinkStream { core.stream }

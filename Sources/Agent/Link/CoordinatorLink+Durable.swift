@@ -2,7 +2,7 @@ import FleetCore
 import FleetProtocol
 
 // What makes cross-gateway delivery survive a destination that is away (issue #11,
-// docs/PROTOCOL.md §5.12-5.13): our durable interest, which the coordinator keeps while we are
+// Protocol/agent-coordinator.md §5.12-5.13): our durable interest, which the coordinator keeps while we are
 // down; the per-origin cursors we report after HELLO_ACK, from which it rebuilds what we are owed;
 // REPLAY, which re-sends our log from a sequence for a destination that came back; and the last
 // retained QoS 0 value per topic published while the link was down. Loop-thread only.
@@ -27,7 +27,7 @@ extension CoordinatorLink {
 
     /// Right after HELLO_ACK: one DELIVERY_ACK per origin we have taken forwards from, with the
     /// highest sequence taken (durable in `forward_seen`). The coordinator rebuilds from these
-    /// what we are still owed, with no window that can expire (PROTOCOL.md §7.5).
+    /// what we are still owed, with no window that can expire (Protocol/agent-coordinator.md §7.5).
     func reportCursors() {
         guard let c = connection else { return }
         for (origin, seq) in seen.sorted(by: { $0.key < $1.key }) where seq > 0 {

@@ -3,7 +3,7 @@ import FleetProtocol
 import FleetRuntime
 
 // Forwarding out (FORWARD, the outbound log, DELIVERY_ACK from the coordinator) and in (FORWARD
-// from other gateways, dedup per origin, our DELIVERY_ACK), docs/PROTOCOL.md §5.9-5.10.
+// from other gateways, dedup per origin, our DELIVERY_ACK), Protocol/agent-coordinator.md §5.9-5.10.
 // Loop-thread only.
 extension CoordinatorLink {
     /// Restores the log, the dedup marks and the sequence, and reserves the next block of
@@ -59,7 +59,7 @@ extension CoordinatorLink {
             if message.retain { rememberRetained(seq: seq, message) }
         } else {
             // Always logged: the publisher gets its PUBACK after this turn's commit, so dropping
-            // the forward here would lose an acknowledged message (docs/PROTOCOL.md §8 rule 5).
+            // the forward here would lose an acknowledged message (Protocol/agent-coordinator.md §8 rule 5).
             // At the bound the publisher is not read any more until confirmations free the log.
             // A retained QoS 0 value held from an outage is older than this one: never send it after.
             if message.retain { retainedWhileDown[message.topic] = nil; retainedUnconfirmed[message.topic] = nil }
@@ -94,7 +94,7 @@ extension CoordinatorLink {
     }
 
     /// Hands FORWARD frames to the socket in sequence order (merging the log and the QoS 0 queue)
-    /// while it is under the bulk watermark (docs/PROTOCOL.md §8). Bounded: every round consumes
+    /// while it is under the bulk watermark (Protocol/agent-coordinator.md §8). Bounded: every round consumes
     /// one entry or stops.
     func pump() {
         guard phase == .established, let c = connection else { return }

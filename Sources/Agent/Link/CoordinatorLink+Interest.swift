@@ -1,6 +1,6 @@
 import FleetProtocol
 
-// Our interest to the coordinator (INTEREST_SNAPSHOT / INTEREST_DELTA, docs/PROTOCOL.md §5.6-5.7)
+// Our interest to the coordinator (INTEREST_SNAPSHOT / INTEREST_DELTA, Protocol/agent-coordinator.md §5.6-5.7)
 // and theirs to us (REMOTE_INTEREST, §5.8). Loop-thread only.
 extension CoordinatorLink {
     /// FabricLink: a filter gained its first or lost its last local subscriber. Recorded only;

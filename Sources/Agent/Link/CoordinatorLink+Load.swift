@@ -1,7 +1,7 @@
 import FleetProtocol
 import FleetRuntime
 
-/// LOAD_REPORT (docs/PROTOCOL.md §5.5): sent with every heartbeat, so the coordinator chooses the
+/// LOAD_REPORT (Protocol/agent-coordinator.md §5.5): sent with every heartbeat, so the coordinator chooses the
 /// cadence. Loop-thread only.
 extension CoordinatorLink {
     /// The broker's monotonic counters now. Bytes out are every byte the loop wrote (devices and

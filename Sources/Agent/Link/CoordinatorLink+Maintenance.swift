@@ -1,7 +1,7 @@
 import FleetProtocol
 import FleetRuntime
 
-// Maintenance on the link (docs/PROTOCOL.md §5.21-§5.24, issue #13): AVAILABILITY_QUERY and
+// Maintenance on the link (Protocol/agent-coordinator.md §5.21-§5.24, issue #13): AVAILABILITY_QUERY and
 // MAINTENANCE_RUN go to the agent's MaintenanceRunner; its answers go out on the connection that
 // is up when they are ready, an AVAILABILITY with what this gateway holds now. An answer ready
 // while the link is down is dropped: the coordinator asks again and re-sends its MAINTENANCE_RUN

@@ -2,7 +2,7 @@ import FleetCore
 import FleetProtocol
 import FleetRuntime
 
-// Connection migration on the agent (docs/PROTOCOL.md §5.14-§5.18): this gateway as the source
+// Connection migration on the agent (Protocol/agent-coordinator.md §5.14-§5.18): this gateway as the source
 // (MIGRATE -> SESSION_TRANSFER; commit -> HANDOFFs and released; abort) and as the target
 // (SESSION_TRANSFER -> imported; HANDOFF; released -> done; abort). The broker does the session
 // work (Broker+Migration); this carries the frames. A frame that refers to a migration this

@@ -1,6 +1,6 @@
 import FleetProtocol
 
-// The socket service on the link (docs/PROTOCOL.md §5.25-§5.26, issue #14): the coordinator's
+// The socket service on the link (Protocol/agent-coordinator.md §5.25-§5.26, issue #14): the coordinator's
 // mappings in, the sockets and each mapping's calls out with every load report. Loop-thread only.
 extension CoordinatorLink {
     func attachSockets(_ service: SocketService) { sockets = service }

@@ -4,7 +4,7 @@ import FleetRuntime
 import Foundation
 import Logging
 
-/// The agent's side of the agent-coordinator link (docs/PROTOCOL.md, issue #4): registration,
+/// The agent's side of the agent-coordinator link (Protocol/agent-coordinator.md, issue #4): registration,
 /// interest, forwarding and acknowledgements over one connection, reconnected with jittered,
 /// bounded exponential backoff and resynchronised in full after every reconnect.
 ///

@@ -32,7 +32,7 @@ struct FabricMetrics {
     var forwardsReceived: UInt64 = 0
     var duplicatesDropped: UInt64 = 0
     /// A moved session's copies skipped because it took the same message by the other path
-    /// during its handover (docs/PROTOCOL.md §5.18 rule 4).
+    /// during its handover (Protocol/agent-coordinator.md §5.18 rule 4).
     var handoffDuplicatesSkipped: UInt64 = 0
     var deliveryAcksSent: UInt64 = 0
     /// Times the link stopped reading because forwarded messages congested a local subscriber.

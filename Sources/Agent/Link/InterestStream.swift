@@ -1,7 +1,7 @@
 import FleetProtocol
 
 /// One filter table told to the coordinator as a snapshot in parts, then deltas under the same
-/// epoch (docs/PROTOCOL.md §5.6-5.7): the link keeps two, our interest (INTEREST_SNAPSHOT/DELTA)
+/// epoch (Protocol/agent-coordinator.md §5.6-5.7): the link keeps two, our interest (INTEREST_SNAPSHOT/DELTA)
 /// and our durable interest (DURABLE_INTEREST, §5.13). Changes are recorded as they happen and
 /// sent once per loop turn (an add and a remove of the same filter in one turn cancel). Pure.
 struct InterestStream {

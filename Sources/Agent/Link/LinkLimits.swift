@@ -4,12 +4,12 @@ import FleetProtocol
 /// The tunables of the coordinator link, in one place, each with its reason. Tests shrink them.
 struct LinkLimits: Sendable {
     /// No HELLO_ACK (or ERROR) this long after connecting: give up and back off. The coordinator's
-    /// own handshake timeout is 10 s (docs/PROTOCOL.md §7); ours matches it.
+    /// own handshake timeout is 10 s (Protocol/agent-coordinator.md §7); ours matches it.
     var handshakeTimeoutMs: UInt64 = 10_000
     /// TCP connect that has not completed by then is abandoned (a black-holed address).
     var connectTimeoutMs: UInt64 = 10_000
     /// Bulk (FORWARD) frames are handed to the socket only while it holds less than this
-    /// (docs/PROTOCOL.md §8 rule 3): a control frame waits behind at most this plus one frame.
+    /// (Protocol/agent-coordinator.md §8 rule 3): a control frame waits behind at most this plus one frame.
     var bulkLowWatermark = 64 * 1024
     /// Unsent bytes on the socket above which the coordinator is too slow: close with `overloaded`
     /// (§8 rule 5). Control frames are tiny, so only a peer that stopped reading gets here.

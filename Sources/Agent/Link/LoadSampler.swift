@@ -1,7 +1,7 @@
 import FleetProtocol
 
 /// Turns the broker's monotonic counters into the per-second rates of a LOAD_REPORT
-/// (docs/PROTOCOL.md §5.5): each sample covers the interval since the previous one. Pure: the
+/// (Protocol/agent-coordinator.md §5.5): each sample covers the interval since the previous one. Pure: the
 /// caller passes the loop's clock and the counters.
 struct LoadSampler {
     /// Monotonic totals at one instant.

@@ -1,7 +1,7 @@
 import FleetCore
 import FleetProtocol
 
-/// What the other gateways want (REMOTE_INTEREST, docs/PROTOCOL.md §5.8), kept as a trie so the
+/// What the other gateways want (REMOTE_INTEREST, Protocol/agent-coordinator.md §5.8), kept as a trie so the
 /// forwarding decision is one walk (`wants`). Applies the interest rules of §5.7: a snapshot is
 /// built aside and swapped in at its LAST part (the old table stays in force until then, also
 /// across a reconnect), older epochs are dropped, a delta out of sequence is `.outOfSync`.

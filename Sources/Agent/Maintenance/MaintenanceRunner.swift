@@ -3,7 +3,7 @@ import FleetRuntime
 import Foundation
 import Logging
 
-/// The agent's side of maintenance (docs/PROTOCOL.md §5.21-§5.24, issue #13): answers the
+/// The agent's side of maintenance (Protocol/agent-coordinator.md §5.21-§5.24, issue #13): answers the
 /// coordinator's AVAILABILITY_QUERY and carries out its MAINTENANCE_RUN with the commands of the
 /// `maintenance:` config section, through ``ChildProcess`` (never blocking the loop).
 ///

@@ -4,7 +4,7 @@ import FleetRuntime
 public struct CoordinatorConfig: Sendable, Equatable {
     public enum LogLevel: String, Sendable, CaseIterable { case trace, debug, info, notice, warning, error, critical }
 
-    /// Where agents connect (the binary protocol, docs/PROTOCOL.md). Loopback unless told otherwise.
+    /// Where agents connect (the binary protocol, Protocol/agent-coordinator.md). Loopback unless told otherwise.
     public var link = HostPort(host: "127.0.0.1", port: 7420)
     /// The HTTP admin API and /metrics.
     public var http = HostPort(host: "127.0.0.1", port: 7421)

@@ -2,7 +2,7 @@ import FleetCore
 import FleetProtocol
 
 /// What each destination is still owed of each origin's QoS >= 1 forwards, and what every origin
-/// may drop from its log (PROTOCOL.md §5.10-5.12, issue #11). Pure, single-threaded (the loop
+/// may drop from its log (Protocol/agent-coordinator.md §5.10-5.12, issue #11). Pure, single-threaded (the loop
 /// thread owns it); the fabric carries out what it returns.
 ///
 /// One **stream** per (origin, destination): the sequences routed to that destination and not yet

@@ -6,7 +6,7 @@ extension Fabric {
     func received(_ frame: FleetFrame, raw: UnsafeRawBufferPointer, on c: GatewayConnection) {
         counters.countIn(frame.kind)
         guard c.phase == .established, let id = c.gatewayId else {
-            // PROTOCOL.md §7.2: before HELLO_ACK only HELLO; nothing else is ever answered but
+            // Protocol/agent-coordinator.md §7.2: before HELLO_ACK only HELLO; nothing else is ever answered but
             // with one ERROR.
             if case .hello(let h) = frame, c.helloTimer == nil { admitHello(h, on: c) } else {
                 c.fail(.unexpectedFrame, related: frame.kind, "\(frame.kind) before HELLO")

@@ -18,7 +18,7 @@ struct SocketServiceState {
     var calls: [String: FleetFrame.SocketReport.MappingCalls] = [:]
 }
 
-/// Mappings pushed to agents (MAPPINGS, docs/PROTOCOL.md §5.25) and their socket reports
+/// Mappings pushed to agents (MAPPINGS, Protocol/agent-coordinator.md §5.25) and their socket reports
 /// (SOCKET_REPORT, §5.26). A mapping is stored before it is pushed; each gateway gets the complete
 /// set after every HELLO. Loop-thread only.
 extension Fabric {

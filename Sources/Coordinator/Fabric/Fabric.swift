@@ -277,7 +277,7 @@ public final class Fabric {
         sendInterestSnapshot(on: c)
         log.info("gateway \(id) up (session epoch \(g.sessionEpoch), \(c.stream.remoteAddress))")
         // As an origin it re-sends its whole log; as a destination it is owed what was held for
-        // it: each origin re-sends from the first sequence it owes (REPLAY, PROTOCOL.md §5.12).
+        // it: each origin re-sends from the first sequence it owes (REPLAY, Protocol/agent-coordinator.md §5.12).
         delivery.originConnected(id)
         for (origin, from) in delivery.destinationConnected(id) {
             guard let oc = gatewayConnections[origin] else { continue }  // it re-sends all when it is back

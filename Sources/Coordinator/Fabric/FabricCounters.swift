@@ -40,7 +40,7 @@ public struct FabricCounters: Sendable, Equatable {
     /// counts per upper bound in ms (`handoverStallBoundsMs`, then +Inf), and the sum.
     public var handoverStallBuckets = [UInt64](repeating: 0, count: FabricCounters.handoverStallBoundsMs.count + 1)
     public var handoverStallSumMs: UInt64 = 0
-    /// Bytes the agents relayed for migrated clients (docs/PROTOCOL.md §10), from their LOAD_REPORTs.
+    /// Bytes the agents relayed for migrated clients (Protocol/agent-coordinator.md §10), from their LOAD_REPORTs.
     public var relayedBytes: UInt64 = 0
     public static let handoverStallBoundsMs: [UInt64] = [5, 10, 25, 50, 100, 250, 500, 1_000, 2_500, 5_000, 10_000]
 

@@ -1,7 +1,7 @@
 import FleetProtocol
 
 /// The epoch/sequence rules of one gateway's INTEREST_SNAPSHOT / INTEREST_DELTA stream
-/// (PROTOCOL.md §5.6-5.7), for one connection. Pure: frames in, outcomes out; the table itself
+/// (Protocol/agent-coordinator.md §5.6-5.7), for one connection. Pure: frames in, outcomes out; the table itself
 /// lives in ``InterestIndex``.
 ///
 /// - Snapshot parts of a new (higher) epoch start at sequence 0 and are collected aside; the table

@@ -69,7 +69,7 @@ final class GatewayConnection: FrameLinkOwner {
         lastHeartbeatSentMs = now
     }
 
-    /// Starts reading, with the handshake deadline (PROTOCOL.md §7.2).
+    /// Starts reading, with the handshake deadline (Protocol/agent-coordinator.md §7.2).
     func start() {
         link.owner = self
         // It was silent because we did not read it: a held origin is not timed out.

@@ -1,6 +1,6 @@
 import FleetProtocol
 
-/// The coordinator's part of every connection-migration handover (docs/PROTOCOL.md §5.14-§5.18),
+/// The coordinator's part of every connection-migration handover (Protocol/agent-coordinator.md §5.14-§5.18),
 /// as a pure type: inputs are frames from gateways, gateway up/down, the clock and requests to
 /// start; outputs are actions (frames to send, records to persist) that the fabric carries out.
 ///

@@ -11,7 +11,7 @@ public struct MigrationPolicy: Sendable, Equatable, Codable {
         /// Redirect for MQTT 5, relay for 3.1.1.
         case auto
 
-        /// The same choice as MIGRATE carries it (docs/PROTOCOL.md §5.14).
+        /// The same choice as MIGRATE carries it (Protocol/agent-coordinator.md §5.14).
         public var wire: MigrationMode {
             switch self {
             case .redirect: .redirect
