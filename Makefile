@@ -11,7 +11,7 @@ PYTHON    ?= python3
 SWIFT_BUILD_FLAGS ?=
 FUZZ_SECONDS ?= 60
 
-.PHONY: run join test build release deps test-deps venv unit interop fuzz bench clean
+.PHONY: run join test build release deps test-deps venv unit interop fuzz bench clean example-client
 
 ## run: install missing packages, build release, start a coordinator (HTTP admin on 8080) and one
 ## agent joined to it (MQTT on 1883); SQLite files under ./data
@@ -27,7 +27,7 @@ join:
 	    --gateway-id $(GW) --coordinator 127.0.0.1:7420 --token-file data/token $(RUN_FLAGS)
 
 ## test: install missing packages and the Python venv, build, run every test
-test: test-deps venv build
+test: test-deps venv build example-client
 	@echo "== Swift unit and runtime tests"
 	swift test $(SWIFT_BUILD_FLAGS) 2>&1 | tee .build/swift-test.log; exit $${PIPESTATUS[0]}
 	@echo "== Runtime test that exhausts the process's descriptors (alone, in its own process)"
@@ -37,6 +37,13 @@ test: test-deps venv build
 
 build:
 	swift build $(SWIFT_BUILD_FLAGS)
+
+## example-client: the C managed-socket device of Protocol/examples/c (plain POSIX, no dependencies)
+EXAMPLE_CFLAGS := -std=c99 -Wall -Wextra -Werror -pedantic -O2
+example-client: .build/examples/socket-client
+.build/examples/socket-client: Protocol/examples/c/socket-client.c
+	mkdir -p $(@D)
+	$(CC) $(EXAMPLE_CFLAGS) -o $@ $<
 
 release: deps
 	swift build -c release --product fleetgate-agent
