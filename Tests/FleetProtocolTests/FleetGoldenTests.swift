@@ -3,6 +3,15 @@ import Testing
 
 @Suite("Fleet frames: golden vectors typed from Protocol/agent-coordinator.md")
 struct FleetGoldenTests {
+    @Test("Protocol/vectors/agent-coordinator reads whole: every file parses, every field belongs to its frame")
+    func vectorFilesRead() {
+        #expect(FleetGolden.loaded.problems.isEmpty, "\(FleetGolden.loaded.problems.joined(separator: "\n"))")
+        let vectors = FleetGolden.all
+        // 33 vectors when they moved out of Swift into Protocol/vectors (issue #16); none may get lost.
+        #expect(vectors.count >= 33)
+        #expect(Set(vectors.map(\.name)).count == vectors.count, "vector names are unique")
+    }
+
     @Test("decode(golden) == expected", arguments: FleetGolden.all)
     func decodesGolden(_ v: FleetGoldenVector) throws {
         let result = try #require(try FleetFrameDecoder().decode(v.bytes))
