@@ -1,7 +1,7 @@
 import Testing
 @testable import FleetProtocol
 
-/// The relay credential (Protocol/agent-coordinator.md §8): the password of a relay's CONNECT.
+/// The relay credential (Protocol/agent-coordinator.md §10): the password of a relay's CONNECT.
 @Suite struct RelayCredentialTests {
     private let secret: [UInt8] = Array(100..<116)
 
@@ -16,10 +16,28 @@ import Testing
         }
     }
 
-    /// The bytes as Protocol/agent-coordinator.md §8 lays them out.
-    @Test func layout() throws {
-        let bytes = try #require(RelayCredential(kind: .connect, secret: secret, username: "u").encoded())
-        #expect(bytes == [0x01, 0x02] + secret + [0x01, 0x00, 0x01, UInt8(ascii: "u"), 0x00, 0x00])
+    /// The golden bytes of Protocol/vectors/relay-credential, laid out by hand from
+    /// Protocol/agent-coordinator.md §10: both directions.
+    @Test func goldenVectors() throws {
+        let files = try VectorFile.load(folder: "relay-credential")
+        var count = 0
+        for (_, result) in files {
+            for v in try result.get() {
+                let f = VectorFields(v)
+                #expect(v.kind == "RELAY_CREDENTIAL")
+                let kind = try #require(RelayCredential.Kind(rawValue: try f.int("kind")))
+                let credential = RelayCredential(
+                    kind: kind, secret: try f.bytes("secret"),
+                    username: f.has("username") ? try f.string("username") : nil,
+                    certificateIdentity: f.has("certificate_identity") ? try f.string("certificate_identity") : nil,
+                    inboundAliases: try f.list("aliases") { f, k in (try f.record(k).int("alias"), try f.record(k).string("topic")) })
+                try f.finish()
+                #expect(credential.encoded() == v.bytes, "\(v.name)")
+                #expect(try RelayCredential(password: v.bytes) == credential, "\(v.name)")
+                count += 1
+            }
+        }
+        #expect(count >= 2)
     }
 
     @Test(arguments: [
