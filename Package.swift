@@ -45,6 +45,10 @@ let package = Package(
         // Pure modules: no C, no I/O.
         .target(name: "FleetProtocol", path: "Sources/Protocol", swiftSettings: hotPath),
         .target(name: "FleetCore", dependencies: ["FleetProtocol"], path: "Sources/Core", swiftSettings: hotPath),
+        // What every executable shares for operators (issue #16): the version, log lines (text or
+        // JSON, a swift-log handler), and the agent's /metrics pieces (HTTP request-head parser,
+        // Prometheus text renderer). Pure but for the log handler's one write to standard error.
+        .target(name: "FleetObservability", dependencies: [.product(name: "Logging", package: "swift-log")], path: "Sources/Observability"),
 
         // The only Swift module that imports C.
         .target(name: "FleetRuntime", dependencies: ["CLibUV", "COpenSSL", "CSQLite", "CCurl", "FleetCore", "FleetProtocol"], path: "Sources/Runtime",
@@ -55,31 +59,32 @@ let package = Package(
         .target(name: "FleetConfig", dependencies: ["FleetCore", .product(name: "Yams", package: "Yams")], path: "Sources/Config"),
 
         .target(name: "FleetAgent", dependencies: [
-            "FleetConfig",
+            "FleetConfig", "FleetObservability",
             "FleetProtocol", "FleetCore", "FleetRuntime",
             .product(name: "Logging", package: "swift-log"),
             .product(name: "Yams", package: "Yams"),
         ], path: "Sources/Agent", swiftSettings: hotPath),
 
         .executableTarget(name: "fleetgate-agent", dependencies: [
-            "FleetAgent", "FleetConfig",
+            "FleetAgent", "FleetConfig", "FleetObservability",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
             .product(name: "Logging", package: "swift-log"),
         ], path: "Sources/fleetgate-agent"),
 
         // libFuzzer entry for the MQTT decoder (`make fuzz`); a corpus replayer in normal builds.
         // Also the managed-socket handshake line (FleetCore).
-        .executableTarget(name: "fleetgate-fuzz-mqtt", dependencies: ["FleetProtocol", "FleetCore"], path: "Sources/fleetgate-fuzz-mqtt"),
+        .executableTarget(name: "fleetgate-fuzz-mqtt", dependencies: ["FleetProtocol", "FleetCore", "FleetObservability"], path: "Sources/fleetgate-fuzz-mqtt"),
 
         // Load generator for `make bench`: its own packet builders, independent of the broker.
         .executableTarget(name: "fleetgate-bench", dependencies: [
             "COpenSSL",  // the generator's own TLS client (tls-* scenarios); bench tool only, not the product
+            "FleetObservability",  // --version
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ], path: "Sources/fleetgate-bench"),
 
         // The coordinator: gateway graph, interest index, routing, admin API. Not FleetAgent.
         .target(name: "FleetCoordinator", dependencies: [
-            "FleetProtocol", "FleetCore", "FleetRuntime", "FleetConfig",
+            "FleetProtocol", "FleetCore", "FleetRuntime", "FleetConfig", "FleetObservability",
             .product(name: "Logging", package: "swift-log"),
             .product(name: "Yams", package: "Yams"),
             .product(name: "Hummingbird", package: "hummingbird"),
@@ -108,7 +113,7 @@ let package = Package(
         ]),
 
         .executableTarget(name: "fleetgate-coordinator", dependencies: [
-            "FleetCoordinator", "FleetConfig",
+            "FleetCoordinator", "FleetConfig", "FleetObservability",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
             .product(name: "Logging", package: "swift-log"),
         ], path: "Sources/fleetgate-coordinator"),
@@ -121,6 +126,7 @@ let package = Package(
         .executableTarget(name: "fleetgate", dependencies: ["FleetCLI"], path: "Sources/fleetgate"),
 
         .testTarget(name: "FleetProtocolTests", dependencies: ["FleetProtocol"]),
+        .testTarget(name: "FleetObservabilityTests", dependencies: ["FleetObservability", .product(name: "Logging", package: "swift-log")]),
         // FleetConfig for the socket mappings, whose JSON reading needs Foundation (FleetCore may not).
         .testTarget(name: "FleetCoreTests", dependencies: ["FleetCore", "FleetConfig"]),
         .testTarget(name: "FleetRuntimeTests", dependencies: ["FleetRuntime"]),

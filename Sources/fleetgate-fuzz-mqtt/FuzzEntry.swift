@@ -1,11 +1,12 @@
 // # fleetgate-fuzz-mqtt
 //
-// libFuzzer target for the MQTT codec and the agent-coordinator frame codec (`FleetProtocol`), and
-// the managed-socket handshake line (`FleetCore`). The first input byte picks the codec (mod 3:
-// 0 MQTT, 1 fleet frames, 2 socket handshake). Oracle (`FuzzOracle.swift`): decode every packet in
+// libFuzzer target for the MQTT codec and the agent-coordinator frame codec (`FleetProtocol`), the
+// managed-socket handshake line (`FleetCore`) and the agent's /metrics request head
+// (`FleetObservability`). The first input byte picks the codec (mod 4: 0 MQTT, 1 fleet frames,
+// 2 socket handshake, 3 HTTP request head). Oracle (`FuzzOracle.swift`): decode every packet in
 // the rest of the input (MQTT: with a 3.1.1 and a 5.0 decoder) or every frame, or read the handshake
-// whole and a byte at a time; nothing may trap, and everything decoded must re-encode to bytes that
-// decode to the same value.
+// or request head whole and a byte at a time; nothing may trap, and everything decoded must
+// re-encode to bytes that decode to the same value (a request head: read the same however split).
 //
 // Normal build (`swift build`): a corpus replayer, so the target links and findings reproduce
 // without the sanitizer toolchain:

@@ -1,26 +1,61 @@
 import FleetCore
+import FleetObservability
 import FleetProtocol
 
 /// The property the fuzzer checks on every input: decoding never traps, and any packet or frame
 /// that decodes re-encodes to bytes that decode to the same value. Every packet or frame in the
 /// input is tried, so inputs can chain several.
 ///
-/// The first byte selects the codec, by its remainder mod 3: 0 = MQTT (both versions), 1 = fleet
-/// frames (Protocol/agent-coordinator.md), 2 = the managed-socket handshake line (issue #14); the rest is the
-/// stream. Seeds are written with that byte in front.
+/// The first byte selects the codec, by its remainder mod 4: 0 = MQTT (both versions), 1 = fleet
+/// frames (Protocol/agent-coordinator.md), 2 = the managed-socket handshake line (issue #14), 3 = the agent's
+/// /metrics request head (issue #16); the rest is the stream. Seeds are written with that byte
+/// in front.
 enum FuzzOracle {
     static let mqttSelector: UInt8 = 0x00
     static let fleetSelector: UInt8 = 0x01
     static let socketSelector: UInt8 = 0x02
+    static let httpSelector: UInt8 = 0x03
 
     static func check(_ input: UnsafeRawBufferPointer) {
         guard let selector = input.first else { return }
         let data = UnsafeRawBufferPointer(rebasing: input[1...])
-        switch selector % 3 {
+        switch selector % 4 {
         case 0: checkMQTT(data)
         case 1: checkFleet(data)
-        default: checkSocketHandshake(data)
+        case 2: checkSocketHandshake(data)
+        default: checkHTTPHead(data)
         }
+    }
+
+    /// The metrics endpoint's request head: reading it never traps; whole, a byte at a time and
+    /// in two halves it reads the same; it never holds more than its bound; and a head it
+    /// accepts is answered with a well-formed response (status line, Content-Length that
+    /// matches the body).
+    static func checkHTTPHead(_ data: UnsafeRawBufferPointer) {
+        func read(_ chunks: [UnsafeRawBufferPointer]) -> Result<HTTPRequestHead, HTTPHeadError>? {
+            var parser = HTTPRequestHeadParser(maxHeadBytes: 512)
+            for chunk in chunks {
+                do throws(HTTPHeadError) {
+                    if let head = try parser.feed(chunk) { return .success(head) }
+                } catch { return .failure(error) }
+                guard parser.bufferedCount < 512 else { fatalError("holds \(parser.bufferedCount) bytes, past its bound of 512") }
+            }
+            return nil
+        }
+        let whole = read([data])
+        let bytewise = read((0..<data.count).map { UnsafeRawBufferPointer(rebasing: data[$0..<($0 + 1)]) })
+        let half = data.count / 2
+        let halves = read([UnsafeRawBufferPointer(rebasing: data[..<half]), UnsafeRawBufferPointer(rebasing: data[half...])])
+        guard whole == bytewise, whole == halves else {
+            fatalError("whole: \(String(describing: whole)), a byte at a time: \(String(describing: bytewise)), halves: \(String(describing: halves))")
+        }
+        guard let whole else { return }
+        let answer = MetricsRoute.response(to: whole, exposition: { "# fuzz\n" })
+        let bytes = answer.bytes
+        guard let end = bytes.firstRange(of: Array("\r\n\r\n".utf8)) else { fatalError("response without a head end") }
+        let head = String(decoding: bytes[..<end.lowerBound], as: UTF8.self)
+        guard head.hasPrefix("HTTP/1.1 \(answer.status.rawValue) "), head.contains("Content-Length: \(answer.body.count)\r\n"),
+              answer.omitBody || bytes.count - end.upperBound == answer.body.count else { fatalError("malformed response \(head)") }
     }
 
     /// The handshake line: reading it never traps, whole or a byte at a time it reads the same and

@@ -4,6 +4,7 @@ import Glibc
 #elseif canImport(Darwin)
 import Darwin
 #endif
+import FleetObservability
 import FleetProtocol
 
 /// Normal builds: a corpus replayer. `fleetgate-fuzz-mqtt FILE...` runs the fuzz oracle on each
@@ -12,6 +13,10 @@ import FleetProtocol
 struct Replayer {
     static func main() {
         var args = Array(CommandLine.arguments.dropFirst())
+        if FleetgateVersion.isRequested(args) {
+            print(FleetgateVersion.line(for: "fleetgate-fuzz-mqtt"))
+            return
+        }
         if args.first == "--write-seeds" {
             guard args.count == 2 else { fail("usage: fleetgate-fuzz-mqtt --write-seeds DIR") }
             writeSeeds(to: args[1])
@@ -56,7 +61,10 @@ struct Replayer {
         for (i, line) in SeedSocketLines.all.enumerated() {
             writeSeed([FuzzOracle.socketSelector] + line, to: "\(dir)/seed-socket-\(i)")
         }
-        print("wrote \(SeedPackets.all.count + SeedFrames.all.count + SeedSocketLines.all.count) seeds to \(dir)")
+        for (i, head) in SeedHTTPHeads.all.enumerated() {
+            writeSeed([FuzzOracle.httpSelector] + head, to: "\(dir)/seed-http-\(i)")
+        }
+        print("wrote \(SeedPackets.all.count + SeedFrames.all.count + SeedSocketLines.all.count + SeedHTTPHeads.all.count) seeds to \(dir)")
     }
 
     static func writeSeed(_ bytes: [UInt8], to path: String) {
