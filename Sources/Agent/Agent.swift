@@ -29,6 +29,8 @@ public final class Agent {
     /// Managed sockets (issue #14), when a socket listener or a mapping is configured or the
     /// agent is in a fleet (the coordinator may push mappings).
     private var socketService: SocketService?
+    /// Prometheus `GET /metrics` (issue #16), when `metrics:` / `--metrics` names an address.
+    private var metricsListener: MetricsListener?
 
     public init(config: AgentConfig, logger: Logger) throws {
         self.config = config
@@ -93,6 +95,16 @@ public final class Agent {
         }
         // --- end coordinator link ---
 
+        // --- Prometheus endpoint (issue #16): on this loop, reading the counters $SYS reads ---
+        if let address = config.metrics {
+            let exposition = AgentExposition(shard: shard)
+            exposition.link = link
+            exposition.sockets = socketService
+            let listener = try MetricsListener(loop: loop, address: address, log: log) { exposition.render() }
+            exposition.listener = listener
+            metricsListener = listener
+        }
+
         for signal in [SIGTERM, SIGINT] {
             signals.append(try SignalWatcher(loop: loop, signal: signal) { [unowned self] in self.stop() })
         }
@@ -113,6 +125,7 @@ public final class Agent {
         shard.stop()
         maintenance?.close()  // an operation still running is left running (reported -2 after a restart)
         socketService?.close()
+        metricsListener?.close()
         link?.stop()  // coordinator link: closes its connection and timers
         shard.loop.stop()
     }
@@ -152,7 +165,8 @@ public final class Agent {
         let mqtts = shard.tlsServers.map { "\"\($0.localAddress)\"" }.joined(separator: ", ")
         let sockets = (socketService?.servers ?? []).map { "\"\($0.localAddress)\"" }.joined(separator: ", ")
         let socketsTLS = (socketService?.tlsServers ?? []).map { "\"\($0.localAddress)\"" }.joined(separator: ", ")
-        let json = "{\"pid\": \(getpid()), \"mqtt\": [\(mqtt)], \"mqtts\": [\(mqtts)], \"sockets\": [\(sockets)], \"sockets_tls\": [\(socketsTLS)]}\n"
+        let metrics = metricsListener.map { ", \"metrics\": \"\($0.server.localAddress)\"" } ?? ""
+        let json = "{\"pid\": \(getpid()), \"mqtt\": [\(mqtt)], \"mqtts\": [\(mqtts)], \"sockets\": [\(sockets)], \"sockets_tls\": [\(socketsTLS)]\(metrics)}\n"
         let tmp = path + ".tmp"
         try json.write(toFile: tmp, atomically: false, encoding: .utf8)
         guard rename(tmp, path) == 0 else { throw ConfigError(file: nil, line: nil, key: "ready_file", message: "cannot write \(path)") }

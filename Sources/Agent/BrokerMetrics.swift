@@ -1,3 +1,5 @@
+import FleetObservability
+
 /// Counters of the broker, published on `$SYS/broker/...` (mosquitto's names where one exists).
 struct BrokerMetrics {
     var clientsConnected = 0
@@ -27,9 +29,13 @@ struct BrokerMetrics {
     var bytesReceived: UInt64 = 0
     var messagesSent: UInt64 = 0
     var messagesAcknowledged: UInt64 = 0
-    /// Messages dropped by a bound: per-session queue overflow, a stalled reader's write cap, or
-    /// a client's Maximum Packet Size.
-    var messagesDropped: UInt64 = 0
+    /// Messages dropped by a bound, by reason: a session's queue full (`limits.maxQueuedMessages`),
+    /// a stalled reader's write backlog (`limits.maxPendingWriteBytes`, QoS 0), or larger than the
+    /// client's Maximum Packet Size. `$SYS` shows their sum, Prometheus each (reason label).
+    var messagesDroppedQueueFull: UInt64 = 0
+    var messagesDroppedWriteBacklog: UInt64 = 0
+    var messagesDroppedOverClientMaximum: UInt64 = 0
+    var messagesDropped: UInt64 { messagesDroppedQueueFull + messagesDroppedWriteBacklog + messagesDroppedOverClientMaximum }
     var messagesExpired: UInt64 = 0
     var messagesUnrouted: UInt64 = 0
     var willsPublished: UInt64 = 0
@@ -63,7 +69,7 @@ struct BrokerMetrics {
 
     func sysTopics(sessions: Int, retained: Int, subscriptions: Int) -> [(String, String)] {
         [
-            ("version", "fleetgate-agent 0.1.0"),
+            ("version", FleetgateVersion.line(for: "fleetgate-agent")),
             ("clients/connected", "\(clientsConnected)"),
             ("clients/total", "\(sessions)"),
             ("messages/received", "\(messagesReceived)"),

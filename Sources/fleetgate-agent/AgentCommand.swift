@@ -2,6 +2,7 @@ import FleetConfig
 import ArgumentParser
 import Foundation
 import FleetAgent
+import FleetObservability
 import Logging
 
 @main
@@ -32,7 +33,8 @@ struct AgentCommand: ParsableCommand {
             Manage the password file with:  fleetgate-agent passwd FILE add USER  (password read from stdin)
                                              fleetgate-agent passwd FILE remove USER
             Store authorization policies in the database: fleetgate-agent policy --data-dir DIR import|remove|list
-            """)
+            """,
+        version: FleetgateVersion.line(for: "fleetgate-agent"))
 
     @Option(name: .customLong("listen"), help: ArgumentHelp("MQTT over TCP on HOST:PORT (repeatable; IPv6 as [::1]:1883; port 0 lets the OS choose).", valueName: "HOST:PORT"))
     var listen: [String] = []
@@ -45,6 +47,12 @@ struct AgentCommand: ParsableCommand {
 
     @Option(name: .customLong("log-level"), help: "trace, debug, info, notice, warning, error or critical (default info).")
     var logLevel: String?
+
+    @Option(name: .customLong("log-format"), help: "text (default) or json: one JSON object per line with ts, level, logger, message and fields (log_format).")
+    var logFormat: String?
+
+    @Option(name: .customLong("metrics"), help: ArgumentHelp("Serve Prometheus metrics at http://HOST:PORT/metrics (metrics; port 0 = OS picks, see --ready-file).", valueName: "HOST:PORT"))
+    var metrics: String?
 
     @Option(name: .customLong("ready-file"), help: ArgumentHelp("Once listening, write {\"pid\":…, \"mqtt\":[\"HOST:PORT\",…]} here (for scripts and tests).", valueName: "FILE"))
     var readyFile: String?
@@ -108,18 +116,31 @@ struct AgentCommand: ParsableCommand {
     func run() throws {
         var loaded = AgentConfig()
         do throws(ConfigError) {
+            // The flag first: a config error is then written in the format asked for.
+            if let logFormat { loaded.logFormat = try Self.logFormat(logFormat) }
             if let configFile { try ConfigFile.load(path: configFile, into: &loaded) }
             try applyFlags(to: &loaded)
             try applyCoordinatorFlags(to: &loaded)
         } catch {
-            printError("fleetgate-agent: config error: \(error)")
+            if loaded.logFormat == .json {
+                printError(FleetLogHandler.record(level: .critical, logger: "fleetgate-agent", message: "config error: \(error)",
+                                                  fields: [("key", error.key)] + (error.file.map { [("file", $0)] } ?? [])), newline: false)
+            } else {
+                printError("fleetgate-agent: config error: \(error)")
+            }
             throw ExitCode(78)  // EX_CONFIG
         }
         let config = loaded
-        LoggingSystem.bootstrap { label in
-            var handler = StreamLogHandler.standardError(label: label)
-            handler.logLevel = Logger.Level(rawValue: config.logLevel.rawValue) ?? .info
-            return handler
+        let level = Logger.Level(rawValue: config.logLevel.rawValue) ?? .info
+        switch config.logFormat {
+        case .text:
+            LoggingSystem.bootstrap { label in
+                var handler = StreamLogHandler.standardError(label: label)
+                handler.logLevel = level
+                return handler
+            }
+        case .json:
+            LoggingSystem.bootstrap { label in FleetLogHandler(label: label, level: level) }
         }
         let logger = Logger(label: "fleetgate-agent")
         do {
@@ -141,6 +162,13 @@ struct AgentCommand: ParsableCommand {
             }
         }
         if let dataDir { config.dataDir = dataDir }
+        if let logFormat { config.logFormat = try Self.logFormat(logFormat) }
+        if let metrics {
+            switch ListenAddress.parse(metrics) {
+            case .success(let a): config.metrics = a
+            case .failure(let f): throw ConfigError(file: nil, line: nil, key: "--metrics", message: "'\(metrics)': \(f.reason)")
+            }
+        }
         if let readyFile { config.readyFile = readyFile }
         if let logLevel {
             guard let level = AgentConfig.LogLevel(rawValue: logLevel) else {
@@ -204,6 +232,13 @@ struct AgentCommand: ParsableCommand {
 }
 
 extension AgentCommand {
+    static func logFormat(_ text: String) throws(ConfigError) -> LogFormat {
+        guard let format = LogFormat(rawValue: text) else {
+            throw ConfigError(file: nil, line: nil, key: "--log-format", message: "\(LogFormat.expectation), got '\(text)'")
+        }
+        return format
+    }
+
     /// The coordinator flags override the file's `coordinator:` section (and create it); the
     /// section is then checked as a whole (address, gateway id, readable non-empty token file).
     private func applyCoordinatorFlags(to config: inout AgentConfig) throws(ConfigError) {
@@ -236,6 +271,6 @@ extension AgentCommand {
     }
 }
 
-func printError(_ text: String) {
-    FileHandle.standardError.write(Data((text + "\n").utf8))
+func printError(_ text: String, newline: Bool = true) {
+    FileHandle.standardError.write(Data((newline ? text + "\n" : text).utf8))
 }

@@ -1,10 +1,12 @@
 import ArgumentParser
+import FleetObservability
 
 /// `fleetgate-bench`: Fleetgate's MQTT load generator. One JSON object per run on stdout.
 struct FleetgateBench: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "fleetgate-bench",
         abstract: "MQTT load generator: counts loss, duplicates and reorders; one JSON object per run.",
+        version: FleetgateVersion.line(for: "fleetgate-bench"),
         subcommands: [FanIn.self, FanOut.self, Latency.self, Wildcard.self, Connections.self, Durability.self, Retained.self])
 }
 

@@ -1,6 +1,7 @@
 import FleetConfig
 import ArgumentParser
 import FleetCoordinator
+import FleetObservability
 import Foundation
 import Logging
 
@@ -11,7 +12,8 @@ struct CoordinatorCommand: ParsableCommand {
         discussion: """
             Settings come from the defaults, then the YAML file given with --config, then these flags.
             A bad config file is reported with its file, line and key, and the coordinator exits with status 78.
-            """)
+            """,
+        version: FleetgateVersion.line(for: "fleetgate-coordinator"))
 
     @Option(name: .customLong("listen"), help: ArgumentHelp("Agent link on HOST:PORT (default 127.0.0.1:7420; port 0 = OS picks).", valueName: "HOST:PORT"))
     var listen: String?
@@ -49,6 +51,9 @@ struct CoordinatorCommand: ParsableCommand {
     @Option(name: .customLong("log-level"), help: "trace, debug, info, notice, warning, error or critical (default info).")
     var logLevel: String?
 
+    @Option(name: .customLong("log-format"), help: "text (default) or json: one JSON object per line with ts, level, logger, message and fields (log_format).")
+    var logFormat: String?
+
     @Option(name: .customLong("ready-file"), help: ArgumentHelp("Once both listen, write {\"pid\":…, \"link\":\"HOST:PORT\", \"http\":\"HOST:PORT\"} here.", valueName: "FILE"))
     var readyFile: String?
 
@@ -78,6 +83,8 @@ struct CoordinatorCommand: ParsableCommand {
         let token: [UInt8]
         let adminAuth: AdminAuth
         do throws(ConfigError) {
+            // The flag first: a config error is then written in the format asked for.
+            if let logFormat { loaded.logFormat = try Self.logFormat(logFormat) }
             if let configFile { try CoordinatorConfigFile.load(path: configFile, into: &loaded) }
             try applyFlags(to: &loaded)
             token = try loaded.loadToken()
@@ -85,14 +92,25 @@ struct CoordinatorCommand: ParsableCommand {
             _ = try loaded.loadGatewayTokens()  // a bad line is a config error at start
             _ = try loaded.loadHTTPTLS()  // a bad certificate or key is a config error now, not at bind
         } catch {
-            FileHandle.standardError.write(Data("fleetgate-coordinator: config error: \(error)\n".utf8))
+            let line = loaded.logFormat == .json
+                ? FleetLogHandler.record(level: .critical, logger: "fleetgate-coordinator", message: "config error: \(error)",
+                                         fields: [("key", error.key)] + (error.file.map { [("file", $0)] } ?? []))
+                : "fleetgate-coordinator: config error: \(error)\n"
+            FileHandle.standardError.write(Data(line.utf8))
             throw ExitCode(78)  // EX_CONFIG
         }
         let config = loaded
-        LoggingSystem.bootstrap { label in
-            var handler = StreamLogHandler.standardError(label: label)
-            handler.logLevel = Logger.Level(rawValue: config.logLevel.rawValue) ?? .info
-            return handler
+        let level = Logger.Level(rawValue: config.logLevel.rawValue) ?? .info
+        switch config.logFormat {
+        case .text:
+            LoggingSystem.bootstrap { label in
+                var handler = StreamLogHandler.standardError(label: label)
+                handler.logLevel = level
+                return handler
+            }
+        case .json:
+            // Hummingbird's and the coordinator's loggers alike: every line of the process.
+            LoggingSystem.bootstrap { label in FleetLogHandler(label: label, level: level) }
         }
         var logger = Logger(label: "fleetgate-coordinator")
         logger.logLevel = Logger.Level(rawValue: config.logLevel.rawValue) ?? .info
@@ -105,6 +123,13 @@ struct CoordinatorCommand: ParsableCommand {
             logger.critical("cannot run: \(error)")
             throw ExitCode.failure
         }
+    }
+
+    static func logFormat(_ text: String) throws(ConfigError) -> LogFormat {
+        guard let format = LogFormat(rawValue: text) else {
+            throw ConfigError(file: nil, line: nil, key: "--log-format", message: "\(LogFormat.expectation), got '\(text)'")
+        }
+        return format
     }
 
     private func applyFlags(to config: inout CoordinatorConfig) throws(ConfigError) {
@@ -130,6 +155,7 @@ struct CoordinatorCommand: ParsableCommand {
         if let gatewayTokens { config.gatewayTokensFile = gatewayTokens }
         if allowNewGateways { config.allowNewGateways = true }
         if let readyFile { config.readyFile = readyFile }
+        if let logFormat { config.logFormat = try Self.logFormat(logFormat) }
         if let logLevel {
             guard let level = CoordinatorConfig.LogLevel(rawValue: logLevel) else {
                 throw ConfigError(file: nil, line: nil, key: "--log-level",

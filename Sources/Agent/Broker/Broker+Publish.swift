@@ -200,7 +200,7 @@ extension Broker {
         }
         if m.qos == .atMostOnce {
             guard !session.isMoving, let c = session.connection, c.phase == .connected else { return }
-            guard c.stream.pendingWriteBytes < limits.maxPendingWriteBytes else { metrics.messagesDropped += 1; return }
+            guard c.stream.pendingWriteBytes < limits.maxPendingWriteBytes else { metrics.messagesDroppedWriteBacklog += 1; return }
             // The common fan-out case (no alias, no identifiers) encodes once for all subscribers.
             let plain = subscriptionIdentifiers.isEmpty && c.outboundAliasLimit == 0 && m.expiresAt == nil
             if !(plain && shareEncoding) {
@@ -208,7 +208,7 @@ extension Broker {
                                  scratch: &encodeBuffers.scratch) {
                     metrics.messagesSent += 1
                 } else {
-                    metrics.messagesDropped += 1
+                    metrics.messagesDroppedOverClientMaximum += 1
                 }
                 applyBackpressure(towards: c)
                 return
@@ -219,14 +219,14 @@ extension Broker {
                     c.sendRaw(encodeBuffers.shared[slot])
                     metrics.messagesSent += 1
                 } else {
-                    metrics.messagesDropped += 1
+                    metrics.messagesDroppedOverClientMaximum += 1
                 }
                 applyBackpressure(towards: c)
                 return
             }
             let fits = c.encodePublish(m, packetId: 0, dup: false, subscriptionIdentifiers: [], now: now, into: &encodeBuffers.shared[slot])
             encodeBuffers.markEncoded(slot)
-            guard fits else { metrics.messagesDropped += 1; return }
+            guard fits else { metrics.messagesDroppedOverClientMaximum += 1; return }
             c.sendRaw(encodeBuffers.shared[slot])
             metrics.messagesSent += 1
             applyBackpressure(towards: c)

@@ -86,7 +86,8 @@ extension Session: SessionOutput {
         case .acknowledged: broker.metrics.messagesAcknowledged += 1
         case .dropped(.expired): broker.metrics.messagesExpired += 1
         case .dropped(.notAuthorized): broker.metrics.authorizationDenials += 1
-        case .dropped(.queueFull), .dropped(.overClientMaximum): broker.metrics.messagesDropped += 1
+        case .dropped(.queueFull): broker.metrics.messagesDroppedQueueFull += 1
+        case .dropped(.overClientMaximum): broker.metrics.messagesDroppedOverClientMaximum += 1
         }
     }
 }

@@ -1,4 +1,5 @@
 import FleetCore
+import FleetObservability
 
 /// Everything the agent is configured with. Defaults here, then the YAML file, then flags.
 public struct AgentConfig: Sendable, Equatable {
@@ -15,6 +16,10 @@ public struct AgentConfig: Sendable, Equatable {
     public var listeners: [ListenAddress] = [ListenAddress(host: "127.0.0.1", port: 1883)]
     public var dataDir: String = "./data"
     public var logLevel: LogLevel = .info
+    /// Plain lines or one JSON object per line (`log_format`, `--log-format`).
+    public var logFormat: LogFormat = .text
+    /// Prometheus `GET /metrics` on this address (`metrics`, `--metrics`); nil = no endpoint.
+    public var metrics: ListenAddress?
     public var limits = BrokerLimits()
     /// Subscriptions to filters matching any of these are refused (SUBACK 0x80 / 0x87).
     public var denySubscribe: [String] = []

@@ -3,6 +3,7 @@ import FleetProtocol
 import FleetConfig
 import Yams
 import Foundation
+import FleetObservability
 
 /// Reads the agent's YAML config file. Unknown keys are errors, so a typo never silently falls back
 /// to a default; every error names the file, line and dotted key.
@@ -38,6 +39,8 @@ public enum ConfigFile {
                 }
             case "data_dir": config.dataDir = try r.string(value, key: key)
             case "log_level": config.logLevel = try r.choice(value, key: key, AgentConfig.LogLevel.self)
+            case "log_format": config.logFormat = try r.choice(value, key: key, LogFormat.self)
+            case "metrics": config.metrics = try r.listenAddress(value, key: key)
             case "durability": config.durability = try r.choice(value, key: key, AgentConfig.Durability.self)
             case "sys_interval": config.sysInterval = try r.integer(value, key: key, 0...86_400)
             case "ready_file": config.readyFile = try r.string(value, key: key)
@@ -63,7 +66,7 @@ public enum ConfigFile {
                     }
                 }
             default:
-                throw r.unknown(value, key: key, known: ["listeners", "data_dir", "log_level", "durability", "sys_interval", "ready_file", "limits", "policy", "tls", "auth", "policies", "coordinator", "maintenance", "mappings"])
+                throw r.unknown(value, key: key, known: ["listeners", "data_dir", "log_level", "log_format", "metrics", "durability", "sys_interval", "ready_file", "limits", "policy", "tls", "auth", "policies", "coordinator", "maintenance", "mappings"])
             }
         }
     }

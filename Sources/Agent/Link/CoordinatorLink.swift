@@ -1,3 +1,4 @@
+import FleetObservability
 import FleetCore
 import FleetProtocol
 import FleetRuntime
@@ -246,7 +247,7 @@ final class CoordinatorLink: FabricLink {
                          capacityWeight: settings.capacity, softwareVersion: Self.softwareVersion)
     }
 
-    static let softwareVersion = "fleetgate-agent 0.1.0"
+    static let softwareVersion = FleetgateVersion.line(for: "fleetgate-agent")
 
     /// An attempt that never reached a connection: back off and try again.
     private func attemptFailed(_ reason: String) {

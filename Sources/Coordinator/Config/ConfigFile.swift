@@ -1,11 +1,12 @@
 import Foundation
 import FleetConfig
+import FleetObservability
 import Yams
 
 /// Reads the coordinator's YAML config file (the agent's approach: Yams nodes, unknown keys are
 /// errors, every error names the file, line and dotted key).
 public enum CoordinatorConfigFile {
-    static let knownKeys = ["link", "http", "data_dir", "token_file", "admin_token_file", "read_token_file", "max_interest_filters", "http_tls_cert", "http_tls_key", "log_level", "ready_file", "gateway_timeout",
+    static let knownKeys = ["link", "http", "data_dir", "token_file", "admin_token_file", "read_token_file", "max_interest_filters", "http_tls_cert", "http_tls_key", "log_level", "log_format", "ready_file", "gateway_timeout",
                             "heartbeat_interval_ms", "coordinator_id", "max_frame_size", "link_tls",
                             "http_idle_timeout", "http_request_timeout", "http_max_connections", "retention",
                             "gateway_tokens", "allow_new_gateways", "migration", "maintenance"]
@@ -33,6 +34,7 @@ public enum CoordinatorConfigFile {
             case "gateway_tokens": config.gatewayTokensFile = try r.nonEmptyString(value, key: key)
             case "allow_new_gateways": config.allowNewGateways = try r.bool(value, key: key)
             case "log_level": config.logLevel = try r.choice(value, key: key, CoordinatorConfig.LogLevel.self)
+            case "log_format": config.logFormat = try r.choice(value, key: key, LogFormat.self)
             case "ready_file": config.readyFile = try r.nonEmptyString(value, key: key)
             case "gateway_timeout": config.gatewayTimeoutSeconds = try r.seconds(value, key: key)
             case "heartbeat_interval_ms": config.heartbeatIntervalMs = try r.integer(value, key: key, 10...3_600_000)

@@ -1,3 +1,4 @@
+import FleetObservability
 import FleetRuntime
 
 /// Everything the coordinator is configured with. Defaults here, then the YAML file, then flags.
@@ -25,6 +26,8 @@ public struct CoordinatorConfig: Sendable, Equatable {
     public var httpTLSCertificateFile: String?
     public var httpTLSKeyFile: String?
     public var logLevel: LogLevel = .info
+    /// Plain lines or one JSON object per line (`log_format`, `--log-format`).
+    public var logFormat: LogFormat = .text
     /// Written (atomically) with the pid and both bound addresses once both listen.
     public var readyFile: String?
     /// A connected gateway silent this long is marked down and forgotten from routing.
