@@ -9,6 +9,10 @@ public struct HTTPRequestHead: Sendable, Equatable {
     /// Field names lower-cased, values without surrounding whitespace, in arrival order.
     public var headers: [HTTPHeaderField]
 
+    public init(method: String, target: String, minorVersion: Int, headers: [HTTPHeaderField]) {
+        self.method = method; self.target = target; self.minorVersion = minorVersion; self.headers = headers
+    }
+
     /// The target's path: without its query, "" when the target is not in origin form ("*",
     /// "http://host/path" — not served here).
     public var path: String {
