@@ -44,6 +44,18 @@ import Testing
         #expect(c.denySubscribe == ["forbidden/#", "a/+/b"])
     }
 
+    /// Issue #16: the log format and the Prometheus endpoint are config keys too; a bad value
+    /// names its key and line.
+    @Test func logFormatAndMetricsKeys() throws {
+        let c = try load("log_format: json\nmetrics: \"[::1]:9464\"\n")
+        #expect(c.logFormat.rawValue == "json")
+        #expect(c.metrics == ListenAddress(host: "::1", port: 9464))
+        #expect(AgentConfig().metrics == nil && AgentConfig().logFormat.rawValue == "text")
+        let e = error("data_dir: x\nlog_format: xml\n")
+        #expect(e?.key == "log_format" && e?.line == 2 && e?.message.contains("text, json") == true)
+        #expect(error("metrics: nowhere\n")?.key == "metrics")
+    }
+
     @Test func emptyFileKeepsDefaults() throws {
         #expect(try load("") == AgentConfig())
     }

@@ -71,6 +71,20 @@ import Testing
         #expect(throws: ConfigError.self) { try CoordinatorConfigFile.apply(yaml: "http_request_timeout: forever\n", file: "c.yaml", to: &c) }
     }
 
+    /// Issue #16: `log_format` beside `log_level`; another value names the key.
+    @Test func logFormatKey() throws {
+        var c = CoordinatorConfig()
+        #expect(c.logFormat.rawValue == "text")
+        try CoordinatorConfigFile.apply(yaml: "log_format: json\n", file: "c.yaml", to: &c)
+        #expect(c.logFormat.rawValue == "json")
+        do {
+            try CoordinatorConfigFile.apply(yaml: "log_format: yaml\n", file: "c.yaml", to: &c)
+            Issue.record("expected an error")
+        } catch {
+            #expect(error.line == 1 && error.key == "log_format")
+        }
+    }
+
     @Test func errorsNameFileLineAndKey() {
         var c = CoordinatorConfig()
         #expect(throws: ConfigError(file: "c.yaml", line: 2, key: "gateway_timeout", message: "must be in 0.05...86400 seconds, got -1")) {
