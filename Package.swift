@@ -121,6 +121,7 @@ let package = Package(
         // The operator's CLI (issue #16): argument-parser and Foundation's URLSession only, so it
         // builds in seconds and links neither the agent's runtime nor Hummingbird.
         .target(name: "FleetCLI", dependencies: [
+            "FleetObservability",   // the one version constant
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ], path: "Sources/FleetCLI"),
         .executableTarget(name: "fleetgate", dependencies: ["FleetCLI"], path: "Sources/fleetgate"),

@@ -1,10 +1,12 @@
 import ArgumentParser
+import FleetObservability
 import Foundation
 
 /// `fleetgate`: the operator's CLI for a fleet, over the coordinator's admin API. Nouns are
 /// subcommands, verbs theirs: `fleetgate gateways drain gw-2`.
 public struct FleetgateCommand: AsyncParsableCommand {
-    public static let version = "0.1.0"
+    /// The release every executable reports (FleetObservability).
+    public static let version = FleetgateVersion.version
 
     public static let configuration = CommandConfiguration(
         commandName: "fleetgate",
