@@ -9,6 +9,8 @@ TLS scenarios (tls=True) run against each broker's TLS listener, all brokers usi
 CA and server certificate made with the openssl CLI for this harness run.
 
 BENCH_QUICK=1 in the environment is the same as --quick (1 round, smaller counts).
+FLEETGATE_BENCH_BIN_DIR names another directory holding fleetgate-agent, fleetgate-coordinator and
+fleetgate-bench (release builds made elsewhere); the default is .build/release of this checkout.
 """
 import argparse
 import atexit
@@ -27,9 +29,11 @@ import tempfile
 import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-GEN = os.path.join(ROOT, ".build", "release", "fleetgate-bench")
-AGENT = os.path.join(ROOT, ".build", "release", "fleetgate-agent")
-COORDINATOR = os.path.join(ROOT, ".build", "release", "fleetgate-coordinator")
+# Prebuilt binaries from another checkout (FLEETGATE_BENCH_BIN_DIR) spare an 11-minute release build.
+BIN_DIR = os.environ.get("FLEETGATE_BENCH_BIN_DIR") or os.path.join(ROOT, ".build", "release")
+GEN = os.path.join(BIN_DIR, "fleetgate-bench")
+AGENT = os.path.join(BIN_DIR, "fleetgate-agent")
+COORDINATOR = os.path.join(BIN_DIR, "fleetgate-coordinator")
 RESULTS = os.path.join(ROOT, "bench", "results")
 FD_LIMIT = 20000
 
@@ -125,6 +129,18 @@ SCENARIOS += [
               f"gw-1 -> {XGW_SUBSCRIBERS} subscribers on gw-2/gw-3 (QoS 0 and 1, deliveries/s) and -> 1 "
               f"subscriber on gw-2 at {XGW_RATE:,} msg/s (latency), each also with everything on gw-1 "
               "(local delivery) in the same fabric; the peers have no equivalent"),
+]
+
+
+# Managed sockets (issue #14): Fleetgate only; the peer is wrk against the same nginx location the
+# agent's webhook mapping calls (bench/managed_sockets.py), so the ratio is agent/endpoint ceiling.
+SCENARIOS += [
+    dict(name="sockets", sockets=True, args=[], full=[], quick=[],
+         metric="ratio_data", unit="agent/wrk", higher=True,
+         what="managed sockets: 64 device sockets send 32-byte lines through a webhook mapping (events data, "
+              "delimiter LF, reply discard, max_concurrency 64) to a private nginx (1 worker, keep-alive), "
+              "against wrk -t1 -c64 POSTing the same body and headers to the same location; and sockets opened "
+              "per second (OPEN line to OK, 100 handshakes at a time); the MQTT peers have no equivalent"),
 ]
 
 
@@ -777,6 +793,15 @@ def run_fabric(scenario, quick):
             shutil.rmtree(tmp, ignore_errors=True)
 
 
+def run_sockets(quick):
+    """One round of the managed-sockets scenario (bench/managed_sockets.py), with load and steal."""
+    from managed_sockets import run_round
+    load, ticks = loadavg(), cpu_ticks()
+    r = run_round(AGENT, quick)
+    r["loadavg_before"], r["steal_pct"] = load, steal_pct(ticks, cpu_ticks())
+    return r
+
+
 def machine():
     model, cores, mem = "?", os.cpu_count(), "?"
     try:
@@ -813,6 +838,9 @@ def summarize(all_results, brokers):
                 continue
             if sc.get("fabric"):
                 per[b.name] = summarize_fabric(runs)
+                continue
+            if sc.get("sockets"):
+                per[b.name] = summarize_sockets(runs)
                 continue
             keys = [sc["metric"], "delivery_rate", "msg_rate", "latency_us.p50", "latency_us.p99",
                     "latency_us.p999", "gen_cpu_pct", "broker_cpu_pct", "connect_rate",
@@ -856,6 +884,25 @@ def summarize_fabric(runs):
         med[f"drain.{k}_total"] = sum(get(r, f"drain.{k}") or 0 for r in runs)
     for k in ("loss", "dups", "reorders", "misrouted"):
         med[k + "_total"] = sum(r.get(k, 0) or 0 for r in runs)
+    med["errors"] = sorted({e for r in runs for e in r.get("errors", [])})[:4]
+    return med
+
+
+SOCKET_KEYS = ("ratio_data", "data_rate", "wrk_rate", "open_rate", "wrk.wrk_requests_per_s", "wrk.cpu_pct.wrk",
+               "wrk.cpu_pct.nginx", "data.cpu_pct.agent", "data.cpu_pct.nginx", "data.gen_cpu_pct", "open.gen_cpu_pct",
+               "open.agent_cpu_pct", "open.handshake_ms_p50", "open.handshake_ms_p99", "open.sockets_opened", "steal_pct")
+
+
+def summarize_sockets(runs):
+    """Medians over the rounds (flat dotted keys); the ratio is each round's own, then the median."""
+    med = {"runs": len(runs), "ok_runs": sum(1 for r in runs if r.get("ok"))}
+    for k in SOCKET_KEYS:
+        med[k] = median_of(runs, k)
+    med["ratios"] = [r.get("ratio_data") for r in runs]
+    med["nginx_version"] = next((r["nginx_version"] for r in runs if r.get("nginx_version")), None)
+    med["wrk_command"] = next((get(r, "wrk.command") for r in runs if get(r, "wrk.command")), None)
+    for k in ("loss", "dups", "reorders", "misrouted"):
+        med[k + "_total"] = 0
     med["errors"] = sorted({e for r in runs for e in r.get("errors", [])})[:4]
     return med
 
@@ -912,6 +959,10 @@ def targets(summary):
         slow = small / big
         lines.append(f"- wildcard: 100 subscriptions run {fmt(slow)}x faster than 100,000 (target <= 2x)"
                      + (" — met" if slow <= 2 else " — **missed**"))
+    r = fg("sockets", "ratio_data")
+    if r is not None:
+        lines.append(f"- managed sockets (issue #14): data events/s through the agent / wrk to the same nginx = {fmt(r)}x "
+                     f"(target >= {SOCKETS_TARGET:g}x)" + (" — met" if r >= SOCKETS_TARGET else " — **missed**"))
     tls_lines = []
     for sc in SCENARIOS:
         if not sc.get("tls") or fg(sc["name"], sc["metric"]) is None:
@@ -996,6 +1047,45 @@ def cross_gateway_section(d, meta):
     return L
 
 
+SOCKETS_TARGET = 0.5   # issue #14: at least half the endpoint's own ceiling
+
+
+def sockets_section(d, meta):
+    """Managed sockets through a webhook mapping vs wrk on the same nginx (issue #14)."""
+    L = ["", "## Managed sockets (issue #14, Fleetgate only)", ""]
+    if not d:
+        return L + ["Not run" + (" (fleetgate unavailable)." if "fleetgate" in meta.get("skipped", {}) else ".")]
+    L += [f"Per round, one private nginx ({d.get('nginx_version') or 'nginx'}; 1 worker, keep-alive, access log off, "
+          "`/fn` answers `ok` with 200). wrk: `" + (d.get("wrk_command") or "wrk") + "` POSTs to /fn the 31-byte body "
+          "and the X-Fleetgate-* headers a data call carries. Agent: a stand-alone fleetgate-agent with "
+          "`--listen-sockets` and a config-file mapping to the same /fn (events data, delimiter LF, reply discard, "
+          "on_error close, max_concurrency 64); 64 device sockets send 32-byte lines as fast as the agent reads "
+          "them. Both rates are nginx's own request count (stub_status) over the same window after 1 s of warm-up. "
+          "CPU in % of one core over that window.", "",
+          "| Measurement | value |", "|---|---:|",
+          f"| nginx /fn driven by wrk, 64 connections (requests/s; wrk's own figure) | {fmt(d.get('wrk_rate'))} "
+          f"({fmt(d.get('wrk.wrk_requests_per_s'))}) |",
+          f"| data events/s through the agent, 64 sockets (nginx requests/s) | {fmt(d.get('data_rate'))} |",
+          f"| agent / wrk (median of each round's ratio; rounds: {', '.join(fmt(x) for x in d.get('ratios', []))}) | "
+          f"{fmt(d.get('ratio_data'))}x |",
+          f"| CPU %, wrk run: wrk / nginx worker | {fmt(d.get('wrk.cpu_pct.wrk'))} / {fmt(d.get('wrk.cpu_pct.nginx'))} |",
+          f"| CPU %, agent run: devices (Python) / agent / nginx worker | {fmt(d.get('data.gen_cpu_pct'))} / "
+          f"{fmt(d.get('data.cpu_pct.agent'))} / {fmt(d.get('data.cpu_pct.nginx'))} |",
+          f"| sockets opened/s, {fmt(d.get('open.sockets_opened'))} sockets, 100 handshakes at a time | {fmt(d.get('open_rate'))} |",
+          f"| OPEN to OK p50 / p99 (ms) | {fmt(d.get('open.handshake_ms_p50'))} / {fmt(d.get('open.handshake_ms_p99'))} |",
+          f"| CPU % while opening: devices (Python) / agent | {fmt(d.get('open.gen_cpu_pct'))} / {fmt(d.get('open.agent_cpu_pct'))} |"]
+    if d.get("errors"):
+        L += ["", "Errors: " + "; ".join(d["errors"])[:400].replace("|", "/")]
+    L += ["", "Why reply discard: wrk reads nginx's answer and drops it; with `reply: discard` the agent does the same "
+          "(curl reads the answer, nothing is written back to the device), so both sides do one POST and one response "
+          "per data event and differ only in who makes the request. `reply: write` would add a write to the device "
+          "per event, a cost wrk has no counterpart for. Each socket has one call in flight (calls of a socket are in "
+          "order, one at a time), so 64 sockets are 64 concurrent keep-alive requests, like wrk's 64 connections; 64 "
+          "is also the agent's idle-connection cache (HTTPClient maximumIdleConnections), past which connections "
+          "would not be reused."]
+    return L
+
+
 def write_markdown(path, meta, summary, brokers, skipped):
     names = [b.name for b in brokers]
     L = ["# Fleetgate benchmarks", "",
@@ -1028,6 +1118,18 @@ def write_markdown(path, meta, summary, brokers, skipped):
           "|---|---|" + "---:|" * (len(names) + len(skipped)) + "---:|" * len([n for n in names if n != "fleetgate"])]
     for sc in SCENARIOS:
         per = summary.get(sc["name"], {})
+        if sc.get("sockets"):
+            d = per.get("fleetgate")
+            bad = " (!)" if d and d["ok_runs"] < d["runs"] else ""
+            for key, unit, suffix in (("ratio_data", "data events/s through a webhook mapping / wrk to the same nginx "
+                                       f"location (target >= {SOCKETS_TARGET:g}x)", "x"),
+                                      ("open_rate", "sockets opened/s (OPEN to OK)", "")):
+                cells = [(fmt(get(d, key)) + suffix + bad) if (n == "fleetgate" and d) else
+                         ("—" if n == "fleetgate" else "no equivalent") for n in names]
+                cells += ["n/a" for _ in skipped]
+                L.append(f"| {sc['name']} | {unit} | " + " | ".join(cells) + " | "
+                         + " | ".join("—" for n in names if n != "fleetgate") + " |")
+            continue
         if sc.get("fabric"):
             d = per.get("fleetgate")
             bad = " (!)" if d and d["ok_runs"] < d["runs"] else ""
@@ -1071,14 +1173,23 @@ def write_markdown(path, meta, summary, brokers, skipped):
     for sc in SCENARIOS:
         for n in names:
             d = summary.get(sc["name"], {}).get(n)
-            if not d or sc.get("fabric"):
+            if not d or sc.get("fabric") or sc.get("sockets"):
                 continue
             L.append(f"| {sc['name']} | {n} | {d['loss_total']} | {d['dups_total']} | {d['reorders_total']} | "
                      f"{d['misrouted_total']} | {fmt(d['gen_cpu_pct'])} | {fmt(d['broker_cpu_pct'])} | "
                      + ("; ".join(d["errors"])[:160].replace("|", "/") or "") + " |")
     L += cross_gateway_section(summary.get("cross-gateway", {}).get("fleetgate"), meta)
+    if "sockets" in summary:
+        L += sockets_section(summary["sockets"].get("fleetgate"), meta)
     L += ["", "## Scenarios", ""]
     for sc in SCENARIOS:
+        if sc.get("sockets"):
+            from managed_sockets import WINDOW_S, OPEN_COUNT, OPEN_CONCURRENCY
+            q = 1 if meta["quick"] else 0
+            L.append(f"- **{sc['name']}**: {sc['what']}. bench/managed_sockets.py: `wrk -t1 -c64 -d{int(WINDOW_S[q] + 2)}s -s post.lua "
+                     f"http://127.0.0.1:P/fn`; `managed_sockets.py data --sockets 64 --seconds {WINDOW_S[q]:g}`; "
+                     f"`managed_sockets.py open --count {OPEN_COUNT[q]} --concurrency {OPEN_CONCURRENCY}`.")
+            continue
         if sc.get("fabric"):
             parts = "; ".join(f"{p}: `fleetgate-bench {' '.join(a)} {' '.join(q if meta['quick'] else f)} "
                               "--broker GW1 --subscriber-broker GW2,GW3 --topic T --broker-pid ...`"
@@ -1146,7 +1257,7 @@ def main():
         return
     rounds = args.rounds or (1 if args.quick else 3)
     scenarios = [s for s in SCENARIOS if not args.only or s["name"] in args.only.split(",")]
-    if not os.path.exists(GEN):
+    if not os.path.exists(GEN) and any(not s.get("sockets") for s in scenarios):  # sockets has its own devices
         sys.exit(f"{GEN} missing: swift build -c release --product fleetgate-bench")
     global CERTS
     tls_unavailable = None
@@ -1191,6 +1302,20 @@ def main():
         # Tail latency is what a noisy shared host disturbs most: it gets extra rounds (full mode).
         for rnd in range(max(rounds, sc.get("min_rounds", 0)) if not args.quick else rounds):
             for b in brokers:
+                if sc.get("sockets"):
+                    if b.name != "fleetgate":
+                        continue  # the peer is wrk on the same endpoint, run inside the round
+                    r = run_sockets(args.quick)
+                    r["round"] = rnd + 1
+                    results.append(r)
+                    print(f"[{time.time() - started:6.1f}s] {sc['name']:<16} fleetgate  round {rnd + 1}: "
+                          f"data events/s {fmt(r.get('data_rate'))} via the agent vs {fmt(r.get('wrk_rate'))} wrk direct = "
+                          f"{fmt(r.get('ratio_data'))}x (CPU % agent {fmt(get(r, 'data.cpu_pct.agent'))} nginx "
+                          f"{fmt(get(r, 'data.cpu_pct.nginx'))} gen {fmt(get(r, 'data.gen_cpu_pct'))}; wrk {fmt(get(r, 'wrk.cpu_pct.wrk'))} "
+                          f"nginx {fmt(get(r, 'wrk.cpu_pct.nginx'))}); opened {fmt(r.get('open_rate'))} sockets/s "
+                          f"(agent {fmt(get(r, 'open.agent_cpu_pct'))}% gen {fmt(get(r, 'open.gen_cpu_pct'))}%) "
+                          f"steal={fmt(r.get('steal_pct'))}%" + ("" if r.get("ok") else f"  ERR {r.get('errors')}"), flush=True)
+                    continue
                 if sc.get("fabric"):
                     if b.name != "fleetgate":
                         continue  # no peer equivalent

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # `make bench`: install the reference peers (and the openssl CLI), build release binaries, run bench/run.py.
 # BENCH_QUICK=1 for a smoke run (1 round, smaller counts). Extra arguments go to run.py.
+# FLEETGATE_BENCH_BIN_DIR=DIR: use the release binaries in DIR (built elsewhere) and build nothing here.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -8,10 +9,18 @@ missing=()
 command -v mosquitto >/dev/null 2>&1 || [ -x /usr/sbin/mosquitto ] || missing+=(mosquitto)
 command -v nats-server >/dev/null 2>&1 || missing+=(nats-server)
 command -v openssl >/dev/null 2>&1 || missing+=(openssl)  # test certificates for the tls-* scenarios
+# The managed-sockets scenario: nginx is the webhook endpoint, wrk measures its own ceiling.
+command -v nginx >/dev/null 2>&1 || [ -x /usr/sbin/nginx ] || missing+=(nginx)
+command -v wrk >/dev/null 2>&1 || missing+=(wrk)
 if [ ${#missing[@]} -gt 0 ]; then
     echo "installing ${missing[*]}"
     apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" \
         || echo "warning: could not install ${missing[*]}; those peers will be reported unavailable"
+fi
+
+if [ -n "${FLEETGATE_BENCH_BIN_DIR:-}" ]; then
+    echo "using the binaries in $FLEETGATE_BENCH_BIN_DIR (no build)"
+    exec python3 bench/run.py "$@"
 fi
 
 swift build -c release --product fleetgate-bench
