@@ -542,6 +542,12 @@ def run_round(agent_binary, quick):
         if nginx is not None:
             nginx.stop()
         shutil.rmtree(tmp, ignore_errors=True)
+    # CPU per request: what a contended machine disturbs least (the rates depend on who else runs).
+    for part, procs in (("wrk", ("wrk", "nginx")), ("data", ("agent", "nginx"))):
+        r = result.get(part) or {}
+        for p in procs:
+            pct = (r.get("cpu_pct") or {}).get(p)
+            r.setdefault("cpu_us_per_request", {})[p] = round(pct * 1e4 / r["rate"], 1) if pct and r.get("rate") else None
     w, d = result.get("wrk", {}).get("rate"), result.get("data", {}).get("rate")
     result["ratio_data"] = d / w if w and d else None
     result["data_rate"], result["wrk_rate"] = d, w

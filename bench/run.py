@@ -890,7 +890,9 @@ def summarize_fabric(runs):
 
 SOCKET_KEYS = ("ratio_data", "data_rate", "wrk_rate", "open_rate", "wrk.wrk_requests_per_s", "wrk.cpu_pct.wrk",
                "wrk.cpu_pct.nginx", "data.cpu_pct.agent", "data.cpu_pct.nginx", "data.gen_cpu_pct", "open.gen_cpu_pct",
-               "open.agent_cpu_pct", "open.handshake_ms_p50", "open.handshake_ms_p99", "open.sockets_opened", "steal_pct")
+               "open.agent_cpu_pct", "open.handshake_ms_p50", "open.handshake_ms_p99", "open.sockets_opened", "steal_pct",
+               "loadavg_before", "wrk.cpu_us_per_request.wrk", "wrk.cpu_us_per_request.nginx",
+               "data.cpu_us_per_request.agent", "data.cpu_us_per_request.nginx")
 
 
 def summarize_sockets(runs):
@@ -1071,6 +1073,12 @@ def sockets_section(d, meta):
           f"| CPU %, wrk run: wrk / nginx worker | {fmt(d.get('wrk.cpu_pct.wrk'))} / {fmt(d.get('wrk.cpu_pct.nginx'))} |",
           f"| CPU %, agent run: devices (Python) / agent / nginx worker | {fmt(d.get('data.gen_cpu_pct'))} / "
           f"{fmt(d.get('data.cpu_pct.agent'))} / {fmt(d.get('data.cpu_pct.nginx'))} |",
+          f"| CPU us per request, wrk run: wrk / nginx worker | {fmt(d.get('wrk.cpu_us_per_request.wrk'))} / "
+          f"{fmt(d.get('wrk.cpu_us_per_request.nginx'))} |",
+          f"| CPU us per data event, agent run: agent / nginx worker | {fmt(d.get('data.cpu_us_per_request.agent'))} / "
+          f"{fmt(d.get('data.cpu_us_per_request.nginx'))} |",
+          f"| load average before the rounds (median); CPU stolen (median %) | {fmt(d.get('loadavg_before'))}; "
+          f"{fmt(d.get('steal_pct'))} |",
           f"| sockets opened/s, {fmt(d.get('open.sockets_opened'))} sockets, 100 handshakes at a time | {fmt(d.get('open_rate'))} |",
           f"| OPEN to OK p50 / p99 (ms) | {fmt(d.get('open.handshake_ms_p50'))} / {fmt(d.get('open.handshake_ms_p99'))} |",
           f"| CPU % while opening: devices (Python) / agent | {fmt(d.get('open.gen_cpu_pct'))} / {fmt(d.get('open.agent_cpu_pct'))} |"]
