@@ -548,6 +548,11 @@ def run_round(agent_binary, quick):
         for p in procs:
             pct = (r.get("cpu_pct") or {}).get(p)
             r.setdefault("cpu_us_per_request", {})[p] = round(pct * 1e4 / r["rate"], 1) if pct and r.get("rate") else None
+    # What an otherwise idle 2-core machine would give if each process had a core of its own: a
+    # run goes at the pace of its costliest process per request. An estimate, shown as one.
+    wu, du = (result.get("wrk") or {}).get("cpu_us_per_request", {}), (result.get("data") or {}).get("cpu_us_per_request", {})
+    if all(wu.get(k) for k in ("wrk", "nginx")) and all(du.get(k) for k in ("agent", "nginx")):
+        result["cpu_bound_ratio"] = max(wu["wrk"], wu["nginx"]) / max(du["agent"], du["nginx"])
     w, d = result.get("wrk", {}).get("rate"), result.get("data", {}).get("rate")
     result["ratio_data"] = d / w if w and d else None
     result["data_rate"], result["wrk_rate"] = d, w

@@ -892,7 +892,7 @@ SOCKET_KEYS = ("ratio_data", "data_rate", "wrk_rate", "open_rate", "wrk.wrk_requ
                "wrk.cpu_pct.nginx", "data.cpu_pct.agent", "data.cpu_pct.nginx", "data.gen_cpu_pct", "open.gen_cpu_pct",
                "open.agent_cpu_pct", "open.handshake_ms_p50", "open.handshake_ms_p99", "open.sockets_opened", "steal_pct",
                "loadavg_before", "wrk.cpu_us_per_request.wrk", "wrk.cpu_us_per_request.nginx",
-               "data.cpu_us_per_request.agent", "data.cpu_us_per_request.nginx")
+               "data.cpu_us_per_request.agent", "data.cpu_us_per_request.nginx", "cpu_bound_ratio")
 
 
 def summarize_sockets(runs):
@@ -1077,6 +1077,8 @@ def sockets_section(d, meta):
           f"{fmt(d.get('wrk.cpu_us_per_request.nginx'))} |",
           f"| CPU us per data event, agent run: agent / nginx worker | {fmt(d.get('data.cpu_us_per_request.agent'))} / "
           f"{fmt(d.get('data.cpu_us_per_request.nginx'))} |",
+          f"| estimate, not measured: agent / wrk if each process had a core to itself (the costlier process per "
+          f"request sets each run's pace) | {fmt(d.get('cpu_bound_ratio'))}x |",
           f"| load average before the rounds (median); CPU stolen (median %) | {fmt(d.get('loadavg_before'))}; "
           f"{fmt(d.get('steal_pct'))} |",
           f"| sockets opened/s, {fmt(d.get('open.sockets_opened'))} sockets, 100 handshakes at a time | {fmt(d.get('open_rate'))} |",
@@ -1084,7 +1086,10 @@ def sockets_section(d, meta):
           f"| CPU % while opening: devices (Python) / agent | {fmt(d.get('open.gen_cpu_pct'))} / {fmt(d.get('open.agent_cpu_pct'))} |"]
     if d.get("errors"):
         L += ["", "Errors: " + "; ".join(d["errors"])[:400].replace("|", "/")]
-    L += ["", "Why reply discard: wrk reads nginx's answer and drops it; with `reply: discard` the agent does the same "
+    L += ["", "Reading it: the rates, and so the measured ratio, depend on what else runs on the machine (a "
+          "run whose processes wait for a CPU goes at the pace of the wait); the CPU microseconds per request "
+          "are steadier, and the estimate row turns them into the ratio an otherwise idle machine would give.",
+          "", "Why reply discard: wrk reads nginx's answer and drops it; with `reply: discard` the agent does the same "
           "(curl reads the answer, nothing is written back to the device), so both sides do one POST and one response "
           "per data event and differ only in who makes the request. `reply: write` would add a write to the device "
           "per event, a cost wrk has no counterpart for. Each socket has one call in flight (calls of a socket are in "
