@@ -21,7 +21,11 @@ import FleetCore
 ///
 /// Keep-alive: the multi handle's connection cache outlives each request, so a request to a host
 /// that an earlier one left an idle connection to reuses it (`HTTPResponse.reusedConnection`);
-/// at most `maximumIdleConnections` idle connections are kept.
+/// at most `maximumIdleConnections` idle connections are kept. Easy handles are reused too: a
+/// finished transfer's handle is reset (`curl_easy_reset`, which keeps its download buffer) and
+/// kept for the next request, at most `maximumIdleConnections` of them, instead of a
+/// `curl_easy_init`/`curl_easy_cleanup` pair per request (an allocation of the handle and its
+/// 16 KiB buffer each time; seen in the managed-sockets bench, #14).
 ///
 /// Bounds: at most `maximumInFlight` transfers run at once; further requests wait in a FIFO of at
 /// most `maximumQueuedRequests`, and a request past that fails at once with `.overloaded`. A
@@ -86,6 +90,8 @@ public final class HTTPClient {
     var queue = RingBuffer<HTTPTransfer>()
     /// The sockets curl asked us to watch, by descriptor.
     var sockets: [Int32: CurlSocket] = [:]
+    /// Reset easy handles of finished transfers, for the next ones (see the type's comment).
+    private var spareEasyHandles: [UnsafeMutableRawPointer] = []
     public private(set) var isClosed = false
     private var nextTransferID: UInt64 = 0
 
@@ -127,6 +133,8 @@ public final class HTTPClient {
     public var queuedCount: Int { queue.count }
     /// Sockets curl has asked the loop to watch right now (one `uv_poll_t` each).
     public var watchedSocketCount: Int { sockets.count }
+    /// Reset easy handles kept for the next requests.
+    public var spareEasyHandleCount: Int { spareEasyHandles.count }
 
     /// Starts `request` (or queues it); `completion` runs exactly once on the loop, later, unless
     /// the request is cancelled first. A non-2xx status is a `.success`.
@@ -165,6 +173,8 @@ public final class HTTPClient {
         let queued = queue.elements
         queue.removeAll()
         curl_multi_cleanup(multi)       // closes the cached connections (socket callbacks: REMOVE)
+        for easy in spareEasyHandles { curl_easy_cleanup(easy) }
+        spareEasyHandles.removeAll()
         for socket in sockets.values { socket.close() }
         sockets.removeAll()
         closeLoopHandle(uvHandle(timer))
@@ -199,6 +209,24 @@ public final class HTTPClient {
         }
         // curl_multi_add_handle asked for a timeout of 0 through the timer callback: the
         // transfer begins on the next loop turn.
+    }
+
+    /// An easy handle for a new transfer: a spare one (reset, no options set) or a new one.
+    func takeEasyHandle() -> UnsafeMutableRawPointer? {
+        spareEasyHandles.popLast() ?? curl_easy_init()
+    }
+
+    /// A transfer is done with `easy` (no longer in the multi): reset and kept for the next
+    /// transfer, or freed when enough are kept or the client is closed. The reset drops every
+    /// option, so nothing of the old transfer (callback data, header list, error buffer, body)
+    /// is referenced any more.
+    func recycle(_ easy: UnsafeMutableRawPointer) {
+        if !isClosed && spareEasyHandles.count < configuration.maximumIdleConnections {
+            curl_easy_reset(easy)
+            spareEasyHandles.append(easy)
+        } else {
+            curl_easy_cleanup(easy)
+        }
     }
 
     /// Takes `transfer` out of curl and frees its easy handle (a connection in mid-transfer is

@@ -120,6 +120,39 @@ struct HTTPClientTests {
         finish(loop, client, server)
     }
 
+    @Test("a reused easy handle carries nothing of the previous request (method, headers, body, URL)")
+    func reusedHandleStartsClean() throws {
+        let loop = try EventLoop()
+        let server = try HTTPTestServer(loop: loop) { .respond(status: 200, body: Array($0.path.utf8)) }
+        let client = try HTTPClient(loop: loop)
+        let outcomes = Outcomes()
+        let requests = [HTTPRequest(url: server.url("/first"), headers: ["X-Only-First": "1", "Content-Type": "text/plain"],
+                                    body: Array("first".utf8)),
+                        HTTPRequest(method: .get, url: server.url("/second")),
+                        HTTPRequest(url: server.url("/third"))]
+        final class Chain { var next: ((Int) -> Void)? }
+        let chain = Chain()
+        chain.next = { i in
+            guard i < requests.count else { return }
+            client.send(requests[i]) { result in
+                outcomes.results.append((i, result))
+                chain.next?(i + 1)
+            }
+        }
+        chain.next?(0)
+        #expect(spin(loop) { outcomes.count == 3 })
+        chain.next = nil
+        #expect(client.spareEasyHandleCount == 1)     // one handle served all three, one after another
+        #expect(server.requests.map(\.path) == ["/first", "/second", "/third"])
+        #expect(server.requests.map(\.method) == ["POST", "GET", "POST"])
+        #expect(server.requests.map { $0.headers["X-Only-First"] } == ["1", nil, nil])
+        #expect(server.requests.map { $0.headers["Content-Type"] } == ["text/plain", nil, nil])
+        #expect(server.requests.map(\.body) == [Array("first".utf8), [], []])
+        #expect((0..<3).map { outcomes.response($0)?.body } == [Array("/first".utf8), Array("/second".utf8), Array("/third".utf8)])
+        finish(loop, client, server)
+        #expect(client.spareEasyHandleCount == 0)     // close() frees them
+    }
+
     @Test("a 2 s endpoint does not delay 20 fast requests sent after it")
     func slowEndpointDoesNotBlock() throws {
         let loop = try EventLoop()
