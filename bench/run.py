@@ -1088,7 +1088,8 @@ def sockets_section(d, meta):
         L += ["", "Errors: " + "; ".join(d["errors"])[:400].replace("|", "/")]
     L += ["", "Reading it: the rates, and so the measured ratio, depend on what else runs on the machine (a "
           "run whose processes wait for a CPU goes at the pace of the wait); the CPU microseconds per request "
-          "are steadier, and the estimate row turns them into the ratio an otherwise idle machine would give.",
+          "are steadier, and the estimate row turns them into the ratio an otherwise idle machine would give. "
+          "Where the agent's time goes: docs/PROFILE.md (managed sockets).",
           "", "Why reply discard: wrk reads nginx's answer and drops it; with `reply: discard` the agent does the same "
           "(curl reads the answer, nothing is written back to the device), so both sides do one POST and one response "
           "per data event and differ only in who makes the request. `reply: write` would add a write to the device "
