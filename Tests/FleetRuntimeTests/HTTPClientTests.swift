@@ -126,7 +126,8 @@ struct HTTPClientTests {
         let server = try HTTPTestServer(loop: loop) { .respond(status: 200, body: Array($0.path.utf8)) }
         let client = try HTTPClient(loop: loop)
         let outcomes = Outcomes()
-        let requests = [HTTPRequest(url: server.url("/first"), headers: ["X-Only-First": "1", "Content-Type": "text/plain"],
+        // PUT first: its CURLOPT_CUSTOMREQUEST is what a handle not reset would carry into the next two.
+        let requests = [HTTPRequest(method: .put, url: server.url("/first"), headers: ["X-Only-First": "1", "Content-Type": "text/plain"],
                                     body: Array("first".utf8)),
                         HTTPRequest(method: .get, url: server.url("/second")),
                         HTTPRequest(url: server.url("/third"))]
@@ -144,7 +145,7 @@ struct HTTPClientTests {
         chain.next = nil
         #expect(client.spareEasyHandleCount == 1)     // one handle served all three, one after another
         #expect(server.requests.map(\.path) == ["/first", "/second", "/third"])
-        #expect(server.requests.map(\.method) == ["POST", "GET", "POST"])
+        #expect(server.requests.map(\.method) == ["PUT", "GET", "POST"])
         #expect(server.requests.map { $0.headers["X-Only-First"] } == ["1", nil, nil])
         #expect(server.requests.map { $0.headers["Content-Type"] } == ["text/plain", nil, nil])
         #expect(server.requests.map(\.body) == [Array("first".utf8), [], []])
