@@ -356,8 +356,7 @@ final class ManagedSocket: StreamHandler, PausableSource {
     /// An MQTT endpoint's calls: each published at once and in order (publishing does not wait),
     /// the open event before `OK`, the close event last.
     private func publishWaiting() {
-        while !waiting.isEmpty, let mqtt {
-            let call = waiting.removeFirst()
+        while let mqtt, let call = waiting.popFirst() {
             calls += 1
             switch call {
             case .open: publish(mqtt.event("open"))
