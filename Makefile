@@ -50,6 +50,25 @@ release: deps
 	swift build -c release --product fleetgate-coordinator
 	swift build -c release --product fleetgate
 
+.PHONY: install package release-static
+PREFIX ?= /usr/local
+# The CLI is packaged when Package.swift declares it.
+PACKAGE_PRODUCTS = fleetgate-agent fleetgate-coordinator $(shell grep -qs 'executable.name: "fleetgate"[^-]' Package.swift && echo fleetgate)
+
+## install: the release executables, hardened systemd units, the `fleetgate` user (sysusers.d) and
+## example configs into DESTDIR+PREFIX (default /usr/local); configs in /etc/fleetgate are never overwritten
+install:
+	PREFIX="$(PREFIX)" DESTDIR="$(DESTDIR)" bash scripts/install.sh
+
+## package: release build, then dist/fleetgate-VERSION-linux-x86_64.tar.gz for `tar -C / -xzf`
+package: release-static
+	bash scripts/package.sh
+
+# Release executables with the Swift runtime linked in, so the installed ones need only Debian's
+# libuv, OpenSSL, SQLite and libcurl (not the toolchain).
+release-static: deps
+	for p in $(PACKAGE_PRODUCTS); do swift build -c release --static-swift-stdlib --product $$p || exit 1; done
+
 deps:
 	@missing=$$(for p in $(APT_BUILD); do dpkg -s $$p >/dev/null 2>&1 || echo $$p; done); \
 	if [ -n "$$missing" ]; then echo "installing: $$missing"; apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing; fi
