@@ -143,6 +143,21 @@ def test_installed_units_pass_systemd_analyze_verify(installed):
     assert r.returncode == 0 and not (r.stdout + r.stderr).strip(), f"verify said:\n{r.stdout}{r.stderr}"
 
 
+# systemd-analyze security's exposure, 0-10 in tenths: the units score 1.4 ("OK"); 2.0 leaves room
+# for a deliberate trade-off, while dropping a group of sandbox directives goes well past it.
+MAX_EXPOSURE_TENTHS = 20
+
+
+def test_installed_units_stay_hardened(installed):
+    root, _ = installed
+    for unit in UNITS:
+        command = ["systemd-analyze", "security", "--offline=true", f"--root={root}", f"--threshold={MAX_EXPOSURE_TENTHS}",
+                   "--no-pager", f"{root}{UNIT_DIR}/{unit}"]
+        r = subprocess.run(in_root(root, "analyze", command), capture_output=True, text=True, timeout=60)
+        overall = [line for line in r.stdout.splitlines() if "Overall exposure" in line]
+        assert r.returncode == 0 and overall, f"{unit} exposure above {MAX_EXPOSURE_TENTHS / 10}:\n{r.stdout}{r.stderr}"
+
+
 def test_verify_catches_a_broken_unit(installed):
     """The check above can fail: the agent's unit with a misspelled directive, and with an
     ExecStart= that names no installed file, are both refused."""
