@@ -8,7 +8,8 @@
 # The root is assembled as on a Debian host that extracted the package: ROOT/usr is the package's
 # files laid over the host's /usr (read-only overlay: libc, OpenSSL, libuv, SQLite, libcurl,
 # setpriv), plus /proc, four device nodes, and the host's /opt/swift read-only when it exists
-# (debug builds link the Swift runtime from the toolchain; `make package` links it statically).
+# (debug builds link the Swift runtime from the toolchain; `make package` links it statically, and
+# IN_ROOT_TOOLCHAIN=0 leaves it out to show that).
 #
 # MODE
 #   analyze   COMMAND is a host program (systemd-analyze --root=ROOT) run beside the assembled root
@@ -34,7 +35,7 @@ shift
 # A mount point of its own, so that `service` can make the root read-only under the submounts.
 mount --bind "$root" "$root"
 mount -t overlay fleetgate-usr -o "lowerdir=$root/usr:/usr" "$root/usr"
-if [ -d /opt/swift ]; then
+if [ "${IN_ROOT_TOOLCHAIN:-1}" = 1 ] && [ -d /opt/swift ]; then
     mkdir -p "$root/opt/swift"
     mount --bind /opt/swift "$root/opt/swift"
     mount -o remount,bind,ro "$root/opt/swift"

@@ -6,7 +6,8 @@ with their units' own ExecStart= lines from the installed example configs, run a
 serves MQTT (paho round trip with a password from the installed `fleetgate-agent passwd`).
 
 The package is made from the debug build `make test` already built (CONFIGURATION=debug), never
-a release build. The root is a fresh directory: a Debian-shaped skeleton (bin -> usr/bin, ...)
+a release build; FLEETGATE_PACKAGE=dist/fleetgate-....tar.gz tests `make package`'s own tarball
+instead, without the Swift toolchain in the root (its executables link the runtime statically). The root is a fresh directory: a Debian-shaped skeleton (bin -> usr/bin, ...)
 plus the tarball; in_root.sh lays the host's /usr read-only under the package's files inside a
 private mount namespace, so the host is never changed. Needs root (mounts, chroot, setpriv), as
 `make test` runs; skipped with the reason otherwise. Ports are the only override: port 0 on
@@ -64,7 +65,10 @@ def need_tools():
 def in_root(root: Path, mode: str, command: list[str], uid_gid: tuple[int, int] | None = None,
             rw: tuple[str, ...] = ()) -> list[str]:
     """argv that runs `command` against the installed root (in_root.sh says how)."""
-    argv = ["unshare", "--mount", "--propagation", "private", "bash", str(IN_ROOT), str(root), mode]
+    # A given (release) package must run without the toolchain: in_root.sh then leaves /opt/swift out.
+    toolchain = "0" if os.environ.get("FLEETGATE_PACKAGE") else "1"
+    argv = ["env", f"IN_ROOT_TOOLCHAIN={toolchain}", "unshare", "--mount", "--propagation", "private",
+            "bash", str(IN_ROOT), str(root), mode]
     if uid_gid:
         argv += ["--uid", str(uid_gid[0]), "--gid", str(uid_gid[1])]
     for d in rw:
@@ -87,7 +91,8 @@ def installed(tmp_path_factory):
     """(root, tarball): a fresh root skeleton with the package extracted into it as by `tar -C / -xzf`."""
     need_tools()
     tmp = tmp_path_factory.mktemp("package")
-    tarball = make_package(tmp / "dist")
+    given = os.environ.get("FLEETGATE_PACKAGE")
+    tarball = Path(given).resolve() if given else make_package(tmp / "dist")
     root = tmp / "root"
     # What any Debian root has before the package: the usrmerge links and the API mount points.
     for d in ("usr", "etc", "proc", "dev", "tmp", "run", "var/lib"):
