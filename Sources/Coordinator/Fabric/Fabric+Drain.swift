@@ -102,8 +102,12 @@ extension Fabric {
         c.send(.drain(.init(rate: UInt32(min(d.rate, Double(UInt32.max))))))
     }
 
-    /// A drain's handovers at once: a tenth of a second's worth, at least 16.
-    static func drainMaxInFlight(_ rate: Double) -> Int { max(16, Int(rate / 10)) }
+    /// A drain's handovers at once: 20 ms of the asked rate, at least 16. A client's stall is its
+    /// own round trips plus its wait behind the handovers in flight before it, so the cap bounds
+    /// the stall; refilling each slot as it frees (`perform`) keeps the pipe full, which makes the
+    /// rate. A tenth of a second's worth (500 at 5,000/s asked), started in bursts per sweep, gave
+    /// a p99 stall of 56-69 ms at 3,000 sessions/s (BENCHMARKS.md drain row).
+    static func drainMaxInFlight(_ rate: Double) -> Int { max(16, Int(rate / 50)) }
 
     func drainView(_ id: String) -> DrainView? {
         guard let d = drains[id] else { return nil }

@@ -92,17 +92,25 @@ extension Fabric {
     /// A frame for a gateway that is not connected is dropped; the table's rules cover it (an
     /// abort before commit, a re-sent decision after the gateway's HELLO).
     func perform(_ actions: [HandoverTable.Action]) {
+        var drainSlotFreed = false
         for action in actions {
             switch action {
             case .persist(let h):
                 do { try store.saveMigration(h) } catch {
                     log.error("cannot store migration \(h.id) (\(h.state.rawValue)): \(error)")
                 }
-                if h.state.isFinal { finished(h) }
+                if h.state.isFinal {
+                    finished(h)
+                    drainSlotFreed = drainSlotFreed || h.reason == "drain"
+                }
             case .send(let gateway, let frame):
                 gatewayConnections[gateway]?.send(frame)
             }
         }
+        // A drain refills its in-flight slots as they free, not only on the sweep: once per
+        // sweep (100 ms) the drain started its whole allowance at once, and those handovers
+        // queued behind each other at the source (the stall), then the pipe sat empty.
+        if drainSlotFreed && !drains.isEmpty { tickDrains() }
     }
 
     private func finished(_ h: HandoverTable.Handover) {
