@@ -7,7 +7,8 @@ import Foundation
 ///                   "ca_file": "/etc/fleetgate/fn-ca.pem"}            // or {"mqtt": {"prefix": "devices/fn"}}
 ///      "events": ["open", "data", "close"],
 ///      "receive": {"delimiter": "\n"},    // or length / length_prefix / idle_ms (+ max_bytes); prefix
-///      "reply": "write", "on_error": "close", "max_concurrency": 64}
+///      "reply": "write", "on_error": "close", "max_concurrency": 64,
+///      "peer_wait_ms": 30000, "peer_and_data": false}                 // peering, issue #15
 ///
 /// `receive` takes exactly one of `delimiter` (a string, its UTF-8 bytes, or a list of byte values
 /// 0-255), `length`, `length_prefix` (`"u8"`, `"u16be"`, `"u32be"`) or `idle_ms`; `max_bytes` bounds
@@ -28,7 +29,8 @@ extension SocketMapping {
 
     /// Checks a parsed document: JSONSerialization's objects, or a YAML config's (Yams `load`).
     public init(object: Any) throws(SocketMappingError) {
-        let top = try Reader.object(object, "(document)", known: ["endpoint", "events", "receive", "reply", "on_error", "max_concurrency"])
+        let top = try Reader.object(object, "(document)", known: ["endpoint", "events", "receive", "reply", "on_error", "max_concurrency",
+                                                                              "peer_wait_ms", "peer_and_data"])
         guard let endpointValue = top["endpoint"] else { throw SocketMappingError("endpoint", "missing") }
         let endpoint = try Reader.endpoint(endpointValue)
         var events = Set(Event.allCases)
@@ -48,6 +50,8 @@ extension SocketMapping {
             try Reader.integer(v, "max_concurrency", Self.concurrencyRange)
         } ?? Self.defaultMaxConcurrency
         self.init(endpoint: endpoint, events: events, receive: receive, reply: reply, onError: onError, maxConcurrency: concurrency)
+        if let v = top["peer_wait_ms"] { peerWaitMs = UInt64(try Reader.integer(v, "peer_wait_ms", Self.peerWaitRangeMs)) }
+        if let v = top["peer_and_data"] { peerAndData = try Reader.boolean(v, "peer_and_data") }
         guard canonicalJSON.utf8.count <= Self.maxDocumentBytes else {
             throw SocketMappingError("(document)", "longer than \(Self.maxDocumentBytes) bytes in canonical form")
         }
@@ -78,14 +82,20 @@ extension SocketMapping {
         case .mqtt(let prefix):
             endpointValue = .object([("mqtt", .object([("prefix", .string(prefix))]))])
         }
-        let document = CanonicalJSON.object([
+        var fields: [(String, CanonicalJSON)] = [
             ("endpoint", endpointValue),
             ("events", .array(Event.allCases.filter(events.contains).map { .string($0.rawValue) })),
             ("receive", .object(receiveFields)),
             ("reply", .string(reply.rawValue)),
             ("on_error", .string(onError.rawValue)),
             ("max_concurrency", .int(maxConcurrency)),
-        ])
+        ]
+        // The peering fields (issue #15) are spelt out only when not their defaults: a mapping
+        // that does not use them keeps the text it had, and an agent from before #15 (which
+        // refuses unknown keys) still takes it.
+        if peerWaitMs != SocketLimits.defaultPeerWaitMs { fields.append(("peer_wait_ms", .int(Int(peerWaitMs)))) }
+        if peerAndData { fields.append(("peer_and_data", .bool(true))) }
+        let document = CanonicalJSON.object(fields)
         var out = ""
         document.write(to: &out)
         return out
@@ -126,6 +136,17 @@ private enum Reader {
         guard let value else { throw SocketMappingError(path, "must be a whole number") }
         guard range.contains(value) else { throw SocketMappingError(path, "must be \(range.lowerBound)-\(range.upperBound)") }
         return value
+    }
+
+    /// true or false. JSONSerialization gives NSNumber with objCType "c"; YAML gives Bool.
+    static func boolean(_ v: Any, _ path: String) throws(SocketMappingError) -> Bool {
+        if let b = v as? Bool, !(v is String) {
+            if let n = v as? NSNumber, String(cString: n.objCType) != "c", type(of: v) != Bool.self {
+                throw SocketMappingError(path, "must be true or false")
+            }
+            return b
+        }
+        throw SocketMappingError(path, "must be true or false")
     }
 
     static func choice<T: RawRepresentable & CaseIterable>(_ v: Any, _ path: String) throws(SocketMappingError) -> T where T.RawValue == String {
@@ -263,6 +284,7 @@ private enum Reader {
 private indirect enum CanonicalJSON {
     case string(String)
     case int(Int)
+    case bool(Bool)
     case array([CanonicalJSON])
     case object([(String, CanonicalJSON)])
 
@@ -276,6 +298,7 @@ private indirect enum CanonicalJSON {
         switch self {
         case .string(let s): Self.quote(s, to: &out)
         case .int(let n): out += String(n)
+        case .bool(let b): out += b ? "true" : "false"
         case .array(let items):
             out += "["
             for (i, item) in items.enumerated() {

@@ -61,6 +61,11 @@ public struct SocketMapping: Equatable, Hashable, Sendable {
     public var onError: OnError
     /// Endpoint calls in flight at once per gateway for this mapping.
     public var maxConcurrency: Int
+    /// Peering (issue #15): how long a socket whose open answer named a peer waits for it.
+    public var peerWaitMs: UInt64 = SocketLimits.defaultPeerWaitMs
+    /// Peering: a linked socket still has its receive criteria and data events (a copy of what
+    /// flows to the peer goes to the endpoint); by default they stop once linked.
+    public var peerAndData = false
 
     /// Builds a mapping without checking it; `init(json:)` is the checked way in.
     public init(endpoint: Endpoint, events: Set<Event> = Set(Event.allCases), receive: ReceiveCriteria = .passThrough,
@@ -83,6 +88,7 @@ public struct SocketMapping: Equatable, Hashable, Sendable {
     public static let maxURLBytes = 2_048
     public static let maxCAFileBytes = 4_096
     public static let maxTopicPrefixBytes = 256
+    public static let peerWaitRangeMs = 1...Int(SocketLimits.maxPeerWaitMs)
     /// A mapping document, as given and in its canonical form: a MAPPINGS entry
     /// (FleetLimits.maxMappingDocumentBytes).
     public static let maxDocumentBytes = 16_384

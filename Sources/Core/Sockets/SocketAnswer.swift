@@ -14,6 +14,11 @@ public enum SocketErrorCode: String, Sendable, CaseIterable {
     /// The gateway cannot take the socket now (limits, shutting down, the open event failed and the
     /// mapping says close).
     case unavailable = "unavailable"
+    /// Peering (issue #15): the id asked for with `id=<name>` is held by another open socket.
+    case idTaken = "id-taken"
+    /// Peering: the peer the endpoint named did not open within the mapping's `peer_wait_ms`.
+    /// The only line the agent writes after `OK`; then the socket closes.
+    case peerTimeout = "peer-timeout"
 }
 
 /// The agent's one-line answers to a handshake. After `OK` the stream is raw bytes both ways;

@@ -4,7 +4,7 @@
 ///
 ///     line     = *SP "OPEN" 1*SP mapping *(1*SP param) *SP [CR] LF
 ///     mapping  = 1*128( ALPHA / DIGIT / "." / "_" / "-" )
-///     param    = ( "client=" value ) / ( "password=" value )
+///     param    = ( "client=" value ) / ( "password=" value ) / ( "id=" name )   ; name: SocketPeerName
 ///     value    = 1*256( %x21-7E )            ; printable ASCII, no space ("=" allowed)
 ///
 /// - The whole line, its LF (and CR) included, is at most `SocketLimits.maxHandshakeBytes` (1 KiB).
@@ -22,9 +22,12 @@ public struct SocketOpenRequest: Equatable, Hashable, Sendable {
     public var mapping: String
     public var clientId: String?
     public var password: String?
+    /// `id=<name>` (issue #15): the socket id the device asks for, so that a function can name the
+    /// socket as a peer before it exists (SocketPeerName.isRequestable).
+    public var requestedId: String?
 
-    public init(mapping: String, clientId: String? = nil, password: String? = nil) {
-        self.mapping = mapping; self.clientId = clientId; self.password = password
+    public init(mapping: String, clientId: String? = nil, password: String? = nil, requestedId: String? = nil) {
+        self.mapping = mapping; self.clientId = clientId; self.password = password; self.requestedId = requestedId
     }
 
     /// The line a device would send for this request, LF-ended (firmware examples, the fuzz oracle's
@@ -33,6 +36,7 @@ public struct SocketOpenRequest: Equatable, Hashable, Sendable {
         var s = "OPEN " + mapping
         if let clientId { s += " client=" + clientId }
         if let password { s += " password=" + password }
+        if let requestedId { s += " id=" + requestedId }
         return Array((s + "\n").utf8)
     }
 }
@@ -138,8 +142,14 @@ public struct SocketHandshake: Sendable {
             case "password":
                 guard request.password == nil else { return .failure(SocketRefusal(.badRequest, "password given twice")) }
                 request.password = text
+            case "id":
+                guard request.requestedId == nil else { return .failure(SocketRefusal(.badRequest, "id given twice")) }
+                guard SocketPeerName.isRequestable(value) else {
+                    return .failure(SocketRefusal(.badRequest, "id: 1-\(SocketLimits.maxRequestedIdBytes) bytes of A-Z a-z 0-9 . _ -, not ending in -<digits>"))
+                }
+                request.requestedId = text
             default:
-                return .failure(SocketRefusal(.badRequest, "unknown key \(key.prefix(16)) (known: client, password)"))
+                return .failure(SocketRefusal(.badRequest, "unknown key \(key.prefix(16)) (known: client, password, id)"))
             }
         }
         return .success(request)

@@ -26,4 +26,22 @@ public enum SocketLimits {
     public static let maxPrefixBytes = 256
     /// `receive.idle_ms`: 1 ms to 1 minute.
     public static let maxIdleMs: UInt64 = 60_000
+
+    // Peering (issue #15).
+
+    /// `id=<name>` in the OPEN line: 1-128 bytes of [A-Za-z0-9._-] (SocketPeerName.isRequestable).
+    public static let maxRequestedIdBytes = 128
+    /// A peer an endpoint names (a socket id or a rendezvous name): 1-160 printable ASCII bytes
+    /// without spaces, like the socket ids of `OK` lines.
+    public static let maxPeerNameBytes = 160
+    /// `peer_wait_ms` when a mapping gives none, and its bounds: how long a socket named to a peer
+    /// waits for it before `ERR peer-timeout`.
+    public static let defaultPeerWaitMs: UInt64 = 30_000
+    public static let maxPeerWaitMs: UInt64 = 600_000
+    /// Bytes a waiting socket holds for its peer-to-be; past it, its reading pauses until linked.
+    public static let maxPeerHeldBytes = 256 * 1024
+    /// Bytes queued towards one side of a link (its stream's unsent writes) at which the other
+    /// side's reading pauses; it resumes when they are written. Bounds a link's memory at about
+    /// twice this plus a read buffer, whatever the two devices do.
+    public static let maxPeerQueuedBytes = 256 * 1024
 }
