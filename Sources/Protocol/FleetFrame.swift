@@ -28,6 +28,8 @@ public struct FleetFrameKind: RawRepresentable, Hashable, Sendable, CustomString
     public static let maintenanceResult = FleetFrameKind(0x0204)
     public static let mappings = FleetFrameKind(0x0301)
     public static let socketReport = FleetFrameKind(0x0302)
+    public static let peerReport = FleetFrameKind(0x0303)
+    public static let socketClose = FleetFrameKind(0x0304)
 
     /// Every kind of protocol version 1.
     public static let known: [FleetFrameKind] = [
@@ -35,6 +37,7 @@ public struct FleetFrameKind: RawRepresentable, Hashable, Sendable, CustomString
         .interestSnapshot, .interestDelta, .remoteInterest, .durableInterest, .forward, .deliveryAck, .replay,
         .migrate, .sessionTransfer, .migrationStep, .handoff, .drain, .sessionList,
         .availabilityQuery, .availability, .maintenanceRun, .maintenanceResult, .mappings, .socketReport,
+        .peerReport, .socketClose,
     ]
 
     public var isKnown: Bool { Self.known.contains(self) }
@@ -51,7 +54,7 @@ public struct FleetFrameKind: RawRepresentable, Hashable, Sendable, CustomString
     public var isSentIgnorable: Bool {
         self == .durableInterest || self == .replay || self == .migrate || self == .migrationStep || self == .drain || self == .sessionList
             || self == .availabilityQuery || self == .availability || self == .maintenanceRun || self == .maintenanceResult
-            || self == .mappings || self == .socketReport
+            || self == .mappings || self == .socketReport || self == .peerReport || self == .socketClose
     }
 
     public var description: String {
@@ -80,6 +83,8 @@ public struct FleetFrameKind: RawRepresentable, Hashable, Sendable, CustomString
         case .maintenanceResult: "MAINTENANCE_RESULT"
         case .mappings: "MAPPINGS"
         case .socketReport: "SOCKET_REPORT"
+        case .peerReport: "PEER_REPORT"
+        case .socketClose: "SOCKET_CLOSE"
         default: "kind 0x" + String(rawValue, radix: 16, uppercase: true)
         }
     }
@@ -123,6 +128,8 @@ public enum FleetFrame: Hashable, Sendable {
     case maintenanceResult(MaintenanceResult)
     case mappings(Mappings)
     case socketReport(SocketReport)
+    case peerReport(PeerReport)
+    case socketClose(SocketClose)
     /// A kind this codec does not know that carried the IGNORABLE flag: the receiver skips it.
     /// `flags` and `body` are as received (the encoder writes them back verbatim).
     case unknown(kind: UInt16, flags: UInt8, body: [UInt8])
@@ -153,6 +160,8 @@ public enum FleetFrame: Hashable, Sendable {
         case .maintenanceResult: .maintenanceResult
         case .mappings: .mappings
         case .socketReport: .socketReport
+        case .peerReport: .peerReport
+        case .socketClose: .socketClose
         case .unknown(let kind, _, _): FleetFrameKind(kind)
         }
     }

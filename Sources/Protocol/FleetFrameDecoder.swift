@@ -86,6 +86,8 @@ public struct FleetFrameDecoder: Sendable {
         case .maintenanceResult: .maintenanceResult(try .decode(&r))
         case .mappings: .mappings(try .decode(&r))
         case .socketReport: .socketReport(try .decode(&r))
+        case .peerReport: .peerReport(try .decode(&r))
+        case .socketClose: .socketClose(try .decode(&r))
         default: preconditionFailure("decodeBody called for unknown \(r.frame)")
         }
     }

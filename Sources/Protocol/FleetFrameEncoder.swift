@@ -41,6 +41,8 @@ public enum FleetFrameEncoder {
         case .maintenanceResult(let f): f.encode(into: &w)
         case .mappings(let f): f.encode(into: &w)
         case .socketReport(let f): f.encode(into: &w)
+        case .peerReport(let f): f.encode(into: &w)
+        case .socketClose(let f): f.encode(into: &w)
         case .unknown(_, _, let body): w.writeBytes(body)
         }
         let length = w.count - start - FleetLimits.headerBytes

@@ -33,6 +33,8 @@ public enum FleetLimits {
     /// "<gateway id>-<n>": the gateway's id (128) and a decimal counter.
     public static let maxSocketIdBytes = 160
     public static let maxSocketClientIdBytes = 256
+    /// SOCKET_CLOSE's reason, for the agent's log (issue #15).
+    public static let maxSocketCloseReasonBytes = 200
     /// Upper bounds (ms) of the endpoint-call latency histogram of SOCKET_REPORT, +Inf after.
     public static let callLatencyBoundsMs: [UInt64] = [5, 10, 25, 50, 100, 250, 500, 1_000, 2_500, 5_000, 10_000]
     /// The last output lines of a maintenance operation (MAINTENANCE_RESULT).

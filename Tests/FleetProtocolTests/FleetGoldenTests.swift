@@ -48,7 +48,8 @@ struct FleetGoldenTests {
         // Protocol/agent-coordinator.md §4's table, typed out: the code's own sets are what is under test.
         let bulk: [FleetFrameKind] = [.forward, .sessionTransfer, .handoff]
         let optional: [FleetFrameKind] = [.durableInterest, .replay, .migrate, .migrationStep, .drain, .sessionList,
-                                          .availabilityQuery, .availability, .maintenanceRun, .maintenanceResult, .mappings, .socketReport]
+                                          .availabilityQuery, .availability, .maintenanceRun, .maintenanceResult, .mappings, .socketReport,
+                                          .peerReport, .socketClose]
         for v in FleetGolden.all where v.frame.kind.isKnown {
             #expect(v.frame.isBulk == bulk.contains(v.frame.kind))
             let ignorable = optional.contains(v.frame.kind)

@@ -163,6 +163,23 @@ struct FleetMalformedTests {
         #expect(fleetDecodeError(rawFrame(0x0302, state))?.kind == "malformed")
     }
 
+    @Test("peering frames: known flags and link states, bounded strings (§5.27-§5.28)")
+    func peeringRules() {
+        var flags = Array(FleetGolden.peerReport.bytes[7...])
+        flags[0] = 0x04
+        #expect(fleetDecodeError(rawFrame(0x0303, flags))?.kind == "malformed")
+        for bad: UInt8 in [0, 4, 0xFF] {
+            var state = Array(FleetGolden.peerReport.bytes[7...])
+            state[3 + 8 + 8 + 6 + 2] = bad  // the link's state byte
+            #expect(fleetDecodeError(rawFrame(0x0303, state))?.kind == "malformed")
+        }
+        // A reason over 200 bytes.
+        let long = [0x00, 0x01, 0x61, 0x00, 0xC9] + Array(repeating: UInt8(0x61), count: 201)
+        #expect(fleetDecodeError(rawFrame(0x0304, long)) != nil)
+        // An empty socket id.
+        #expect(fleetDecodeError(rawFrame(0x0304, [0x00, 0x00, 0x00, 0x00])) != nil)
+    }
+
     @Test("truncated inside every field: every shorter length with the same bytes fails, none traps",
           arguments: FleetGolden.all.filter { $0.frame.kind.isKnown && $0.frame.kind != .forward && $0.frame.kind != .handoff })
     func truncatedEverywhere(_ v: FleetGoldenVector) {

@@ -28,7 +28,7 @@ struct FleetFrameGenerator {
     }
 
     mutating func frame() -> FleetFrame {
-        switch int(0...16) {
+        switch int(0...18) {
         case 0:
             let lo = UInt16(int(1...3))
             return .hello(.init(minVersion: lo, maxVersion: lo + UInt16(int(0...2)), gatewayId: string(128, min: 1),
@@ -84,6 +84,13 @@ struct FleetFrameGenerator {
             }, mappings: (0..<int(0...2)).map { _ in
                 .init(mapping: string(128, min: 1), errors: u64(), latencySumMs: u64(), buckets: (0..<bounds).map { _ in u64() })
             }))
+        case 16:
+            return .peerReport(.init(isFirst: bool(), isLast: bool(), links: (0..<int(0...3)).map { _ in
+                .init(socketId: string(160, min: 1), peerSocketId: string(160), peerGateway: string(128), waitingFor: string(160),
+                      state: .allCases.randomElement(using: &rng)!, bytesToPeer: u64(), bytesFromPeer: u64())
+            }))
+        case 17:
+            return .socketClose(.init(socketId: string(160, min: 1), reason: string(200)))
         default:
             return .unknown(kind: UInt16(int(0x0400...0xFFFF)), flags: FleetFrameFlags.ignorable | (bool() ? FleetFrameFlags.bulk : 0),
                             body: bytes(32))

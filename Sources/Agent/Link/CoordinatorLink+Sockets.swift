@@ -14,5 +14,11 @@ extension CoordinatorLink {
     func sendSocketReport(on c: CoordinatorConnection) {
         guard let sockets else { return }
         for part in sockets.report() { c.sendControl(.socketReport(part)) }
+        for part in sockets.peerReport() { c.sendControl(.peerReport(part)) }
+    }
+
+    /// `DELETE /v1/sockets/{id}` at the coordinator (issue #15): the socket and so its peer close.
+    func receivedSocketClose(_ frame: FleetFrame.SocketClose) {
+        sockets?.closeSocket(id: frame.socketId, reason: frame.reason)
     }
 }

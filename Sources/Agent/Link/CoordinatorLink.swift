@@ -312,8 +312,9 @@ final class CoordinatorLink: FabricLink {
         case .availabilityQuery, .maintenanceRun: receivedMaintenanceFrame(frame, on: c)
         case .unknown: break  // IGNORABLE kinds we do not know
         case .mappings(let m): receivedMappings(m)
+        case .socketClose(let close): receivedSocketClose(close)
         case .hello, .helloAck, .loadReport, .interestSnapshot, .interestDelta, .durableInterest, .sessionList, .availability, .maintenanceResult,
-             .socketReport:
+             .socketReport, .peerReport:
             c.fail(.unexpectedFrame, related: frame.kind, "\(frame.kind) is not sent to an agent")
         }
     }

@@ -30,7 +30,7 @@ final class ManagedSocket: StreamHandler, PausableSource {
     private var handshakeTimer: LoopTimer?
     private(set) var socketId: String?
     private(set) var mappingName: String?
-    private var mapping: SocketMapping?
+    private(set) var mapping: SocketMapping?
     private(set) var clientId = ""
     private var identity: ClientIdentity?
     private var framer: ReceiveFramer?
@@ -48,12 +48,17 @@ final class ManagedSocket: StreamHandler, PausableSource {
     private var waiting = RingBuffer<Call>()
     private var callPending = false   // granted or running
     /// Reading stopped by the socket itself (calls behind, bytes before open); the broker's holds
-    /// (`isThrottled`) are counted apart, and reading resumes only when neither holds it.
-    private var readingPaused = false
+    /// (`isThrottled`) and a peer link's are counted apart, and reading resumes only when none holds it.
+    private(set) var readingPaused = false
     var isThrottled = false
     var holdCount = 0
     /// The MQTT endpoint's topics, once the socket has an id and its mapping has one.
     var mqtt: MQTTEndpoint?
+    /// Peering (issue #15, ManagedSocket+Peer.swift): the id the device asked for, the peer the
+    /// open answer named, and this socket's side of a link while it waits or is linked.
+    private var requestedId: String?
+    private var answeredPeer: String?
+    var peerSide: PeerSide?
     /// Bytes that came after the OPEN line before the socket was open.
     private var early: [UInt8] = []
     static let maxWaitingChunks = 64
@@ -91,13 +96,14 @@ final class ManagedSocket: StreamHandler, PausableSource {
             early.append(contentsOf: bytes)
             if early.count > SocketLimits.maxChunkBytes { pauseReading() }
         case .open:
-            received(Array(bytes))
+            deviceBytes(bytes)
         case .closing, .closed:
             break
         }
     }
 
     func streamClosed(_ stream: any ByteStream, error: RuntimeError?) {
+        if phase == .open || phase == .closing { peerSelfEnded() }
         if phase == .handshake || phase == .opening { endHandshake() }
         guard phase != .closed else { return }
         if phase == .open || phase == .opening { deviceClosed() } else { finish() }
@@ -132,6 +138,7 @@ final class ManagedSocket: StreamHandler, PausableSource {
         self.mapping = mapping
         mappingName = request.mapping
         clientId = request.clientId ?? ""
+        requestedId = request.requestedId
         authenticate(request) { [weak self] identity in
             guard let self, self.phase == .opening else { return }
             guard let identity else { return self.refuse(.notAuthorized, "bad credentials") }
@@ -169,9 +176,15 @@ final class ManagedSocket: StreamHandler, PausableSource {
     }
 
     private func authorized() {
-        do { socketId = try service.nextSocketId() } catch {
-            return refuse(.unavailable, "no socket id: \(error)")
+        if let requestedId {
+            guard !service.peering.isTaken(requestedId) else { return refuse(.idTaken, "the id asked for is held by an open socket") }
+            socketId = requestedId
+        } else {
+            do { socketId = try service.nextSocketId() } catch {
+                return refuse(.unavailable, "no socket id: \(error)")
+            }
         }
+        if let socketId { service.peering.register(self, id: socketId) }
         guard let mapping else { return }
         framer = ReceiveFramer(mapping.receive)
         if case .mqtt(let prefix) = mapping.endpoint, let socketId { startMQTT(prefix: prefix, socketId: socketId, mapping: mapping) }
@@ -192,8 +205,19 @@ final class ManagedSocket: StreamHandler, PausableSource {
         service.log.info("socket \(socketId) open: \(mappingName ?? "?") for \(identityName.isEmpty ? "anonymous" : identityName) at \(stream.remoteAddress)")
         let first = early
         early = []
+        if let mapping { joinPeering(peer: answeredPeer, mapping: mapping) }
         if readingPaused { resumeReading() }
-        if !first.isEmpty { received(first) }
+        if !first.isEmpty { first.withUnsafeBytes { deviceBytes($0) } }
+    }
+
+    /// The device's bytes once open: to the peer when linked or waiting (and to the receive
+    /// criteria too with `peer_and_data`), else to the receive criteria.
+    private func deviceBytes(_ bytes: UnsafeRawBufferPointer) {
+        if peerReceived(bytes) {
+            if mapping?.peerAndData == true { received(Array(bytes)) }
+        } else {
+            received(Array(bytes))
+        }
     }
 
     var identityName: String { identity?.username ?? identity?.certificateCN ?? "" }
@@ -241,15 +265,16 @@ final class ManagedSocket: StreamHandler, PausableSource {
         callNext()
     }
 
-    private func pauseReading() {
+    func pauseReading() {
         guard !readingPaused else { return }
         readingPaused = true
         stream.stopReading()
     }
 
-    private func resumeReading() {
+    func resumeReading() {
         guard readingPaused, phase == .open else { return }
         readingPaused = false
+        if peerSide?.link.isReadingPaused == true { return }  // the link holds it paused for now
         if !isThrottled { stream.startReading() }
     }
 
@@ -258,6 +283,7 @@ final class ManagedSocket: StreamHandler, PausableSource {
 
     func resumeInput() {
         guard phase == .open, !readingPaused else { return }
+        if peerSide?.link.isReadingPaused == true { return }
         stream.startReading()
     }
 
@@ -337,8 +363,19 @@ final class ManagedSocket: StreamHandler, PausableSource {
                 break
             }
         } else if case .success(let response) = result {
-            if case .open = call { confirmOpen() }
-            if mapping?.reply == .write, !response.body.isEmpty, phase == .open || phase == .closing {
+            var bodyConsumed = false
+            if case .open = call {
+                do throws(SocketPeerAnswer.Problem) {
+                    let answer = try SocketPeerAnswer.read(headerValue: response.headers[SocketPeerAnswer.header], body: response.body)
+                    answeredPeer = answer.peer
+                    bodyConsumed = answer.bodyConsumed
+                } catch {
+                    errors += 1
+                    return refuse(.unavailable, "the open event's answer: \(error.message)")
+                }
+                confirmOpen()
+            }
+            if mapping?.reply == .write, !bodyConsumed, !response.body.isEmpty, phase == .open || phase == .closing {
                 bytesOut &+= UInt64(response.body.count)
                 stream.write(response.body)
             }
@@ -418,6 +455,7 @@ final class ManagedSocket: StreamHandler, PausableSource {
 
     private func finish() {
         guard phase != .closed else { return }
+        peerSelfEnded()
         if phase == .handshake || phase == .opening { endHandshake() }
         phase = .closed
         stopMQTT()

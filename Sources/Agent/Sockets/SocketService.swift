@@ -37,6 +37,8 @@ final class SocketService {
     static let maxPasswordChecks = 8
     static let handshakeTimeoutMs: UInt64 = 10_000
     var metrics = Metrics()
+    /// Links between this gateway's sockets (issue #15).
+    let peering = SocketPeering()
 
     struct Metrics {
         var opened: UInt64 = 0
@@ -104,6 +106,7 @@ final class SocketService {
 
     func forget(_ socket: ManagedSocket) {
         sockets[ObjectIdentifier(socket)] = nil
+        peering.forget(socket)
         waitingForCall[socket.mappingName ?? ""]?.removeAll { $0 === socket }
     }
 

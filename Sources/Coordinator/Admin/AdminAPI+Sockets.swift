@@ -8,6 +8,14 @@ import Hummingbird
 extension AdminAPI {
     static func addSocketRoutes(to router: Router<BasicRequestContext>, bridge: FabricBridge) {
         router.get("v1/sockets") { _, _ in json(await bridge.read { $0.socketsView() }) }
+        // Issue #15: closes the socket and, through its link, its peer (admin token: a write).
+        router.delete("v1/sockets/:id") { _, context in
+            let id = pathId(context)
+            guard await bridge.write({ $0.closeSocket(id) }) else {
+                return error(.notFound, "no gateway reported a socket '\(id)'", code: "not_found")
+            }
+            return json(["closing": id])
+        }
         router.get("v1/mappings") { _, _ in rawJSON(await bridge.read { $0.mappingsJSON() }) }
         router.get("v1/mappings/:id") { _, context in
             let name = pathId(context)

@@ -21,6 +21,37 @@ public struct SocketsView: Encodable, Sendable {
         public var errors: UInt64
         /// open or closing.
         public var state: String
+        /// Its link (issue #15), when it waits for a peer or has one.
+        public var peer: Peer?
+    }
+
+    /// One socket's side of a link.
+    public struct Peer: Encodable, Sendable {
+        /// waiting, linked or closing.
+        public var state: String
+        /// The peer's socket and gateway; absent while waiting.
+        public var socket_id: String?
+        public var gateway: String?
+        /// The name waited for (a socket id or rendezvous name); absent once linked.
+        public var waiting_for: String?
+        public var bytes_to_peer: UInt64
+        public var bytes_from_peer: UInt64
+    }
+
+    /// Each link once, both ends: `a` is the end whose id sorts first.
+    public var links: [Link]
+
+    public struct Link: Encodable, Sendable {
+        public struct End: Encodable, Sendable {
+            public var socket_id: String
+            public var gateway: String
+        }
+        public var a: End
+        public var b: End
+        /// linked, or closing once either end is.
+        public var state: String
+        public var bytes_a_to_b: UInt64
+        public var bytes_b_to_a: UInt64
     }
 }
 
@@ -34,14 +65,15 @@ extension Fabric {
     func socketsView() -> SocketsView {
         var items: [SocketsView.Item] = []
         var byGateway: [String: Int] = [:]
+        let links = peerLinksBySocket()
         for (gateway, report) in sockets.reports.sorted(by: { $0.key < $1.key }) {
             byGateway[gateway] = report.sockets.count
             for s in report.sockets {
                 items.append(.init(socket_id: s.socketId, gateway: gateway, mapping: s.mapping, client_id: s.clientId, identity: s.identity,
                                    opened: s.openedMs, bytes_in: s.bytesIn, bytes_out: s.bytesOut, calls: s.calls, errors: s.errors,
-                                   state: s.state == .open ? "open" : "closing"))
+                                   state: s.state == .open ? "open" : "closing", peer: links[SocketKey(gateway: gateway, socketId: s.socketId)].map(Self.peerView)))
             }
         }
-        return SocketsView(sockets: items, by_gateway: byGateway)
+        return SocketsView(sockets: items, by_gateway: byGateway, links: linkViews(links))
     }
 }

@@ -54,7 +54,9 @@ extension Fabric {
             maintenanceFrame(frame, from: id)
         case .socketReport(let r):
             socketReport(r, from: id)
-        case .hello, .helloAck, .remoteInterest, .replay, .migrate, .drain, .availabilityQuery, .maintenanceRun, .mappings:
+        case .peerReport(let r):
+            peerReport(r, from: id)
+        case .hello, .helloAck, .remoteInterest, .replay, .migrate, .drain, .availabilityQuery, .maintenanceRun, .mappings, .socketClose:
             c.fail(.unexpectedFrame, related: frame.kind, "\(frame.kind) is not expected from an established gateway")
         }
     }

@@ -12,6 +12,9 @@ struct SocketServiceState {
     /// Per gateway: its latest complete report, and the one being received in parts.
     var reports: [String: FleetFrame.SocketReport] = [:]
     var partialReports: [String: FleetFrame.SocketReport] = [:]
+    /// Per gateway: its sockets' links (PEER_REPORT, issue #15), latest complete and in parts.
+    var peerReports: [String: FleetFrame.PeerReport] = [:]
+    var partialPeerReports: [String: FleetFrame.PeerReport] = [:]
     /// Per gateway and mapping: the cumulative call figures last reported, to count what grew.
     var lastCalls: [String: [String: FleetFrame.SocketReport.MappingCalls]] = [:]
     /// Per mapping, fleet-wide since this coordinator started: errors, latency sum and buckets.
@@ -73,6 +76,8 @@ extension Fabric {
     func socketsGatewayDown(_ id: String) {
         sockets.reports[id] = nil
         sockets.partialReports[id] = nil
+        sockets.peerReports[id] = nil
+        sockets.partialPeerReports[id] = nil
     }
 
     func socketReport(_ r: FleetFrame.SocketReport, from id: String) {
