@@ -35,4 +35,8 @@ if ! swift build -c release --product fleetgate-coordinator; then
     rm -f .build/release/fleetgate-coordinator
 fi
 
-exec python3 bench/run.py "$@"
+python3 bench/run.py "$@"
+# Socket peering (issue #15): its own small harness, results in bench/results/peering.json.
+if [ -x .build/release/fleetgate-agent ]; then
+    python3 bench/peering.py --agent .build/release/fleetgate-agent || echo "warning: the peering benchmark failed"
+fi

@@ -168,8 +168,8 @@ def exchange(a, b, total: int, timeout: float = 90):
 
 
 @pytest.mark.timeout(180)
-@pytest.mark.parametrize("how", ["json", "header"])
-def test_a_rendezvous_links_two_devices_100_mb_each_way(broker_factory, pairing, how):
+@pytest.mark.parametrize("how, megabytes", [("json", 100), ("header", 8)])  # the suite's time goes to one 100 MB run
+def test_a_rendezvous_links_two_devices_100_mb_each_way(broker_factory, pairing, how, megabytes):
     agent = agent_with(broker_factory, {"bridge": peer_mapping(pairing.url)})
     pairing.peers = {"left": ("room-1", how), "right": ("room-1", how)}
     a = open_device(agent.sockets_port, "OPEN bridge client=left")
@@ -177,7 +177,7 @@ def test_a_rendezvous_links_two_devices_100_mb_each_way(broker_factory, pairing,
     assert a[1].startswith("OK ") and b[1].startswith("OK "), (a[1], b[1])
     for s in (a[0], b[0]):
         s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 1 << 20)
-    d = exchange(a, b, 100 * 1024 * 1024)
+    d = exchange(a, b, megabytes * 1024 * 1024)
     assert d["a-sent"] == d["b-got"] and d["b-sent"] == d["a-got"]
     # Linked: no data events, only open and close.
     assert "data" not in pairing.events("left") + pairing.events("right")
@@ -267,6 +267,31 @@ def test_a_device_that_stops_reading_stalls_only_its_peer(broker_factory, pairin
     assert time.monotonic() - started < 15
     assert (rss_kb(agent.proc.pid) - before) / 1024 < 20
     for s in (w[0], z[0], x[0], y[0]):
+        s.close()
+
+
+def test_peer_and_data_keeps_the_data_events_of_a_linked_socket(broker_factory, pairing):
+    agent = agent_with(broker_factory, {"both": peer_mapping(pairing.url, peer_and_data=True), "bridge": peer_mapping(pairing.url)})
+    pairing.peers = {"a": ("r1", "json"), "b": ("r1", "json"), "c": ("r2", "json"), "d": ("r2", "json")}
+    a = open_device(agent.sockets_port, "OPEN both client=a")
+    b = open_device(agent.sockets_port, "OPEN both client=b")
+    c = open_device(agent.sockets_port, "OPEN bridge client=c")
+    d = open_device(agent.sockets_port, "OPEN bridge client=d")
+    for (x, y) in ((a, b), (c, d)):
+        x[0].sendall(b"one\ntwo\n")
+        got = y[2]
+        y[0].settimeout(10)
+        while len(got) < 8:
+            got += y[0].recv(100)
+        assert got == b"one\ntwo\n", "the peer gets the bytes unchanged either way"
+
+    def bodies(client):
+        with pairing.lock:
+            return [c["body"] for c in pairing.calls if c["client"] == client and c["event"] == "data"]
+    wait_until(lambda: bodies("a") == [b"one", b"two"], timeout=10, what="a's data events (peer_and_data)")
+    time.sleep(0.5)
+    assert bodies("c") == [], "without peer_and_data a linked socket has no data events"
+    for s in (a[0], b[0], c[0], d[0]):
         s.close()
 
 
