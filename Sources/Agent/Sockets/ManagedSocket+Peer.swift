@@ -28,7 +28,10 @@ extension ManagedSocket {
             }
             service.log.info("socket \(socketId): waiting up to \(mapping.peerWaitMs) ms for peer \(peer ?? "?")")
         case .linked(let token):
-            guard let other = service.sockets[token], other.phase == .open else { return }
+            // The directory holds open sockets only (a closing one leaves it in peerSelfEnded).
+            guard let other = service.sockets[token], other.phase == .open else {
+                return service.log.error("socket \(socketId): matched a socket that is gone; not linked")
+            }
             ManagedSocket.link(self, other)
         }
     }
@@ -80,6 +83,9 @@ extension ManagedSocket {
 
     /// This device's stream ended, or the socket finishes for any reason: the peer hears it.
     func peerSelfEnded() {
+        // Out of the directory at once: its close event may still be running, and no socket
+        // should be linked to one that is going away.
+        service.peering.directory.remove(ObjectIdentifier(self))
         guard let side = peerSide else { return }
         side.timer?.close()
         side.timer = nil
