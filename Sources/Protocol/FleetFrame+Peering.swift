@@ -94,3 +94,103 @@ extension FleetFrame.SocketClose {
         w.writeString(reason, limit: FleetLimits.maxSocketCloseReasonBytes)
     }
 }
+
+// Across gateways (docs/PROTOCOL.md §5.29-§5.31): the coordinator matches what agents could not
+// match locally and hands both a per-link secret; the bytes then go on a direct agent-to-agent
+// connection (the dialer opens the acceptor's socket listener with a `PEER` line), never through
+// the coordinator.
+extension FleetFrame {
+    /// PEER_ASK (0x0305), agent -> coordinator: a socket that waits for a peer not on this
+    /// gateway, or that asked for its id (`id=<name>`) so that others may name it.
+    public struct PeerAsk: Hashable, Sendable {
+        public var socketId: String
+        /// The peer its function named; empty: none (linkable by id only).
+        public var peer: String
+        /// Where another agent reaches this one's socket listener ("host:port"); empty: it cannot
+        /// accept a peer connection (it can still dial).
+        public var address: String
+        public init(socketId: String, peer: String, address: String) { self.socketId = socketId; self.peer = peer; self.address = address }
+    }
+
+    /// PEER_MATCH (0x0306), coordinator -> agent: this socket's peer is on another gateway.
+    public struct PeerMatch: Hashable, Sendable {
+        public enum Role: UInt8, Sendable, CaseIterable {
+            /// Connect to `address` and send `PEER <peer socket id> <secret hex>`.
+            case dial = 1
+            /// Expect that connection for this socket, with this secret.
+            case accept = 2
+        }
+        public var socketId: String
+        public var peerSocketId: String
+        public var peerGateway: String
+        public var role: Role
+        /// dial: the acceptor's socket listener; accept: empty.
+        public var address: String
+        /// 16 random bytes, the same in both frames of a match.
+        public var secret: [UInt8]
+        public init(socketId: String, peerSocketId: String, peerGateway: String, role: Role, address: String, secret: [UInt8]) {
+            self.socketId = socketId; self.peerSocketId = peerSocketId; self.peerGateway = peerGateway; self.role = role
+            self.address = address; self.secret = secret
+        }
+    }
+
+    /// PEER_GONE (0x0307), agent -> coordinator: a socket it asked for is no longer waiting
+    /// (closed, timed out, or linked on its own gateway).
+    public struct PeerGone: Hashable, Sendable {
+        public var socketId: String
+        public init(socketId: String) { self.socketId = socketId }
+    }
+}
+
+extension FleetFrame.PeerAsk {
+    static func decode(_ r: inout FleetBodyReader) throws(FleetFrameError) -> Self {
+        let id = try r.string("socket id", 1...FleetLimits.maxSocketIdBytes)
+        let peer = try r.string("peer", 0...FleetLimits.maxSocketIdBytes)
+        let address = try r.string("address", 0...FleetLimits.maxAddressBytes)
+        try r.expectEnd()
+        return Self(socketId: id, peer: peer, address: address)
+    }
+
+    func encode(into w: inout ByteWriter) {
+        w.writeString(socketId, limit: FleetLimits.maxSocketIdBytes)
+        w.writeString(peer, limit: FleetLimits.maxSocketIdBytes)
+        w.writeString(address, limit: FleetLimits.maxAddressBytes)
+    }
+}
+
+extension FleetFrame.PeerMatch {
+    public static let secretBytes = 16
+
+    static func decode(_ r: inout FleetBodyReader) throws(FleetFrameError) -> Self {
+        let id = try r.string("socket id", 1...FleetLimits.maxSocketIdBytes)
+        let peer = try r.string("peer socket id", 1...FleetLimits.maxSocketIdBytes)
+        let gateway = try r.string("peer gateway", 1...FleetLimits.maxIdentifierBytes)
+        guard let role = Role(rawValue: try r.u8("role")) else { throw .malformed("PEER_MATCH: unknown role") }
+        let address = try r.string("address", 0...FleetLimits.maxAddressBytes)
+        if role == .dial && address.isEmpty { throw .malformed("PEER_MATCH: a dialer needs an address") }
+        let secret = try r.binary("secret", limit: secretBytes)
+        guard secret.count == secretBytes else { throw .malformed("PEER_MATCH: the secret is \(secretBytes) bytes") }
+        try r.expectEnd()
+        return Self(socketId: id, peerSocketId: peer, peerGateway: gateway, role: role, address: address, secret: secret)
+    }
+
+    func encode(into w: inout ByteWriter) {
+        w.writeString(socketId, limit: FleetLimits.maxSocketIdBytes)
+        w.writeString(peerSocketId, limit: FleetLimits.maxSocketIdBytes)
+        w.writeString(peerGateway, limit: FleetLimits.maxIdentifierBytes)
+        w.writeU8(role.rawValue)
+        w.writeString(address, limit: FleetLimits.maxAddressBytes)
+        precondition(secret.count == Self.secretBytes, "a peer secret is 16 bytes")
+        w.writeBinary(secret)
+    }
+}
+
+extension FleetFrame.PeerGone {
+    static func decode(_ r: inout FleetBodyReader) throws(FleetFrameError) -> Self {
+        let id = try r.string("socket id", 1...FleetLimits.maxSocketIdBytes)
+        try r.expectEnd()
+        return Self(socketId: id)
+    }
+
+    func encode(into w: inout ByteWriter) { w.writeString(socketId, limit: FleetLimits.maxSocketIdBytes) }
+}

@@ -30,6 +30,9 @@ public struct FleetFrameKind: RawRepresentable, Hashable, Sendable, CustomString
     public static let socketReport = FleetFrameKind(0x0302)
     public static let peerReport = FleetFrameKind(0x0303)
     public static let socketClose = FleetFrameKind(0x0304)
+    public static let peerAsk = FleetFrameKind(0x0305)
+    public static let peerMatch = FleetFrameKind(0x0306)
+    public static let peerGone = FleetFrameKind(0x0307)
 
     /// Every kind of protocol version 1.
     public static let known: [FleetFrameKind] = [
@@ -37,7 +40,7 @@ public struct FleetFrameKind: RawRepresentable, Hashable, Sendable, CustomString
         .interestSnapshot, .interestDelta, .remoteInterest, .durableInterest, .forward, .deliveryAck, .replay,
         .migrate, .sessionTransfer, .migrationStep, .handoff, .drain, .sessionList,
         .availabilityQuery, .availability, .maintenanceRun, .maintenanceResult, .mappings, .socketReport,
-        .peerReport, .socketClose,
+        .peerReport, .socketClose, .peerAsk, .peerMatch, .peerGone,
     ]
 
     public var isKnown: Bool { Self.known.contains(self) }
@@ -55,6 +58,7 @@ public struct FleetFrameKind: RawRepresentable, Hashable, Sendable, CustomString
         self == .durableInterest || self == .replay || self == .migrate || self == .migrationStep || self == .drain || self == .sessionList
             || self == .availabilityQuery || self == .availability || self == .maintenanceRun || self == .maintenanceResult
             || self == .mappings || self == .socketReport || self == .peerReport || self == .socketClose
+            || self == .peerAsk || self == .peerMatch || self == .peerGone
     }
 
     public var description: String {
@@ -85,6 +89,9 @@ public struct FleetFrameKind: RawRepresentable, Hashable, Sendable, CustomString
         case .socketReport: "SOCKET_REPORT"
         case .peerReport: "PEER_REPORT"
         case .socketClose: "SOCKET_CLOSE"
+        case .peerAsk: "PEER_ASK"
+        case .peerMatch: "PEER_MATCH"
+        case .peerGone: "PEER_GONE"
         default: "kind 0x" + String(rawValue, radix: 16, uppercase: true)
         }
     }
@@ -130,6 +137,9 @@ public enum FleetFrame: Hashable, Sendable {
     case socketReport(SocketReport)
     case peerReport(PeerReport)
     case socketClose(SocketClose)
+    case peerAsk(PeerAsk)
+    case peerMatch(PeerMatch)
+    case peerGone(PeerGone)
     /// A kind this codec does not know that carried the IGNORABLE flag: the receiver skips it.
     /// `flags` and `body` are as received (the encoder writes them back verbatim).
     case unknown(kind: UInt16, flags: UInt8, body: [UInt8])
@@ -162,6 +172,9 @@ public enum FleetFrame: Hashable, Sendable {
         case .socketReport: .socketReport
         case .peerReport: .peerReport
         case .socketClose: .socketClose
+        case .peerAsk: .peerAsk
+        case .peerMatch: .peerMatch
+        case .peerGone: .peerGone
         case .unknown(let kind, _, _): FleetFrameKind(kind)
         }
     }

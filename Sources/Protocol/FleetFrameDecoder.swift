@@ -88,6 +88,9 @@ public struct FleetFrameDecoder: Sendable {
         case .socketReport: .socketReport(try .decode(&r))
         case .peerReport: .peerReport(try .decode(&r))
         case .socketClose: .socketClose(try .decode(&r))
+        case .peerAsk: .peerAsk(try .decode(&r))
+        case .peerMatch: .peerMatch(try .decode(&r))
+        case .peerGone: .peerGone(try .decode(&r))
         default: preconditionFailure("decodeBody called for unknown \(r.frame)")
         }
     }

@@ -43,6 +43,9 @@ public enum FleetFrameEncoder {
         case .socketReport(let f): f.encode(into: &w)
         case .peerReport(let f): f.encode(into: &w)
         case .socketClose(let f): f.encode(into: &w)
+        case .peerAsk(let f): f.encode(into: &w)
+        case .peerMatch(let f): f.encode(into: &w)
+        case .peerGone(let f): f.encode(into: &w)
         case .unknown(_, _, let body): w.writeBytes(body)
         }
         let length = w.count - start - FleetLimits.headerBytes

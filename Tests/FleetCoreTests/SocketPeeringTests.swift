@@ -58,6 +58,27 @@ import Testing
         }
     }
 
+    @Test(arguments: [
+        ("PEER gw-2-7 000102030405060708090a0b0c0d0e0F\n", "gw-2-7", true),
+        ("PEER gw-2-7 000102030405060708090a0b0c0d0e\n", "", false),     // 15 bytes
+        ("PEER gw-2-7 000102030405060708090a0b0c0d0e0g\n", "", false),   // not hex
+        ("PEER gw-2-7\n", "", false),
+        ("PEER gw-2-7 000102030405060708090a0b0c0d0e0f extra\n", "", false),
+    ])
+    func peerLine(line: String, socketId: String, ok: Bool) {
+        var h = SocketHandshake()
+        switch h.feed(Array(line.utf8)) {
+        case .complete(let r, _):
+            #expect(ok && r.peerConnect?.socketId == socketId && r.peerConnect?.secret == Array(0...15))
+            #expect(r.peerConnect?.matches(Array(0...15)) == true && r.peerConnect?.matches(Array(1...16)) == false)
+            #expect(r.line == Array("PEER gw-2-7 000102030405060708090a0b0c0d0e0f\n".utf8), "written back in lowercase hex")
+        case .refused(let refusal):
+            #expect(!ok && refusal.code == .badRequest)
+        case .needMore:
+            Issue.record("no outcome")
+        }
+    }
+
     // MARK: The mapping's peering fields
 
     static let base = #"{"endpoint": {"url": "http://h"}"#

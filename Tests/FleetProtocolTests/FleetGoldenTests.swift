@@ -49,7 +49,7 @@ struct FleetGoldenTests {
         let bulk: [FleetFrameKind] = [.forward, .sessionTransfer, .handoff]
         let optional: [FleetFrameKind] = [.durableInterest, .replay, .migrate, .migrationStep, .drain, .sessionList,
                                           .availabilityQuery, .availability, .maintenanceRun, .maintenanceResult, .mappings, .socketReport,
-                                          .peerReport, .socketClose]
+                                          .peerReport, .socketClose, .peerAsk, .peerMatch, .peerGone]
         for v in FleetGolden.all where v.frame.kind.isKnown {
             #expect(v.frame.isBulk == bulk.contains(v.frame.kind))
             let ignorable = optional.contains(v.frame.kind)

@@ -178,6 +178,15 @@ struct FleetMalformedTests {
         #expect(fleetDecodeError(rawFrame(0x0304, long)) != nil)
         // An empty socket id.
         #expect(fleetDecodeError(rawFrame(0x0304, [0x00, 0x00, 0x00, 0x00])) != nil)
+        // PEER_MATCH: an unknown role, a dialer without an address, a short secret.
+        let match = Array(FleetGolden.peerMatch.bytes[7...])
+        var role = match
+        role[8 + 8 + 6] = 3
+        #expect(fleetDecodeError(rawFrame(0x0306, role))?.kind == "malformed")
+        let noAddress = Array(match[..<(8 + 8 + 6 + 1)]) + [0x00, 0x00] + Array(match[(8 + 8 + 6 + 1 + 15)...])
+        #expect(fleetDecodeError(rawFrame(0x0306, noAddress))?.kind == "malformed")
+        let shortSecret = Array(match[..<(match.count - 18)]) + [0x00, 0x0F] + Array(repeating: 0, count: 15)
+        #expect(fleetDecodeError(rawFrame(0x0306, shortSecret))?.kind == "malformed")
     }
 
     @Test("truncated inside every field: every shorter length with the same bytes fails, none traps",

@@ -28,7 +28,7 @@ struct FleetFrameGenerator {
     }
 
     mutating func frame() -> FleetFrame {
-        switch int(0...18) {
+        switch int(0...21) {
         case 0:
             let lo = UInt16(int(1...3))
             return .hello(.init(minVersion: lo, maxVersion: lo + UInt16(int(0...2)), gatewayId: string(128, min: 1),
@@ -91,6 +91,14 @@ struct FleetFrameGenerator {
             }))
         case 17:
             return .socketClose(.init(socketId: string(160, min: 1), reason: string(200)))
+        case 18:
+            return .peerAsk(.init(socketId: string(160, min: 1), peer: string(160), address: string(260)))
+        case 19:
+            let role = FleetFrame.PeerMatch.Role.allCases.randomElement(using: &rng)!
+            return .peerMatch(.init(socketId: string(160, min: 1), peerSocketId: string(160, min: 1), peerGateway: string(128, min: 1), role: role,
+                                    address: string(260, min: role == .dial ? 1 : 0), secret: (0..<16).map { _ in UInt8(int(0...255)) }))
+        case 20:
+            return .peerGone(.init(socketId: string(160, min: 1)))
         default:
             return .unknown(kind: UInt16(int(0x0400...0xFFFF)), flags: FleetFrameFlags.ignorable | (bool() ? FleetFrameFlags.bulk : 0),
                             body: bytes(32))

@@ -1,8 +1,15 @@
-"""Issue #15 through the coordinator: a peering mapping put at the coordinator links two devices
-on a gateway in its own network namespace; `GET /v1/sockets` shows each socket's link (peer,
-gateway, state, bytes each way) and each link once; `DELETE /v1/sockets/{id}` (admin token) closes
-a socket and its peer."""
+"""Issue #15 through the coordinator, gateways in their own network namespaces: a peering mapping
+put at the coordinator links two devices on one gateway; `GET /v1/sockets` shows each socket's
+link (peer, gateway, state, bytes each way) and each link once; `DELETE /v1/sockets/{id}` (admin
+token) closes a socket and its peer. Across two gateways: a peer 3 s late, 100 MB each way with
+SHA-256 at both ends, the link through a coordinator restart, a dead gateway closing the other
+side, 500 pairs echoing 1,000 messages."""
 from __future__ import annotations
+
+import socket
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
@@ -10,7 +17,7 @@ from coordinators import READ_TOKEN
 from fabric import fleet_factory  # noqa: F401 (fixture)
 from support import wait_until
 from test_fabric_sockets import open_socket
-from test_peering import PairingEndpoint, peer_mapping
+from test_peering import PairingEndpoint, exchange, peer_mapping
 
 pytestmark = pytest.mark.fleetgate_only
 
@@ -77,5 +84,161 @@ def test_links_are_listed_and_a_delete_closes_both_ends(fleet_factory):
                    what="only the waiting socket left")
         for s in (a, b, c):
             s.close()
+    finally:
+        pairing.stop()
+
+
+def two_gateways(fleet_factory, **mapping_extra):
+    """Two gateways in their own namespaces, a pairing function both reach, the mapping pushed."""
+    fleet = fleet_factory(2, agent_cfg={"extra_args": ["--listen-sockets", "0.0.0.0:0"]})
+    pairing = PairingEndpoint(host="0.0.0.0")
+    gw1 = fleet.gws["gw-1"]
+    host = gw1.ns.dev_root_addr if gw1.ns is not None else "127.0.0.1"
+    body = peer_mapping(f"http://{host}:{pairing.port}/fn", **mapping_extra)
+    body["endpoint"]["timeout_ms"] = 30_000
+    assert fleet.coordinator.send_json("/v1/mappings/bridge", body, method="PUT")[0] == 200
+
+    def device_host(gid):
+        gw = fleet.gws[gid]
+        return gw.ns.dev_ns_addr if gw.ns is not None else "127.0.0.1"
+
+    def opener(gid):
+        def open_one(client):
+            s = socket.create_connection((device_host(gid), fleet.gws[gid].agent.sockets_port), timeout=30)
+            s.sendall(f"OPEN bridge client={client}\n".encode())
+            buf = b""
+            while b"\n" not in buf:
+                data = s.recv(4096)
+                if not data:
+                    break
+                buf += data
+            answer, _, rest = buf.partition(b"\n")
+            return s, answer.decode(), rest
+        return open_one
+
+    for gid in ("gw-1", "gw-2"):  # the pushed mapping on both
+        wait_until(lambda: opener(gid)(f"probe-{gid}")[1].startswith("OK "), timeout=15, interval=0.2, what=f"the mapping on {gid}")
+    return fleet, pairing, opener("gw-1"), opener("gw-2")
+
+
+@pytest.mark.timeout(240)
+def test_across_two_gateways_a_late_peer_links_and_100_mb_go_each_way(fleet_factory):
+    fleet, pairing, on1, on2 = two_gateways(fleet_factory, peer_wait_ms=20_000)
+    try:
+        pairing.peers = {"left": ("far-room", "json"), "right": ("far-room", "header")}
+        a = on1("left")
+        assert a[1].startswith("OK "), a[1]
+        time.sleep(3)  # the second device opens 3 s later, on the other gateway
+        b = on2("right")
+        assert b[1].startswith("OK "), b[1]
+        d = exchange(a, b, 100 * 1024 * 1024, timeout=180)
+        assert d["a-sent"] == d["b-got"] and d["b-sent"] == d["a-got"]
+        view = wait_until(lambda: [x for x in fleet.coordinator.get("/v1/sockets")["links"] if {x["a"]["gateway"], x["b"]["gateway"]} == {"gw-1", "gw-2"}],
+                          timeout=15, what="the cross-gateway link listed")
+        assert view[0]["state"] == "linked"
+        a[0].close()
+        b[0].settimeout(10)
+        assert b[0].recv(10) == b"", "a close on gw-1 is an EOF on gw-2"
+        b[0].close()
+    finally:
+        pairing.stop()
+
+
+@pytest.mark.timeout(120)
+def test_a_link_survives_the_coordinator_and_a_dead_gateway_closes_the_other_side(fleet_factory):
+    fleet, pairing, on1, on2 = two_gateways(fleet_factory)
+    try:
+        pairing.peers = {"x": ("r", "json"), "y": ("r", "json")}
+        a, b = on1("x"), on2("y")
+        assert a[1].startswith("OK ") and b[1].startswith("OK ")
+        wait_until(lambda: [x for x in fleet.coordinator.get("/v1/sockets")["links"] if x["state"] == "linked"], timeout=15,
+                   what="the link made")
+        fleet.coordinator.kill9()  # the bytes never went through it
+        a[0].sendall(b"still here")
+        got = b[2]
+        b[0].settimeout(10)
+        while len(got) < 10:
+            got += b[0].recv(100)
+        assert got == b"still here"
+        fleet.coordinator.start()
+        fleet.stop_agent("gw-2", kill9=True)  # kill -9 of the agent holding one side
+        a[0].settimeout(10)
+        started = time.monotonic()
+        try:
+            end = a[0].recv(100)
+        except ConnectionResetError:
+            end = b""
+        assert end == b"", "the other side is closed, not left hanging"
+        assert time.monotonic() - started < 10
+        a[0].close()
+        b[0].close()
+    finally:
+        pairing.stop()
+
+
+@pytest.mark.timeout(240)
+def test_500_pairs_across_two_gateways_each_echo_a_thousand_messages(fleet_factory):
+    fleet, pairing, on1, on2 = two_gateways(fleet_factory)
+    try:
+        pairs, size, count = 500, 32, 1000
+        pairing.peers = {f"p{i}-{side}": (f"room-{i}", "json") for i in range(pairs) for side in "ab"}
+        devices = []
+        for k in range(0, pairs, 50):  # in batches: the handshake timeout also covers the open event
+            batch = list(range(k, min(pairs, k + 50)))
+            with ThreadPoolExecutor(16) as pool:
+                left = list(pool.map(lambda i: on1(f"p{i}-a"), batch))
+                right = list(pool.map(lambda i: on2(f"p{i}-b"), batch))
+            devices += list(zip(left, right))
+        refused = [d[1] for pair in devices for d in pair if not d[1].startswith("OK ")]
+        assert not refused, refused[:5]
+        errors: list[str] = []
+        done: list[int] = []
+
+        def echo(side):
+            s, _, buf = side
+            n = len(buf)
+            if buf:
+                s.sendall(buf)
+            while n < size * count:
+                data = s.recv(65536)
+                if not data:
+                    return
+                s.sendall(data)
+                n += len(data)
+
+        def talk(i, side):
+            s, _, buf = side
+            sent = b"".join(f"pair {i:05d} message {m:06d}".encode().ljust(size - 1, b".") + b"\n" for m in range(count))
+            s.sendall(sent)
+            while len(buf) < len(sent):
+                data = s.recv(65536)
+                if not data:
+                    errors.append(f"pair {i}: EOF after {len(buf)} bytes")
+                    return
+                buf += data
+            if buf != sent:
+                errors.append(f"pair {i}: the echo differs")
+                return
+            done.append(i)
+
+        def guarded(f, *args):
+            try:
+                f(*args)
+            except Exception as e:  # noqa: BLE001 - a thread's failure is the test's
+                errors.append(f"{f.__name__}{args[:1]}: {e!r}")
+
+        threads = []
+        for i, (a, b) in enumerate(devices):
+            threads.append(threading.Thread(target=guarded, args=(echo, b), daemon=True))
+            threads.append(threading.Thread(target=guarded, args=(talk, i, a), daemon=True))
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(120)
+        assert not errors, errors[:5]
+        assert sorted(done) == list(range(pairs)), f"{len(done)} of {pairs} pairs finished"
+        for a, b in devices:
+            a[0].close()
+            b[0].close()
     finally:
         pairing.stop()

@@ -3,7 +3,15 @@ import FleetProtocol
 // The socket service on the link (Protocol/agent-coordinator.md §5.25-§5.26, issue #14): the coordinator's
 // mappings in, the sockets and each mapping's calls out with every load report. Loop-thread only.
 extension CoordinatorLink {
-    func attachSockets(_ service: SocketService) { sockets = service }
+    func attachSockets(_ service: SocketService) {
+        sockets = service
+        service.peering.link = self
+    }
+
+    /// Cross-gateway peering (issue #15): dial or expect the peer's agent.
+    func receivedPeerMatch(_ match: FleetFrame.PeerMatch) {
+        sockets?.peering.matched(match)
+    }
 
     func receivedMappings(_ frame: FleetFrame.Mappings) {
         guard let sockets else { return }  // no socket service here: nothing uses them

@@ -41,7 +41,7 @@ final class CoordinatorLink: FabricLink {
     /// Set when the link runs over TLS (`coordinator.tls`); read at start and again on SIGHUP
     /// (`reloadTLS`), for the next connection.
     private var tlsContext: TLSClientContext?
-    private var advertised: String
+    private(set) var advertised: String
     private(set) var connection: CoordinatorConnection?
     /// Migrations this gateway is the source of, waiting for the client's in-flight acknowledgements
     /// before the export: id -> client.
@@ -313,8 +313,9 @@ final class CoordinatorLink: FabricLink {
         case .unknown: break  // IGNORABLE kinds we do not know
         case .mappings(let m): receivedMappings(m)
         case .socketClose(let close): receivedSocketClose(close)
+        case .peerMatch(let match): receivedPeerMatch(match)
         case .hello, .helloAck, .loadReport, .interestSnapshot, .interestDelta, .durableInterest, .sessionList, .availability, .maintenanceResult,
-             .socketReport, .peerReport:
+             .socketReport, .peerReport, .peerAsk, .peerGone:
             c.fail(.unexpectedFrame, related: frame.kind, "\(frame.kind) is not sent to an agent")
         }
     }
@@ -335,6 +336,7 @@ final class CoordinatorLink: FabricLink {
         remote.connectionStarted()
         interest.restart()
         sendSnapshot()
+        sockets?.peering.linkEstablished()
         durableInterest.restart()
         sendDurableSnapshot()
         reportCursors()

@@ -14,6 +14,8 @@ extension ManagedSocket {
         let peering = service.peering
         switch peering.directory.ask(token: ObjectIdentifier(self), id: socketId, peer: peer) {
         case .unpaired:
+            // An id the device asked for may be named from another gateway.
+            if SocketPeerName.isRequestable(socketId) { peering.askRemote(self, peer: nil) }
             return
         case .waiting:
             let side = PeerSide()
@@ -27,6 +29,7 @@ extension ManagedSocket {
                 self.apply(side.link.tick(now: self.service.loop.now))
             }
             service.log.info("socket \(socketId): waiting up to \(mapping.peerWaitMs) ms for peer \(peer ?? "?")")
+            peering.askRemote(self, peer: peer)
         case .linked(let token):
             // The directory holds open sockets only (a closing one leaves it in peerSelfEnded).
             guard let other = service.sockets[token], other.phase == .open else {
@@ -36,26 +39,30 @@ extension ManagedSocket {
         }
     }
 
-    private static func link(_ a: ManagedSocket, _ b: ManagedSocket) {
+    /// Links this socket with `b`: another socket of this agent, or a RemotePeer (the direct
+    /// connection to the agent holding the peer).
+    static func link(_ a: ManagedSocket, _ b: any PeerEnd) {
         let sa = a.peerSide ?? PeerSide(), sb = b.peerSide ?? PeerSide()
         a.peerSide = sa
         b.peerSide = sb
         sa.peer = b
         sb.peer = a
-        for (side, other) in [(sa, b), (sb, a)] {
+        for (side, other) in [(sa, b), (sb, a as any PeerEnd)] {
             side.timer?.close()
             side.timer = nil
             side.waitingFor = nil
-            side.peerId = other.socketId ?? ""
-            side.peerGateway = other.service.gatewayId
+            side.peerId = other.endId
+            side.peerGateway = other.endGateway
         }
+        a.service.peering.forgetRemote(a.socketId)
+        if let b = b as? ManagedSocket { b.service.peering.forgetRemote(b.socketId) }
         // A side's queue emptied: the other may read again.
         a.stream.onDrained = { [weak b] in b?.peerDrained() }
         b.stream.onDrained = { [weak a] in a?.peerDrained() }
         a.service.peering.metrics.linked += 1
-        a.service.log.info("sockets \(a.socketId ?? "?") and \(b.socketId ?? "?") linked")
-        a.apply(sa.link.linked())
-        b.apply(sb.link.linked())
+        a.service.log.info("sockets \(a.endId) and \(b.endGateway)/\(b.endId) linked")
+        a.peerLinked()
+        b.peerLinked()
     }
 
     /// Bytes from the device while peering: held, forwarded or dropped (closing). Returns false
@@ -75,6 +82,11 @@ extension ManagedSocket {
         return true
     }
 
+    func peerLinked() {
+        guard let side = peerSide else { return }
+        apply(side.link.linked())
+    }
+
     /// The peer's stream wrote all that was queued for its device.
     func peerDrained() {
         guard let side = peerSide else { return }
@@ -86,6 +98,7 @@ extension ManagedSocket {
         // Out of the directory at once: its close event may still be running, and no socket
         // should be linked to one that is going away.
         service.peering.directory.remove(ObjectIdentifier(self))
+        service.peering.forgetRemote(socketId)
         guard let side = peerSide else { return }
         side.timer?.close()
         side.timer = nil
@@ -93,7 +106,7 @@ extension ManagedSocket {
         if side.link.state == .closed { detach() }
     }
 
-    private func peerOtherEnded() {
+    func peerOtherEnded() {
         guard let side = peerSide else { return }
         apply(side.link.peerEnded())
     }
@@ -123,6 +136,7 @@ extension ManagedSocket {
             case .timedOut:
                 service.peering.metrics.timedOut += 1
                 service.peering.directory.remove(ObjectIdentifier(self))
+                service.peering.forgetRemote(socketId)
                 let waitMs = mapping?.peerWaitMs ?? 0
                 stream.write(SocketAnswer.error(.peerTimeout, "no peer \(side.waitingFor ?? "") within \(waitMs) ms"))
                 close(reason: "no peer within \(waitMs) ms")
@@ -135,3 +149,25 @@ extension ManagedSocket {
         }
     }
 }
+
+/// One end of a link as the other end sees it: a socket of this agent, or the direct connection
+/// to the agent holding the peer (RemotePeer). Loop-thread only.
+protocol PeerEnd: AnyObject {
+    /// Where the other end writes this end's bytes.
+    var stream: any ByteStream { get }
+    var peerSide: PeerSide? { get set }
+    var endId: String { get }
+    var endGateway: String { get }
+    /// This end's stream wrote all that was queued for it: the other end may read again.
+    func peerDrained()
+    /// The other end ended: this end closes after what is queued.
+    func peerOtherEnded()
+    /// The link is made: what this end held goes to the other.
+    func peerLinked()
+}
+
+extension ManagedSocket: PeerEnd {
+    var endId: String { socketId ?? "" }
+    var endGateway: String { service.gatewayId }
+}
+

@@ -132,6 +132,7 @@ final class ManagedSocket: StreamHandler, PausableSource {
     private func opened(_ request: SocketOpenRequest, rest: [UInt8]) {
         phase = .opening
         early = rest
+        if let connect = request.peerConnect { return peerConnection(connect, rest: rest) }
         guard let mapping = service.mapping(named: request.mapping) else {
             return refuse(.unknownMapping, "no mapping '\(request.mapping)' on this gateway")
         }
@@ -218,6 +219,17 @@ final class ManagedSocket: StreamHandler, PausableSource {
         } else {
             received(Array(bytes))
         }
+    }
+
+    /// `PEER <socket-id> <secret>` (issue #15): another agent's half of a cross-gateway link,
+    /// handed to a RemotePeer when this agent expects it, refused otherwise.
+    private func peerConnection(_ connect: SocketPeerConnect, rest: [UInt8]) {
+        guard let remote = service.peering.accept(connect, stream: stream) else { return refuse(.notAuthorized, "no such peer link") }
+        endHandshake()
+        phase = .closed
+        early = []
+        service.forget(self)
+        remote.received(rest)
     }
 
     var identityName: String { identity?.username ?? identity?.certificateCN ?? "" }

@@ -11,6 +11,22 @@ final class SocketPeering {
     /// Open sockets by id: requested ids are refused while taken, and a peer is found by id.
     private(set) var byId: [String: ManagedSocket] = [:]
     var metrics = Metrics()
+    /// Across gateways (SocketPeering+Remote.swift): the coordinator link, the sockets asked for
+    /// there, and the connections this agent expects for its sockets (PEER_MATCH accept).
+    weak var link: CoordinatorLink?
+    var askedRemotely: Set<String> = []
+    var expected: [String: ExpectedPeer] = [:]
+    let gatewayId: String
+    unowned(unsafe) var service: SocketService!
+
+    init(gatewayId: String) { self.gatewayId = gatewayId }
+
+    struct ExpectedPeer {
+        var connect: SocketPeerConnect
+        var peerSocketId: String
+        var peerGateway: String
+        var timer: LoopTimer
+    }
 
     struct Metrics {
         var linked: UInt64 = 0
@@ -32,7 +48,7 @@ final class SocketPeering {
 final class PeerSide {
     var link = PeerLink()
     /// Strong both ways while linked: broken by `detach` when either side finishes.
-    var peer: ManagedSocket?
+    var peer: (any PeerEnd)?
     /// The name this socket waits for (reports).
     var waitingFor: String?
     var timer: LoopTimer?

@@ -37,8 +37,12 @@ final class SocketService {
     static let maxPasswordChecks = 8
     static let handshakeTimeoutMs: UInt64 = 10_000
     var metrics = Metrics()
-    /// Links between this gateway's sockets (issue #15).
-    let peering = SocketPeering()
+    /// Links between this gateway's sockets and to other gateways' (issue #15).
+    private(set) lazy var peering: SocketPeering = {
+        let p = SocketPeering(gatewayId: gatewayId)
+        p.service = self
+        return p
+    }()
 
     struct Metrics {
         var opened: UInt64 = 0

@@ -56,7 +56,12 @@ extension Fabric {
             socketReport(r, from: id)
         case .peerReport(let r):
             peerReport(r, from: id)
-        case .hello, .helloAck, .remoteInterest, .replay, .migrate, .drain, .availabilityQuery, .maintenanceRun, .mappings, .socketClose:
+        case .peerAsk(let a):
+            peerAsk(a, from: id)
+        case .peerGone(let g):
+            peerGone(g, from: id)
+        case .hello, .helloAck, .remoteInterest, .replay, .migrate, .drain, .availabilityQuery, .maintenanceRun, .mappings, .socketClose,
+             .peerMatch:
             c.fail(.unexpectedFrame, related: frame.kind, "\(frame.kind) is not expected from an established gateway")
         }
     }

@@ -1,4 +1,6 @@
+import FleetCore
 import FleetProtocol
+import FleetRuntime
 
 /// A socket fleet-wide: socket ids are unique per gateway at least (and fleet-wide by design).
 struct SocketKey: Hashable {
@@ -70,5 +72,57 @@ extension Fabric {
         }
         if sent { log.notice("socket \(socketId): closed through the admin API") }
         return sent
+    }
+}
+
+/// Cross-gateway matching (PEER_ASK / PEER_MATCH / PEER_GONE, docs/PROTOCOL.md §5.29-§5.31). The
+/// coordinator runs the agents' own rule (PeerDirectory) over (gateway, socket id) for what the
+/// agents could not match locally, and on a match hands both a fresh secret: the waiting one
+/// accepts, the newcomer dials the acceptor's socket listener. It keeps nothing about a link after
+/// that: the bytes go between the two agents directly, and a coordinator failure leaves links up.
+extension Fabric {
+    func peerAsk(_ a: FleetFrame.PeerAsk, from gateway: String) {
+        let key = SocketKey(gateway: gateway, socketId: a.socketId)
+        let outcome = sockets.peerDirectory.ask(token: key, id: a.socketId, peer: a.peer.isEmpty ? nil : a.peer)
+        guard case .linked(let other) = outcome else {
+            sockets.peerAddresses[key] = a.address
+            sockets.peerAsked[gateway, default: []].insert(a.socketId)
+            return
+        }
+        forgetPeerAsk(other)
+        // The one that waited accepts (it gave its address when it asked); if it cannot, the
+        // newcomer accepts and the waiter dials.
+        let waiterAddress = sockets.peerAddresses[other] ?? ""
+        let (acceptor, dialer, address) = !waiterAddress.isEmpty ? (other, key, waiterAddress) : (key, other, a.address)
+        guard !address.isEmpty, let ca = gatewayConnections[acceptor.gateway], let cd = gatewayConnections[dialer.gateway] else {
+            log.notice("peers \(key.socketId) and \(other.socketId) matched, but neither can accept a connection: not linked")
+            return
+        }
+        let secret = SecureRandom.bytes(FleetFrame.PeerMatch.secretBytes)
+        ca.send(.peerMatch(.init(socketId: acceptor.socketId, peerSocketId: dialer.socketId, peerGateway: dialer.gateway, role: .accept,
+                                 address: "", secret: secret)))
+        cd.send(.peerMatch(.init(socketId: dialer.socketId, peerSocketId: acceptor.socketId, peerGateway: acceptor.gateway, role: .dial,
+                                 address: address, secret: secret)))
+        log.info("peers matched: \(acceptor.gateway)/\(acceptor.socketId) accepts, \(dialer.gateway)/\(dialer.socketId) dials")
+    }
+
+    func peerGone(_ g: FleetFrame.PeerGone, from gateway: String) {
+        forgetPeerAsk(SocketKey(gateway: gateway, socketId: g.socketId))
+    }
+
+    private func forgetPeerAsk(_ key: SocketKey) {
+        sockets.peerDirectory.remove(key)
+        sockets.peerAddresses[key] = nil
+        sockets.peerAsked[key.gateway]?.remove(key.socketId)
+    }
+
+    /// A gateway that went away waits for nobody any more (its agent asks again after HELLO for
+    /// sockets still waiting).
+    func peersGatewayDown(_ gateway: String) {
+        for id in sockets.peerAsked.removeValue(forKey: gateway) ?? [] {
+            let key = SocketKey(gateway: gateway, socketId: id)
+            sockets.peerDirectory.remove(key)
+            sockets.peerAddresses[key] = nil
+        }
     }
 }

@@ -1,3 +1,4 @@
+import FleetCore
 import FleetProtocol
 
 /// What the coordinator holds for the socket service (issue #14): the function mappings (the
@@ -15,6 +16,10 @@ struct SocketServiceState {
     /// Per gateway: its sockets' links (PEER_REPORT, issue #15), latest complete and in parts.
     var peerReports: [String: FleetFrame.PeerReport] = [:]
     var partialPeerReports: [String: FleetFrame.PeerReport] = [:]
+    /// Cross-gateway peering (PEER_ASK): who waits, who may be named, where each asker accepts.
+    var peerDirectory = PeerDirectory<SocketKey>()
+    var peerAddresses: [SocketKey: String] = [:]
+    var peerAsked: [String: Set<String>] = [:]
     /// Per gateway and mapping: the cumulative call figures last reported, to count what grew.
     var lastCalls: [String: [String: FleetFrame.SocketReport.MappingCalls]] = [:]
     /// Per mapping, fleet-wide since this coordinator started: errors, latency sum and buckets.
@@ -78,6 +83,7 @@ extension Fabric {
         sockets.partialReports[id] = nil
         sockets.peerReports[id] = nil
         sockets.partialPeerReports[id] = nil
+        peersGatewayDown(id)
     }
 
     func socketReport(_ r: FleetFrame.SocketReport, from id: String) {

@@ -25,14 +25,23 @@ public struct SocketOpenRequest: Equatable, Hashable, Sendable {
     /// `id=<name>` (issue #15): the socket id the device asks for, so that a function can name the
     /// socket as a peer before it exists (SocketPeerName.isRequestable).
     public var requestedId: String?
+    /// `PEER <socket-id> <secret>` instead of `OPEN` (issue #15): another agent's half of a
+    /// cross-gateway link, never a device. `mapping` is empty then.
+    public var peerConnect: SocketPeerConnect?
 
     public init(mapping: String, clientId: String? = nil, password: String? = nil, requestedId: String? = nil) {
         self.mapping = mapping; self.clientId = clientId; self.password = password; self.requestedId = requestedId
     }
 
+    public init(peerConnect: SocketPeerConnect) {
+        self.mapping = ""
+        self.peerConnect = peerConnect
+    }
+
     /// The line a device would send for this request, LF-ended (firmware examples, the fuzz oracle's
     /// round trip). Only meaningful for a request the parser could have produced.
     public var line: [UInt8] {
+        if let peerConnect { return peerConnect.line }
         var s = "OPEN " + mapping
         if let clientId { s += " client=" + clientId }
         if let password { s += " password=" + password }
@@ -116,6 +125,12 @@ public struct SocketHandshake: Sendable {
         if body.last == UInt8(ascii: "\r") { body = body.dropLast() }
         if body.contains(where: { !(0x20...0x7E).contains($0) }) { return .failure(SocketRefusal(.badRequest, "non-printable byte in the handshake line")) }
         let tokens = body.split(separator: UInt8(ascii: " "))
+        if let verb = tokens.first, verb.elementsEqual("PEER".utf8) {
+            guard tokens.count == 3, let connect = SocketPeerConnect(socketId: tokens[1], secretHex: tokens[2]) else {
+                return .failure(SocketRefusal(.badRequest, "expected PEER <socket id> <32 hex digits>"))
+            }
+            return .success(SocketOpenRequest(peerConnect: connect))
+        }
         guard let verb = tokens.first, verb.elementsEqual("OPEN".utf8) else {
             return .failure(SocketRefusal(.badRequest, "expected OPEN <mapping>"))
         }
