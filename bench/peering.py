@@ -6,8 +6,8 @@ Plain Python 3 standard library; the devices are raw TCP sockets driven by two c
 
     python3 bench/peering.py [--agent .build/release/fleetgate-agent] [--mb 200] [--pings 5000]
 
-Prints one JSON object and writes bench/results/peering.json. Cross-gateway peering is not built
-yet (docs/DESIGN-NOTES.md, "Socket peering"), so there is no cross figure."""
+Prints one JSON object and writes bench/results/peering.json. Across gateways:
+Tests/interop/measure_peering_cross.py (network namespaces, the fabric harness)."""
 from __future__ import annotations
 
 import argparse
@@ -185,7 +185,7 @@ def main():
         "local": {"raw_MBps": raw_bps / 1e6, "peered_MBps": peered_bps / 1e6, "ratio": peered_bps / raw_bps, "target": 0.70},
         "latency_us": {"raw": raw_lat, "peered": peered_lat,
                        "added_p50": peered_lat["p50"] - raw_lat["p50"], "added_p99": peered_lat["p99"] - raw_lat["p99"]},
-        "cross": None,
+        "cross": "Tests/interop/measure_peering_cross.py",
         "bytes": total, "pings": args.pings, "agent": args.agent,
         "when": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "loadavg": os.getloadavg(),
     }

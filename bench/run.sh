@@ -39,4 +39,10 @@ python3 bench/run.py "$@"
 # Socket peering (issue #15): its own small harness, results in bench/results/peering.json.
 if [ -x .build/release/fleetgate-agent ]; then
     python3 bench/peering.py --agent .build/release/fleetgate-agent || echo "warning: the peering benchmark failed"
+    # Across two gateways (network namespaces when run as root, else loopback): the interop venv's pytest.
+    if [ -x .venv/bin/pytest ] && [ -x .build/release/fleetgate-coordinator ]; then
+        FLEETGATE_AGENT=$PWD/.build/release/fleetgate-agent FLEETGATE_COORDINATOR=$PWD/.build/release/fleetgate-coordinator \
+            .venv/bin/pytest -q -s -p no:cacheprovider Tests/interop/measure_peering_cross.py \
+            || echo "warning: the cross-gateway peering benchmark failed"
+    fi
 fi
