@@ -17,7 +17,7 @@ from coordinators import READ_TOKEN
 from fabric import fleet_factory  # noqa: F401 (fixture)
 from support import wait_until
 from test_fabric_sockets import open_socket
-from test_peering import PairingEndpoint, exchange, peer_mapping
+from test_peering import PairingEndpoint, exchange, peer_mapping, rss_kb
 
 pytestmark = pytest.mark.fleetgate_only
 
@@ -240,5 +240,43 @@ def test_500_pairs_across_two_gateways_each_echo_a_thousand_messages(fleet_facto
         for a, b in devices:
             a[0].close()
             b[0].close()
+    finally:
+        pairing.stop()
+
+
+@pytest.mark.timeout(120)
+def test_across_gateways_a_reader_that_stops_stalls_only_its_peer(fleet_factory):
+    """One device stops reading: its peer's writes stall with both agents' and the coordinator's
+    RSS growth under 20 MB while up to 1 GB is offered; another pair on the same two gateways
+    keeps moving 20 MB each way."""
+    fleet, pairing, on1, on2 = two_gateways(fleet_factory)
+    try:
+        pairing.peers = {"w": ("stall", "json"), "z": ("stall", "json"), "x": ("busy", "json"), "y": ("busy", "json")}
+        w, z = on1("w"), on2("z")
+        x, y = on1("x"), on2("y")
+        assert all(d[1].startswith("OK ") for d in (w, z, x, y))
+        pids = {"gw-1": fleet.gws["gw-1"].agent.proc.pid, "gw-2": fleet.gws["gw-2"].agent.proc.pid,
+                "coordinator": fleet.coordinator.proc.pid}
+        before = {k: rss_kb(p) for k, p in pids.items()}
+        w[0].setblocking(False)
+        block = b"\xa5" * (1 << 20)
+        offered, stalled_for, deadline = 0, 0.0, time.monotonic() + 30
+        while offered < 1 << 30 and time.monotonic() < deadline and stalled_for < 2.0:
+            try:
+                offered += w[0].send(block)
+                stalled_for = 0.0
+            except BlockingIOError:
+                time.sleep(0.05)
+                stalled_for += 0.05
+        assert stalled_for >= 2.0, f"the writer never stalled ({offered} bytes offered)"
+        assert offered < 64 << 20, f"{offered} bytes went in although nobody reads"
+        started = time.monotonic()
+        d = exchange(x, y, 20 * 1024 * 1024, timeout=30)
+        assert d["a-sent"] == d["b-got"] and d["b-sent"] == d["a-got"]
+        assert time.monotonic() - started < 15
+        grown = {k: (rss_kb(p) - before[k]) / 1024 for k, p in pids.items()}
+        assert all(g < 20 for g in grown.values()), grown
+        for s in (w[0], z[0], x[0], y[0]):
+            s.close()
     finally:
         pairing.stop()
