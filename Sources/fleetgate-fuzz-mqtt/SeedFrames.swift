@@ -30,6 +30,16 @@ enum SeedFrames {
             .durableInterest(.snapshot(.init(epoch: 1, sequence: 0, isLast: true, filters: ["d/+/t"]))),
             .durableInterest(.delta(.init(epoch: 1, sequence: 1, added: ["e/#"], removed: ["d/+/t"]))),
             .replay(.init(fromSequence: 1_700_000_000_000_000)),
+            // Socket peering (issue #15).
+            .peerReport(.init(isFirst: true, isLast: true, links: [
+                .init(socketId: "gw-1-7", peerSocketId: "gw-2-3", peerGateway: "gw-2", waitingFor: "", state: .linked, bytesToPeer: 5, bytesFromPeer: 9),
+                .init(socketId: "gw-1-8", peerSocketId: "", peerGateway: "", waitingFor: "room", state: .waiting, bytesToPeer: 0, bytesFromPeer: 0),
+            ])),
+            .socketClose(.init(socketId: "gw-1-7", reason: "admin")),
+            .peerAsk(.init(socketId: "gw-1-7", peer: "room", address: "10.0.0.1:7000")),
+            .peerMatch(.init(socketId: "gw-1-7", peerSocketId: "gw-2-3", peerGateway: "gw-2", role: .dial, address: "10.0.0.2:7000",
+                             secret: Array(0...15))),
+            .peerGone(.init(socketId: "gw-1-7")),
             .unknown(kind: 0xF001, flags: 0x03, body: [0xAA, 0xBB]),
         ]
     }

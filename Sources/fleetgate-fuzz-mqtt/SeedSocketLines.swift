@@ -12,6 +12,11 @@ enum SeedSocketLines {
             "OPEN bad/name\n",
             "OPEN meter\rX\n",
             "OPEN " + String(repeating: "m", count: 1_100),
+            // Peering (issue #15): a requested id, a gateway-shaped one (refused), the agents' PEER line.
+            "OPEN bridge client=d1 id=meter-bridge\nxyz",
+            "OPEN bridge id=gw-1-7\n",
+            "PEER gw-2-3 000102030405060708090a0b0c0d0e0f\n\u{00}\u{FF}",
+            "PEER gw-2-3 0001\n",
         ].map { Array($0.utf8) }
     }
 }
