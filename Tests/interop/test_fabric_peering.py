@@ -280,3 +280,26 @@ def test_across_gateways_a_reader_that_stops_stalls_only_its_peer(fleet_factory)
             s.close()
     finally:
         pairing.stop()
+
+
+@pytest.mark.timeout(120)
+def test_sockets_that_wait_while_the_coordinator_is_down_link_when_it_is_back(fleet_factory):
+    fleet, pairing, on1, on2 = two_gateways(fleet_factory, peer_wait_ms=60_000)
+    try:
+        pairing.peers = {"m": ("later", "json"), "n": ("later", "json")}
+        fleet.coordinator.kill9()
+        a, b = on1("m"), on2("n")  # the agents keep the pushed mapping; matching waits for the coordinator
+        assert a[1].startswith("OK ") and b[1].startswith("OK ")
+        a[0].sendall(b"held until linked")
+        fleet.coordinator.start()
+        got = b[2]
+        b[0].settimeout(30)
+        while len(got) < len(b"held until linked"):
+            data = b[0].recv(100)
+            assert data, "closed instead of linked:\n" + fleet.gws["gw-1"].agent.log_tail() + "\n----\n" + fleet.gws["gw-2"].agent.log_tail()
+            got += data
+        assert got == b"held until linked"
+        a[0].close()
+        b[0].close()
+    finally:
+        pairing.stop()

@@ -224,12 +224,17 @@ final class ManagedSocket: StreamHandler, PausableSource {
     /// `PEER <socket-id> <secret>` (issue #15): another agent's half of a cross-gateway link,
     /// handed to a RemotePeer when this agent expects it, refused otherwise.
     private func peerConnection(_ connect: SocketPeerConnect, rest: [UInt8]) {
-        guard let remote = service.peering.accept(connect, stream: stream) else { return refuse(.notAuthorized, "no such peer link") }
-        endHandshake()
-        phase = .closed
-        early = []
-        service.forget(self)
-        remote.received(rest)
+        service.peering.accept(connect, stream: stream) { [weak self] remote in
+            guard let self, self.phase == .opening else { return }
+            guard let remote else { return self.refuse(.notAuthorized, "no such peer link") }
+            self.endHandshake()
+            self.phase = .closed
+            let held = self.early  // what followed the line, also while it waited for the match
+            self.early = []
+            self.service.forget(self)
+            remote.received(held)
+            self.stream.startReading()  // paused if much came while it waited for the match
+        }
     }
 
     var identityName: String { identity?.username ?? identity?.certificateCN ?? "" }

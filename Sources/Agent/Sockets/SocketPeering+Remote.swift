@@ -10,6 +10,9 @@ import FleetRuntime
 extension SocketPeering {
     /// How long an acceptor waits for the dialer's connection after PEER_MATCH.
     static let acceptTimeoutMs: UInt64 = 10_000
+    /// How long a dialer's connection that came before its PEER_MATCH is held for it (within the
+    /// listener's 10 s handshake timeout).
+    static let parkTimeoutMs: UInt64 = 5_000
 
     /// Where other agents reach this one's plain socket listener: the advertised host with the
     /// listener's port; empty without a plain listener or a link.
@@ -21,8 +24,10 @@ extension SocketPeering {
     }
 
     func askRemote(_ socket: ManagedSocket, peer: String?) {
-        guard let link, link.isEstablished, let c = link.connection, let id = socket.socketId else { return }
+        guard let link, let id = socket.socketId else { return }
+        // Noted even while the link is down: linkEstablished asks again after HELLO.
         askedRemotely.insert(id)
+        guard link.isEstablished, let c = link.connection else { return }
         c.sendControl(.peerAsk(.init(socketId: id, peer: String((peer ?? "").utf8.prefix(FleetLimits.maxSocketIdBytes)) ?? "",
                                      address: peerAddress)))
     }
@@ -61,6 +66,10 @@ extension SocketPeering {
                 e.timer.close()
                 socket?.close(reason: "the peer's gateway did not connect")
             }
+            if let p = parked.removeValue(forKey: m.socketId) {
+                p.timer.close()
+                p.done(link(p.connect, stream: p.stream))
+            }
         case .dial:
             dial(m, connect: connect, for: socket)
         }
@@ -97,10 +106,23 @@ extension SocketPeering {
         }
     }
 
-    /// A `PEER` line on the socket listener: the link's other half, if this agent expects it.
-    /// Returns the RemotePeer now handling `stream`, nil to refuse.
-    func accept(_ connect: SocketPeerConnect, stream: any ByteStream) -> RemotePeer? {
-        guard let e = expected[connect.socketId], e.connect.matches(connect.secret),
+    /// A `PEER` line on the socket listener: the link's other half. `done` gets the RemotePeer
+    /// now handling `stream`, or nil to refuse: at once when this agent expects it (or cannot),
+    /// else when its PEER_MATCH comes (at most `parkTimeoutMs` later).
+    func accept(_ connect: SocketPeerConnect, stream: any ByteStream, _ done: @escaping (RemotePeer?) -> Void) {
+        if expected[connect.socketId] != nil { return done(link(connect, stream: stream)) }
+        guard byId[connect.socketId] != nil, parked[connect.socketId] == nil else { return done(nil) }
+        let timer = LoopTimer(loop: service.loop)
+        parked[connect.socketId] = ParkedPeer(connect: connect, stream: stream, done: done, timer: timer)
+        timer.start(afterMilliseconds: Self.parkTimeoutMs) { [weak self] in
+            guard let self, let p = self.parked.removeValue(forKey: connect.socketId) else { return }
+            p.timer.close()
+            p.done(nil)
+        }
+    }
+
+    private func link(_ connect: SocketPeerConnect, stream: any ByteStream) -> RemotePeer? {
+        guard !stream.isClosed, let e = expected[connect.socketId], e.connect.matches(connect.secret),
               let socket = byId[connect.socketId], socket.phase == .open else { return nil }
         expected[connect.socketId] = nil
         e.timer.close()

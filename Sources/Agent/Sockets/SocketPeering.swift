@@ -16,6 +16,9 @@ final class SocketPeering {
     weak var link: CoordinatorLink?
     var askedRemotely: Set<String> = []
     var expected: [String: ExpectedPeer] = [:]
+    /// `PEER` connections that came before their PEER_MATCH (the two agents hear the coordinator
+    /// on different connections): held a few seconds for it.
+    var parked: [String: ParkedPeer] = [:]
     let gatewayId: String
     unowned(unsafe) var service: SocketService!
 
@@ -25,6 +28,13 @@ final class SocketPeering {
         var connect: SocketPeerConnect
         var peerSocketId: String
         var peerGateway: String
+        var timer: LoopTimer
+    }
+
+    struct ParkedPeer {
+        var connect: SocketPeerConnect
+        var stream: any ByteStream
+        var done: (RemotePeer?) -> Void
         var timer: LoopTimer
     }
 
