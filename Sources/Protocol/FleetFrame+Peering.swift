@@ -1,4 +1,4 @@
-// Socket peering frames: PEER_REPORT and SOCKET_CLOSE (docs/PROTOCOL.md §5.27-§5.28, issue #15).
+// Socket peering frames: PEER_REPORT and SOCKET_CLOSE (Protocol/agent-coordinator.md §5.27-§5.28, issue #15).
 // Agents report each socket's link for `GET /v1/sockets`; the coordinator closes a socket (and so
 // its peer) for `DELETE /v1/sockets/{id}`.
 
@@ -95,7 +95,7 @@ extension FleetFrame.SocketClose {
     }
 }
 
-// Across gateways (docs/PROTOCOL.md §5.29-§5.31): the coordinator matches what agents could not
+// Across gateways (Protocol/agent-coordinator.md §5.29-§5.31): the coordinator matches what agents could not
 // match locally and hands both a per-link secret; the bytes then go on a direct agent-to-agent
 // connection (the dialer opens the acceptor's socket listener with a `PEER` line), never through
 // the coordinator.

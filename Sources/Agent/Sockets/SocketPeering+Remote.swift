@@ -2,7 +2,7 @@ import FleetCore
 import FleetProtocol
 import FleetRuntime
 
-/// Cross-gateway peering on the agent (issue #15; docs/PROTOCOL.md §5.29-§5.31): a socket whose
+/// Cross-gateway peering on the agent (issue #15; Protocol/agent-coordinator.md §5.29-§5.31): a socket whose
 /// peer is not on this gateway is asked for at the coordinator (PEER_ASK) with the address of this
 /// agent's socket listener; on a match (PEER_MATCH) one agent dials the other's listener and sends
 /// `PEER <socket-id> <secret>`, the other checks it against what it was told to expect, and both

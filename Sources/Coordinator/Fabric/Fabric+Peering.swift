@@ -75,7 +75,7 @@ extension Fabric {
     }
 }
 
-/// Cross-gateway matching (PEER_ASK / PEER_MATCH / PEER_GONE, docs/PROTOCOL.md §5.29-§5.31). The
+/// Cross-gateway matching (PEER_ASK / PEER_MATCH / PEER_GONE, Protocol/agent-coordinator.md §5.29-§5.31). The
 /// coordinator runs the agents' own rule (PeerDirectory) over (gateway, socket id) for what the
 /// agents could not match locally, and on a match hands both a fresh secret: the waiting one
 /// accepts, the newcomer dials the acceptor's socket listener. It keeps nothing about a link after
