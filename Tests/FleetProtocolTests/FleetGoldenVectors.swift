@@ -68,6 +68,8 @@ enum FleetGolden {
     static var maintenanceResult: FleetGoldenVector { named("MAINTENANCE_RESULT") }
     static var mappings: FleetGoldenVector { named("MAPPINGS") }
     static var socketReport: FleetGoldenVector { named("SOCKET_REPORT") }
+    static var peerReport: FleetGoldenVector { named("PEER_REPORT") }
+    static var peerMatch: FleetGoldenVector { named("PEER_MATCH") }
     static var unknownIgnorable: FleetGoldenVector { named("unknown kind 0xF001, ignorable") }
 
     // MARK: Fields -> frame, one case per kind of Protocol/agent-coordinator.md §4
@@ -159,6 +161,25 @@ enum FleetGolden {
                                    }))
         case "SOCKET_REPORT":
             return .socketReport(try socketReport(f))
+        case "PEER_REPORT":
+            return .peerReport(.init(isFirst: try f.bool("first"), isLast: try f.bool("last"),
+                                     links: try f.list("links") { f, k in
+                                         let l = f.record(k)
+                                         return .init(socketId: try l.string("socket_id"), peerSocketId: try l.string("peer_socket_id"),
+                                                      peerGateway: try l.string("peer_gateway"), waitingFor: try l.string("waiting_for"),
+                                                      state: try enumeration(l, "state"), bytesToPeer: try l.int("bytes_to_peer"),
+                                                      bytesFromPeer: try l.int("bytes_from_peer"))
+                                     }))
+        case "SOCKET_CLOSE":
+            return .socketClose(.init(socketId: try f.string("socket_id"), reason: try f.string("reason")))
+        case "PEER_ASK":
+            return .peerAsk(.init(socketId: try f.string("socket_id"), peer: try f.string("peer"), address: try f.string("address")))
+        case "PEER_MATCH":
+            return .peerMatch(.init(socketId: try f.string("socket_id"), peerSocketId: try f.string("peer_socket_id"),
+                                    peerGateway: try f.string("peer_gateway"), role: try enumeration(f, "role"),
+                                    address: try f.string("address"), secret: try f.bytes("secret")))
+        case "PEER_GONE":
+            return .peerGone(.init(socketId: try f.string("socket_id")))
         case let other where other.hasPrefix("0x"):
             guard let kind = UInt16(other.dropFirst(2), radix: 16) else { throw VectorFields.KindError(kind: other) }
             return .unknown(kind: kind, flags: try f.int("flags"), body: try f.bytes("body"))
