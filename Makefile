@@ -3,9 +3,11 @@
 
 SHELL := /bin/bash
 APT_BUILD := libuv1-dev libssl-dev libsqlite3-dev libcurl4-openssl-dev pkg-config
-# APT_TEST: the reference broker and clients, certificates, network namespaces, and chromium (the
-# real browser that tests the coordinator's dashboard, Tests/interop/test_dashboard.py).
-APT_TEST  := mosquitto mosquitto-clients openssl iproute2 chromium
+# APT_TEST: the reference broker and clients, certificates, network namespaces, chromium (the
+# real browser that tests the coordinator's dashboard, Tests/interop/test_dashboard.py), and
+# podman + runc: the fabric tests run each gateway and the coordinator in its own container
+# (Tests/interop/containers.py; FLEETGATE_E2E=netns runs them in network namespaces instead)
+APT_TEST  := mosquitto mosquitto-clients openssl iproute2 chromium podman runc
 VENV      := .venv
 PYTHON    ?= python3
 SWIFT_BUILD_FLAGS ?=

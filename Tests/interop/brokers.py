@@ -59,6 +59,10 @@ class BrokerConfig:
     extra_yaml: str = ""
     # Fleetgate only: more keys of the `limits:` section (e.g. {"max_sessions": 3})
     extra_limits: dict = field(default_factory=dict)
+    # Fleetgate only: how the agent's command is started, spawn(cmd, log_path, nofile) -> a
+    # Popen-like process (default: a child process here); the fabric's container backend makes it
+    # a container's main process (containers.py).
+    spawn: object = None
 
     def agent_yaml(self) -> str:
         deny = ", ".join(json.dumps(d) for d in self.deny_subscribe)
@@ -178,8 +182,13 @@ class Broker:
         cmd = [*self.config.command_prefix, str(FLEETGATE_AGENT), "--listen", self.config.listen, "--data-dir", str(self.data_dir),
                "--ready-file", str(ready), "--log-level", "info", "--config", str(cfg),
                *self.config.extra_args]
-        self.proc = subprocess.Popen(cmd, stdout=self._stderr, stderr=subprocess.STDOUT,
-                                     stdin=subprocess.DEVNULL, preexec_fn=nofile_limit(self.config.nofile))
+        if self.config.spawn is not None:
+            self.proc = self.config.spawn(cmd, Path(self._stderr.name), self.config.nofile)
+        else:
+            self.proc = subprocess.Popen(cmd, stdout=self._stderr, stderr=subprocess.STDOUT,
+                                         stdin=subprocess.DEVNULL, preexec_fn=nofile_limit(self.config.nofile))
+        # the PID the agent sees for itself (1 in a container's PID namespace)
+        own_pid = getattr(self.proc, "ready_pid", self.proc.pid)
         deadline = time.monotonic() + START_TIMEOUT
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
@@ -189,7 +198,7 @@ class Broker:
                 try:
                     info = json.loads(ready.read_text())
                     host, _, port = info["mqtt"][0].rpartition(":")
-                    assert info["pid"] == self.proc.pid, f"ready.json pid {info['pid']}"
+                    assert info["pid"] == own_pid, f"ready.json pid {info['pid']}"
                     self.host, self.port = host, int(port)
                     if info.get("mqtts"):
                         self.tls_port = int(info["mqtts"][0].rpartition(":")[2])

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import dataclasses
+import os
+import sys
 
 import pytest
 
@@ -11,7 +13,28 @@ from mqttraw import RawClient
 
 
 def pytest_report_header(config):
-    return f"broker under test: FLEETGATE_PEER={PEER}"
+    return [f"broker under test: FLEETGATE_PEER={PEER}",
+            f"fabric e2e backend requested: FLEETGATE_E2E={os.environ.get('FLEETGATE_E2E', 'auto')} "
+            "(the one that ran is in the summary)"]
+
+
+def pytest_terminal_summary(terminalreporter):
+    """Which fabric backend ran (containers, netns or loopback) and, for a fallback, why; printed
+    even with -q, so `make test` shows it."""
+    fabric = sys.modules.get("fabric")
+    line = fabric.SESSION.summary() if fabric is not None else None
+    if line:
+        terminalreporter.write_line(line)
+
+
+@pytest.fixture(scope="session")
+def e2e_backend(tmp_path_factory):
+    """The fabric tests' backend for this session (fabric.E2ESession, decided at the first fleet);
+    the container site it made (network, root filesystem) is removed when the session ends."""
+    from fabric import SESSION
+    SESSION.workdir = tmp_path_factory.mktemp("e2e")
+    yield SESSION
+    SESSION.close()
 
 
 @pytest.fixture(scope="session")

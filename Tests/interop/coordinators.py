@@ -66,8 +66,7 @@ class Coordinator:
         if self.ready_file.exists():
             self.ready_file.unlink()
         self.log = open(self.log_path, "ab")
-        self.proc = subprocess.Popen(self.args(), stdout=self.log, stderr=subprocess.STDOUT,
-                                     preexec_fn=nofile_limit(self.nofile))
+        self.proc = self.spawn(self.args())
         deadline = time.monotonic() + START_TIMEOUT
         while not self.ready_file.exists():
             if self.proc.poll() is not None:
@@ -76,11 +75,17 @@ class Coordinator:
                 raise RuntimeError(f"coordinator not ready within {START_TIMEOUT}s:\n{self.log_tail()}")
             time.sleep(0.02)
         ready = json.loads(self.ready_file.read_text())
-        assert ready["pid"] == self.proc.pid
+        # the PID the coordinator sees for itself (1 in a container's PID namespace)
+        assert ready["pid"] == getattr(self.proc, "ready_pid", self.proc.pid)
         host, port = ready["link"].rsplit(":", 1)
         self.link_host, self.link_port = host, int(port)
         self.http_base = "http://" + ready["http"]
         return self
+
+    def spawn(self, args: list[str]):
+        """Starts the coordinator's command (a Popen-like process); the fabric's container backend
+        runs it as a container's main process instead (fabric.py)."""
+        return subprocess.Popen(args, stdout=self.log, stderr=subprocess.STDOUT, preexec_fn=nofile_limit(self.nofile))
 
     def stop(self, sig=signal.SIGTERM) -> int:
         if self.proc is None or self.proc.poll() is not None:

@@ -1,8 +1,18 @@
 """A fleet for the end-to-end fabric tests (issue #4): one real fleetgate-coordinator and N real
 fleetgate-agent processes joined to it, every port chosen by the OS and read back from ready files.
 
-Two modes:
+Backends, chosen once per session by FLEETGATE_E2E (`containers` | `netns` | `auto`, the default:
+containers if podman can start one here, else netns); the terminal summary says which ran and why:
 
+* **containers** (containers.py): the coordinator and each agent are the main process of their own
+  podman container (own network, PID, mount and UTS namespaces, hostname `coordinator` / `gw-N`, a
+  fixed address on a `--internal` podman network made for the session). The test's clients reach
+  them from the host through the network's bridge; a gateway reaches the host at the bridge's
+  address (`gw.ns.dev_root_addr`), devices reach it at its own (`gw.ns.dev_ns_addr`). Cutting a
+  gateway's link drops every packet between it and the coordinator inside the gateway's network
+  namespace (iptables through nsenter), restoring it removes the rule. Signals go to the
+  container's main process, so kill -9 of an agent is the agent's death; a restart is a new
+  container under the same name, address and data dir. Needs root and podman + runc.
 * **netns** (root, `ip netns` works, FLEETGATE_FABRIC_NETNS not "0"): each agent runs in its own
   network namespace `fg-test-<pid>-N` (a separate test host), created and deleted here, with two
   veth pairs to the root namespace in 10.231.A.0/24 (A unused on this machine):
@@ -13,7 +23,7 @@ Two modes:
   `ip link set <uplink> down` (devices keep reaching the gateway), restoring it `... up`.
   The coordinator listens on 0.0.0.0:0. Agents are started with `ip netns exec NS fleetgate-agent
   ...`; `ip` execs the agent, so the PID we hold is the agent's (brokers.py checks ready.json's pid).
-* **loopback** (otherwise, or when netns setup fails; the reason is printed): everything on
+* **loopback** (netns not possible, or its setup fails; the reason is printed): everything on
   127.0.0.1; an agent created with `proxied=True` reaches the coordinator through `LinkProxy`, a TCP
   proxy in this process whose `cut()` resets every proxied connection and refuses new ones until
   `restore()`.
@@ -38,9 +48,10 @@ from pathlib import Path
 
 import pytest
 
-from brokers import PEER, Broker, BrokerConfig
+from brokers import FLEETGATE_AGENT, PEER, Broker, BrokerConfig
 from coordinators import BINARY as COORDINATOR_BINARY
 from coordinators import READ_TOKEN, Coordinator
+from containers import ContainerHost, ContainerSite, library_dirs
 from support import Paho, wait_until
 
 SYS = "$SYS/broker/fabric/"
@@ -52,14 +63,22 @@ class FleetCoordinator(Coordinator):
     """The suite's Coordinator, with a configurable link host and ports that stay fixed across
     restarts (the first start's OS-chosen ports are reused)."""
 
-    def __init__(self, tmp: Path, listen_host: str = "127.0.0.1", **kw):
+    def __init__(self, tmp: Path, listen_host: str = "127.0.0.1", container: ContainerHost | None = None, **kw):
         super().__init__(tmp, **kw)
         self.listen_host = listen_host
+        # containers backend: the coordinator's own container; its API listens on its address
+        self.container = container
+        self.http_host = container.ip if container is not None else "127.0.0.1"
         self.http_port = 0
+
+    def spawn(self, args: list[str]):
+        if self.container is None:
+            return super().spawn(args)
+        return self.container.run(args, self.log_path, self.nofile)
 
     def args(self) -> list[str]:
         a = [str(COORDINATOR_BINARY), "--listen", f"{self.listen_host}:{self.link_port}",
-             "--http", f"127.0.0.1:{self.http_port}", "--data-dir", str(self.data_dir),
+             "--http", f"{self.http_host}:{self.http_port}", "--data-dir", str(self.data_dir),
              "--token-file", str(self.token_file), "--ready-file", str(self.ready_file),
              "--log-level", "debug",
              "--admin-token-file", str(self.admin_token_file), "--read-token-file", str(self.read_token_file)]
@@ -73,6 +92,7 @@ class FleetCoordinator(Coordinator):
         return self
 
     def kill9(self) -> None:
+        """SIGKILL by PID (in the containers backend: the container's main process, from the host)."""
         assert self.proc is not None and self.proc.poll() is None, "coordinator not running"
         self.proc.send_signal(signal.SIGKILL)
         self.proc.wait(10)
@@ -267,6 +287,67 @@ def _free_octets(n: int) -> list[int]:
     return free[:n]
 
 
+# ----------------------------------------------------------------------------------------- backend
+
+E2E_CHOICES = ("containers", "netns", "auto")
+
+
+class E2ESession:
+    """The session's backend (FLEETGATE_E2E), decided at its first fleet and said in the terminal
+    summary (conftest.py). Owns the container site (network, root filesystem) until the session
+    ends, so the rootfs is built and the network made once, not per test."""
+
+    def __init__(self):
+        self.requested = os.environ.get("FLEETGATE_E2E", "auto").strip().lower() or "auto"
+        self.kind: str | None = None
+        self.reason = ""
+        self.site: ContainerSite | None = None
+        self.workdir: Path | None = None
+        self.modes: dict[str, int] = {}   # fleets started per mode (netns may fall back to loopback)
+        self._libs: set[str] | None = None
+
+    def decide(self) -> str:
+        if self.kind is None:
+            if self.requested not in E2E_CHOICES:
+                self.kind, self.reason = "error", f"FLEETGATE_E2E={self.requested!r}: want one of {E2E_CHOICES}"
+            elif self.requested == "netns":
+                self.kind, self.reason = "netns", "FLEETGATE_E2E=netns"
+            else:
+                self.site, why = ContainerSite.open(self.workdir)
+                if self.site is not None:
+                    self.kind, self.reason = "containers", why
+                elif self.requested == "containers":
+                    self.kind, self.reason = "error", f"FLEETGATE_E2E=containers but containers cannot start here: {why}"
+                else:
+                    self.kind, self.reason = "netns", f"containers not used: {why}"
+        if self.kind == "error":
+            pytest.fail(self.reason, pytrace=False)
+        return self.kind
+
+    def binds(self, shared: Path) -> list[tuple[str, str]]:
+        """What every container of a fleet gets besides the host's /usr: the binaries under test
+        and their libraries read-only, the test's temp directory read-write (same paths)."""
+        if self._libs is None:
+            self._libs = library_dirs([FLEETGATE_AGENT, COORDINATOR_BINARY])
+        ro = {str(FLEETGATE_AGENT.parent), str(COORDINATOR_BINARY.parent), *self._libs}
+        return [(d, "ro") for d in sorted(ro)] + [(str(shared), "rw")]
+
+    def summary(self) -> str | None:
+        if not self.modes:
+            return None
+        ran = ", ".join(f"{m} ({n} fleet{'s' if n > 1 else ''})" for m, n in sorted(self.modes.items()))
+        return f"fabric e2e backend: {ran}; FLEETGATE_E2E={self.requested}: {self.reason}"
+
+    def close(self):
+        if self.site is not None:
+            self.site.close()
+            self.site = None
+
+
+# The one per session; conftest.py's e2e_backend fixture gives it a work dir and closes it.
+SESSION = E2ESession()
+
+
 # ----------------------------------------------------------------------------------------- metrics
 
 class SysReader:
@@ -307,7 +388,7 @@ class SysReader:
 class Gateway:
     id: str
     agent: Broker
-    ns: NetNS | None = None
+    ns: NetNS | ContainerHost | None = None   # the gateway's own host (netns or container backend)
     proxy: LinkProxy | None = None
     sys: SysReader | None = None
 
@@ -331,8 +412,14 @@ def link_certs(dir: Path, gateway_ids) -> "Certs":
 
 class Fleet:
     def __init__(self, tmp: Path, netns: bool, reason: str, gateway_timeout: float = 3.0,
-                 link_tls: bool = False, coordinator_yaml: str | None = None):
+                 link_tls: bool = False, coordinator_yaml: str | None = None,
+                 site: ContainerSite | None = None, binds: list | None = None):
         self.tmp = tmp
+        # containers backend: the session's site, the binds of every container, and the
+        # coordinator's container (gateways' containers are their Gateway.ns)
+        self.site = site
+        self.binds = binds or []
+        self.coordinator_host: ContainerHost | None = None
         # The coordinator's YAML config file (--config), when given.
         self.coordinator_yaml = coordinator_yaml
         # Mutual TLS on every agent link (coordinator --link-tls-*, agents coordinator.tls).
@@ -348,9 +435,11 @@ class Fleet:
 
     @property
     def mode(self) -> str:
-        return "netns" if self.netns else "loopback"
+        return "containers" if self.site is not None else "netns" if self.netns else "loopback"
 
     def coordinator_addr_for(self, gw: Gateway) -> str:
+        if self.coordinator_host is not None:
+            return f"{self.coordinator_host.ip}:{self.coordinator.link_port}"
         if gw.proxy is not None:
             return f"127.0.0.1:{gw.proxy.port}"
         if gw.ns is not None:
@@ -376,12 +465,18 @@ class Fleet:
                      f"key: {json.dumps(str(self.certs.key(gw.id)))}, server_name: {json.dumps(LINK_TLS_NAME)}" + "}\n")
         cfg = dataclasses.replace(BrokerConfig(), **{"max_queued_messages": 100_000, "receive_maximum": 100,
                                                      "extra_yaml": yaml, **agent_cfg})
-        if gw.ns is not None:
+        if isinstance(gw.ns, ContainerHost):
+            cfg = dataclasses.replace(cfg, listen=f"{gw.ns.ip}:0", spawn=gw.ns.run)
+        elif gw.ns is not None:
             cfg = dataclasses.replace(cfg, listen=f"{gw.ns.dev_ns_addr}:0", command_prefix=gw.ns.prefix())
         return cfg
 
     def start(self, n: int, proxied=(), agent_cfg: dict | None = None) -> "Fleet":
-        if self.netns:
+        hosts = []
+        if self.site is not None:
+            self.coordinator_host = self.site.host("coordinator", "coordinator", self.binds)
+            hosts = [self.site.host(f"gw-{i}", f"gw-{i}", self.binds) for i in range(1, n + 1)]
+        elif self.netns:
             try:
                 octets = _free_octets(n)
                 for i in range(1, n + 1):
@@ -405,13 +500,14 @@ class Fleet:
             path = self.tmp / "coordinator.yaml"
             path.write_text(self.coordinator_yaml)
             extra += ["--config", str(path)]
-        self.coordinator = FleetCoordinator(self.tmp / "coordinator",
-                                            listen_host="0.0.0.0" if self.netns else "127.0.0.1",
+        listen_host = self.coordinator_host.ip if self.coordinator_host else "0.0.0.0" if self.netns else "127.0.0.1"
+        self.coordinator = FleetCoordinator(self.tmp / "coordinator", listen_host=listen_host,
+                                            container=self.coordinator_host,
                                             gateway_timeout=self.gateway_timeout, extra_args=extra).start()
         for i in range(1, n + 1):
             gid = f"gw-{i}"
-            gw = Gateway(gid, None, ns=self.namespaces[i - 1] if self.netns else None)
-            if not self.netns and gid in proxied:
+            gw = Gateway(gid, None, ns=hosts[i - 1] if hosts else self.namespaces[i - 1] if self.netns else None)
+            if gw.ns is None and gid in proxied:
                 gw.proxy = LinkProxy("127.0.0.1", self.coordinator.link_port)
             gw.agent = Broker(self.tmp / gid, self._agent_config(gw, agent_cfg or {})).start()
             self.gws[gid] = gw
@@ -475,7 +571,10 @@ class Fleet:
 
     def cut(self, gid: str):
         gw = self.gws[gid]
-        (gw.ns or gw.proxy).cut()
+        if isinstance(gw.ns, ContainerHost):
+            gw.ns.cut(self.coordinator_host.ip)
+        else:
+            (gw.ns or gw.proxy).cut()
 
     def restore(self, gid: str):
         gw = self.gws[gid]
@@ -520,25 +619,37 @@ class Fleet:
                 if code != 0:
                     crashed.append(f"coordinator exited {code} on SIGTERM:\n{co.log_tail()}")
         self._delete_namespaces()
+        if self.site is not None:
+            self.site.release([gw.ns for gw in self.gws.values() if gw.ns is not None] + [self.coordinator_host])
         return crashed
 
 
 @pytest.fixture
-def fleet_factory(tmp_path):
+def fleet_factory(tmp_path, e2e_backend):
     """fleet_factory(n=3, proxied=(), gateway_timeout=3.0, agent_cfg=None, link_tls=False,
     coordinator_yaml=None) -> started Fleet, links connected and $SYS readers attached
-    (coordinator_yaml: the text of the coordinator's --config file). Torn down (processes by PID,
-    namespaces deleted) at the end; a process that crashed during the test fails it with its log."""
+    (coordinator_yaml: the text of the coordinator's --config file), on the session's backend
+    (e2e_backend). Torn down (processes by PID, namespaces deleted, containers removed by name) at
+    the end; a process that crashed during the test fails it with its log."""
     if PEER != "fleetgate":
         pytest.skip("fabric tests need fleetgate agents")
     fleets: list[Fleet] = []
 
     def make(n: int = 3, proxied=(), gateway_timeout: float = 3.0, agent_cfg: dict | None = None,
              link_tls: bool = False, coordinator_yaml: str | None = None) -> Fleet:
-        want, reason = netns_wanted()
-        f = Fleet(tmp_path / f"fleet{len(fleets)}", want, reason, gateway_timeout, link_tls, coordinator_yaml)
+        if e2e_backend.decide() == "containers":
+            want, reason = False, e2e_backend.reason
+            site, binds = e2e_backend.site, e2e_backend.binds(tmp_path)
+        else:
+            want, reason = netns_wanted()
+            reason = f"{reason}; {e2e_backend.reason}"
+            site, binds = None, None
+        f = Fleet(tmp_path / f"fleet{len(fleets)}", want, reason, gateway_timeout, link_tls, coordinator_yaml,
+                  site=site, binds=binds)
         fleets.append(f)
-        return f.start(n, proxied=proxied, agent_cfg=agent_cfg)
+        f.start(n, proxied=proxied, agent_cfg=agent_cfg)
+        e2e_backend.modes[f.mode] = e2e_backend.modes.get(f.mode, 0) + 1
+        return f
 
     yield make
     crashed = []

@@ -1,0 +1,256 @@
+"""The fabric's container backend (issue #16): each gateway's agent and the coordinator run as the
+main process of their own podman container (own network, PID, mount and UTS namespaces; own
+address and hostname) on a podman network this suite creates.
+
+No image registry is reachable, so there is no image: one root filesystem directory per session
+(`bin`, `lib`, `lib64`, `sbin` symlinks into an empty `usr/`), run with `--rootfs DIR` and the
+host's `/usr` bound read-only, plus, read-only, the directories of the binaries under test and of
+the libraries they link from outside /usr (the Swift runtime), and, read-write and at the same path,
+the test's temp directory (data dirs, ready files, configs, certificates, logs). podman is run with
+containers.conf from this directory (CONTAINERS_CONF): runc and explicit ulimits, which this
+sandbox needs (../../../shared/PLATFORM-NOTES.md, "Real containers with podman").
+
+The host reaches every container through the network's bridge (root only): the test's MQTT
+clients connect to a gateway's own address, and a container reaches the host at the bridge's
+address. The network is `--internal` (no route out).
+
+`ContainerProcess` is what `Broker.proc` / `Coordinator.proc` hold in this backend: the host PID
+of the container's main process (from `podman run --pidfile`) behind Popen's poll/wait/
+send_signal/kill, so `kill -9` of "the agent" is the agent's death, and a pidfd keeps every signal
+on that process only. Everything made here is removed by name at the end: containers when their
+fleet closes, the network and the root filesystem when the session ends.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import os
+import random
+import select
+import shlex
+import shutil
+import signal
+import subprocess
+import time
+from pathlib import Path
+
+CONF = Path(__file__).with_name("containers.conf")
+PODMAN = shutil.which("podman") or "podman"
+PREFIX = f"fg-e2e-{os.getpid()}"  # every container and the network are named with this prefix
+
+
+def podman(*args: str, timeout: float = 30, check: bool = True) -> subprocess.CompletedProcess:
+    r = subprocess.run([PODMAN, *args], capture_output=True, text=True, timeout=timeout,
+                       env={**os.environ, "CONTAINERS_CONF": str(CONF)})
+    if check and r.returncode != 0:
+        raise RuntimeError(f"podman {' '.join(args[:2])} failed ({r.returncode}): {r.stderr.strip()[-400:]}")
+    return r
+
+
+def build_rootfs(root: Path) -> Path:
+    """The image without a registry: an empty `usr/` (the host's is bound over it) and the
+    merged-/usr symlinks; the mount points podman and the binds need are made by runc."""
+    (root / "usr").mkdir(parents=True)
+    for d in ("proc", "sys", "dev", "etc", "tmp", "run", "var"):
+        (root / d).mkdir()
+    for d in ("bin", "lib", "lib64", "sbin"):
+        (root / d).symlink_to(f"usr/{d}")
+    return root
+
+
+def library_dirs(binaries) -> set[str]:
+    """Directories of the shared libraries the binaries load from outside the host's /usr (the
+    Swift runtime in /opt/swift here), found with ldd, to bind read-only."""
+    dirs = set()
+    for b in binaries:
+        out = subprocess.run(["ldd", str(b)], capture_output=True, text=True, timeout=10).stdout
+        for line in out.splitlines():
+            parts = line.split("=>")
+            if len(parts) == 2 and parts[1].strip().startswith("/"):
+                d = str(Path(parts[1].split()[0]).resolve().parent)
+                if not d.startswith(("/usr/", "/lib", "/bin", "/sbin")):
+                    dirs.add(d)
+    return dirs
+
+
+class ContainerProcess:
+    """A container's main process as the host sees it, with the part of subprocess.Popen the
+    suite uses. Signals go through a pidfd (never to a reused PID); the exit status is podman's
+    (128 + n for a signal, reported here as -n like Popen)."""
+
+    # The PID the process sees for itself (PID namespace): what it writes into its ready file.
+    ready_pid = 1
+
+    def __init__(self, name: str, pid: int):
+        self.name, self.pid = name, pid
+        self.pidfd = os.pidfd_open(pid)
+        self.returncode: int | None = None
+
+    def _exited(self, timeout: float) -> bool:
+        return bool(select.select([self.pidfd], [], [], timeout)[0])
+
+    def _collect(self) -> int:
+        code = int(podman("wait", self.name, timeout=15).stdout.strip() or "0")
+        self.returncode = -(code - 128) if code > 128 else code
+        os.close(self.pidfd)
+        return self.returncode
+
+    def poll(self) -> int | None:
+        if self.returncode is None and self._exited(0):
+            self._collect()
+        return self.returncode
+
+    def wait(self, timeout: float | None = None) -> int:
+        if self.returncode is None:
+            if not self._exited(timeout):
+                raise subprocess.TimeoutExpired(self.name, timeout)
+            self._collect()
+        return self.returncode
+
+    def send_signal(self, sig: int) -> None:
+        if self.poll() is None:
+            try:
+                signal.pidfd_send_signal(self.pidfd, sig)
+            except ProcessLookupError:
+                pass
+
+    def terminate(self) -> None:
+        self.send_signal(signal.SIGTERM)
+
+    def kill(self) -> None:
+        self.send_signal(signal.SIGKILL)
+
+
+class ContainerSite:
+    """The session's podman network, root filesystem and address book. open() makes them and
+    starts one throwaway container to prove containers run here; it returns (None, why) if not."""
+
+    def __init__(self, workdir: Path):
+        self.workdir = workdir
+        self.rootfs = workdir / "rootfs"
+        self.network = f"{PREFIX}-net"
+        self.subnet: ipaddress.IPv4Network | None = None
+        self.free: list[str] = []
+        self.containers: set[str] = set()   # made and not yet removed
+        self.version = ""
+        self.counter = 0
+
+    @classmethod
+    def open(cls, workdir: Path) -> tuple["ContainerSite | None", str]:
+        if os.geteuid() != 0:
+            return None, "not root (the host reaches containers through the network's bridge)"
+        if not shutil.which("podman"):
+            return None, "podman is not installed (apt-get install podman runc)"
+        site = cls(workdir)
+        try:
+            site._create()
+            site._probe()
+        except (OSError, subprocess.SubprocessError, RuntimeError) as e:
+            site.close()
+            return None, str(e).strip().splitlines()[-1][:300]
+        return site, f"podman {site.version}, runc, network {site.network} {site.subnet}"
+
+    def _create(self):
+        self.version = podman("version", "--format", "{{.Client.Version}}").stdout.strip()
+        build_rootfs(self.rootfs)
+        used = subprocess.run(["ip", "-4", "-o", "addr"], capture_output=True, text=True, timeout=5).stdout
+        octets = [a for a in range(1, 255) if f"10.232.{a}." not in used]
+        random.shuffle(octets)
+        for a in octets[:8]:  # another session's network may hold a subnet: podman refuses it
+            # DNS stays on: an --internal network without it gets no address on the host's bridge,
+            # and the host could not reach the containers at all
+            r = podman("network", "create", "--internal", "--subnet", f"10.232.{a}.0/24", self.network, check=False)
+            if r.returncode == 0:
+                self.subnet = ipaddress.ip_network(f"10.232.{a}.0/24")
+                self.free = [str(self.subnet[i]) for i in range(2, 255)]
+                return
+        raise RuntimeError(f"podman network create failed: {r.stderr.strip()[-300:]}")
+
+    def _probe(self):
+        name = f"{PREFIX}-probe"
+        self.containers.add(name)
+        podman("run", "--rm", "--name", name, "--network", self.network, "-v", "/usr:/usr:ro",
+               "--rootfs", str(self.rootfs), "true", timeout=60)
+        self.containers.discard(name)
+
+    @property
+    def bridge_addr(self) -> str:
+        """The host, as a container reaches it."""
+        return str(self.subnet[1])
+
+    def host(self, label: str, hostname: str, binds: list[tuple[str, str]]) -> "ContainerHost":
+        self.counter += 1
+        return ContainerHost(self, f"{PREFIX}-{self.counter}-{label}", hostname, self.free.pop(0), binds)
+
+    def release(self, hosts: list["ContainerHost"]):
+        """Removes the hosts' containers (one podman call) and frees their addresses."""
+        names = [h.name for h in hosts if h.name in self.containers]
+        if names:
+            podman("rm", "-f", "-t", "0", *names, check=False, timeout=60)
+        for h in hosts:
+            self.containers.discard(h.name)
+            self.free.append(h.ip)
+
+    def close(self):
+        if self.containers:
+            podman("rm", "-f", "-t", "0", *sorted(self.containers), check=False, timeout=60)
+            self.containers.clear()
+        if self.subnet is not None:
+            podman("network", "rm", "-f", self.network, check=False)
+            self.subnet = None
+        shutil.rmtree(self.rootfs, ignore_errors=True)
+
+
+class ContainerHost:
+    """One test host: a container name, hostname and fixed address on the site's network, whose
+    main process is (re)started with run(). Plays the part of fabric.NetNS for the tests:
+    dev_ns_addr is the host's own address, dev_root_addr the suite's host as seen from it."""
+
+    def __init__(self, site: ContainerSite, name: str, hostname: str, ip: str, binds: list[tuple[str, str]]):
+        self.site, self.name, self.hostname, self.ip, self.binds = site, name, hostname, ip, binds
+        self.dev_ns_addr = ip
+        self.dev_root_addr = site.bridge_addr
+        self.proc: ContainerProcess | None = None
+        self.cut_from: str | None = None   # the peer address dropped while cut (kept across restarts)
+
+    def run(self, cmd: list[str], log: Path, nofile: int | None = None) -> ContainerProcess:
+        """Starts `cmd` as this container's main process (a new container under the same name,
+        address and binds; `sh` execs it after pointing its output at `log`)."""
+        if self.proc is not None:
+            podman("rm", "-f", "-t", "0", self.name, check=False)
+        pidfile = self.site.workdir / f"{self.name}.pid"
+        pidfile.unlink(missing_ok=True)
+        args = ["run", "-d", "--name", self.name, "--hostname", self.hostname, "--network", self.site.network,
+                "--ip", self.ip, "--pidfile", str(pidfile), "-v", "/usr:/usr:ro"]
+        for src, mode in self.binds:
+            args += ["-v", f"{src}:{src}:{mode}"]
+        if nofile is not None:
+            args += ["--ulimit", f"nofile={nofile}:{nofile}"]
+        self.site.containers.add(self.name)
+        podman(*args, "--rootfs", str(self.site.rootfs),
+               "/bin/sh", "-c", f'exec "$0" "$@" >>{shlex.quote(str(log))} 2>&1', *cmd, timeout=60)
+        self.proc = ContainerProcess(self.name, int(pidfile.read_text().strip()))
+        if self.cut_from is not None:
+            self._drop(self.cut_from, "-I")
+        return self.proc
+
+    def _drop(self, peer: str, op: str):
+        for chain, side in (("INPUT", "-s"), ("OUTPUT", "-d")):
+            subprocess.run(["nsenter", "-t", str(self.proc.pid), "-n", "iptables", "-w", op, chain, side, peer, "-j", "DROP"],
+                           check=True, capture_output=True, timeout=10)
+
+    def cut(self, peer: str):
+        """Every packet between this host and `peer` is dropped (like a pulled uplink cable: no
+        reset, the ends notice by their timeouts). Kept across restarts of the main process."""
+        self.cut_from = peer
+        if self.proc is not None and self.proc.poll() is None:
+            self._drop(peer, "-I")
+
+    def restore(self):
+        peer, self.cut_from = self.cut_from, None
+        if peer is not None and self.proc is not None and self.proc.poll() is None:
+            self._drop(peer, "-D")
+
+    def remove(self):
+        podman("rm", "-f", "-t", "0", self.name, check=False)
+        self.site.containers.discard(self.name)
