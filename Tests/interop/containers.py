@@ -40,8 +40,21 @@ PREFIX = f"fg-e2e-{os.getpid()}"  # every container and the network are named wi
 
 
 def podman(*args: str, timeout: float = 30, check: bool = True) -> subprocess.CompletedProcess:
-    r = subprocess.run([PODMAN, *args], capture_output=True, text=True, timeout=timeout,
-                       env={**os.environ, "CONTAINERS_CONF": str(CONF)})
+    """One podman call, bounded. On the deadline podman gets SIGQUIT (Go prints every goroutine's
+    stack) and the error carries the end of that, to say where it was stuck."""
+    p = subprocess.Popen([PODMAN, *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                         env={**os.environ, "CONTAINERS_CONF": str(CONF)})
+    try:
+        out, err = p.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        p.send_signal(signal.SIGQUIT)
+        try:
+            out, err = p.communicate(timeout=5)
+        except subprocess.TimeoutExpired:
+            p.kill()
+            out, err = p.communicate()
+        raise RuntimeError(f"podman {' '.join(args[:2])} stuck for {timeout}s; its goroutines:\n{err[-3000:]}")
+    r = subprocess.CompletedProcess(p.args, p.returncode, out, err)
     if check and r.returncode != 0:
         raise RuntimeError(f"podman {' '.join(args[:2])} failed ({r.returncode}): {r.stderr.strip()[-400:]}")
     return r
