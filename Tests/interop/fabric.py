@@ -300,10 +300,11 @@ class E2ESession:
     def __init__(self):
         self.requested = os.environ.get("FLEETGATE_E2E", "auto").strip().lower() or "auto"
         self.kind: str | None = None
-        self.reason = ""
+        self.reason = ""   # why containers were (podman's version, the network) or were not used
         self.site: ContainerSite | None = None
         self.workdir: Path | None = None
         self.modes: dict[str, int] = {}   # fleets started per mode (netns may fall back to loopback)
+        self.why: dict[str, str] = {}     # per mode, the first such fleet's reason
         self._libs: set[str] | None = None
 
     def decide(self) -> str:
@@ -311,7 +312,7 @@ class E2ESession:
             if self.requested not in E2E_CHOICES:
                 self.kind, self.reason = "error", f"FLEETGATE_E2E={self.requested!r}: want one of {E2E_CHOICES}"
             elif self.requested == "netns":
-                self.kind, self.reason = "netns", "FLEETGATE_E2E=netns"
+                self.kind, self.reason = "netns", "containers not requested"
             else:
                 self.site, why = ContainerSite.open(self.workdir)
                 if self.site is not None:
@@ -332,11 +333,15 @@ class E2ESession:
         ro = {str(FLEETGATE_AGENT.parent), str(COORDINATOR_BINARY.parent), *self._libs}
         return [(d, "ro") for d in sorted(ro)] + [(str(shared), "rw")]
 
+    def started(self, fleet: "Fleet"):
+        self.modes[fleet.mode] = self.modes.get(fleet.mode, 0) + 1
+        self.why.setdefault(fleet.mode, fleet.mode_reason)
+
     def summary(self) -> str | None:
         if not self.modes:
             return None
-        ran = ", ".join(f"{m} ({n} fleet{'s' if n > 1 else ''})" for m, n in sorted(self.modes.items()))
-        return f"fabric e2e backend: {ran}; FLEETGATE_E2E={self.requested}: {self.reason}"
+        ran = "; ".join(f"{m} ({n} fleet{'s' if n > 1 else ''}): {self.why[m]}" for m, n in sorted(self.modes.items()))
+        return f"fabric e2e backend: {ran} [FLEETGATE_E2E={self.requested}]"
 
     def close(self):
         if self.site is not None:
@@ -420,6 +425,7 @@ class Fleet:
         self.site = site
         self.binds = binds or []
         self.coordinator_host: ContainerHost | None = None
+        self.container_hosts: list[ContainerHost] = []   # all of them, released at close
         # The coordinator's YAML config file (--config), when given.
         self.coordinator_yaml = coordinator_yaml
         # Mutual TLS on every agent link (coordinator --link-tls-*, agents coordinator.tls).
@@ -476,6 +482,7 @@ class Fleet:
         if self.site is not None:
             self.coordinator_host = self.site.host("coordinator", "coordinator", self.binds)
             hosts = [self.site.host(f"gw-{i}", f"gw-{i}", self.binds) for i in range(1, n + 1)]
+            self.container_hosts = [self.coordinator_host, *hosts]
         elif self.netns:
             try:
                 octets = _free_octets(n)
@@ -620,7 +627,7 @@ class Fleet:
                     crashed.append(f"coordinator exited {code} on SIGTERM:\n{co.log_tail()}")
         self._delete_namespaces()
         if self.site is not None:
-            self.site.release([gw.ns for gw in self.gws.values() if gw.ns is not None] + [self.coordinator_host])
+            self.site.release(self.container_hosts)
         return crashed
 
 
@@ -648,7 +655,7 @@ def fleet_factory(tmp_path, e2e_backend):
                   site=site, binds=binds)
         fleets.append(f)
         f.start(n, proxied=proxied, agent_cfg=agent_cfg)
-        e2e_backend.modes[f.mode] = e2e_backend.modes.get(f.mode, 0) + 1
+        e2e_backend.started(f)
         return f
 
     yield make
