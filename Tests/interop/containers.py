@@ -233,8 +233,12 @@ class ContainerHost:
             podman("rm", "-f", "-t", "0", self.name, check=False)
         pidfile = self.site.workdir / f"{self.name}.pid"
         pidfile.unlink(missing_ok=True)
+        # The MAC is fixed too (locally administered, from the address): a restart is a new
+        # container, and with a new MAC its peers' ARP entries would point at the dead one for
+        # seconds, so an agent could not reach a restarted coordinator.
+        mac = "02:fb:" + ":".join(f"{int(o):02x}" for o in self.ip.split("."))
         args = ["run", "-d", "--name", self.name, "--hostname", self.hostname, "--network", self.site.network,
-                "--ip", self.ip, "--pidfile", str(pidfile), "-v", "/usr:/usr:ro"]
+                "--ip", self.ip, "--mac-address", mac, "--pidfile", str(pidfile), "-v", "/usr:/usr:ro"]
         for src, mode in self.binds:
             args += ["-v", f"{src}:{src}:{mode}"]
         if nofile is not None:
