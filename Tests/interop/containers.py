@@ -145,6 +145,7 @@ class ContainerSite:
         self.subnet: ipaddress.IPv4Network | None = None
         self.free: list[str] = []
         self.containers: set[str] = set()   # made and not yet removed
+        self.removals: list[subprocess.Popen] = []   # `podman rm` of released hosts, still running
         self.version = ""
         self.counter = 0
 
@@ -196,15 +197,24 @@ class ContainerSite:
         return ContainerHost(self, f"{PREFIX}-{self.counter}-{label}", hostname, self.free.pop(0), binds)
 
     def release(self, hosts: list["ContainerHost"]):
-        """Removes the hosts' containers (one podman call) and frees their addresses."""
+        """Removes the hosts' containers (one podman call, not waited for: the next test does not
+        need it, and their addresses go to the back of the free list) and frees their addresses.
+        close() waits for every removal before the network goes."""
         names = [h.name for h in hosts if h.name in self.containers]
         if names:
-            podman("rm", "-f", "-t", "0", *names, check=False, timeout=60)
+            self.removals.append(subprocess.Popen([PODMAN, "rm", "-f", "-t", "0", *names], stdout=subprocess.DEVNULL,
+                                                  stderr=subprocess.DEVNULL, env={**os.environ, "CONTAINERS_CONF": str(CONF)}))
         for h in hosts:
             self.containers.discard(h.name)
             self.free.append(h.ip)
 
     def close(self):
+        for p in self.removals:
+            try:
+                p.wait(60)
+            except subprocess.TimeoutExpired:
+                p.kill()
+        self.removals.clear()
         if self.containers:
             podman("rm", "-f", "-t", "0", *sorted(self.containers), check=False, timeout=60)
             self.containers.clear()
