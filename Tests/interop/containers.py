@@ -14,6 +14,11 @@ The host reaches every container through the network's bridge (root only): the t
 clients connect to a gateway's own address, and a container reaches the host at the bridge's
 address. The network is `--internal` (no route out).
 
+A host is two containers: `<name>-net` holds its network namespace (address, fixed MAC) and only
+sleeps; `<name>` runs the daemon in that network namespace with its own PID, mount and UTS
+namespaces and hostname. So the daemon can be killed and restarted while the host's network stays,
+as on a real machine (see ContainerHost).
+
 `ContainerProcess` is what `Broker.proc` / `Coordinator.proc` hold in this backend: the host PID
 of the container's main process (from `podman run --pidfile`) behind Popen's poll/wait/
 send_signal/kill, so `kill -9` of "the agent" is the agent's death, and a pidfd keeps every signal
@@ -196,16 +201,25 @@ class ContainerSite:
         self.counter += 1
         return ContainerHost(self, f"{PREFIX}-{self.counter}-{label}", hostname, self.free.pop(0), binds)
 
+    def start(self, hosts: list["ContainerHost"]):
+        """Brings the hosts' networks up in parallel (one podman run each, at the same time)."""
+        import concurrent.futures
+        with concurrent.futures.ThreadPoolExecutor(max_workers=8) as pool:
+            for f in [pool.submit(h.up) for h in hosts]:
+                f.result()
+
     def release(self, hosts: list["ContainerHost"]):
-        """Removes the hosts' containers (one podman call, not waited for: the next test does not
-        need it, and their addresses go to the back of the free list) and frees their addresses.
-        close() waits for every removal before the network goes."""
-        names = [h.name for h in hosts if h.name in self.containers]
+        """Removes the hosts' containers (one podman call, `--depend` takes each daemon with its
+        network holder; not waited for: the next test does not need it, and their addresses go to
+        the back of the free list). close() waits for every removal before the network goes."""
+        names = [n for h in hosts for n in (h.name, h.holder) if n in self.containers]
         if names:
-            self.removals.append(subprocess.Popen([PODMAN, "rm", "-f", "-t", "0", *names], stdout=subprocess.DEVNULL,
-                                                  stderr=subprocess.DEVNULL, env={**os.environ, "CONTAINERS_CONF": str(CONF)}))
+            self.removals.append(subprocess.Popen([PODMAN, "rm", "-f", "-t", "0", "--ignore", "--depend", *names],
+                                                  stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                                                  env={**os.environ, "CONTAINERS_CONF": str(CONF)}))
         for h in hosts:
             self.containers.discard(h.name)
+            self.containers.discard(h.holder)
             self.free.append(h.ip)
 
     def close(self):
@@ -216,7 +230,7 @@ class ContainerSite:
                 p.kill()
         self.removals.clear()
         if self.containers:
-            podman("rm", "-f", "-t", "0", *sorted(self.containers), check=False, timeout=60)
+            podman("rm", "-f", "-t", "0", "--ignore", "--depend", *sorted(self.containers), check=False, timeout=60)
             self.containers.clear()
         if self.subnet is not None:
             podman("network", "rm", "-f", self.network, check=False)
@@ -225,59 +239,70 @@ class ContainerSite:
 
 
 class ContainerHost:
-    """One test host: a container name, hostname and fixed address on the site's network, whose
-    main process is (re)started with run(). Plays the part of fabric.NetNS for the tests:
-    dev_ns_addr is the host's own address, dev_root_addr the suite's host as seen from it."""
+    """One test host: a fixed address and network namespace, held by a `<name>-net` container
+    whose main process only sleeps, and the daemon's container `<name>` (own PID, mount and UTS
+    namespaces, the hostname) joined to that network namespace, its main process (re)started with
+    run(). The daemon can die and restart while the host's network stays, as on a real machine:
+    what it wrote before it died (FIN, relayed bytes) still leaves, a cut stays cut, and peers'
+    ARP entries stay right. Plays the part of fabric.NetNS for the tests: dev_ns_addr is the
+    host's own address, dev_root_addr the suite's host as seen from it."""
 
     def __init__(self, site: ContainerSite, name: str, hostname: str, ip: str, binds: list[tuple[str, str]]):
         self.site, self.name, self.hostname, self.ip, self.binds = site, name, hostname, ip, binds
+        self.holder = f"{name}-net"
+        self.holder_pid: int | None = None
         self.dev_ns_addr = ip
         self.dev_root_addr = site.bridge_addr
         self.proc: ContainerProcess | None = None
-        self.cut_from: str | None = None   # the peer address dropped while cut (kept across restarts)
+        self.cut_from: str | None = None   # the peer whose packets are dropped, while cut
+
+    def _container(self, name: str, network: list[str], extra: list[str], cmd: list[str]) -> int:
+        """podman run -d; returns the host PID of its main process."""
+        pidfile = self.site.workdir / f"{name}.pid"
+        pidfile.unlink(missing_ok=True)
+        self.site.containers.add(name)
+        podman("run", "-d", "--name", name, *network, "--pidfile", str(pidfile), "-v", "/usr:/usr:ro", *extra,
+               "--rootfs", str(self.site.rootfs), *cmd, timeout=60)
+        return int(pidfile.read_text().strip())
+
+    def up(self):
+        """Starts the host's network holder (its address and a fixed MAC, locally administered and
+        derived from the address, so an address always has the same MAC in the suite)."""
+        if self.holder_pid is None:
+            mac = "02:fb:" + ":".join(f"{int(o):02x}" for o in self.ip.split("."))
+            self.holder_pid = self._container(self.holder, ["--network", self.site.network, "--ip", self.ip,
+                                                            "--mac-address", mac], [], ["sleep", "infinity"])
 
     def run(self, cmd: list[str], log: Path, nofile: int | None = None) -> ContainerProcess:
         """Starts `cmd` as this container's main process (a new container under the same name,
         address and binds; `sh` execs it after pointing its output at `log`)."""
+        self.up()
         if self.proc is not None:
             podman("rm", "-f", "-t", "0", self.name, check=False)
-        pidfile = self.site.workdir / f"{self.name}.pid"
-        pidfile.unlink(missing_ok=True)
-        # The MAC is fixed too (locally administered, from the address): a restart is a new
-        # container, and with a new MAC its peers' ARP entries would point at the dead one for
-        # seconds, so an agent could not reach a restarted coordinator.
-        mac = "02:fb:" + ":".join(f"{int(o):02x}" for o in self.ip.split("."))
-        args = ["run", "-d", "--name", self.name, "--hostname", self.hostname, "--network", self.site.network,
-                "--ip", self.ip, "--mac-address", mac, "--pidfile", str(pidfile), "-v", "/usr:/usr:ro"]
+        extra = ["--hostname", self.hostname]
         for src, mode in self.binds:
-            args += ["-v", f"{src}:{src}:{mode}"]
+            extra += ["-v", f"{src}:{src}:{mode}"]
         if nofile is not None:
-            args += ["--ulimit", f"nofile={nofile}:{nofile}"]
-        self.site.containers.add(self.name)
-        podman(*args, "--rootfs", str(self.site.rootfs),
-               "/bin/sh", "-c", f'exec "$0" "$@" >>{shlex.quote(str(log))} 2>&1', *cmd, timeout=60)
-        self.proc = ContainerProcess(self.name, int(pidfile.read_text().strip()))
-        if self.cut_from is not None:
-            self._drop(self.cut_from, "-I")
+            extra += ["--ulimit", f"nofile={nofile}:{nofile}"]
+        pid = self._container(self.name, ["--network", f"container:{self.holder}"], extra,
+                              ["/bin/sh", "-c", f'exec "$0" "$@" >>{shlex.quote(str(log))} 2>&1', *cmd])
+        self.proc = ContainerProcess(self.name, pid)
         return self.proc
 
     def _drop(self, peer: str, op: str):
         for chain, side in (("INPUT", "-s"), ("OUTPUT", "-d")):
-            subprocess.run(["nsenter", "-t", str(self.proc.pid), "-n", "iptables", "-w", op, chain, side, peer, "-j", "DROP"],
+            subprocess.run(["nsenter", "-t", str(self.holder_pid), "-n", "iptables", "-w", op, chain, side, peer, "-j", "DROP"],
                            check=True, capture_output=True, timeout=10)
 
     def cut(self, peer: str):
-        """Every packet between this host and `peer` is dropped (like a pulled uplink cable: no
-        reset, the ends notice by their timeouts). Kept across restarts of the main process."""
+        """Every packet between this host and `peer` is dropped, in the host's network namespace
+        (like a pulled uplink cable: no reset, the ends notice by their timeouts; devices still
+        reach the host). Stays cut across restarts of the daemon, until restore()."""
+        self.up()
+        self._drop(peer, "-I")
         self.cut_from = peer
-        if self.proc is not None and self.proc.poll() is None:
-            self._drop(peer, "-I")
 
     def restore(self):
         peer, self.cut_from = self.cut_from, None
-        if peer is not None and self.proc is not None and self.proc.poll() is None:
+        if peer is not None:
             self._drop(peer, "-D")
-
-    def remove(self):
-        podman("rm", "-f", "-t", "0", self.name, check=False)
-        self.site.containers.discard(self.name)

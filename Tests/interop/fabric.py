@@ -12,7 +12,9 @@ containers if podman can start one here, else netns); the terminal summary says 
   gateway's link drops every packet between it and the coordinator inside the gateway's network
   namespace (iptables through nsenter), restoring it removes the rule. Signals go to the
   container's main process, so kill -9 of an agent is the agent's death; a restart is a new
-  container under the same name, address and data dir. Needs root and podman + runc.
+  container under the same name and data dir, in the same network namespace (held by a second,
+  sleeping container per host), so the host's address, MAC and cuts outlive the daemon.
+  Needs root and podman + runc.
 * **netns** (root, `ip netns` works, FLEETGATE_FABRIC_NETNS not "0"): each agent runs in its own
   network namespace `fg-test-<pid>-N` (a separate test host), created and deleted here, with two
   veth pairs to the root namespace in 10.231.A.0/24 (A unused on this machine):
@@ -483,6 +485,7 @@ class Fleet:
             self.coordinator_host = self.site.host("coordinator", "coordinator", self.binds)
             hosts = [self.site.host(f"gw-{i}", f"gw-{i}", self.binds) for i in range(1, n + 1)]
             self.container_hosts = [self.coordinator_host, *hosts]
+            self.site.start(self.container_hosts)
         elif self.netns:
             try:
                 octets = _free_octets(n)
