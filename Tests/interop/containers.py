@@ -261,8 +261,9 @@ class ContainerHost:
         pidfile = self.site.workdir / f"{name}.pid"
         pidfile.unlink(missing_ok=True)
         self.site.containers.add(name)
+        # 30 s: under the tests' 60 s timeout, so a stuck run fails with its stacks (see podman())
         podman("run", "-d", "--name", name, *network, "--pidfile", str(pidfile), "-v", "/usr:/usr:ro", *extra,
-               "--rootfs", str(self.site.rootfs), *cmd, timeout=60)
+               "--rootfs", str(self.site.rootfs), *cmd, timeout=30)
         return int(pidfile.read_text().strip())
 
     def up(self):
