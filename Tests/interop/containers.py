@@ -150,7 +150,10 @@ class ContainerSite:
         self.subnet: ipaddress.IPv4Network | None = None
         self.free: list[str] = []
         self.containers: set[str] = set()   # made and not yet removed
-        self.removals: list[subprocess.Popen] = []   # `podman rm` of released hosts, still running
+        self.removals: list[subprocess.Popen] = []   # `podman rm` of released hosts' daemons, still running
+        # Hosts whose network holder is up and that no fleet uses: the next fleet takes them, so a
+        # holder starts once per role and session, not once per test.
+        self.idle: list[ContainerHost] = []
         self.version = ""
         self.counter = 0
 
@@ -198,8 +201,16 @@ class ContainerSite:
         return str(self.subnet[1])
 
     def host(self, label: str, hostname: str, binds: list[tuple[str, str]]) -> "ContainerHost":
+        """A host for one fleet: an idle one of the same role (its network kept, cleared of cuts),
+        else a new one. Its daemon's container gets a name no earlier fleet used."""
         self.counter += 1
-        return ContainerHost(self, f"{PREFIX}-{self.counter}-{label}", hostname, self.free.pop(0), binds)
+        h = next((h for h in self.idle if h.label == label), None)
+        if h is not None:
+            self.idle.remove(h)
+        else:
+            h = ContainerHost(self, label, self.free.pop(0), f"{PREFIX}-{label}-{self.counter}-net")
+        h.name, h.hostname, h.binds = f"{PREFIX}-{self.counter}-{label}", hostname, binds
+        return h
 
     def start(self, hosts: list["ContainerHost"]):
         """Brings the hosts' networks up in parallel (one podman run each, at the same time)."""
@@ -209,18 +220,22 @@ class ContainerSite:
                 f.result()
 
     def release(self, hosts: list["ContainerHost"]):
-        """Removes the hosts' containers (one podman call, `--depend` takes each daemon with its
-        network holder; not waited for: the next test does not need it, and their addresses go to
-        the back of the free list). close() waits for every removal before the network goes."""
-        names = [n for h in hosts for n in (h.name, h.holder) if n in self.containers]
+        """Removes the hosts' daemon containers (one podman call, not waited for: the next fleet
+        names its daemons afresh; close() waits for it) and keeps their networks for the next
+        fleet, cuts restored."""
+        names = [h.name for h in hosts if h.name in self.containers]
         if names:
-            self.removals.append(subprocess.Popen([PODMAN, "rm", "-f", "-t", "0", "--ignore", "--depend", *names],
+            self.removals.append(subprocess.Popen([PODMAN, "rm", "-f", "-t", "0", "--ignore", *names],
                                                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                                                   env={**os.environ, "CONTAINERS_CONF": str(CONF)}))
         for h in hosts:
             self.containers.discard(h.name)
-            self.containers.discard(h.holder)
-            self.free.append(h.ip)
+            h.proc = None
+            if h.holder_pid is not None:
+                h.restore()
+                self.idle.append(h)
+            else:
+                self.free.append(h.ip)
 
     def close(self):
         for p in self.removals:
@@ -247,9 +262,10 @@ class ContainerHost:
     ARP entries stay right. Plays the part of fabric.NetNS for the tests: dev_ns_addr is the
     host's own address, dev_root_addr the suite's host as seen from it."""
 
-    def __init__(self, site: ContainerSite, name: str, hostname: str, ip: str, binds: list[tuple[str, str]]):
-        self.site, self.name, self.hostname, self.ip, self.binds = site, name, hostname, ip, binds
-        self.holder = f"{name}-net"
+    def __init__(self, site: ContainerSite, label: str, ip: str, holder: str):
+        self.site, self.label, self.ip, self.holder = site, label, ip, holder
+        # the daemon's container and what it gets: set by ContainerSite.host for each fleet
+        self.name, self.hostname, self.binds = "", "", []
         self.holder_pid: int | None = None
         self.dev_ns_addr = ip
         self.dev_root_addr = site.bridge_addr
