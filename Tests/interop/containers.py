@@ -308,7 +308,8 @@ class ContainerHost:
 
     def _drop(self, peer: str, op: str):
         for chain, side in (("INPUT", "-s"), ("OUTPUT", "-d")):
-            subprocess.run(["nsenter", "-t", str(self.holder_pid), "-n", "iptables", "-w", op, chain, side, peer, "-j", "DROP"],
+            subprocess.run(["nsenter", "-t", str(self.holder_pid), "-n",
+                            "iptables", "-w", op, chain, side, peer, "-j", "DROP"],
                            check=True, capture_output=True, timeout=10)
 
     def cut(self, peer: str):

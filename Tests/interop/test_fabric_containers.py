@@ -37,7 +37,8 @@ def test_coordinator_and_gateways_each_run_in_their_own_container(fleet_factory)
             assert ns not in seen[kind], f"{hostname} shares its {kind} namespace ({ns}) with the suite or another host"
             seen[kind].add(ns)
         # PID 1 of its own PID namespace: the daemon is the container's main process
-        nspid = next(line for line in Path(f"/proc/{proc.pid}/status").read_text().splitlines() if line.startswith("NSpid:"))
+        status = Path(f"/proc/{proc.pid}/status").read_text().splitlines()
+        nspid = next(line for line in status if line.startswith("NSpid:"))
         assert nspid.split()[-1] == "1", (hostname, nspid)
         assert inside(proc.pid, "-u", "hostname") == hostname
         assert f" {host.ip}/" in inside(proc.pid, "-n", "ip", "-4", "-o", "addr", "show"), hostname
