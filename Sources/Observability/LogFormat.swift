@@ -9,3 +9,23 @@ public enum LogFormat: String, Sendable, CaseIterable {
     /// "expected text or json": for config errors that name the flag or key.
     public static var expectation: String { "expected " + allCases.map(\.rawValue).joined(separator: " or ") }
 }
+
+import Logging
+
+extension LogFormat {
+    /// Makes every logger of the process write in this format at `level`: both executables call
+    /// it once, before anything logs (swift-log allows one bootstrap per process).
+    public func bootstrap(level: Logger.Level) {
+        switch self {
+        case .text:
+            LoggingSystem.bootstrap { label in
+                var handler = StreamLogHandler.standardError(label: label)
+                handler.logLevel = level
+                return handler
+            }
+        case .json:
+            // Hummingbird's loggers as well as our own: every line of the process.
+            LoggingSystem.bootstrap { label in FleetLogHandler(label: label, level: level) }
+        }
+    }
+}

@@ -132,16 +132,7 @@ struct AgentCommand: ParsableCommand {
         }
         let config = loaded
         let level = Logger.Level(rawValue: config.logLevel.rawValue) ?? .info
-        switch config.logFormat {
-        case .text:
-            LoggingSystem.bootstrap { label in
-                var handler = StreamLogHandler.standardError(label: label)
-                handler.logLevel = level
-                return handler
-            }
-        case .json:
-            LoggingSystem.bootstrap { label in FleetLogHandler(label: label, level: level) }
-        }
+        config.logFormat.bootstrap(level: level)
         let logger = Logger(label: "fleetgate-agent")
         do {
             let agent = try Agent(config: config, logger: logger)

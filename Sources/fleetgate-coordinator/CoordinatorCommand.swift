@@ -101,19 +101,9 @@ struct CoordinatorCommand: ParsableCommand {
         }
         let config = loaded
         let level = Logger.Level(rawValue: config.logLevel.rawValue) ?? .info
-        switch config.logFormat {
-        case .text:
-            LoggingSystem.bootstrap { label in
-                var handler = StreamLogHandler.standardError(label: label)
-                handler.logLevel = level
-                return handler
-            }
-        case .json:
-            // Hummingbird's and the coordinator's loggers alike: every line of the process.
-            LoggingSystem.bootstrap { label in FleetLogHandler(label: label, level: level) }
-        }
+        config.logFormat.bootstrap(level: level)
         var logger = Logger(label: "fleetgate-coordinator")
-        logger.logLevel = Logger.Level(rawValue: config.logLevel.rawValue) ?? .info
+        logger.logLevel = level
         do {
             if !adminAuth.isConfigured {
                 logger.warning("no --admin-token-file or --read-token-file: the admin API answers 401 to everything but /healthz")
