@@ -17,7 +17,7 @@ from coordinators import READ_TOKEN
 from fabric import fleet_factory  # noqa: F401 (fixture)
 from support import wait_until
 from test_fabric_sockets import open_socket
-from test_peering import PairingEndpoint, exchange, peer_mapping, rss_kb
+from test_peering import PairingEndpoint, echo_through_pairs, exchange, peer_mapping, rss_kb
 
 pytestmark = pytest.mark.fleetgate_only
 
@@ -191,55 +191,7 @@ def test_500_pairs_across_two_gateways_each_echo_a_thousand_messages(fleet_facto
             devices += list(zip(left, right))
         refused = [d[1] for pair in devices for d in pair if not d[1].startswith("OK ")]
         assert not refused, refused[:5]
-        errors: list[str] = []
-        done: list[int] = []
-
-        def echo(side):
-            s, _, buf = side
-            n = len(buf)
-            if buf:
-                s.sendall(buf)
-            while n < size * count:
-                data = s.recv(65536)
-                if not data:
-                    return
-                s.sendall(data)
-                n += len(data)
-
-        def talk(i, side):
-            s, _, buf = side
-            sent = b"".join(f"pair {i:05d} message {m:06d}".encode().ljust(size - 1, b".") + b"\n" for m in range(count))
-            s.sendall(sent)
-            while len(buf) < len(sent):
-                data = s.recv(65536)
-                if not data:
-                    errors.append(f"pair {i}: EOF after {len(buf)} bytes")
-                    return
-                buf += data
-            if buf != sent:
-                errors.append(f"pair {i}: the echo differs")
-                return
-            done.append(i)
-
-        def guarded(f, *args):
-            try:
-                f(*args)
-            except Exception as e:  # noqa: BLE001 - a thread's failure is the test's
-                errors.append(f"{f.__name__}{args[:1]}: {e!r}")
-
-        threads = []
-        for i, (a, b) in enumerate(devices):
-            threads.append(threading.Thread(target=guarded, args=(echo, b), daemon=True))
-            threads.append(threading.Thread(target=guarded, args=(talk, i, a), daemon=True))
-        for t in threads:
-            t.start()
-        for t in threads:
-            t.join(120)
-        assert not errors, errors[:5]
-        assert sorted(done) == list(range(pairs)), f"{len(done)} of {pairs} pairs finished"
-        for a, b in devices:
-            a[0].close()
-            b[0].close()
+        echo_through_pairs(devices, size, count)
     finally:
         pairing.stop()
 

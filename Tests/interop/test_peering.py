@@ -331,9 +331,15 @@ def test_many_linked_pairs_each_echo_a_thousand_messages(broker_factory, pairing
     devices = [(opened[2 * i], opened[2 * i + 1]) for i in range(pairs)]
     refused = [d[1] for d in opened if not d[1].startswith("OK ")]
     assert not refused, refused[:5]
+    echo_through_pairs(devices)
+
+
+def echo_through_pairs(devices, size: int = 32, count: int = 1000):
+    """Each pair's a side sends `count` messages of `size` bytes, pipelined; the b side echoes;
+    every a side must read back exactly what it sent, in order. One thread per side, bounded."""
+    pairs = len(devices)
     errors: list[str] = []
     done: list[int] = []
-    size, count = 32, 1000
 
     def echo(side):  # the b side: sends back what it reads
         s, _, buf = side
